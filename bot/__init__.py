@@ -1,0 +1,1 @@
+"""The application: configuration, services, scheduler, templates, middlewares, keyboards."""

@@ -1,0 +1,252 @@
+"""Builds engine, bot, dispatcher, outbox sender and scheduler, wires the dependencies, and runs the
+bot in polling or webhook mode with a clean shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Awaitable, Callable
+from contextlib import suppress
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiogram import BaseMiddleware, Bot, Dispatcher
+from aiogram.client.default import DefaultBotProperties
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.session.base import BaseSession
+from aiogram.client.session.middlewares.base import BaseRequestMiddleware, NextRequestMiddlewareType
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.enums import ParseMode
+from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage
+from aiogram.fsm.storage.memory import SimpleEventIsolation
+from aiogram.methods import TelegramMethod
+from aiogram.types import TelegramObject
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from bot.clock import Clock, system_clock
+from bot.config import Settings
+from bot.db import create_engine, current_session, session_factory
+from bot.fsm_storage import SqlStorage
+from bot.jobs import JobContext, Ticker
+from bot.middlewares import DbMiddleware, MemberMiddleware, ThrottlingMiddleware
+from bot.sender import OutboxSender
+
+log = logging.getLogger(__name__)
+
+
+class InFlight(BaseMiddleware):
+    """Counts running handlers so that shutdown can let them finish (within a bound)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.idle = asyncio.Event()
+        self.idle.set()
+
+    async def __call__(self, handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+                       event: TelegramObject, data: dict[str, Any]) -> Any:
+        self.count += 1
+        self.idle.clear()
+        try:
+            return await handler(event, data)
+        finally:
+            self.count -= 1
+            if self.count == 0:
+                self.idle.set()
+
+
+class CommitBeforeRequest(BaseRequestMiddleware):
+    """Commit the handler's work before each call to Telegram (see bot.db.current_session)."""
+
+    async def __call__(self, make_request: NextRequestMiddlewareType[Any], bot: Bot,
+                       method: TelegramMethod[Any]) -> Any:
+        session = current_session.get()
+        if session is not None and session.in_transaction():
+            await session.commit()
+        return await make_request(bot, method)
+
+
+def create_bot(settings: Settings, session: BaseSession | None = None) -> Bot:
+    if session is None:
+        session = AiohttpSession(api=TelegramAPIServer.from_base(settings.bot_api_url)) \
+            if settings.bot_api_url else AiohttpSession()
+    session.middleware(CommitBeforeRequest())
+    return Bot(settings.bot_token, session=session,
+               default=DefaultBotProperties(parse_mode=ParseMode.HTML, link_preview_is_disabled=True))
+
+
+def create_storage(settings: Settings, sessions: async_sessionmaker[AsyncSession]
+                   ) -> tuple[BaseStorage, BaseEventIsolation]:
+    if settings.redis_url:
+        from aiogram.fsm.storage.redis import RedisEventIsolation, RedisStorage
+
+        storage = RedisStorage.from_url(settings.redis_url)
+        return storage, RedisEventIsolation(storage.redis)
+    return SqlStorage(sessions), SimpleEventIsolation()
+
+
+def create_dispatcher(settings: Settings, sessions: async_sessionmaker[AsyncSession], *,
+                      clock: Clock = system_clock, storage: BaseStorage | None = None,
+                      isolation: BaseEventIsolation | None = None,
+                      on_commit: Callable[[], None] | None = None,
+                      in_flight: InFlight | None = None) -> Dispatcher:
+    from handlers import get_routers
+
+    if storage is None:
+        storage, isolation = create_storage(settings, sessions)
+    dp = Dispatcher(storage=storage, events_isolation=isolation or SimpleEventIsolation())
+    if in_flight is not None:
+        dp.update.outer_middleware(in_flight)
+    dp.update.outer_middleware(ThrottlingMiddleware(rate=settings.throttle_rate))
+    db_middleware = DbMiddleware(sessions, settings, clock, on_commit)
+    dp.update.outer_middleware(db_middleware)
+    dp.update.outer_middleware(MemberMiddleware())
+    dp.include_routers(*get_routers())
+    # Kept for tests that swap the database or clock under a dispatcher built once per session.
+    dp["db_middleware"] = db_middleware
+    return dp
+
+
+@dataclass
+class App:
+    settings: Settings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    bot: Bot
+    dp: Dispatcher
+    sender: OutboxSender
+    ticker: Ticker
+    clock: Clock
+    in_flight: InFlight = field(default_factory=InFlight)
+
+
+def build_app(settings: Settings, *, bot_session: BaseSession | None = None,
+              clock: Clock = system_clock) -> App:
+    engine = create_engine(settings.database_url)
+    sessions = session_factory(engine)
+    bot = create_bot(settings, bot_session)
+    sender = OutboxSender(bot, sessions, rate=settings.send_rate, clock=clock)
+    in_flight = InFlight()
+    dp = create_dispatcher(settings, sessions, clock=clock, on_commit=sender.wake, in_flight=in_flight)
+    ticker = Ticker(JobContext(sessions, clock, settings, bot), on_done=sender.wake)
+    return App(settings, engine, sessions, bot, dp, sender, ticker, clock, in_flight)
+
+
+async def set_commands(bot: Bot) -> None:
+    """The bot menu, set once per scope and language (not per user)."""
+    from aiogram.types import (
+        BotCommand,
+        BotCommandScopeAllChatAdministrators,
+        BotCommandScopeAllGroupChats,
+        BotCommandScopeAllPrivateChats,
+    )
+
+    from bot.commands import visible
+    from bot.i18n import use_locale
+    from bot.services.access import Level
+
+    for locale, code in (("en", None), ("zh_Hans", "zh")):
+        with use_locale(locale):
+            private = [BotCommand(command=c.name, description=str(c.description)[:256])
+                       for c in visible(Level.RESIDENT)]
+            group = [BotCommand(command=c.name, description=str(c.description)[:256])
+                     for c in visible(Level.NONE, private=False)]
+            admins = [BotCommand(command=c.name, description=str(c.description)[:256])
+                      for c in visible(Level.STAFF, private=False)]
+        await bot.set_my_commands(private, scope=BotCommandScopeAllPrivateChats(), language_code=code)
+        await bot.set_my_commands(group, scope=BotCommandScopeAllGroupChats(), language_code=code)
+        await bot.set_my_commands(admins, scope=BotCommandScopeAllChatAdministrators(), language_code=code)
+
+
+async def run(app: App) -> None:
+    """Run until SIGINT/SIGTERM: scheduler, outbox sender, then polling or the webhook server."""
+    from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+    settings = app.settings
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+
+    me = await app.bot.get_me()
+    log.info("bot @%s starting (%s mode)", me.username, "webhook" if settings.webhook_url else "polling")
+    with suppress(Exception):
+        await set_commands(app.bot)
+
+    scheduler = AsyncIOScheduler(event_loop=loop)
+    scheduler.add_job(app.ticker.tick, "interval", seconds=settings.tick_seconds, id="tick",
+                      coalesce=True, max_instances=1, misfire_grace_time=None, next_run_time=None)
+    scheduler.start()
+    sender_task = asyncio.create_task(app.sender.run(), name="outbox-sender")
+    # Catch up at once after downtime instead of waiting for the first interval.
+    first_tick = asyncio.create_task(app.ticker.tick(), name="first-tick")
+
+    try:
+        if settings.webhook_url:
+            await _serve_webhook(app, stop)
+        else:
+            polling = asyncio.create_task(app.dp.start_polling(
+                app.bot, handle_signals=False, close_bot_session=False,
+                allowed_updates=app.dp.resolve_used_update_types()))
+            stopper = asyncio.create_task(stop.wait())
+            await asyncio.wait({polling, stopper}, return_when=asyncio.FIRST_COMPLETED)
+            if not polling.done():
+                await app.dp.stop_polling()
+                with suppress(Exception):
+                    await polling
+    finally:
+        log.info("stopping: waiting up to %.0fs for %d running handler(s)", settings.shutdown_grace,
+                 app.in_flight.count)
+        with suppress(TimeoutError):
+            await asyncio.wait_for(app.in_flight.idle.wait(), settings.shutdown_grace)
+        scheduler.shutdown(wait=False)
+        with suppress(BaseException):
+            await first_tick
+        await app.sender.stop()
+        with suppress(TimeoutError):
+            await asyncio.wait_for(sender_task, 20)
+        await app.dp.storage.close()
+        await app.bot.session.close()
+        await app.engine.dispose()
+        log.info("stopped")
+
+
+async def _serve_webhook(app: App, stop: asyncio.Event) -> None:
+    from aiogram.webhook.aiohttp_server import SimpleRequestHandler, setup_application
+    from aiohttp import web
+
+    settings = app.settings
+    web_app = web.Application()
+
+    async def health(_request: web.Request) -> web.Response:
+        async with app.sessions() as session:
+            from sqlalchemy import text
+
+            await session.execute(text("SELECT 1"))
+        return web.json_response({"ok": True, "in_flight": app.in_flight.count})
+
+    web_app.router.add_get("/healthz", health)
+    SimpleRequestHandler(dispatcher=app.dp, bot=app.bot, secret_token=settings.webhook_secret,
+                         handle_in_background=True).register(web_app, path=_webhook_path(settings))
+    setup_application(web_app, app.dp, bot=app.bot)
+    runner = web.AppRunner(web_app)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.webhook_host, settings.webhook_port, reuse_port=True)
+    await site.start()
+    assert settings.webhook_url
+    if not settings.webhook_url.startswith("http://127.0.0.1"):
+        await app.bot.set_webhook(settings.webhook_url, secret_token=settings.webhook_secret,
+                                  allowed_updates=app.dp.resolve_used_update_types())
+    log.info("webhook listening on %s:%s", settings.webhook_host, settings.webhook_port)
+    try:
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+
+
+def _webhook_path(settings: Settings) -> str:
+    from urllib.parse import urlparse
+
+    path = urlparse(settings.webhook_url or "").path
+    return path or "/webhook"

@@ -1,0 +1,114 @@
+"""Settings: every environment variable the bot reads, in one place."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+TOKEN_RE = re.compile(r"^\d{1,20}:[A-Za-z0-9_-]{1,100}$")
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class ConfigError(Exception):
+    """A configuration problem, worded for the operator in one line."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    bot_token: str = ""
+    bot_api_url: str | None = None
+    database_url: str = "sqlite+aiosqlite:///data/bot.sqlite3"
+    redis_url: str | None = None
+    admin_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
+    timezone: str = "Asia/Shanghai"
+    default_locale: str = "en"
+    webhook_url: str | None = None
+    webhook_secret: str | None = None
+    webhook_host: str = "127.0.0.1"
+    webhook_port: int = 8080
+    send_rate: float = 28.0
+    # How long a shutdown waits for running handlers before it gives up on them.
+    shutdown_grace: float = 10.0
+    # Seconds between scheduler ticks that turn due schedules into outbox rows.
+    tick_seconds: int = 30
+    # Per-user throttle: messages a person may send per second before being slowed down.
+    throttle_rate: float = 3.0
+    log_level: str = "INFO"
+    log_json: bool = False
+
+    @field_validator("admin_ids", mode="before")
+    @classmethod
+    def _split_ids(cls, value: object) -> object:
+        if isinstance(value, str):
+            parts = [p.strip() for p in value.replace(";", ",").split(",") if p.strip()]
+            try:
+                return [int(p) for p in parts]
+            except ValueError as exc:
+                raise ValueError("ADMIN_IDS must be comma-separated numeric Telegram user ids") from exc
+        if isinstance(value, int):
+            return [value]
+        return value
+
+    @field_validator("default_locale")
+    @classmethod
+    def _locale(cls, value: str) -> str:
+        from bot.i18n import normalize_locale
+
+        return normalize_locale(value) or "en"
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"TIMEZONE {value!r} is not a known time zone (e.g. Asia/Shanghai)") from exc
+        return value
+
+    @field_validator("send_rate")
+    @classmethod
+    def _rate(cls, value: float) -> float:
+        if value <= 0:
+            raise ValueError("SEND_RATE must be a positive number of messages per second")
+        return value
+
+    @model_validator(mode="after")
+    def _webhook(self) -> Settings:
+        if self.webhook_url and not self.webhook_secret:
+            raise ValueError("WEBHOOK_SECRET is required when WEBHOOK_URL is set")
+        if self.webhook_secret and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", self.webhook_secret):
+            raise ValueError("WEBHOOK_SECRET may contain only A-Z, a-z, 0-9, _ and - (1-256 chars)")
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    def require_token(self) -> None:
+        if not self.bot_token:
+            raise ConfigError(
+                "BOT_TOKEN is not set: put BOT_TOKEN=<token from @BotFather> in the environment "
+                f"or in {Path.cwd() / '.env'}"
+            )
+        if not TOKEN_RE.match(self.bot_token):
+            raise ConfigError(
+                "BOT_TOKEN looks malformed (expected digits:letters, e.g. 123456:ABC-def from "
+                f"@BotFather): fix it in the environment or in {Path.cwd() / '.env'}"
+            )
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings, turning validation errors into one operator-readable line."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first.get("loc", ())) or "settings"
+        message = str(first.get("msg", "invalid value")).removeprefix("Value error, ")
+        raise ConfigError(f"configuration error in {field.upper()}: {message}") from None

@@ -1,0 +1,110 @@
+"""Scheduled entry points. APScheduler runs one periodic tick in the bot's event loop; the tick runs
+every registered job, each in its own session, under a lease so that with several instances only one
+ticks at a time. Jobs turn due rows of the project's own tables into outbox rows with unique keys, so a
+missed tick (the bot was down) is caught up by the next and a double tick changes nothing."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.clock import Clock
+from bot.config import Settings
+from models import JobLease, ProcessedUpdate
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class JobContext:
+    sessions: async_sessionmaker[AsyncSession]
+    clock: Clock
+    settings: Settings
+    bot: Any = None  # aiogram Bot, for the few jobs that act rather than send (leaving a group)
+
+
+JobFn = Callable[[AsyncSession, JobContext], Awaitable[None]]
+JOBS: dict[str, JobFn] = {}
+
+
+def job(name: str) -> Callable[[JobFn], JobFn]:
+    """Register a periodic job. It gets a fresh session; the tick commits after it returns."""
+
+    def register(fn: JobFn) -> JobFn:
+        JOBS[name] = fn
+        return fn
+
+    return register
+
+
+async def acquire_lease(session: AsyncSession, name: str, holder: str, now: Any, ttl: timedelta) -> bool:
+    dialect = session.bind.dialect.name if session.bind else "sqlite"
+    ins: Any = postgresql.insert(JobLease) if dialect == "postgresql" else sqlite.insert(JobLease)
+    await session.execute(ins.values(name=name, holder=holder, until=now - timedelta(seconds=1))
+                          .on_conflict_do_nothing(index_elements=["name"]))
+    result = await session.execute(
+        update(JobLease)
+        .where(JobLease.name == name, (JobLease.until < now) | (JobLease.holder == holder))
+        .values(holder=holder, until=now + ttl))
+    return bool(getattr(result, "rowcount", 0))
+
+
+class Ticker:
+    def __init__(self, ctx: JobContext, instance: str | None = None,
+                 on_done: Callable[[], None] | None = None) -> None:
+        self.ctx = ctx
+        self.instance = instance or uuid.uuid4().hex[:12]
+        self.on_done = on_done
+
+    async def tick(self) -> list[str]:
+        """Run every job once. Returns the names of jobs that failed (logged, retried next tick)."""
+        now = self.ctx.clock()
+        async with self.ctx.sessions() as session:
+            leader = await acquire_lease(session, "tick", self.instance, now,
+                                         timedelta(seconds=max(60, self.ctx.settings.tick_seconds * 3)))
+            await session.commit()
+        if not leader:
+            return []
+        failed = []
+        for name, fn in list(JOBS.items()):
+            try:
+                async with self.ctx.sessions() as session:
+                    await fn(session, self.ctx)
+                    await session.commit()
+            except Exception:
+                log.exception("job %s failed; it will run again at the next tick", name)
+                failed.append(name)
+        if self.on_done is not None:
+            self.on_done()
+        return failed
+
+
+@job("prune_processed_updates")
+async def prune_processed_updates(session: AsyncSession, ctx: JobContext) -> None:
+    await session.execute(delete(ProcessedUpdate).where(
+        ProcessedUpdate.at < ctx.clock() - timedelta(days=2)))
+
+
+@job("leave_unlinked_groups")
+async def leave_unlinked_groups(session: AsyncSession, ctx: JobContext) -> None:
+    from bot.services.chats import ChatsService
+
+    chats = ChatsService(session, ctx.clock)
+    for chat_id in await chats.stale_groups():
+        if ctx.bot is not None:
+            try:
+                await ctx.bot.leave_chat(chat_id)
+            except Exception:
+                log.info("could not leave group %s", chat_id, exc_info=True)
+        await chats.bot_removed(chat_id)
+
+
+__all__ = ["JOBS", "JobContext", "Ticker", "acquire_lease", "job", "select"]

@@ -1,0 +1,1 @@
+"""CallbackData factories and keyboard builders, one module per capability."""

@@ -1,0 +1,38 @@
+"""Keyboards shared by several capabilities: the main menu and cancel."""
+
+from __future__ import annotations
+
+from aiogram.filters.callback_data import CallbackData
+from aiogram.types import InlineKeyboardMarkup
+from aiogram.utils.keyboard import InlineKeyboardBuilder
+
+from bot.i18n import _
+from bot.services.access import Level
+
+
+class MenuCb(CallbackData, prefix="menu"):
+    action: str  # report | my | settings | patrols | cleaning | help | queue
+
+
+class CancelCb(CallbackData, prefix="cancel"):
+    pass
+
+
+def main_menu(level: Level = Level.RESIDENT) -> InlineKeyboardMarkup:
+    kb = InlineKeyboardBuilder()
+    kb.button(text=_("📷 Report a problem"), callback_data=MenuCb(action="report"))
+    kb.button(text=_("📋 My reports"), callback_data=MenuCb(action="my"))
+    if level >= Level.VOLUNTEER:
+        kb.button(text=_("🚶 Patrols"), callback_data=MenuCb(action="patrols"))
+    if level >= Level.CAPTAIN:
+        kb.button(text=_("📥 Queue"), callback_data=MenuCb(action="queue"))
+    kb.button(text=_("🧹 Cleaning days"), callback_data=MenuCb(action="cleaning"))
+    kb.button(text=_("⚙️ Settings"), callback_data=MenuCb(action="settings"))
+    kb.adjust(2)
+    return kb.as_markup()
+
+
+def cancel_kb() -> InlineKeyboardMarkup:
+    kb = InlineKeyboardBuilder()
+    kb.button(text=_("✖️ Cancel"), callback_data=CancelCb())
+    return kb.as_markup()

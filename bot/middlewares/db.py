@@ -1,0 +1,62 @@
+"""One database session per update, with the services built on it; commits when the handler
+succeeds, rolls back when it fails, and skips updates already processed (Telegram or a webhook
+retry may deliver one twice)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiogram import BaseMiddleware
+from aiogram.types import TelegramObject, Update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.clock import Clock
+from bot.config import Settings
+from bot.db import current_session
+from bot.services import build_services
+from models import ProcessedUpdate
+
+log = logging.getLogger(__name__)
+
+
+class DbMiddleware(BaseMiddleware):
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], settings: Settings, clock: Clock,
+                 on_commit: Callable[[], None] | None = None) -> None:
+        self.sessions = sessions
+        self.settings = settings
+        self.clock = clock
+        self.on_commit = on_commit
+
+    async def __call__(self, handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+                       event: TelegramObject, data: dict[str, Any]) -> Any:
+        async with self.sessions() as session:
+            if isinstance(event, Update) and not await self._first_time(session, event.update_id):
+                log.info("update %s already processed; skipped", event.update_id)
+                return None
+            data["session"] = session
+            data["clock"] = self.clock
+            data["settings"] = self.settings
+            data.update(build_services(session, self.clock, self.settings))
+            token = current_session.set(session)
+            try:
+                result = await handler(event, data)
+            except BaseException:
+                await session.rollback()
+                raise
+            finally:
+                current_session.reset(token)
+            await session.commit()
+            if self.on_commit is not None:
+                self.on_commit()
+            return result
+
+    async def _first_time(self, session: AsyncSession, update_id: int) -> bool:
+        dialect = session.bind.dialect.name if session.bind else "sqlite"
+        ins: Any = postgresql.insert(ProcessedUpdate) if dialect == "postgresql" else sqlite.insert(
+            ProcessedUpdate)
+        result = await session.execute(ins.values(update_id=update_id, at=self.clock())
+                                       .on_conflict_do_nothing(index_elements=["update_id"]))
+        return bool(getattr(result, "rowcount", 1))

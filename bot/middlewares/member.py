@@ -1,0 +1,46 @@
+"""The current member, their permissions and their language, for every update from a person."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiogram import BaseMiddleware
+from aiogram.types import Chat, TelegramObject, User
+
+from bot import i18n
+from bot.services.members import MembersService, TelegramPerson
+
+
+class MemberMiddleware(BaseMiddleware):
+    async def __call__(self, handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+                       event: TelegramObject, data: dict[str, Any]) -> Any:
+        user: User | None = data.get("event_from_user")
+        chat: Chat | None = data.get("event_chat")
+        members: MembersService | None = data.get("members")
+        settings = data.get("settings")
+        default = settings.default_locale if settings else "en"
+        if members is None or user is None or user.is_bot:
+            i18n.set_locale(default)
+            data["locale"] = default
+            return await handler(event, data)
+        member = await members.touch(TelegramPerson(
+            id=user.id, first_name=user.first_name or "", last_name=user.last_name,
+            username=user.username, language_code=user.language_code))
+        if chat is not None and chat.type == "private" and not member.started:
+            member.started = True
+        data["member"] = member
+        data["actor"] = await members.actor(member)
+        communities = await members.member_communities(member) if member.locale is None else []
+        locale = members.locale_for(member, communities[0] if communities else None, default)
+        if chat is not None and chat.type != "private":
+            # Group chats speak their community's language.
+            chats = data.get("chats")
+            link = await chats.link_of(chat.id) if chats is not None else None
+            if link is not None:
+                place = await chats.place_of(link)
+                info = await members.place_info(place)
+                locale = info.community.locale
+        i18n.set_locale(locale)
+        data["locale"] = locale
+        return await handler(event, data)

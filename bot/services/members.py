@@ -1,0 +1,473 @@
+"""People and roles: who someone is, what they hold, invites, join requests, settings, erasure."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from bot.clock import Clock, system_clock
+from bot.i18n import SUPPORTED, normalize_locale
+from bot.services.access import (
+    ROLE_LEVEL,
+    ROLE_PLACE_KIND,
+    Actor,
+    Grant,
+    Level,
+    NotAllowed,
+    Place,
+    can,
+    can_grant,
+    require,
+    require_grant,
+)
+from models import Area, Building, Community, Invite, JoinRequest, Member, Role
+
+INVITE_TTL = timedelta(days=7)
+
+
+class InviteError(Exception):
+    """An invite code that cannot be used: reason is unknown | expired | revoked | used_up | purpose."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class TelegramPerson:
+    """What Telegram tells us about a user, without aiogram types."""
+
+    id: int
+    first_name: str = ""
+    last_name: str | None = None
+    username: str | None = None
+    language_code: str | None = None
+
+
+@dataclass(frozen=True)
+class PlaceInfo:
+    place: Place
+    community: Community
+    area: Area | None
+    building: Building | None
+
+    @property
+    def name(self) -> str:
+        if self.building is not None:
+            return self.building.name
+        if self.area is not None:
+            return self.area.name
+        return self.community.name
+
+
+@dataclass(frozen=True)
+class RoleView:
+    role: Role
+    member: Member
+    place_name: str
+
+
+class MembersService:
+    def __init__(self, session: AsyncSession, clock: Clock = system_clock,
+                 admin_ids: Sequence[int] = ()) -> None:
+        self.session = session
+        self.clock = clock
+        self.admin_ids = set(admin_ids)
+
+    # ------------------------------------------------------------------ identity
+
+    async def touch(self, person: TelegramPerson) -> Member:
+        """Find or create the member for a Telegram user and refresh what Telegram says of them."""
+        member = await self.by_telegram_id(person.id)
+        if member is None:
+            member = Member(telegram_id=person.id, first_name=person.first_name[:255],
+                            last_name=(person.last_name or None) and person.last_name[:255],
+                            username=person.username, language_code=person.language_code,
+                            created_at=self.clock(), prefs={})
+            self.session.add(member)
+            await self.session.flush()
+            return member
+        if member.data_deleted_at is None:
+            if member.first_name != person.first_name[:255]:
+                member.first_name = person.first_name[:255]
+            last = (person.last_name or None) and person.last_name[:255]
+            if member.last_name != last:
+                member.last_name = last
+            if member.username != person.username:
+                member.username = person.username
+        if person.language_code and member.language_code != person.language_code:
+            member.language_code = person.language_code
+        return member
+
+    async def by_telegram_id(self, telegram_id: int) -> Member | None:
+        return (await self.session.execute(
+            select(Member).where(Member.telegram_id == telegram_id))).scalar_one_or_none()
+
+    async def get(self, member_id: int) -> Member | None:
+        return await self.session.get(Member, member_id)
+
+    async def actor(self, member: Member) -> Actor:
+        rows = (await self.session.execute(
+            select(Role, Building.area_id)
+            .outerjoin(Building, Building.id == Role.building_id)
+            .where(Role.member_id == member.id))).all()
+        grants = [Grant(r.role, r.community_id, r.area_id if r.area_id is not None else area_id,
+                        r.building_id) for r, area_id in rows]
+        return Actor(member_id=member.id, telegram_id=member.telegram_id,
+                     is_admin=member.telegram_id in self.admin_ids, grants=grants)
+
+    def locale_for(self, member: Member | None, community: Community | None = None,
+                   default: str = "en") -> str:
+        """Explicit choice, then Telegram language if supported, then community locale, then default."""
+        if member is not None and member.locale in SUPPORTED:
+            return member.locale
+        if member is not None:
+            mapped = normalize_locale(member.language_code)
+            if mapped:
+                return mapped
+        if community is not None and community.locale in SUPPORTED:
+            return community.locale
+        return default
+
+    # ------------------------------------------------------------------ places
+
+    async def place_info(self, place: Place) -> PlaceInfo:
+        community = await self.session.get(Community, place.community_id)
+        if community is None:
+            raise LookupError("community")
+        area = await self.session.get(Area, place.area_id) if place.area_id else None
+        building = await self.session.get(Building, place.building_id) if place.building_id else None
+        return PlaceInfo(place, community, area, building)
+
+    async def building_place(self, building_id: int) -> Place:
+        building = await self.session.get(Building, building_id)
+        if building is None:
+            raise LookupError("building")
+        return Place(building.community_id, building.area_id, building.id)
+
+    async def area_place(self, area_id: int) -> Place:
+        area = await self.session.get(Area, area_id)
+        if area is None:
+            raise LookupError("area")
+        return Place(area.community_id, area.id)
+
+    async def communities(self) -> list[Community]:
+        return list((await self.session.execute(select(Community).order_by(Community.name))).scalars())
+
+    async def community_by(self, name_or_key: str) -> Community | None:
+        return (await self.session.execute(select(Community).where(
+            (Community.key == name_or_key) | (Community.name == name_or_key)
+            | (Community.code == name_or_key.upper())))).scalars().first()
+
+    async def areas(self, community_id: int) -> list[Area]:
+        return list((await self.session.execute(
+            select(Area).where(Area.community_id == community_id).order_by(Area.id))).scalars())
+
+    async def buildings(self, *, community_id: int | None = None, area_id: int | None = None) -> list[Building]:
+        stmt = select(Building).order_by(Building.id)
+        if community_id is not None:
+            stmt = stmt.where(Building.community_id == community_id)
+        if area_id is not None:
+            stmt = stmt.where(Building.area_id == area_id)
+        return list((await self.session.execute(stmt)).scalars())
+
+    async def home_buildings(self, member: Member) -> list[Building]:
+        """Buildings where the member is a resident or captain, their own first."""
+        rows = (await self.session.execute(
+            select(Building).join(Role, Role.building_id == Building.id)
+            .where(Role.member_id == member.id, Role.role.in_(("resident", "captain")))
+            .order_by(Role.role.desc(), Building.id))).scalars()
+        seen: dict[int, Building] = {}
+        for b in rows:
+            seen.setdefault(b.id, b)
+        return list(seen.values())
+
+    async def member_communities(self, member: Member) -> list[Community]:
+        ids = select(Role.community_id).where(Role.member_id == member.id)
+        return list((await self.session.execute(
+            select(Community).where(Community.id.in_(ids)).order_by(Community.id))).scalars())
+
+    # ------------------------------------------------------------------ roles
+
+    async def grant(self, member: Member, role: str, place: Place, *, source: str,
+                    granted_by: int | None = None) -> bool:
+        """Give a role at a place. Returns False when the member already held it."""
+        if role not in ROLE_PLACE_KIND:
+            raise ValueError(role)
+        area_id = place.area_id if ROLE_PLACE_KIND[role] == "area" else None
+        building_id = place.building_id if ROLE_PLACE_KIND[role] == "building" else None
+        existing = (await self.session.execute(select(Role).where(
+            Role.member_id == member.id, Role.role == role, Role.community_id == place.community_id,
+            Role.area_id.is_(None) if area_id is None else Role.area_id == area_id,
+            Role.building_id.is_(None) if building_id is None else Role.building_id == building_id,
+        ))).scalar_one_or_none()
+        if existing is not None:
+            if source == "import" and existing.source != "import":
+                existing.source = "import"
+            return False
+        self.session.add(Role(member_id=member.id, role=role, community_id=place.community_id,
+                              area_id=area_id, building_id=building_id, source=source,
+                              granted_by=granted_by, created_at=self.clock()))
+        await self.session.flush()
+        return True
+
+    async def roles_of(self, member: Member) -> list[RoleView]:
+        rows = (await self.session.execute(
+            select(Role).where(Role.member_id == member.id).order_by(Role.id))).scalars().all()
+        return [RoleView(r, member, await self._place_name(r)) for r in rows]
+
+    async def _place_name(self, role: Role) -> str:
+        if role.building_id:
+            b = await self.session.get(Building, role.building_id)
+            return b.name if b else "?"
+        if role.area_id:
+            a = await self.session.get(Area, role.area_id)
+            return a.name if a else "?"
+        c = await self.session.get(Community, role.community_id)
+        return c.name if c else "?"
+
+    async def holders(self, role: str, place: Place) -> list[Member]:
+        """Members holding `role` exactly at this place (e.g. the captains of a building)."""
+        stmt = select(Member).join(Role, Role.member_id == Member.id).where(
+            Role.role == role, Role.community_id == place.community_id)
+        if ROLE_PLACE_KIND[role] == "building":
+            stmt = stmt.where(Role.building_id == place.building_id)
+        elif ROLE_PLACE_KIND[role] == "area":
+            stmt = stmt.where(Role.area_id == place.area_id)
+        return list((await self.session.execute(stmt.order_by(Member.id))).scalars().unique())
+
+    async def responsible(self, place: Place, level: int) -> list[Member]:
+        """Who answers for a place at an escalation level: 0 captains, 1 area heads, 2 staff."""
+        order = [("captain", 0), ("area_head", 1), ("staff", 2)]
+        for role, lvl in order:
+            if lvl < level:
+                continue
+            if role == "captain" and place.building_id is None:
+                continue
+            if role == "area_head" and place.area_id is None:
+                continue
+            people = await self.holders(role, place)
+            if people:
+                return people
+        return []
+
+    async def members_in_scope(self, actor: Actor, place: Place) -> list[RoleView]:
+        require(actor, "members", place)
+        stmt = select(Role).options(selectinload(Role.member)).where(Role.community_id == place.community_id)
+        if place.kind == "building":
+            stmt = stmt.where(Role.building_id == place.building_id)
+        elif place.kind == "area":
+            in_area = select(Building.id).where(Building.area_id == place.area_id)
+            stmt = stmt.where((Role.area_id == place.area_id) | Role.building_id.in_(in_area))
+        rows = (await self.session.execute(stmt.order_by(Role.role, Role.id))).scalars().all()
+        return [RoleView(r, r.member, await self._place_name(r)) for r in rows]
+
+    async def remove_role(self, actor: Actor, role_id: int) -> Role:
+        role = await self.session.get(Role, role_id)
+        if role is None:
+            raise LookupError("role")
+        place = await self._role_place(role)
+        # Removing someone needs the right to grant that role there.
+        if not can_grant(actor, role.role, place) and actor.member_id != role.member_id:
+            raise NotAllowed("remove_member", place)
+        await self.session.delete(role)
+        return role
+
+    async def leave_building(self, member: Member, building_id: int) -> bool:
+        result = await self.session.execute(delete(Role).where(
+            Role.member_id == member.id, Role.role == "resident", Role.building_id == building_id))
+        return bool(getattr(result, "rowcount", 0))
+
+    async def hand_over_captaincy(self, actor: Actor, building_id: int, from_member_id: int,
+                                  to_member_id: int) -> None:
+        place = await self.building_place(building_id)
+        if actor.member_id != from_member_id:
+            require(actor, "handover_captain", place)
+        current = (await self.session.execute(select(Role).where(
+            Role.member_id == from_member_id, Role.role == "captain", Role.building_id == building_id))
+        ).scalar_one_or_none()
+        if current is None:
+            raise LookupError("captain")
+        target = await self.session.get(Member, to_member_id)
+        if target is None:
+            raise LookupError("member")
+        await self.session.delete(current)
+        await self.grant(target, "captain", place, source="invite", granted_by=actor.member_id)
+
+    async def _role_place(self, role: Role) -> Place:
+        if role.building_id:
+            return await self.building_place(role.building_id)
+        if role.area_id:
+            return Place(role.community_id, role.area_id)
+        return Place(role.community_id)
+
+    # ------------------------------------------------------------------ invites
+
+    def grantable_roles(self, actor: Actor, place: Place) -> list[str]:
+        return [r for r in ROLE_PLACE_KIND if can_grant(actor, r, place)]
+
+    async def create_invite(self, actor: Actor, *, role: str | None, place: Place, purpose: str = "join",
+                            chat_kind: str | None = None, ttl: timedelta = INVITE_TTL,
+                            max_uses: int | None = 50) -> Invite:
+        if purpose == "join":
+            if role is None:
+                raise ValueError("role")
+            require_grant(actor, role, place)
+        else:
+            require(actor, "link_chat", place)
+            if chat_kind not in {"team", "residents"}:
+                raise ValueError("chat_kind")
+        invite = Invite(
+            code=secrets.token_urlsafe(12),  # 96 bits: unguessable
+            purpose=purpose, role=role if purpose == "join" else None, chat_kind=chat_kind,
+            community_id=place.community_id, area_id=place.area_id,
+            building_id=place.building_id, created_by=actor.member_id,
+            expires_at=self.clock() + ttl, max_uses=max_uses if purpose == "join" else 1,
+            uses=0, created_at=self.clock())
+        self.session.add(invite)
+        await self.session.flush()
+        return invite
+
+    async def invites_by(self, actor: Actor) -> list[Invite]:
+        now = self.clock()
+        rows = (await self.session.execute(select(Invite).where(
+            Invite.created_by == actor.member_id, Invite.revoked_at.is_(None)).order_by(Invite.id.desc())
+        )).scalars().all()
+        return [i for i in rows if (i.expires_at is None or i.expires_at > now)
+                and (i.max_uses is None or i.uses < i.max_uses)]
+
+    async def revoke_invite(self, actor: Actor, invite_id: int) -> Invite:
+        invite = await self.session.get(Invite, invite_id)
+        if invite is None or (invite.created_by != actor.member_id and not actor.is_admin):
+            raise NotAllowed("revoke_invite")
+        invite.revoked_at = self.clock()
+        return invite
+
+    async def check_invite(self, code: str, purpose: str) -> Invite:
+        invite = (await self.session.execute(
+            select(Invite).where(Invite.code == code))).scalar_one_or_none()
+        if invite is None:
+            raise InviteError("unknown")
+        if invite.purpose != purpose:
+            raise InviteError("purpose")
+        if invite.revoked_at is not None:
+            raise InviteError("revoked")
+        if invite.expires_at is not None and invite.expires_at <= self.clock():
+            raise InviteError("expired")
+        if invite.max_uses is not None and invite.uses >= invite.max_uses:
+            raise InviteError("used_up")
+        return invite
+
+    async def redeem_invite(self, member: Member, code: str) -> tuple[Invite, bool]:
+        """Use a join invite. Returns (invite, newly_granted)."""
+        invite = await self.check_invite(code, "join")
+        place = Place(invite.community_id, invite.area_id, invite.building_id)
+        if place.building_id is not None:
+            place = await self.building_place(place.building_id)
+        assert invite.role is not None
+        granted = await self.grant(member, invite.role, place, source="invite", granted_by=invite.created_by)
+        if granted:
+            # Atomic increment so that parallel redemptions cannot exceed max_uses.
+            result = await self.session.execute(update(Invite).where(
+                Invite.id == invite.id,
+                (Invite.max_uses.is_(None)) | (Invite.uses < Invite.max_uses)).values(uses=Invite.uses + 1))
+            if not getattr(result, "rowcount", 1):
+                raise InviteError("used_up")
+        return invite, granted
+
+    async def use_link_code(self, code: str) -> Invite:
+        invite = await self.check_invite(code, "link")
+        invite.uses += 1
+        return invite
+
+    # ------------------------------------------------------------------ join requests
+
+    async def request_join(self, member: Member, building_id: int) -> tuple[JoinRequest, bool]:
+        """Ask to join a building. Returns (request, is_new); a pending one is not duplicated."""
+        building = await self.session.get(Building, building_id)
+        if building is None:
+            raise LookupError("building")
+        pending = (await self.session.execute(select(JoinRequest).where(
+            JoinRequest.member_id == member.id, JoinRequest.building_id == building_id,
+            JoinRequest.status == "pending"))).scalar_one_or_none()
+        if pending is not None:
+            return pending, False
+        req = JoinRequest(member_id=member.id, building_id=building_id, status="pending",
+                          created_at=self.clock())
+        self.session.add(req)
+        await self.session.flush()
+        return req, True
+
+    async def decide_join(self, actor: Actor, request_id: int, approve: bool) -> tuple[JoinRequest, bool]:
+        """Approve or decline. Returns (request, changed): a second press changes nothing."""
+        req = await self.session.get(JoinRequest, request_id)
+        if req is None:
+            raise LookupError("join_request")
+        place = await self.building_place(req.building_id)
+        require(actor, "approve_join", place)
+        if req.status != "pending":
+            return req, False
+        req.status = "approved" if approve else "declined"
+        req.decided_by = actor.member_id
+        req.decided_at = self.clock()
+        if approve:
+            member = await self.session.get(Member, req.member_id)
+            assert member is not None
+            await self.grant(member, "resident", place, source="approval", granted_by=actor.member_id)
+        return req, True
+
+    # ------------------------------------------------------------------ settings and privacy
+
+    async def set_locale(self, member: Member, locale: str) -> None:
+        if locale not in SUPPORTED:
+            raise ValueError(locale)
+        member.locale = locale
+
+    async def set_quiet_hours(self, member: Member, start: int | None, end: int | None) -> None:
+        if (start is None) != (end is None):
+            raise ValueError("both or neither")
+        for v in (start, end):
+            if v is not None and not 0 <= v < 24 * 60:
+                raise ValueError("minutes")
+        member.quiet_start, member.quiet_end = start, end
+
+    async def set_pref(self, member: Member, name: str, value: bool) -> None:
+        prefs = dict(member.prefs or {})
+        prefs[name] = value
+        member.prefs = prefs
+
+    async def delete_data(self, member: Member) -> None:
+        """Erase personal data; reports stay, anonymised (reporter shown as —)."""
+        member.first_name = ""
+        member.last_name = None
+        member.username = None
+        member.phone = None
+        member.data_deleted_at = self.clock()
+        await self.session.execute(delete(Role).where(Role.member_id == member.id,
+                                                      Role.role.in_(("resident", "volunteer"))))
+
+    async def mark_privacy_seen(self, member: Member) -> bool:
+        if member.privacy_seen_at is None:
+            member.privacy_seen_at = self.clock()
+            return True
+        return False
+
+    async def count_members(self, community_id: int) -> int:
+        return int((await self.session.execute(select(func.count(func.distinct(Role.member_id))).where(
+            Role.community_id == community_id))).scalar_one())
+
+
+def level_name(level: Level) -> str:
+    for name, lvl in ROLE_LEVEL.items():
+        if lvl == level:
+            return name
+    return "none"
+
+
+__all__ = ["InviteError", "MembersService", "PlaceInfo", "RoleView", "TelegramPerson", "can", "level_name"]

@@ -1,0 +1,119 @@
+"""Joining a building: by invite link, or by asking its captains, who approve or decline."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.clock import Clock, system_clock
+from bot.i18n import _, use_locale
+from bot.rendering import esc
+from bot.services.access import Actor
+from bot.services.chats import ChatsService
+from bot.services.members import MembersService, PlaceInfo
+from bot.services.outbox import Outbox
+from models import Building, Invite, JoinRequest, Member
+
+ROLE_NAMES = {
+    "resident": "resident",
+    "volunteer": "volunteer",
+    "captain": "building captain",
+    "area_head": "area head",
+    "staff": "office staff",
+    "admin": "admin",
+}
+
+
+def role_label(role: str) -> str:
+    """The role's name in the current locale."""
+    labels = {
+        "resident": _("resident"),
+        "volunteer": _("volunteer"),
+        "captain": _("building captain"),
+        "area_head": _("area head"),
+        "staff": _("office staff"),
+        "admin": _("admin"),
+    }
+    return labels.get(role, role)
+
+
+@dataclass(frozen=True)
+class Joined:
+    invite: Invite
+    place: PlaceInfo
+    newly: bool
+
+
+class OnboardingService:
+    def __init__(self, session: AsyncSession, clock: Clock = system_clock,
+                 members: MembersService | None = None, chats: ChatsService | None = None,
+                 outbox: Outbox | None = None) -> None:
+        self.session = session
+        self.clock = clock
+        self.members = members or MembersService(session, clock)
+        self.chats = chats or ChatsService(session, clock, self.members)
+        self.outbox = outbox or Outbox(session, clock)
+
+    async def join_with_invite(self, member: Member, code: str) -> Joined:
+        invite, newly = await self.members.redeem_invite(member, code)
+        info = await self.members.place_info(await self._invite_place(invite))
+        return Joined(invite, info, newly)
+
+    async def _invite_place(self, invite: Invite) -> object:
+        from bot.services.access import Place
+
+        if invite.building_id is not None:
+            return await self.members.building_place(invite.building_id)
+        return Place(invite.community_id, invite.area_id)
+
+    async def ask_to_join(self, member: Member, building_id: int) -> tuple[JoinRequest, PlaceInfo, bool]:
+        """File a join request and tell the building's captains (team chat, else privately)."""
+        request, is_new = await self.members.request_join(member, building_id)
+        place = await self.members.building_place(building_id)
+        info = await self.members.place_info(place)
+        if not is_new:
+            return request, info, False
+        from bot.keyboards.start import decision_buttons
+
+        team_chat = await self.chats.chat_for(place, "team")
+        name = esc(member.display_name)
+        if member.username:
+            name += f" (@{esc(member.username)})"
+        if team_chat is not None:
+            with use_locale(info.community.locale):
+                text = _("🙋 {name} asks to join {building} as a resident.").format(
+                    name=name, building=esc(info.name))
+                await self.outbox.enqueue(key=f"join:{request.id}:chat", kind="join_request",
+                                          chat_id=team_chat, text=text, buttons=decision_buttons(request.id),
+                                          community_id=info.community.id)
+            return request, info, True
+        recipients = await self.members.responsible(place, 0)
+        for captain in recipients:
+            with use_locale(self.members.locale_for(captain, info.community)):
+                text = _("🙋 {name} asks to join {building} as a resident.").format(
+                    name=name, building=esc(info.name))
+                await self.outbox.notify(captain, key=f"join:{request.id}:{captain.id}", kind="join_request",
+                                         text=text, buttons=decision_buttons(request.id),
+                                         community_id=info.community.id, tz=info.community.timezone)
+        return request, info, True
+
+    async def decide(self, actor: Actor, request_id: int, approve: bool) -> tuple[JoinRequest, Member, str, bool]:
+        """Approve or decline; tell the person. Returns (request, person, building name, changed)."""
+        request, changed = await self.members.decide_join(actor, request_id, approve)
+        person = await self.members.get(request.member_id)
+        building = await self.session.get(Building, request.building_id)
+        assert person is not None and building is not None
+        if changed:
+            info = await self.members.place_info(await self.members.building_place(building.id))
+            with use_locale(self.members.locale_for(person, info.community)):
+                if approve:
+                    text = _("✅ Welcome! The captains confirmed you as a resident of {building}. "
+                             "Send /start to see what I can do.").format(building=esc(building.name))
+                else:
+                    text = _("The captains of {building} could not confirm your request. If you think "
+                             "this is a mistake, ask your building captain for an invite link.").format(
+                        building=esc(building.name))
+                await self.outbox.notify(person, key=f"join:{request.id}:outcome", kind="join_outcome",
+                                         text=text, urgent=True, tz=info.community.timezone)
+        return request, person, building.name, changed

@@ -1,0 +1,76 @@
+"""Last lines of defence: a friendly answer for refused actions and unexpected errors (never a
+traceback, never silence), and a fallback for input nothing else understood."""
+
+from __future__ import annotations
+
+import logging
+
+from aiogram import F, Router
+from aiogram.filters import ExceptionTypeFilter
+from aiogram.types import CallbackQuery, ErrorEvent, Message
+
+from bot.i18n import _
+from bot.services.access import Level, NotAllowed
+
+log = logging.getLogger(__name__)
+router = Router(name=__name__)
+
+
+def not_allowed_text(exc: NotAllowed) -> str:
+    needed = exc.needed
+    if needed is None or needed <= Level.RESIDENT:
+        return _("Sorry, you can't do this here.")
+    if needed == Level.VOLUNTEER:
+        return _("Only volunteers of this community can do this.")
+    if needed == Level.CAPTAIN:
+        return _("Only the building's captains (or the area head and office) can do this.")
+    if needed == Level.AREA_HEAD:
+        return _("Only the area head or office staff can do this.")
+    if needed == Level.STAFF:
+        return _("Only office staff can do this.")
+    return _("Only an admin can do this.")
+
+
+async def _reply(event: ErrorEvent, text: str) -> None:
+    update = event.update
+    try:
+        if update.callback_query is not None:
+            await update.callback_query.answer(text[:200], show_alert=True)
+        elif update.message is not None:
+            await update.message.answer(text)
+    except Exception:  # the chat may be gone; nothing more to do
+        log.debug("could not tell the user about an error", exc_info=True)
+
+
+@router.error(ExceptionTypeFilter(NotAllowed))
+async def on_not_allowed(event: ErrorEvent) -> None:
+    assert isinstance(event.exception, NotAllowed)
+    await _reply(event, not_allowed_text(event.exception))
+
+
+@router.error(ExceptionTypeFilter(LookupError))
+async def on_missing(event: ErrorEvent) -> None:
+    await _reply(event, _("I can't find that any more. It may have been removed."))
+
+
+@router.error()
+async def on_error(event: ErrorEvent) -> None:
+    log.exception("update %s failed", event.update.update_id, exc_info=event.exception)
+    await _reply(event, _("Sorry, something went wrong on my side. Please try again in a moment."))
+
+
+fallback = Router(name=f"{__name__}.fallback")
+
+
+@fallback.message(F.chat.type == "private")
+async def unknown_private(message: Message) -> None:
+    if message.text and message.text.startswith("/"):
+        await message.answer(_("I don't know that command. Send /help to see what I can do."))
+    else:
+        await message.answer(_("I'm not sure what to do with that. Send /help to see what I can do, "
+                               "or /report to report a problem."))
+
+
+@fallback.callback_query()
+async def unknown_button(query: CallbackQuery) -> None:
+    await query.answer(_("This button is no longer active."), show_alert=False)

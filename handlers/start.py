@@ -1,0 +1,216 @@
+"""/start (with or without an invite), joining a building from buttons, /help, /privacy, /cancel."""
+
+from __future__ import annotations
+
+from aiogram import F, Router
+from aiogram.filters import Command, CommandObject, CommandStart
+from aiogram.fsm.context import FSMContext
+from aiogram.types import CallbackQuery, Message
+
+from bot.commands import visible
+from bot.i18n import _
+from bot.keyboards.common import CancelCb, MenuCb, main_menu
+from bot.keyboards.start import JoinCb, JoinDecisionCb, areas_kb, buildings_kb, communities_kb
+from bot.rendering import esc
+from bot.services.access import Actor, Level
+from bot.services.members import InviteError, MembersService
+from bot.services.onboarding import OnboardingService, role_label
+from models import Member
+
+router = Router(name=__name__)
+router.message.filter(F.chat.type == "private")
+
+def invite_error_text(reason: str) -> str:
+    texts = {
+        "unknown": _("This invite link is not valid. Please ask for a new one."),
+        "expired": _("This invite link has expired. Please ask for a new one."),
+        "revoked": _("This invite link was withdrawn by the person who made it."),
+        "used_up": _("This invite link has been used as many times as allowed. Please ask for a new one."),
+        "purpose": _("This code is for linking a group chat: send it in the group as /link CODE."),
+    }
+    return texts.get(reason, texts["unknown"])
+
+
+def privacy_text() -> str:
+    return _(
+        "🔒 <b>What I store and who sees it</b>\n"
+        "• Your Telegram name and id, your language and settings, and the places and roles you hold.\n"
+        "• What you report: photos, description, place, and when. Captains and office staff of your "
+        "community see that you reported it; group chats and other residents never do.\n"
+        "• Your phone number only if you share your own contact with me.\n"
+        "Delete your personal data at any time with /deletedata: your reports stay, anonymised."
+    )
+
+
+async def _roles_line(members: MembersService, member: Member) -> str:
+    views = await members.roles_of(member)
+    if not views:
+        return ""
+    parts = [f"{esc(v.place_name)} ({role_label(v.role.role)})" for v in views[:6]]
+    return _("You are in: {places}.").format(places=", ".join(parts))
+
+
+@router.message(CommandStart(deep_link=True))
+async def start_with_code(message: Message, command: CommandObject, member: Member, actor: Actor,
+                          members: MembersService, onboarding: OnboardingService, state: FSMContext) -> None:
+    await state.clear()
+    first = await members.mark_privacy_seen(member)
+    try:
+        joined = await onboarding.join_with_invite(member, (command.args or "").strip())
+    except InviteError as exc:
+        await message.answer(invite_error_text(exc.reason))
+        await _greet(message, member, await members.actor(member), members, first=first)
+        return
+    actor = await members.actor(member)
+    community = esc(joined.place.community.name)
+    if joined.newly:
+        text = _("Hi {name}! You joined {place} as a {role}.").format(
+            name=esc(member.display_name), place=esc(joined.place.name), role=role_label(joined.invite.role or ""))
+    else:
+        text = _("Hi {name}! You are already a {role} of {place}.").format(
+            name=esc(member.display_name), place=esc(joined.place.name), role=role_label(joined.invite.role or ""))
+    text += "\n" + _("I help {community} keep the neighbourhood in shape: report a problem with a photo, "
+                     "follow what happens to it, get reminders for cleaning days and patrols.").format(
+        community=community)
+    if first:
+        text += "\n" + _("What I store and who sees it: /privacy")
+    await message.answer(text, reply_markup=main_menu(actor.top_level))
+
+
+@router.message(CommandStart())
+async def start(message: Message, member: Member, actor: Actor, members: MembersService,
+                state: FSMContext) -> None:
+    await state.clear()
+    first = await members.mark_privacy_seen(member)
+    await _greet(message, member, actor, members, first=first)
+
+
+async def _greet(message: Message, member: Member, actor: Actor, members: MembersService, *,
+                 first: bool) -> None:
+    name = esc(member.display_name if member.first_name else message.from_user.first_name  # type: ignore[union-attr]
+               if message.from_user else "")
+    communities = await members.member_communities(member)
+    if communities or actor.is_admin:
+        lines = [_("Hi {name}! I help {community} keep the neighbourhood in shape: report a problem with a "
+                   "photo, follow what happens to it, get reminders for cleaning days and patrols.").format(
+            name=name, community=esc(communities[0].name) if communities else _("your community"))]
+        roles = await _roles_line(members, member)
+        if roles:
+            lines.append(roles)
+        if first:
+            lines.append(_("What I store and who sees it: /privacy"))
+        await message.answer("\n".join(lines), reply_markup=main_menu(actor.top_level))
+        return
+    all_communities = await members.communities()
+    intro = _("Hi {name}! I help residents, volunteers and building captains look after their "
+              "neighbourhood together.").format(name=name)
+    if first:
+        intro += "\n" + _("What I store and who sees it: /privacy")
+    if not all_communities:
+        await message.answer(intro + "\n\n" + _(
+            "No community has been set up here yet. Ask your community office for an invite link."))
+        return
+    await message.answer(intro)
+    await message.answer(_("Which community do you live in?"), reply_markup=communities_kb(all_communities))
+
+
+@router.callback_query(JoinCb.filter(F.level == "back"))
+async def join_back(query: CallbackQuery, members: MembersService) -> None:
+    if isinstance(query.message, Message):
+        await query.message.edit_text(_("Which community do you live in?"),
+                                      reply_markup=communities_kb(await members.communities()))
+    await query.answer()
+
+
+@router.callback_query(JoinCb.filter(F.level == "c"))
+async def join_community(query: CallbackQuery, callback_data: JoinCb, members: MembersService) -> None:
+    areas = await members.areas(callback_data.id)
+    if not areas:
+        await query.answer(_("This community has no areas yet."), show_alert=True)
+        return
+    if isinstance(query.message, Message):
+        if len(areas) == 1:
+            buildings = await members.buildings(area_id=areas[0].id)
+            await query.message.edit_text(_("Which building?"),
+                                          reply_markup=buildings_kb(buildings, callback_data.id))
+        else:
+            await query.message.edit_text(_("Which area?"), reply_markup=areas_kb(areas, with_back=True))
+    await query.answer()
+
+
+@router.callback_query(JoinCb.filter(F.level == "a"))
+async def join_area(query: CallbackQuery, callback_data: JoinCb, members: MembersService) -> None:
+    buildings = await members.buildings(area_id=callback_data.id)
+    place = await members.area_place(callback_data.id)
+    if isinstance(query.message, Message):
+        await query.message.edit_text(_("Which building?"), reply_markup=buildings_kb(buildings, place.community_id))
+    await query.answer()
+
+
+@router.callback_query(JoinCb.filter(F.level == "b"))
+async def join_building(query: CallbackQuery, callback_data: JoinCb, member: Member,
+                        onboarding: OnboardingService) -> None:
+    _request, info, is_new = await onboarding.ask_to_join(member, callback_data.id)
+    if is_new:
+        text = _("I've asked the captains of {building} to confirm. I'll tell you as soon as they do.")
+    else:
+        text = _("Your request to join {building} is already with its captains. I'll tell you as soon as "
+                 "they answer.")
+    if isinstance(query.message, Message):
+        await query.message.edit_text(text.format(building=esc(info.name)))
+    await query.answer()
+
+
+@router.callback_query(JoinDecisionCb.filter())
+async def join_decision(query: CallbackQuery, callback_data: JoinDecisionCb, actor: Actor,
+                        onboarding: OnboardingService) -> None:
+    request, person, building, changed = await onboarding.decide(actor, callback_data.request_id,
+                                                                 callback_data.approve)
+    who = esc(person.display_name)
+    if request.status == "approved":
+        text = _("✅ {name} joined {building} as a resident.").format(name=who, building=esc(building))
+    else:
+        text = _("❌ The request of {name} to join {building} was declined.").format(
+            name=who, building=esc(building))
+    if isinstance(query.message, Message) and changed:
+        await query.message.edit_text(text)
+    await query.answer(_("Done.") if changed else _("Already decided."))
+
+
+@router.message(Command("help"))
+@router.callback_query(MenuCb.filter(F.action == "help"))
+async def help_(event: Message | CallbackQuery, actor: Actor) -> None:
+    level = actor.top_level
+    lines = [_("<b>What I can do for you</b>")]
+    for command in visible(level):
+        lines.append(f"/{command.name} — {command.description}")
+    if level == Level.NONE:
+        lines.append(_("To join your building, open the invite link your captain sent, or send /start."))
+    message = event if isinstance(event, Message) else event.message
+    if isinstance(message, Message):
+        await message.answer("\n".join(lines))
+    if isinstance(event, CallbackQuery):
+        await event.answer()
+
+
+@router.message(Command("privacy"))
+async def privacy(message: Message) -> None:
+    await message.answer(privacy_text())
+
+
+@router.message(Command("cancel"))
+async def cancel(message: Message, state: FSMContext, actor: Actor) -> None:
+    had = await state.get_state()
+    await state.clear()
+    if had:
+        await message.answer(_("Cancelled. Nothing was sent."), reply_markup=main_menu(actor.top_level))
+    else:
+        await message.answer(_("There is nothing to cancel."), reply_markup=main_menu(actor.top_level))
+
+
+@router.callback_query(CancelCb.filter())
+async def cancel_button(query: CallbackQuery, state: FSMContext) -> None:
+    await state.clear()
+    if isinstance(query.message, Message):
+        await query.message.edit_text(_("Cancelled. Nothing was sent."))
+    await query.answer()

@@ -1,0 +1,134 @@
+"""Reported problems (the ledger, 台账): issues, their photos, events and followers."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from models.base import Base, utcnow
+
+
+class IssueStatus:
+    NEW = "new"
+    ACCEPTED = "accepted"
+    IN_PROGRESS = "in_progress"
+    RESOLVED = "resolved"
+    CLOSED = "closed"
+    REJECTED = "rejected"
+    DUPLICATE = "duplicate"
+    REOPENED = "reopened"
+    WITHDRAWN = "withdrawn"
+
+    OPEN = (NEW, ACCEPTED, IN_PROGRESS, REOPENED)
+    DONE = (RESOLVED, CLOSED, REJECTED, DUPLICATE, WITHDRAWN)
+
+
+class Issue(Base):
+    __tablename__ = "issues"
+    __table_args__ = (
+        UniqueConstraint("community_id", "number"),
+        Index("ix_issues_open", "community_id", "status", "deadline_at"),
+        Index("ix_issues_created", "community_id", "created_at"),
+        Index("ix_issues_resolved", "community_id", "resolved_at"),
+        Index("ix_issues_closed", "community_id", "closed_at"),
+        Index("ix_issues_accepted", "community_id", "accepted_at"),
+        Index("ix_issues_dup", "building_id", "category", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    community_id: Mapped[int] = mapped_column(ForeignKey("communities.id", ondelete="CASCADE"))
+    number: Mapped[int]
+    reference: Mapped[str] = mapped_column(String(16), unique=True)  # e.g. NC0042 (shown as #NC0042)
+    # Idempotency token of the draft that created it: a double-pressed Confirm creates one issue.
+    client_token: Mapped[str | None] = mapped_column(String(64), unique=True)
+    area_id: Mapped[int | None] = mapped_column(ForeignKey("areas.id", ondelete="SET NULL"), index=True)
+    building_id: Mapped[int | None] = mapped_column(ForeignKey("buildings.id", ondelete="SET NULL"))
+    category: Mapped[str] = mapped_column(String(32))
+    urgent: Mapped[bool] = mapped_column(default=False)
+    status: Mapped[str] = mapped_column(String(16), default=IssueStatus.NEW)
+    triage: Mapped[str | None] = mapped_column(String(16))  # office | joint | residents (三事分流)
+    description: Mapped[str] = mapped_column(Text, default="")
+    place_note: Mapped[str | None] = mapped_column(String(255))
+    lat: Mapped[float | None]
+    lon: Mapped[float | None]
+    reporter_id: Mapped[int | None] = mapped_column(ForeignKey("members.id", ondelete="SET NULL"), index=True)
+    accepted_by_id: Mapped[int | None] = mapped_column(ForeignKey("members.id", ondelete="SET NULL"))
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("members.id", ondelete="SET NULL"), index=True)
+    assigned_to_office: Mapped[bool] = mapped_column(default=False)
+    deadline_at: Mapped[datetime | None]
+    # 0 building (captains), 1 area head, 2 office staff: who is responsible now.
+    escalation_level: Mapped[int] = mapped_column(default=0)
+    escalations: Mapped[int] = mapped_column(default=0)
+    overdue: Mapped[bool] = mapped_column(default=False)
+    reopen_count: Mapped[int] = mapped_column(default=0)
+    satisfaction: Mapped[int | None]
+    closed_without_confirmation: Mapped[bool] = mapped_column(default=False)
+    duplicate_of_id: Mapped[int | None] = mapped_column(ForeignKey("issues.id", ondelete="SET NULL"))
+    reject_reason: Mapped[str | None] = mapped_column(String(32))
+    shift_id: Mapped[int | None] = mapped_column(index=True)
+    cleaning_day_id: Mapped[int | None] = mapped_column(index=True)
+    # The triage card in the team chat (or a captain's private chat), edited in place.
+    card_chat_id: Mapped[int | None]
+    card_message_id: Mapped[int | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    accepted_at: Mapped[datetime | None]
+    resolved_at: Mapped[datetime | None]
+    closed_at: Mapped[datetime | None]
+    last_escalated_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    photos: Mapped[list[IssuePhoto]] = relationship(
+        back_populates="issue", order_by="IssuePhoto.position", cascade="all, delete-orphan")
+    events: Mapped[list[IssueEvent]] = relationship(
+        back_populates="issue", order_by="IssueEvent.id", cascade="all, delete-orphan")
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in IssueStatus.OPEN
+
+    @property
+    def hashtag(self) -> str:
+        return f"#{self.reference}"
+
+
+class IssuePhoto(Base):
+    __tablename__ = "issue_photos"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    issue_id: Mapped[int] = mapped_column(ForeignKey("issues.id", ondelete="CASCADE"), index=True)
+    file_id: Mapped[str] = mapped_column(String(255))
+    kind: Mapped[str] = mapped_column(String(8), default="before")  # before | after
+    position: Mapped[int] = mapped_column(default=0)
+
+    issue: Mapped[Issue] = relationship(back_populates="photos")
+
+
+class IssueEvent(Base):
+    """Every change of an issue, kept forever: who, when, from, to, note."""
+
+    __tablename__ = "issue_events"
+    __table_args__ = (Index("ix_issue_events_kind_at", "kind", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    issue_id: Mapped[int] = mapped_column(ForeignKey("issues.id", ondelete="CASCADE"), index=True)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("members.id", ondelete="SET NULL"))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    kind: Mapped[str] = mapped_column(String(24))  # created, status, assigned, deadline, note, escalated...
+    from_status: Mapped[str | None] = mapped_column(String(16))
+    to_status: Mapped[str | None] = mapped_column(String(16))
+    note: Mapped[str | None] = mapped_column(Text)
+    public: Mapped[bool] = mapped_column(default=True)
+
+    issue: Mapped[Issue] = relationship(back_populates="events")
+
+
+class IssueFollower(Base):
+    __tablename__ = "issue_followers"
+    __table_args__ = (UniqueConstraint("issue_id", "member_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    issue_id: Mapped[int] = mapped_column(ForeignKey("issues.id", ondelete="CASCADE"), index=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
