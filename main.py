@@ -12,24 +12,10 @@ import argparse
 import asyncio
 import logging
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from bot.config import ConfigError, Settings, load_settings
-
-# Capabilities add subcommands: name -> (configure(parser), run(args, settings) -> exit code).
-SUBCOMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None],
-                             Callable[[argparse.Namespace, Settings], int]]] = {}
-
-
-def subcommand(name: str, help_text: str, configure: Callable[[argparse.ArgumentParser], None]
-               ) -> Callable[[Callable[[argparse.Namespace, Settings], int]], Callable[..., int]]:
-    def register(fn: Callable[[argparse.Namespace, Settings], int]) -> Callable[..., int]:
-        SUBCOMMANDS[name] = (help_text, configure, fn)
-        return fn
-
-    return register
 
 
 def setup_logging(settings: Settings) -> None:
@@ -96,20 +82,18 @@ async def _import(settings: Settings, text: str) -> Any:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    _load_capability_commands()
+    from bot.cli import load
+
+    subcommands = load()
     parser = argparse.ArgumentParser(prog="main.py", description="Neighbourhood bot: run it, or manage its data.")
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("run", help="run the bot (the default)")
     sub.add_parser("migrate", help="apply database migrations only")
     p = sub.add_parser("import", help="create or update the community structure from a YAML file")
     p.add_argument("file", help="structure file (see README: Structure file)")
-    for name, (help_text, configure, _fn) in SUBCOMMANDS.items():
+    for name, (help_text, configure, _fn) in subcommands.items():
         configure(sub.add_parser(name, help=help_text))
     return parser
-
-
-def _load_capability_commands() -> None:
-    import bot.cli  # noqa: F401  (registers export, digest, backup ...)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -125,6 +109,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_migrate(args, settings)
         if command == "import":
             return cmd_import(args, settings)
+        from bot.cli import SUBCOMMANDS
+
         return SUBCOMMANDS[command][2](args, settings)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)

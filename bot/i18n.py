@@ -5,7 +5,7 @@ Catalogues are split per capability (`locales/<lang>/LC_MESSAGES/<capability>.po
 being the module name shared by its handler, service, keyboard and templates) and merged into one
 `messages.mo` per language when compiled. A new language is one folder of .po files.
 
-    python -m bot.i18n extract   # refresh the .po files from the sources (keeps translations)
+    python -m bot.i18n extract [PART]  # refresh the .po files from the sources (keeps translations)
     python -m bot.i18n compile   # build messages.mo for every language
     python -m bot.i18n check     # list untranslated or fuzzy messages (exit 1 if any)
 """
@@ -161,7 +161,8 @@ def _add(parts: dict[str, dict[tuple[str, str | None], list[str]]], path: Path, 
     parts.setdefault(_part_for(path), {}).setdefault(key, []).append(str(path.relative_to(ROOT)))
 
 
-def extract() -> None:
+def extract(only: str | None = None) -> None:
+    """Refresh the .po files from the sources; `only` limits it to one capability's catalogue."""
     from babel.messages.catalog import Catalog
     from babel.messages.pofile import read_po, write_po
 
@@ -169,10 +170,13 @@ def extract() -> None:
     for locale in SUPPORTED:
         folder = LOCALES_DIR / locale / "LC_MESSAGES"
         folder.mkdir(parents=True, exist_ok=True)
-        for old in folder.glob("*.po"):
-            if old.stem not in parts:
-                old.unlink()
+        if only is None:
+            for old in folder.glob("*.po"):
+                if old.stem not in parts:
+                    old.unlink()
         for part, messages in parts.items():
+            if only is not None and part != only:
+                continue
             po = folder / f"{part}.po"
             existing: dict[str, Any] = {}
             if po.exists():
@@ -237,7 +241,7 @@ def untranslated() -> list[str]:
 def main(argv: list[str]) -> int:
     command = argv[0] if argv else "compile"
     if command == "extract":
-        extract()
+        extract(argv[1] if len(argv) > 1 else None)
         return 0
     if command == "compile":
         compile_all()

@@ -73,6 +73,9 @@ class Ticker:
             await session.commit()
         if not leader:
             return []
+        from bot.capabilities import load_all
+
+        load_all()
         failed = []
         for name, fn in list(JOBS.items()):
             try:

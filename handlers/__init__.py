@@ -3,26 +3,19 @@ decides the order routers are included in (specific before general, fallback las
 
 from __future__ import annotations
 
+import importlib
+
 from aiogram import Router
+
+from bot.capabilities import handler_modules, load_all
 
 
 def get_routers() -> list[Router]:
     from handlers import errors, groups, members, settings, start
 
+    load_all()
     routers: list[Router] = [errors.router, groups.router, start.router, settings.router, members.router]
-    for module in _capabilities():
-        routers.append(module.router)
+    for name in handler_modules():
+        routers.append(importlib.import_module(name).router)
     routers.append(errors.fallback)
     return routers
-
-
-def _capabilities() -> list:  # type: ignore[type-arg]
-    """Capability routers, in order. A capability adds its module here."""
-    modules = []
-    for name in CAPABILITIES:
-        modules.append(__import__(f"handlers.{name}", fromlist=["router"]))
-    return modules
-
-
-# Capability handler modules (each has `router`), included after onboarding and before the fallback.
-CAPABILITIES: list[str] = []

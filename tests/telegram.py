@@ -908,7 +908,7 @@ class FakeTelegram(BaseSession):
         handler = getattr(self, f"_m_{method}", None)
         if handler is not None:
             return handler(bot, call)
-        if method.startswith("send"):
+        if is_send(method):
             return self._send_generic(bot, call)
         return True
 

@@ -12,9 +12,12 @@ from bot.config import Settings
 
 
 def build_services(session: AsyncSession, clock: Clock, settings: Settings) -> dict[str, Any]:
+    from bot.capabilities import load_all
     from bot.services.chats import ChatsService
     from bot.services.members import MembersService
     from bot.services.onboarding import OnboardingService
+
+    load_all()
     from bot.services.outbox import Outbox
 
     members = MembersService(session, clock, settings.admin_ids)
@@ -31,5 +34,6 @@ def build_services(session: AsyncSession, clock: Clock, settings: Settings) -> d
     return services
 
 
-# Capabilities register their service factories here: name -> factory(session, clock, settings, services).
+# Capability service modules register their factories here when imported (see bot/capabilities.py):
+# name -> factory(session, clock, settings, services) where `services` holds those built before it.
 EXTRA_SERVICES: dict[str, Any] = {}

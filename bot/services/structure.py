@@ -171,6 +171,9 @@ def _parse(text: str) -> tuple[Any, dict[tuple[Any, ...], int]]:
 
 
 def parse_structure(text: str) -> tuple[StructureIn, dict[tuple[Any, ...], int]]:
+    from bot.capabilities import load_all
+
+    load_all()
     data, lines = _parse(text)
     if not isinstance(data, dict):
         raise StructureError("line 1: the file must be a mapping with `community:` and `areas:`")

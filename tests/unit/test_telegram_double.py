@@ -538,8 +538,9 @@ async def test_every_factory_feeds_the_dispatcher(bot: Bot, tg: FakeTelegram, up
     album = updates[2:5]
     assert len({u.message.media_group_id for u in album if u.message}) == 1
     assert [u.message.caption for u in album if u.message] == ["three", None, None]
-    contact = updates[9].message
-    assert contact is not None and contact.contact is not None and contact.contact.user_id == 2002
+    own, other = (u.message.contact for u in updates[9:11] if u.message)
+    assert own is not None and own.user_id == ANN
+    assert other is not None and other.user_id == 2002
     with pytest.raises(TelegramForbiddenError):
         await bot.send_message(GROUP, "removed")
     with pytest.raises(TelegramForbiddenError):
