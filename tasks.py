@@ -46,8 +46,9 @@ def ensure_venv() -> None:
     if STAMP.exists() and STAMP.read_text() == digest:
         return
     say("installing dependencies (first run takes a minute)")
-    run([str(PY), "-m", "pip", "install", "-q", "--disable-pip-version-check", "--upgrade", "pip"])
-    run([str(PY), "-m", "pip", "install", "-q", "--disable-pip-version-check", "-e", f"{ROOT}[dev]"])
+    quiet = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    run([str(PY), "-m", "pip", "install", "-q", "--disable-pip-version-check", "--upgrade", "pip"], env=quiet)
+    run([str(PY), "-m", "pip", "install", "-q", "--disable-pip-version-check", "-e", f"{ROOT}[dev]"], env=quiet)
     STAMP.write_text(digest)
 
 
@@ -93,7 +94,8 @@ def start_postgres() -> str | None:
         return None
     sql = ("DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname='botuser') THEN "
            "CREATE ROLE botuser LOGIN SUPERUSER PASSWORD 'botpass'; END IF; END $$;")
-    subprocess.run(["su", "postgres", "-c", f'psql -q -p {PG_PORT} -c "{sql}"'], check=False,
+    # SQL on stdin: `su -c` goes through a shell, which would expand the `$$` of the DO block.
+    subprocess.run(["su", "postgres", "-c", f"psql -q -p {PG_PORT}"], input=sql, text=True, check=False,
                    stdout=subprocess.DEVNULL)
     subprocess.run(["su", "postgres", "-c", f"createdb -p {PG_PORT} -O botuser bottest"], check=False,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -79,12 +79,9 @@ _INT_FIELDS = frozenset(
         "longitude",
     }
 )
-_CONFLICT_POLL = (
-    "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running"
-)
+_CONFLICT_POLL = "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running"
 _CONFLICT_WEBHOOK = (
-    "Conflict: can't use getUpdates method while webhook is active; use deleteWebhook to delete "
-    "the webhook first"
+    "Conflict: can't use getUpdates method while webhook is active; use deleteWebhook to delete the webhook first"
 )
 _STORE_LIMIT = 100_000  # messages kept for edit results
 
@@ -365,9 +362,7 @@ class BotApiState:
 
     # ----------------------------------------------------------------------------- sends and edits
 
-    def _deliver(
-        self, token: str, bot_id: int, method: str, params: dict[str, Any], files: dict[str, Any]
-    ) -> Any:
+    def _deliver(self, token: str, bot_id: int, method: str, params: dict[str, Any], files: dict[str, Any]) -> Any:
         chat_id = _norm_chat(params.get("chat_id"))
         inline = "inline_message_id" in params
         if chat_id is None and not inline:
@@ -437,9 +432,7 @@ class BotApiState:
             captions = [item for item in media if isinstance(item, dict) and item.get("caption")]
         for holder in captions:
             item_html = str(holder.get("parse_mode") or params.get("parse_mode") or "").lower() == "html"
-            caption, entities = _parse(
-                str(holder.get("caption") or ""), item_html and "caption_entities" not in holder
-            )
+            caption, entities = _parse(str(holder.get("caption") or ""), item_html and "caption_entities" not in holder)
             if utf16_len(caption) > CAPTION_LIMIT:
                 raise ApiError(400, "Bad Request: message caption is too long")
             if holder is params and caption:
@@ -620,9 +613,7 @@ _STATE: web.AppKey[BotApiState] = web.AppKey("state", BotApiState)
 
 
 def _json(body: Any, status: int = 200) -> web.Response:
-    return web.Response(
-        text=json.dumps(body, ensure_ascii=False), status=status, content_type="application/json"
-    )
+    return web.Response(text=json.dumps(body, ensure_ascii=False), status=status, content_type="application/json")
 
 
 def _coerce(key: str, value: str) -> Any:
@@ -751,9 +742,7 @@ class BotApiStub:
         self.host = host
         self.port = port
         self.state = BotApiState(
-            Config(
-                limits=limits, fail_rate_500=fail_rate_500, seed=seed, latency=latency, blocked=set(blocked)
-            )
+            Config(limits=limits, fail_rate_500=fail_rate_500, seed=seed, latency=latency, blocked=set(blocked))
         )
         self._runner: web.AppRunner | None = None
 

@@ -197,9 +197,7 @@ def parse_html(text: str, *, strict_entities: bool = True) -> tuple[str, list[di
             if decoded is None:
                 if strict_entities:
                     shown = match.group(0) if match else "&"
-                    raise HtmlError(
-                        f'Unsupported HTML entity "{shown}" at byte offset {_byte_offset(text, j)}'
-                    )
+                    raise HtmlError(f'Unsupported HTML entity "{shown}" at byte offset {_byte_offset(text, j)}')
                 decoded, i = "&", j + 1
             else:
                 assert match is not None
@@ -316,9 +314,7 @@ MEDIA_METHODS = {
 }
 
 
-def media_content(
-    kind: str, file_id: str, *, size: int = 1000, file_name: str | None = None
-) -> dict[str, Any]:
+def media_content(kind: str, file_id: str, *, size: int = 1000, file_name: str | None = None) -> dict[str, Any]:
     """Message fields for a media item of `kind` (photo, document, video, ...), as Telegram sends."""
     base: dict[str, Any] = {"file_id": file_id, "file_unique_id": f"u-{file_id}", "file_size": size}
     if kind == "photo":
@@ -469,9 +465,7 @@ class _Fault:
 
     def error(self) -> _ApiError:
         if self.kind == "retry_after":
-            return _ApiError(
-                429, f"Too Many Requests: retry after {self.retry_after}", retry_after=self.retry_after
-            )
+            return _ApiError(429, f"Too Many Requests: retry after {self.retry_after}", retry_after=self.retry_after)
         if self.kind == "server_error":
             return _ApiError(500, "Internal Server Error")
         code, prefix = (403, "Forbidden") if self.kind == "forbidden" else (400, "Bad Request")
@@ -965,9 +959,7 @@ class FakeTelegram(BaseSession):
                 if not actions:
                     raise _bad("text buttons are unallowed in the inline keyboard")
 
-    def _parse(
-        self, text: str, params: dict[str, Any], entities_key: str
-    ) -> tuple[str, list[dict[str, Any]]]:
+    def _parse(self, text: str, params: dict[str, Any], entities_key: str) -> tuple[str, list[dict[str, Any]]]:
         try:
             entities = params.get(entities_key)
             if entities is None and str(params.get("parse_mode") or "").lower() == "html":
@@ -1033,9 +1025,7 @@ class FakeTelegram(BaseSession):
     def user_dict(self, user_id: int) -> dict[str, Any]:
         if user_id == self.bot_id:
             return self.bot_user()
-        return dict(
-            self.users.get(user_id) or {"id": user_id, "is_bot": False, "first_name": f"User {user_id}"}
-        )
+        return dict(self.users.get(user_id) or {"id": user_id, "is_bot": False, "first_name": f"User {user_id}"})
 
     def remember(self, message: dict[str, Any]) -> None:
         """Store a message (incoming or sent) so edits, replies and deletes can find it."""
@@ -1124,9 +1114,7 @@ class FakeTelegram(BaseSession):
             content["venue"] = {"location": location, "title": params["title"], "address": params["address"]}
             content["location"] = location
         elif call.method == "sendContact":
-            content["contact"] = {
-                k: params[k] for k in ("phone_number", "first_name", "last_name") if k in params
-            }
+            content["contact"] = {k: params[k] for k in ("phone_number", "first_name", "last_name") if k in params}
         elif call.method == "sendDice":
             content["dice"] = {"emoji": params.get("emoji", "🎲"), "value": 1}
         elif call.method == "sendPoll":
@@ -1590,9 +1578,7 @@ class Updates:
         thread_id: int | None = None,
     ) -> Update:
         """A text message; "/command args" gets a bot_command entity at offset 0."""
-        return self._update(
-            message=self._text_message(user, text, chat, reply_to=reply_to, thread_id=thread_id)
-        )
+        return self._update(message=self._text_message(user, text, chat, reply_to=reply_to, thread_id=thread_id))
 
     def _text_message(
         self,
@@ -1654,8 +1640,7 @@ class Updates:
         """n photos with one media_group_id, the caption on the first (as Telegram sends them)."""
         group_id = f"mg-{next(self._media_groups)}"
         return [
-            self.photo(user, caption=caption if i == 0 else None, media_group_id=group_id, chat=chat)
-            for i in range(n)
+            self.photo(user, caption=caption if i == 0 else None, media_group_id=group_id, chat=chat) for i in range(n)
         ]
 
     def document(
@@ -1744,9 +1729,7 @@ class Updates:
         poll = {
             "id": f"poll-{next(self._files)}",
             "question": question,
-            "options": [
-                {"persistent_id": str(i), "text": o, "voter_count": 0} for i, o in enumerate(options)
-            ],
+            "options": [{"persistent_id": str(i), "text": o, "voter_count": 0} for i, o in enumerate(options)],
             "total_voter_count": 0,
             "is_closed": False,
             "is_anonymous": True,
@@ -1775,9 +1758,7 @@ class Updates:
             forward = {"type": "user", "date": date, "sender_user": sender.model_dump(exclude_none=True)}
         return self._update(message=self._message(user, chat, {"text": text, "forward_origin": forward}))
 
-    def edited_text(
-        self, user: User, text: str, chat: ChatRef = None, *, message_id: int | None = None
-    ) -> Update:
+    def edited_text(self, user: User, text: str, chat: ChatRef = None, *, message_id: int | None = None) -> Update:
         """An edited_message: the user's last text in that chat (or message_id) now says `text`."""
         chat_data = self._chat(user, chat)
         chat_id = chat_data["id"]
@@ -1801,16 +1782,14 @@ class Updates:
         self.tg.remember(message)
         return self._update(edited_message=message)
 
-    def channel_post(self, chat_id: int | str, text: str, *, title: str = "Announcements") -> Update:
+    def channel_post(self, chat_id: int, text: str, *, title: str = "Announcements") -> Update:
         chat = self.tg.add_chat(chat_id, type="channel", title=title)
         message = self._message(None, chat_id, {"text": text, "sender_chat": chat})
         return self._update(channel_post=message)
 
     def anonymous_admin(self, chat_id: int, text: str) -> Update:
         """A group message from an anonymous administrator (from = GroupAnonymousBot)."""
-        anonymous = User(
-            id=GROUP_ANONYMOUS_BOT_ID, is_bot=True, first_name="Group", username="GroupAnonymousBot"
-        )
+        anonymous = User(id=GROUP_ANONYMOUS_BOT_ID, is_bot=True, first_name="Group", username="GroupAnonymousBot")
         chat = self._chat(None, chat_id)
         return self._update(message=self._text_message(anonymous, text, chat_id, extra={"sender_chat": chat}))
 

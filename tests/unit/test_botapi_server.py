@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import subprocess
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -75,7 +74,7 @@ async def test_send_message_over_http(stub: BotApiStub, bot: Bot) -> None:
 async def test_uploads_albums_and_downloads(stub: BotApiStub, bot: Bot) -> None:
     photo = await bot.send_photo(-100777, BufferedInputFile(b"png-bytes", "chart.png"), caption="<i>Chart</i>")
     assert photo.caption == "Chart" and photo.photo is not None
-    assert stub.sent[-1]["files"] and list(stub.sent[-1]["files"].values())[0]["filename"] == "chart.png"
+    assert stub.sent[-1]["files"] and next(iter(stub.sent[-1]["files"].values()))["filename"] == "chart.png"
     document = await bot.send_document(1001, BufferedInputFile(b"x" * 10, "report.xlsx"))
     assert document.document is not None and document.document.file_name == "report.xlsx"
     album = await bot.send_media_group(
@@ -94,13 +93,14 @@ async def test_queue_update_and_receive_it(stub: BotApiStub, bot: Bot) -> None:
     up = Updates()
     ann = up.user(1001, "Ann")
     async with aiohttp.ClientSession() as http:
-        async with http.post(f"{stub.url}/_control/updates", json=up.text(ann, "/start").model_dump(
-            mode="json", by_alias=True, exclude_none=True
-        )) as response:
+        async with http.post(
+            f"{stub.url}/_control/updates",
+            json=up.text(ann, "/start").model_dump(mode="json", by_alias=True, exclude_none=True),
+        ) as response:
             assert (await response.json())["ok"]
         async with http.post(
-            f"{stub.url}/_control/updates", json=[{"message": {"message_id": 5, "date": 0,
-                                                               "chat": {"id": 1, "type": "private"}, "text": "x"}}]
+            f"{stub.url}/_control/updates",
+            json=[{"message": {"message_id": 5, "date": 0, "chat": {"id": 1, "type": "private"}, "text": "x"}}],
         ) as response:
             ids = (await response.json())["update_ids"]
     updates = await bot.get_updates(timeout=1)
@@ -112,8 +112,11 @@ async def test_queue_update_and_receive_it(stub: BotApiStub, bot: Bot) -> None:
 async def test_long_polling_returns_when_an_update_arrives(stub: BotApiStub, bot: Bot) -> None:
     loop = asyncio.get_running_loop()
     started = loop.time()
-    loop.call_later(0.2, stub.queue_update, {"message": {"message_id": 1, "date": 0,
-                                                         "chat": {"id": 7, "type": "private"}, "text": "late"}})
+    loop.call_later(
+        0.2,
+        stub.queue_update,
+        {"message": {"message_id": 1, "date": 0, "chat": {"id": 7, "type": "private"}, "text": "late"}},
+    )
     updates = await bot.get_updates(timeout=10)
     assert [u.message.text for u in updates if u.message] == ["late"]
     assert loop.time() - started < 5
@@ -233,15 +236,19 @@ async def test_raw_http_json_form_and_unknown_method(stub: BotApiStub) -> None:
 
 
 async def test_standalone_process_prints_ready() -> None:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tests.botapi_server", "--port", "0", "--limits"],
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "tests.botapi_server",
+        "--port",
+        "0",
+        "--limits",
         cwd=ROOT,
-        stdout=subprocess.PIPE,
-        text=True,
+        stdout=asyncio.subprocess.PIPE,
     )
     try:
         assert process.stdout is not None
-        line = await asyncio.wait_for(asyncio.to_thread(process.stdout.readline), 30)
+        line = (await asyncio.wait_for(process.stdout.readline(), 30)).decode()
         assert line.startswith("READY ")
         port = int(line.split()[1])
         async with aiohttp.ClientSession() as http:
@@ -250,5 +257,6 @@ async def test_standalone_process_prints_ready() -> None:
             async with http.get(f"http://127.0.0.1:{port}/_control/config") as response:
                 assert (await response.json())["limits"] is True
     finally:
-        process.terminate()
-        assert process.wait(10) == 0
+        if process.returncode is None:
+            process.terminate()
+        assert await asyncio.wait_for(process.wait(), 10) == 0

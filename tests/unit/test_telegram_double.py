@@ -27,6 +27,7 @@ from aiogram.types import (
     InlineKeyboardMarkup,
     InputMediaPhoto,
     Message,
+    ReplyParameters,
     Update,
 )
 
@@ -292,9 +293,7 @@ class SendNonsense(TelegramMethod[bool]):
     chat_id: int
 
 
-async def test_spec_checks_method_names_and_required_fields(
-    bot: Bot, tg: FakeTelegram, started: int
-) -> None:
+async def test_spec_checks_method_names_and_required_fields(bot: Bot, tg: FakeTelegram, started: int) -> None:
     if tg.spec is None:
         pytest.skip("api.min.json not available")
     with pytest.raises(TelegramBadRequest, match="sendNonsense"):
@@ -308,7 +307,7 @@ async def test_spec_checks_method_names_and_required_fields(
 
 async def test_realistic_results(bot: Bot, tg: FakeTelegram, up: Updates, started: int) -> None:
     first = await bot.send_message(started, "<b>Hi</b>", reply_markup=kb(("Open", "open")))
-    second = await bot.send_message(started, "again", reply_parameters={"message_id": first.message_id})
+    second = await bot.send_message(started, "again", reply_parameters=ReplyParameters(message_id=first.message_id))
     assert second.message_id == first.message_id + 1
     assert second.reply_to_message is not None and second.reply_to_message.text == "Hi"
     assert first.from_user is not None and first.from_user.id == bot.id and first.from_user.is_bot
@@ -445,8 +444,11 @@ async def test_dispatcher_start_and_callback(bot: Bot, tg: FakeTelegram, up: Upd
     with pytest.raises(AssertionError):
         up.callback_on(tg.last(ANN), ann, "Help")
     await dp.feed_update(bot, up.callback_on(tg.last(ANN), ann, "Back"))
-    assert tg.alerts()[-1].params == {"callback_query_id": tg.alerts()[-1].params["callback_query_id"],
-                                      "text": "pressed back", "show_alert": True}
+    assert tg.alerts()[-1].params == {
+        "callback_query_id": tg.alerts()[-1].params["callback_query_id"],
+        "text": "pressed back",
+        "show_alert": True,
+    }
 
 
 async def test_dispatcher_group_updates(bot: Bot, tg: FakeTelegram, up: Updates) -> None:
