@@ -19,10 +19,10 @@ from bot.config import ConfigError, Settings, load_settings
 
 
 def setup_logging(settings: Settings) -> None:
-    logging.basicConfig(level=getattr(logging, settings.log_level.upper(), logging.INFO),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    logging.getLogger("aiogram.event").setLevel(logging.WARNING)
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    # Structured logs (LOG_JSON=true: one JSON object per line) with the update id of each record.
+    from bot.logging import setup_logging as setup
+
+    setup(settings.log_level, json_lines=settings.log_json)
 
 
 def cmd_run(_args: argparse.Namespace, settings: Settings) -> int:
@@ -31,6 +31,7 @@ def cmd_run(_args: argparse.Namespace, settings: Settings) -> int:
     from bot.migrate import upgrade
 
     upgrade(settings.database_url)
+    logging.getLogger("bot").info("database schema is up to date")
     app = build_app(settings)
     asyncio.run(run(app))
     return 0
@@ -45,6 +46,8 @@ def cmd_migrate(_args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
+    from sqlalchemy.exc import SQLAlchemyError
+
     from bot.migrate import upgrade
     from bot.services.structure import StructureError
 
@@ -52,11 +55,23 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
     if not path.is_file():
         print(f"error: {path} does not exist", file=sys.stderr)
         return 2
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        print(f"error: {path} is not a UTF-8 text file; nothing was imported", file=sys.stderr)
+        return 1
     upgrade(settings.database_url)
     try:
-        report = asyncio.run(_import(settings, path.read_text(encoding="utf-8")))
+        report = asyncio.run(_import(settings, text))
     except StructureError as exc:
         print(f"error: {path}: {exc}", file=sys.stderr)
+        print("nothing was imported", file=sys.stderr)
+        return 1
+    except SQLAlchemyError as exc:
+        # The import is one transaction, so a database refusal (a constraint the checks above did
+        # not foresee) leaves everything as it was; say so in one line rather than a traceback.
+        reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+        print(f"error: {path}: the database refused the import ({reason})", file=sys.stderr)
         print("nothing was imported", file=sys.stderr)
         return 1
     if not report.changed:
@@ -97,6 +112,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0] == "run":
+        # Running the bot without a usable token or with bad settings fails at once, before the
+        # capabilities (and SQLAlchemy, aiogram ...) are imported to build the full parser.
+        try:
+            load_settings().require_token()
+        except ConfigError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -29,26 +29,35 @@ from bot.config import Settings
 from bot.db import create_engine, current_session, session_factory
 from bot.fsm_storage import SqlStorage
 from bot.jobs import JobContext, Ticker
+from bot.logging import UpdateContextMiddleware
 from bot.middlewares import DbMiddleware, MemberMiddleware, ThrottlingMiddleware
 from bot.sender import OutboxSender
 
 log = logging.getLogger(__name__)
 
+# Handlers running at once per process: below the database pool (10 + 20 overflow) so that the outbox
+# sender and the scheduler always find a connection.
+HANDLER_CONCURRENCY = 20
+
 
 class InFlight(BaseMiddleware):
-    """Counts running handlers so that shutdown can let them finish (within a bound)."""
+    """Counts running handlers so that shutdown can let them finish (within a bound), and caps how many
+    run at once: in webhook mode aiogram starts a task per POST, and a burst of hundreds would otherwise
+    all wait for a database connection at the same time and time out instead of queueing."""
 
-    def __init__(self) -> None:
+    def __init__(self, limit: int = 0) -> None:
         self.count = 0
         self.idle = asyncio.Event()
         self.idle.set()
+        self.slots = asyncio.Semaphore(limit or HANDLER_CONCURRENCY)
 
     async def __call__(self, handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
                        event: TelegramObject, data: dict[str, Any]) -> Any:
         self.count += 1
         self.idle.clear()
         try:
-            return await handler(event, data)
+            async with self.slots:
+                return await handler(event, data)
         finally:
             self.count -= 1
             if self.count == 0:
@@ -78,10 +87,18 @@ def create_bot(settings: Settings, session: BaseSession | None = None) -> Bot:
 def create_storage(settings: Settings, sessions: async_sessionmaker[AsyncSession]
                    ) -> tuple[BaseStorage, BaseEventIsolation]:
     if settings.redis_url:
-        from aiogram.fsm.storage.redis import RedisEventIsolation, RedisStorage
+        from aiogram.fsm.storage.redis import DefaultKeyBuilder, RedisEventIsolation, RedisStorage
 
-        storage = RedisStorage.from_url(settings.redis_url)
-        return storage, RedisEventIsolation(storage.redis)
+        # Keys carry the bot id and the destiny, like SqlStorage: several bots may share one Redis,
+        # and a non-default destiny would otherwise raise in aiogram's default key builder.
+        keys = DefaultKeyBuilder(prefix=settings.redis_prefix, with_bot_id=True, with_destiny=True)
+        from redis.asyncio import BlockingConnectionPool, Redis
+
+        # A blocking pool: under a burst, callers wait for a connection instead of failing with
+        # "Too many connections" (every chat's isolation lock polls Redis while it waits).
+        pool = BlockingConnectionPool.from_url(settings.redis_url, max_connections=64, timeout=30)
+        storage = RedisStorage(Redis(connection_pool=pool), key_builder=keys)
+        return storage, RedisEventIsolation(storage.redis, key_builder=keys)
     return SqlStorage(sessions), SimpleEventIsolation()
 
 
@@ -95,6 +112,8 @@ def create_dispatcher(settings: Settings, sessions: async_sessionmaker[AsyncSess
     if storage is None:
         storage, isolation = create_storage(settings, sessions)
     dp = Dispatcher(storage=storage, events_isolation=isolation or SimpleEventIsolation())
+    # Outermost: every log record made while handling an update carries its id (bot/logging.py).
+    dp.update.outer_middleware(UpdateContextMiddleware())
     if in_flight is not None:
         dp.update.outer_middleware(in_flight)
     dp.update.outer_middleware(ThrottlingMiddleware(rate=settings.throttle_rate))

@@ -25,6 +25,8 @@ class Settings(BaseSettings):
     bot_api_url: str | None = None
     database_url: str = "sqlite+aiosqlite:///data/bot.sqlite3"
     redis_url: str | None = None
+    # Prefix of the bot's Redis keys (FSM state, event isolation), when REDIS_URL is set.
+    redis_prefix: str = "fsm"
     admin_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
     timezone: str = "Asia/Shanghai"
     default_locale: str = "en"
@@ -42,15 +44,23 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool = False
 
+    @field_validator("bot_token", mode="before")
+    @classmethod
+    def _strip_token(cls, value: object) -> object:
+        # A token pasted with a trailing newline or quotes is still the same token.
+        return value.strip().strip("'\"").strip() if isinstance(value, str) else value
+
     @field_validator("admin_ids", mode="before")
     @classmethod
     def _split_ids(cls, value: object) -> object:
         if isinstance(value, str):
-            parts = [p.strip() for p in value.replace(";", ",").split(",") if p.strip()]
+            # Accept "1,2", "1, 2", "1;2", "1 2" and the JSON-looking "[1, 2]".
+            cleaned = value.strip().strip("[]").replace(";", ",").replace(" ", ",")
+            parts = [p.strip() for p in cleaned.split(",") if p.strip()]
             try:
                 return [int(p) for p in parts]
             except ValueError as exc:
-                raise ValueError("ADMIN_IDS must be comma-separated numeric Telegram user ids") from exc
+                raise ValueError("must be comma-separated numeric Telegram user ids, e.g. 12345,67890") from exc
         if isinstance(value, int):
             return [value]
         return value
@@ -68,14 +78,14 @@ class Settings(BaseSettings):
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"TIMEZONE {value!r} is not a known time zone (e.g. Asia/Shanghai)") from exc
+            raise ValueError(f"{value!r} is not a known time zone (e.g. Asia/Shanghai, Europe/London)") from exc
         return value
 
     @field_validator("send_rate")
     @classmethod
     def _rate(cls, value: float) -> float:
         if value <= 0:
-            raise ValueError("SEND_RATE must be a positive number of messages per second")
+            raise ValueError("must be a positive number of messages per second (Telegram allows about 30)")
         return value
 
     @model_validator(mode="after")
@@ -103,12 +113,19 @@ class Settings(BaseSettings):
             )
 
 
+def env_file_hint() -> str:
+    return f"the environment or in {Path.cwd() / '.env'}"
+
+
 def load_settings(**overrides: object) -> Settings:
-    """Read settings, turning validation errors into one operator-readable line."""
+    """Read settings, turning validation errors into one operator-readable line that names the
+    variable and where to fix it."""
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         first = exc.errors()[0]
-        field = ".".join(str(p) for p in first.get("loc", ())) or "settings"
+        field = ".".join(str(p) for p in first.get("loc", ())).upper()
         message = str(first.get("msg", "invalid value")).removeprefix("Value error, ")
-        raise ConfigError(f"configuration error in {field.upper()}: {message}") from None
+        # Model-level checks (WEBHOOK_SECRET with WEBHOOK_URL) name their variables themselves.
+        what = f"{field}: {message}" if field else message
+        raise ConfigError(f"configuration error: {what} — fix it in {env_file_hint()}") from None

@@ -58,6 +58,7 @@ class SqlStorage(BaseStorage):
                 if value is None:
                     return
                 session.add(FsmRecord(key=_key(key), state=value, data={}, updated_at=utcnow()))
+                await session.flush()  # autoflush is off: a set_data in the same update must see it
             else:
                 record.state = value
                 if value is None and not record.data:
@@ -75,6 +76,7 @@ class SqlStorage(BaseStorage):
                 if not data:
                     return
                 session.add(FsmRecord(key=_key(key), state=None, data=dict(data), updated_at=utcnow()))
+                await session.flush()  # autoflush is off: a set_state in the same update must see it
             else:
                 record.data = dict(data)
                 if not data and record.state is None:

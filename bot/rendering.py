@@ -71,21 +71,75 @@ def split_blocks(blocks: list[str], limit: int = TEXT_LIMIT, sep: str = "\n\n") 
     return messages
 
 
-def _split_lines(block: str, limit: int) -> list[str]:
-    out: list[str] = []
-    current = ""
-    for line in block.split("\n"):
-        if plain_len(line) > limit:
-            line = esc(shorten(html.unescape(_TAG.sub("", line)), limit))
-        candidate = f"{current}\n{line}" if current else line
-        if plain_len(candidate) <= limit:
-            current = candidate
+_TOKEN = re.compile(r"<[^>]*>|&#?\w+;|[^<&]|[<&]")
+_TAG_NAME = re.compile(r"</?\s*([a-zA-Z][\w-]*)")
+
+
+class _Chunks:
+    """Builds messages from tokens of an oversized block, closing the tags still open at each cut
+    and reopening them at the start of the next message, so every message is valid Telegram HTML."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.out: list[str] = []
+        self.stack: list[tuple[str, str]] = []  # (name, opening tag as written)
+        self.parts: list[str] = []
+        self.used = 0
+
+    def room(self) -> int:
+        return self.limit - self.used
+
+    def cut(self) -> None:
+        text = "".join(self.parts) + "".join(f"</{name}>" for name, _ in reversed(self.stack))
+        if html.unescape(_TAG.sub("", text)).strip():  # Telegram refuses an empty message
+            self.out.append(text)
+        self.parts = [tag for _, tag in self.stack]
+        self.used = 0
+
+    def tag(self, token: str) -> None:
+        self.parts.append(token)
+        match = _TAG_NAME.match(token)
+        if not match:
+            return
+        name = match.group(1).lower()
+        if token.startswith("</"):
+            for i in range(len(self.stack) - 1, -1, -1):
+                if self.stack[i][0] == name:
+                    del self.stack[i:]
+                    break
         else:
-            out.append(current)
-            current = line
-    if current:
-        out.append(current)
-    return out
+            self.stack.append((name, token))
+
+    def text(self, token: str, size: int) -> None:
+        if size > self.room():
+            self.cut()
+        self.parts.append(token)
+        self.used += size
+
+    def line(self, line: str, first: bool) -> None:
+        size = plain_len(line) + (0 if first else 1)
+        if size > self.room() and self.used:
+            self.cut()
+            first = True
+        if not first:
+            self.text("\n", 1)
+        for token in _TOKEN.findall(line):
+            if token.startswith("<") and len(token) > 1 and token.endswith(">"):
+                self.tag(token)
+            else:
+                self.text(token, utf16_len(html.unescape(token)))
+
+    def done(self) -> list[str]:
+        self.cut()
+        return self.out
+
+
+def _split_lines(block: str, limit: int) -> list[str]:
+    """Cut an oversized block between lines (inside a line only when the line alone is too long)."""
+    chunks = _Chunks(limit)
+    for i, line in enumerate(block.split("\n")):
+        chunks.line(line, first=i == 0 or chunks.used == 0)
+    return chunks.done()
 
 
 def local_time(value: datetime | None, tz: str, fmt: str = "%Y-%m-%d %H:%M") -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
+import os
 import time
 import uuid
 from collections import deque
@@ -46,7 +47,9 @@ from models import ChatLink, ChatState, OutboxItem, OutboxStatus
 
 log = logging.getLogger(__name__)
 
-LEASE = timedelta(seconds=120)
+# How long a claimed row stays with the instance that claimed it; after that another instance (or this
+# one restarted after a crash) takes it over. OUTBOX_LEASE_SECONDS shortens it for crash tests.
+LEASE = timedelta(seconds=float(os.environ.get("OUTBOX_LEASE_SECONDS", "120")))
 MAX_ATTEMPTS = 12
 PRIVATE_INTERVAL = 1.0  # Telegram: about one message per second to one chat
 GROUP_INTERVAL = 3.0  # 20 messages a minute to one group
@@ -71,13 +74,20 @@ def markup_from(buttons: list[list[Any]] | None) -> InlineKeyboardMarkup | None:
 
 
 class RateLimiter:
-    """Token bucket for the overall rate."""
+    """The overall rate as a virtual schedule (GCRA): send n is due at start + n/rate.
+
+    A token bucket that only refills to a small capacity loses every sleep's overshoot (at 28/s it
+    delivered ~26.5/s); a schedule that advances by exact intervals does not. `slack` bounds the
+    catch-up burst after a late wake-up, so that any sliding second holds at most rate + slack + 1
+    sends (Telegram counts a sliding second: a bigger burst at SEND_RATE 28 meant a stream of 429s)."""
 
     def __init__(self, rate: float) -> None:
         self.rate = rate
-        self.capacity = max(1.0, rate / 10)
-        self.tokens = self.capacity
-        self.stamp = time.monotonic()
+        self.interval = 1.0 / rate
+        # Half a send at Telegram-like rates; a few ms worth at high rates so the loop need not sleep
+        # for every single send.
+        self.slack = max(0.5, rate / 50 - 1) * self.interval
+        self.next_at = time.monotonic()
         self.paused_until = 0.0
         self._lock = asyncio.Lock()
 
@@ -88,12 +98,12 @@ class RateLimiter:
                 if now < self.paused_until:
                     await asyncio.sleep(self.paused_until - now)
                     continue
-                self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate)
-                self.stamp = now
-                if self.tokens >= 1:
-                    self.tokens -= 1
-                    return
-                await asyncio.sleep((1 - self.tokens) / self.rate)
+                self.next_at = max(self.next_at, now - self.slack)
+                wait = self.next_at - now
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                self.next_at += self.interval
+                return
 
     def pause(self, seconds: float) -> None:
         self.paused_until = max(self.paused_until, time.monotonic() + seconds)
@@ -186,14 +196,23 @@ class OutboxSender:
         async with self.sessions() as session:
             busy = select(OutboxItem.chat_id).where(
                 OutboxItem.status == OutboxStatus.SENDING, OutboxItem.lease_until > now)
+            # A chat whose head item waits for a retry (429, 5xx, network) keeps its order: newer
+            # items of that chat wait too. Deferred items (quiet hours) carry no error and block nothing.
+            waiting = select(OutboxItem.chat_id).where(
+                OutboxItem.status == OutboxStatus.PENDING, OutboxItem.last_error.is_not(None),
+                OutboxItem.not_before > now)
             due = or_(
                 and_(OutboxItem.status == OutboxStatus.PENDING, OutboxItem.not_before <= now),
                 and_(OutboxItem.status == OutboxStatus.SENDING, OutboxItem.lease_until <= now),
             )
+            # Chats this instance is still sending to, or has sent to but not yet recorded: never claim
+            # them again here, even when a slow moment let their lease run out (that would send twice).
+            mine = list(self.in_flight | {result[0].chat_id for result in self.results})
             # One row per chat: the oldest due one, so a chat's messages stay in order.
             first_per_chat = (
                 select(func.min(OutboxItem.id))
-                .where(due, OutboxItem.chat_id.not_in(busy))
+                .where(due, OutboxItem.chat_id.not_in(busy), OutboxItem.chat_id.not_in(waiting),
+                       OutboxItem.chat_id.not_in(mine))
                 .group_by(OutboxItem.chat_id)
                 .order_by(func.max(OutboxItem.urgent.cast(Integer)).desc(),
                           func.min(OutboxItem.id))
@@ -208,6 +227,8 @@ class OutboxSender:
                 .execution_options(synchronize_session=False)
             )
             items = list((await session.execute(stmt)).scalars())
+            if items:  # in the claim's transaction: on SQLite a second one would take the write lock again
+                await self._refresh_unreachable(session, {item.chat_id for item in items})
             await session.commit()
         for item in items:
             self.in_flight.add(item.chat_id)
@@ -215,6 +236,16 @@ class OutboxSender:
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
         return len(items)
+
+    async def _refresh_unreachable(self, session: AsyncSession, chat_ids: set[int]) -> None:
+        """What the database says about these chats wins over this instance's memory: another
+        instance may have found a chat blocked, and a person who unblocked the bot and wrote to it
+        again is reachable again (see bot.services.outbox.chat_alive)."""
+        rows = (await session.execute(select(ChatState.chat_id).where(
+            ChatState.chat_id.in_(chat_ids), ChatState.unreachable.is_not(None)))).scalars()
+        gone = set(rows)
+        self.unreachable -= chat_ids - gone
+        self.unreachable |= gone
 
     # ------------------------------------------------------------------ sending
 
@@ -280,7 +311,9 @@ class OutboxSender:
             return await self.bot.send_message(chat, p["text"], reply_markup=markup, reply_parameters=reply,
                                                link_preview_options=None)
         if method == "photo":
-            return await self.bot.send_photo(chat, p["photo"], caption=p.get("caption"), reply_markup=markup,
+            # A file_id, or a file the bot made (a digest chart): {"path": ...} or {"b64": ..., "filename": ...}.
+            photo = _input_file(p["photo"]) if isinstance(p["photo"], dict) else p["photo"]
+            return await self.bot.send_photo(chat, photo, caption=p.get("caption"), reply_markup=markup,
                                              reply_parameters=reply)
         if method == "album":
             media = [InputMediaPhoto(media=fid, caption=p.get("caption") if i == 0 else None)
@@ -311,7 +344,11 @@ class OutboxSender:
         while not self._stop.is_set() or self.results:
             await asyncio.sleep(0.1)
             try:
-                await self._flush()
+                if self.results:
+                    await self._flush()
+                    # A chat's next item can only be claimed once this one is recorded: look now
+                    # rather than at the next poll.
+                    self._wake.set()
             except Exception:
                 log.exception("could not record outbox results; will retry")
                 await asyncio.sleep(1)
@@ -322,11 +359,20 @@ class OutboxSender:
         batch = []
         while self.results:
             batch.append(self.results.popleft())
+        # Rows in id order: two instances recording at once then lock rows in the same order and
+        # cannot deadlock each other (PostgreSQL).
+        batch.sort(key=lambda result: result[0].id)
         now = self.clock()
-        async with self.sessions() as session:
-            for item, outcome, extra in batch:
-                await self._record(session, item, outcome, extra, now)
-            await session.commit()
+        try:
+            async with self.sessions() as session:
+                for item, outcome, extra in batch:
+                    await self._record(session, item, outcome, extra, now)
+                await session.commit()
+        except Exception:
+            # Keep the results for the next attempt: dropping them would leave the rows claimed until
+            # their lease runs out and then send them a second time.
+            self.results.extendleft(reversed(batch))
+            raise
 
     async def _record(self, session: AsyncSession, item: OutboxItem, outcome: str, extra: dict[str, Any],
                       now: datetime) -> None:
@@ -380,6 +426,14 @@ class OutboxSender:
     async def _migrate(self, session: AsyncSession, old: int, new: int) -> None:
         await migrate_chat(session, old, new)
         self.next_allowed.pop(old, None)
+
+
+def _input_file(spec: dict[str, Any]) -> Any:
+    if "path" in spec:
+        return FSInputFile(spec["path"], filename=spec.get("filename"))
+    if "file_id" in spec:
+        return spec["file_id"]
+    return BufferedInputFile(base64.b64decode(spec["b64"]), filename=spec.get("filename", "file"))
 
 
 async def migrate_chat(session: AsyncSession, old: int, new: int) -> None:

@@ -7,6 +7,7 @@ from aiogram.filters import JOIN_TRANSITION, LEAVE_TRANSITION, ChatMemberUpdated
 from aiogram.types import ChatMemberUpdated, Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot import i18n
 from bot.i18n import _
 from bot.rendering import esc
 from bot.sender import migrate_chat
@@ -14,6 +15,7 @@ from bot.services.access import Actor
 from bot.services.chats import ChatsService
 from bot.services.members import InviteError
 from handlers.start import invite_error_text
+from models import Community
 
 router = Router(name=__name__)
 in_group = F.chat.type.in_({"group", "supergroup"})
@@ -38,13 +40,14 @@ async def bot_removed(event: ChatMemberUpdated, chats: ChatsService) -> None:
 
 
 @router.message(F.migrate_to_chat_id)
-async def migrated(message: Message, session: AsyncSession) -> None:
+async def migrated(message: Message, session: AsyncSession, chats: ChatsService) -> None:
     assert message.migrate_to_chat_id is not None
     await migrate_chat(session, message.chat.id, message.migrate_to_chat_id)
+    await chats.follow_migration(message.chat.id, message.migrate_to_chat_id)
 
 
 @router.message(Command("link"), in_group)
-async def link(message: Message, command: CommandObject, actor: Actor | None = None,
+async def link(message: Message, command: CommandObject, session: AsyncSession, actor: Actor | None = None,
                chats: ChatsService | None = None) -> None:
     if actor is None or chats is None or message.sender_chat is not None:
         await message.answer(_("Please send /link as yourself, not anonymously as the group."))
@@ -57,8 +60,16 @@ async def link(message: Message, command: CommandObject, actor: Actor | None = N
     try:
         result = await chats.link_with_code(actor, message.chat.id, code, message.chat.title or "")
     except InviteError as exc:
-        await message.answer(invite_error_text(exc.reason))
+        if exc.reason == "purpose":
+            await message.answer(_("This is an invite link for a person, not a group code. Get a group code in "
+                                   "a private chat with me: /invite → 🔗 Group link code."))
+        else:
+            await message.answer(invite_error_text(exc.reason))
         return
+    # From now on the group speaks its community's language, this confirmation included.
+    community = await session.get(Community, result.link.community_id)
+    if community is not None:
+        i18n.set_locale(community.locale)
     if result.link.kind == "team":
         text = _("✅ This group is now the team chat of {place}. New reports from there will appear here.")
     else:

@@ -14,7 +14,7 @@ from bot.keyboards.start import JoinCb, JoinDecisionCb, areas_kb, buildings_kb, 
 from bot.rendering import esc
 from bot.services.access import Actor, Level
 from bot.services.members import InviteError, MembersService
-from bot.services.onboarding import OnboardingService, role_label
+from bot.services.onboarding import OnboardingService, role_as, role_label
 from models import Member
 
 router = Router(name=__name__)
@@ -64,11 +64,11 @@ async def start_with_code(message: Message, command: CommandObject, member: Memb
     actor = await members.actor(member)
     community = esc(joined.place.community.name)
     if joined.newly:
-        text = _("Hi {name}! You joined {place} as a {role}.").format(
-            name=esc(member.display_name), place=esc(joined.place.name), role=role_label(joined.invite.role or ""))
+        text = _("Hi {name}! You joined {place} as {role}.").format(
+            name=esc(member.display_name), place=esc(joined.place.name), role=role_as(joined.invite.role or ""))
     else:
-        text = _("Hi {name}! You are already a {role} of {place}.").format(
-            name=esc(member.display_name), place=esc(joined.place.name), role=role_label(joined.invite.role or ""))
+        text = _("Hi {name}! You are already {role} of {place}.").format(
+            name=esc(member.display_name), place=esc(joined.place.name), role=role_as(joined.invite.role or ""))
     text += "\n" + _("I help {community} keep the neighbourhood in shape: report a problem with a photo, "
                      "follow what happens to it, get reminders for cleaning days and patrols.").format(
         community=community)

@@ -1,14 +1,29 @@
 """ORM models. Importing this package registers every table with Base.metadata (Alembic sees them all)."""
 
+from models.announcement import Announcement  # noqa: F401
 from models.base import Base, utcnow
+from models.cleaning import CleaningDay, CleaningPost, CleaningRsvp, CleaningSeries  # noqa: F401
 from models.community import Area, Building, ChatLink, Community, GroupChat
+from models.digest import DigestRun
 from models.issue import Issue, IssueEvent, IssueFollower, IssuePhoto, IssueStatus
 from models.member import Invite, JoinRequest, Member, Role
 from models.outbox import ChatState, OutboxItem, OutboxStatus
+from models.patrol import (  # noqa: F401
+    AssignmentStatus,
+    CheckpointVisit,
+    PatrolCheckpoint,
+    PatrolRoute,
+    PatrolShift,
+    RosterMessage,
+    ShiftAssignment,
+    ShiftStatus,
+    ShiftSwap,
+    ShiftTemplate,
+)
 from models.system import FsmRecord, JobLease, ProcessedUpdate
 
 __all__ = [
-    "Area", "Base", "Building", "ChatLink", "ChatState", "Community", "FsmRecord", "GroupChat",
+    "Area", "Base", "Building", "ChatLink", "ChatState", "Community", "DigestRun", "FsmRecord", "GroupChat",
     "Invite", "Issue", "IssueEvent", "IssueFollower", "IssuePhoto", "IssueStatus", "JobLease",
     "JoinRequest", "Member", "OutboxItem", "OutboxStatus", "ProcessedUpdate", "Role", "utcnow",
 ]

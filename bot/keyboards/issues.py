@@ -9,6 +9,7 @@ from aiogram.filters.callback_data import CallbackData
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.i18n import _
+from bot.keyboards.common import CancelCb
 from models import Issue, IssueStatus
 
 Rows = list[list[tuple[str, str]]]
@@ -43,3 +44,98 @@ def triage_buttons(issue: Issue) -> Rows:
 def markup(rows: Rows) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(inline_keyboard=[
         [InlineKeyboardButton(text=t, callback_data=d) for t, d in row] for row in rows])
+
+
+# ---------------------------------------------------------------------------- triage sub-menus
+# Sub-menus replace the card's buttons in place (the same message), so a captain never gets a new
+# message per click; ⬅️ Back restores the card's buttons.
+
+
+def back_row(issue_id: int) -> list[tuple[str, str]]:
+    return [(_("⬅️ Back"), cb("back", issue_id))]
+
+
+def more_buttons(issue: Issue) -> Rows:
+    i = issue.id
+    rows: Rows = []
+    if issue.status in (IssueStatus.ACCEPTED, IssueStatus.IN_PROGRESS, IssueStatus.REOPENED):
+        rows.append([(_("❌ Reject"), cb("reject", i))])
+    rows.append([(_("🏷 Triage"), cb("triage", i)), (_("📝 Note"), cb("note", i))])
+    rows.append([(_("❓ Ask the reporter"), cb("ask", i)), (_("📄 Details"), cb("details", i))])
+    rows.append(back_row(i))
+    return rows
+
+
+def deadline_buttons(issue_id: int) -> Rows:
+    return [[(_("+1 day"), cb("dl", issue_id, "1")), (_("+3 days"), cb("dl", issue_id, "3")),
+             (_("+7 days"), cb("dl", issue_id, "7"))],
+            [(_("📅 Pick a date"), cb("dl", issue_id, "pick"))], back_row(issue_id)]
+
+
+def reject_buttons(issue_id: int) -> Rows:
+    return [[(_("Not a problem"), cb("rej", issue_id, "not_a_problem"))],
+            [(_("Not our responsibility"), cb("rej", issue_id, "not_ours"))],
+            [(_("Duplicate of #…"), cb("rej", issue_id, "duplicate"))], back_row(issue_id)]
+
+
+def triage_kind_buttons(issue_id: int) -> Rows:
+    return [[(_("🏛 Office (big matter)"), cb("tri", issue_id, "office"))],
+            [(_("🤝 Joint (small matter)"), cb("tri", issue_id, "joint"))],
+            [(_("🏠 Residents (private matter)"), cb("tri", issue_id, "residents"))], back_row(issue_id)]
+
+
+def note_kind_buttons(issue_id: int) -> Rows:
+    return [[(_("🔒 Internal note"), cb("note", issue_id, "internal")),
+             (_("📢 Public note"), cb("note", issue_id, "public"))], back_row(issue_id)]
+
+
+def assign_buttons(issue_id: int, people: list[tuple[int, str]]) -> Rows:
+    """people: (member id, shown name)."""
+    rows: Rows = []
+    row: list[tuple[str, str]] = []
+    for member_id, name in people:
+        row.append((f"👤 {name[:24]}", cb("asg", issue_id, str(member_id))))
+        if len(row) == 2:
+            rows.append(row)
+            row = []
+    if row:
+        rows.append(row)
+    rows.append([(_("🏢 Community office"), cb("asg", issue_id, "office"))])
+    rows.append(back_row(issue_id))
+    return rows
+
+
+def confirm_buttons(issue_id: int, *, reporter: bool) -> Rows:
+    """Under the "is it fixed?" question: the reporter confirms or not; followers can only say no."""
+    if reporter:
+        return [[(_("👍 Fixed, thank you"), cb("confirm", issue_id)), (_("👎 Not fixed"), cb("notfixed", issue_id))]]
+    return [[(_("👎 Not fixed"), cb("notfixed", issue_id))]]
+
+
+def rating_buttons(issue_id: int) -> Rows:
+    return [[(str(n), cb("rate", issue_id, str(n))) for n in range(1, 6)]]
+
+
+def skip_note_buttons(issue_id: int) -> Rows:
+    return [[(_("✅ Resolve without a note"), cb("rsv", issue_id, "go"))], [(_("✖️ Cancel"), CancelCb().pack())]]
+
+
+# ---------------------------------------------------------------------------- /queue
+
+
+class QueueCb(CallbackData, prefix="q"):
+    """status: open | new | work | resolved | overdue; cat: category key or ""; page from 0;
+    open: an issue id to show (0 = the list)."""
+
+    status: str = "open"
+    cat: str = ""
+    page: int = 0
+    open: int = 0
+
+
+QUEUE_FILTERS = ("open", "new", "work", "overdue", "resolved")
+
+
+def queue_filter_label(status: str) -> str:
+    return {"open": _("All open"), "new": _("🆕 New"), "work": _("🔧 In progress"), "overdue": _("⚠️ Overdue"),
+            "resolved": _("✅ Awaiting confirmation")}.get(status, status)

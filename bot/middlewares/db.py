@@ -36,6 +36,12 @@ class DbMiddleware(BaseMiddleware):
             if isinstance(event, Update) and not await self._first_time(session, event.update_id):
                 log.info("update %s already processed; skipped", event.update_id)
                 return None
+            if isinstance(event, Update) and data.get("event_chat") is not None and (
+                    event.message or event.callback_query or (event.my_chat_member and event.my_chat_member
+                                                              .new_chat_member.status in ("member", "administrator"))):
+                from bot.services.outbox import chat_alive
+
+                await chat_alive(session, data["event_chat"].id)  # it talks to us again: deliveries resume
             data["session"] = session
             data["clock"] = self.clock
             data["settings"] = self.settings

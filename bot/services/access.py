@@ -186,6 +186,11 @@ def can_grant(actor: Actor, role: str, place: Place) -> bool:
     needed = GRANT_NEEDS.get(role)
     if needed is None or ROLE_PLACE_KIND[role] != place.kind:
         return False
+    if role == "volunteer" and not actor.is_admin:
+        # Volunteers belong to the whole community, but captains recruit them: a captain of any
+        # building of the community may invite (and remove) its volunteers.
+        return any(g.community_id == place.community_id and ROLE_LEVEL[g.role] >= needed
+                   for g in actor.grants)
     return actor.level_at(place) >= needed
 
 

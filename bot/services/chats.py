@@ -52,6 +52,18 @@ class ChatsService:
         if group is not None:
             group.left_at = self.clock()
 
+    async def follow_migration(self, old: int, new: int) -> None:
+        """A group became a supergroup: remember the new id as the same group (so the unlinked-group
+        job neither leaves the new one nor keeps trying the old one). Links move in sender.migrate_chat."""
+        group = await self.session.get(GroupChat, old)
+        if group is None:
+            return
+        if await self.session.get(GroupChat, new) is None:
+            self.session.add(GroupChat(chat_id=new, title=group.title, added_by=group.added_by,
+                                       added_at=group.added_at))
+        group.left_at = self.clock()
+        await self.session.flush()
+
     async def link(self, actor: Actor, chat_id: int, place: Place, kind: str, *, title: str = "",
                    source: str = "link") -> LinkResult:
         if kind not in {"team", "residents"}:

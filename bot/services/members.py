@@ -14,6 +14,7 @@ from sqlalchemy.orm import selectinload
 from bot.clock import Clock, system_clock
 from bot.i18n import SUPPORTED, normalize_locale
 from bot.services.access import (
+    GRANT_NEEDS,
     ROLE_LEVEL,
     ROLE_PLACE_KIND,
     Actor,
@@ -29,6 +30,14 @@ from bot.services.access import (
 from models import Area, Building, Community, Invite, JoinRequest, Member, Role
 
 INVITE_TTL = timedelta(days=7)
+
+# Notification preferences (member.prefs) and their defaults: everything on until switched off.
+# announcements: non-urgent announcements · cleaning: cleaning-day reminders · digest: staff's daily
+# digest in private · area_digest: the area head's digest of their area.
+PREF_DEFAULTS: dict[str, bool] = {"announcements": True, "cleaning": True, "digest": True, "area_digest": True}
+# Telegram ids of erased members are replaced by a value no real chat can have (below -10^15), so
+# the person is a stranger if they come back while their old reports stay with the anonymous row.
+ERASED_ID_BASE = -(10**15)
 
 
 class InviteError(Exception):
@@ -257,6 +266,87 @@ class MembersService:
                 return people
         return []
 
+    async def managed_places(self, actor: Actor) -> list[PlaceInfo]:
+        """The places whose people the actor looks after (/members): captains their buildings, area
+        heads their areas, staff their communities, admins every community."""
+        places: list[Place] = []
+        if actor.is_admin:
+            places = [Place(c.id) for c in await self.communities()]
+        else:
+            for g in sorted(actor.grants, key=lambda g: (-ROLE_LEVEL[g.role], g.community_id)):
+                if g.role == "staff":
+                    places.append(Place(g.community_id))
+                elif g.role == "area_head" and g.area_id is not None:
+                    places.append(Place(g.community_id, g.area_id))
+                elif g.role == "captain" and g.building_id is not None:
+                    places.append(Place(g.community_id, g.area_id, g.building_id))
+        seen: set[Place] = set()
+        out = []
+        for p in places:
+            if p not in seen and can(actor, "members", p):
+                seen.add(p)
+                out.append(await self.place_info(p))
+        return out
+
+    async def candidate_places(self, actor: Actor) -> list[Place]:
+        """Every place of the actor's communities, community first, then areas, then buildings."""
+        ids = [c.id for c in await self.communities()] if actor.is_admin else sorted(actor.communities())
+        out: list[Place] = []
+        for cid in ids:
+            out.append(Place(cid))
+            out += [Place(cid, a.id) for a in await self.areas(cid)]
+            out += [Place(cid, b.area_id, b.id) for b in await self.buildings(community_id=cid)]
+        return out
+
+    async def invite_places(self, actor: Actor) -> list[PlaceInfo]:
+        """Places where the actor may grant at least one role (the first step of /invite)."""
+        return [await self.place_info(p) for p in await self.candidate_places(actor)
+                if self.grantable_roles(actor, p)]
+
+    async def link_places(self, actor: Actor) -> list[PlaceInfo]:
+        """Places whose group chats the actor may link (team chat or residents' chat)."""
+        return [await self.place_info(p) for p in await self.candidate_places(actor)
+                if can(actor, "link_chat", p)]
+
+    async def place_by_code(self, code: str) -> Place:
+        """A place from its short code in callback data: b<id>, a<id> or c<id>."""
+        kind, raw = code[:1], code[1:]
+        if not raw.isdigit():
+            raise LookupError("place")
+        if kind == "b":
+            return await self.building_place(int(raw))
+        if kind == "a":
+            return await self.area_place(int(raw))
+        if kind == "c" and await self.session.get(Community, int(raw)) is not None:
+            return Place(int(raw))
+        raise LookupError("place")
+
+    async def resident_buildings(self, member: Member) -> list[Building]:
+        """Buildings where the member is a resident (what "Leave building" offers)."""
+        return list((await self.session.execute(
+            select(Building).join(Role, Role.building_id == Building.id)
+            .where(Role.member_id == member.id, Role.role == "resident").order_by(Building.id))).scalars())
+
+    async def handover_targets(self, actor: Actor, building_id: int) -> list[Member]:
+        """Residents of a building who could take over its captaincy (not already its captains)."""
+        place = await self.building_place(building_id)
+        if not (can(actor, "handover_captain", place) or any(
+                g.role == "captain" and g.building_id == building_id for g in actor.grants)):
+            raise NotAllowed("handover_captain", place, Level.AREA_HEAD)
+        captains = {m.id for m in await self.holders("captain", place)}
+        return [m for m in await self.holders("resident", place)
+                if m.id not in captains and m.data_deleted_at is None]
+
+    async def role_view(self, role_id: int) -> RoleView:
+        role = (await self.session.execute(select(Role).options(selectinload(Role.member))
+                                           .where(Role.id == role_id))).scalar_one_or_none()
+        if role is None:
+            raise LookupError("role")
+        return RoleView(role, role.member, await self._place_name(role))
+
+    async def role_place(self, role: Role) -> Place:
+        return await self._role_place(role)
+
     async def members_in_scope(self, actor: Actor, place: Place) -> list[RoleView]:
         require(actor, "members", place)
         stmt = select(Role).options(selectinload(Role.member)).where(Role.community_id == place.community_id)
@@ -275,8 +365,9 @@ class MembersService:
         place = await self._role_place(role)
         # Removing someone needs the right to grant that role there.
         if not can_grant(actor, role.role, place) and actor.member_id != role.member_id:
-            raise NotAllowed("remove_member", place)
+            raise NotAllowed("remove_member", place, GRANT_NEEDS.get(role.role))
         await self.session.delete(role)
+        await self.session.flush()
         return role
 
     async def leave_building(self, member: Member, building_id: int) -> bool:
@@ -286,6 +377,9 @@ class MembersService:
 
     async def hand_over_captaincy(self, actor: Actor, building_id: int, from_member_id: int,
                                   to_member_id: int) -> None:
+        """Move a building's captaincy to one of its residents. Area heads and staff may do it for
+        any captain of their buildings; a captain may hand over their own. The old captain stays a
+        resident of the building (they usually still live there)."""
         place = await self.building_place(building_id)
         if actor.member_id != from_member_id:
             require(actor, "handover_captain", place)
@@ -295,10 +389,17 @@ class MembersService:
         if current is None:
             raise LookupError("captain")
         target = await self.session.get(Member, to_member_id)
-        if target is None:
+        if target is None or target.id == from_member_id or target.data_deleted_at is not None:
             raise LookupError("member")
+        if target.id not in {m.id for m in await self.holders("resident", place)}:
+            # Only a person of that building can become its captain.
+            raise LookupError("member")
+        previous = await self.session.get(Member, from_member_id)
         await self.session.delete(current)
+        await self.session.flush()
         await self.grant(target, "captain", place, source="invite", granted_by=actor.member_id)
+        if previous is not None:
+            await self.grant(previous, "resident", place, source="invite", granted_by=actor.member_id)
 
     async def _role_place(self, role: Role) -> Place:
         if role.building_id:
@@ -346,7 +447,9 @@ class MembersService:
         invite = await self.session.get(Invite, invite_id)
         if invite is None or (invite.created_by != actor.member_id and not actor.is_admin):
             raise NotAllowed("revoke_invite")
-        invite.revoked_at = self.clock()
+        if invite.revoked_at is None:
+            invite.revoked_at = self.clock()
+            await self.session.flush()  # the session does not autoflush: later queries must see it
         return invite
 
     async def check_invite(self, code: str, purpose: str) -> Invite:
@@ -438,19 +541,48 @@ class MembersService:
         member.quiet_start, member.quiet_end = start, end
 
     async def set_pref(self, member: Member, name: str, value: bool) -> None:
+        if name not in PREF_DEFAULTS:
+            raise ValueError(name)
         prefs = dict(member.prefs or {})
         prefs[name] = value
-        member.prefs = prefs
+        member.prefs = prefs  # a new dict, so that SQLAlchemy sees the JSON change
+
+    @staticmethod
+    def wants(member: Member, name: str) -> bool:
+        """Whether a member wants a kind of notification (see PREF_DEFAULTS)."""
+        return bool((member.prefs or {}).get(name, PREF_DEFAULTS.get(name, True)))
+
+    def applicable_prefs(self, actor: Actor) -> list[str]:
+        """The notification preferences that mean something for this person's roles."""
+        kinds = {g.role for g in actor.grants}
+        out = []
+        if kinds or actor.is_admin:
+            out += ["announcements", "cleaning"]
+        if "staff" in kinds or actor.is_admin:
+            out.append("digest")
+        if "area_head" in kinds:
+            out.append("area_digest")
+        return out
 
     async def delete_data(self, member: Member) -> None:
-        """Erase personal data; reports stay, anonymised (reporter shown as —)."""
+        """Erase personal data. The row stays so that reports stay in the ledger, anonymised
+        (reporter shown as —); its Telegram id is replaced, so that someone coming back later is a
+        new person whose name is never attached to the old reports. Roles end; pending join
+        requests are withdrawn."""
         member.first_name = ""
         member.last_name = None
         member.username = None
         member.phone = None
+        member.language_code = None
+        member.locale = None
+        member.quiet_start = member.quiet_end = None
+        member.prefs = {}
         member.data_deleted_at = self.clock()
-        await self.session.execute(delete(Role).where(Role.member_id == member.id,
-                                                      Role.role.in_(("resident", "volunteer"))))
+        member.telegram_id = ERASED_ID_BASE - member.id
+        await self.session.execute(delete(Role).where(Role.member_id == member.id))
+        await self.session.execute(delete(JoinRequest).where(
+            JoinRequest.member_id == member.id, JoinRequest.status == "pending"))
+        await self.session.flush()
 
     async def mark_privacy_seen(self, member: Member) -> bool:
         if member.privacy_seen_at is None:
@@ -470,4 +602,5 @@ def level_name(level: Level) -> str:
     return "none"
 
 
-__all__ = ["InviteError", "MembersService", "PlaceInfo", "RoleView", "TelegramPerson", "can", "level_name"]
+__all__ = ["PREF_DEFAULTS", "InviteError", "MembersService", "PlaceInfo", "RoleView", "TelegramPerson", "can",
+           "level_name"]

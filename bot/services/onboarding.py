@@ -11,9 +11,9 @@ from bot.i18n import _, use_locale
 from bot.rendering import esc
 from bot.services.access import Actor
 from bot.services.chats import ChatsService
-from bot.services.members import MembersService, PlaceInfo
+from bot.services.members import MembersService, PlaceInfo, RoleView
 from bot.services.outbox import Outbox
-from models import Building, Invite, JoinRequest, Member
+from models import Building, Community, Invite, JoinRequest, Member
 
 ROLE_NAMES = {
     "resident": "resident",
@@ -34,6 +34,19 @@ def role_label(role: str) -> str:
         "area_head": _("area head"),
         "staff": _("office staff"),
         "admin": _("admin"),
+    }
+    return labels.get(role, role)
+
+
+def role_as(role: str) -> str:
+    """The role with its article, for sentences like "You joined Building 1 as a resident"."""
+    labels = {
+        "resident": _("a resident"),
+        "volunteer": _("a volunteer"),
+        "captain": _("a building captain"),
+        "area_head": _("an area head"),
+        "staff": _("office staff"),
+        "admin": _("an admin"),
     }
     return labels.get(role, role)
 
@@ -117,3 +130,49 @@ class OnboardingService:
                 await self.outbox.notify(person, key=f"join:{request.id}:outcome", kind="join_outcome",
                                          text=text, urgent=True, tz=info.community.timezone)
         return request, person, building.name, changed
+
+    # ------------------------------------------------------------------ /members actions
+
+    async def remove_from_place(self, actor: Actor, role_id: int) -> RoleView:
+        """Remove someone's role at a place (the actor must be allowed to grant it there) and tell them."""
+        view = await self.members.role_view(role_id)
+        community = await self.session.get(Community, view.role.community_id)
+        await self.members.remove_role(actor, role_id)
+        person = view.member
+        remover = await self.session.get(Member, actor.member_id)
+        if person.id != actor.member_id and community is not None:
+            with use_locale(self.members.locale_for(person, community)):
+                text = _("You are no longer {role} of {place}. {who} removed this role; if you think this "
+                         "is a mistake, please talk to them.").format(
+                    role=role_as(view.role.role), place=esc(view.place_name),
+                    who=esc(remover.display_name if remover else "—"))
+                await self.outbox.notify(person, key=f"role_removed:{role_id}:{person.id}", kind="role_removed",
+                                         text=text, urgent=True, community_id=community.id,
+                                         tz=community.timezone)
+        return view
+
+    async def hand_over(self, actor: Actor, building_id: int, from_member_id: int,
+                        to_member_id: int) -> tuple[Member, Member, str]:
+        """Hand a captaincy over; the new and the old captain are told. Returns (old, new, building)."""
+        await self.members.hand_over_captaincy(actor, building_id, from_member_id, to_member_id)
+        place = await self.members.building_place(building_id)
+        info = await self.members.place_info(place)
+        old = await self.members.get(from_member_id)
+        new = await self.members.get(to_member_id)
+        assert old is not None and new is not None
+        stamp = int(self.clock().timestamp())
+        with use_locale(self.members.locale_for(new, info.community)):
+            text = _("🎉 You are now the building captain of {building}. Join requests and reports from "
+                     "there come to you. Send /help to see your commands.").format(building=esc(info.name))
+            await self.outbox.notify(new, key=f"captain_new:{building_id}:{new.id}:{stamp}", kind="captain_handover",
+                                     text=text, urgent=True, community_id=info.community.id,
+                                     tz=info.community.timezone)
+        if old.id != actor.member_id:
+            with use_locale(self.members.locale_for(old, info.community)):
+                text = _("The captaincy of {building} was handed over to {name}. You stay a resident "
+                         "there. Thank you for your work!").format(building=esc(info.name),
+                                                                 name=esc(new.display_name))
+                await self.outbox.notify(old, key=f"captain_old:{building_id}:{old.id}:{stamp}",
+                                         kind="captain_handover", text=text, urgent=True,
+                                         community_id=info.community.id, tz=info.community.timezone)
+        return old, new, info.name

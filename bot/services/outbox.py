@@ -85,7 +85,7 @@ class Outbox:
         kind: str,
         chat_id: int,
         text: str | None = None,
-        photo: str | None = None,
+        photo: str | dict[str, Any] | None = None,  # a file_id, or {"b64"|"path": ...} for a made file
         photos: Sequence[str] | None = None,
         document: dict[str, Any] | None = None,
         buttons: Buttons | None = None,
@@ -211,3 +211,10 @@ class Outbox:
     async def unreachable(self, chat_id: int) -> str | None:
         state = await self.session.get(ChatState, chat_id)
         return state.unreachable if state else None
+
+
+async def chat_alive(session: AsyncSession, chat_id: int) -> None:
+    """The chat spoke to the bot (a person unblocked it and wrote, a group re-added it): sending to
+    it works again, so forget an earlier permanent failure."""
+    await session.execute(update(ChatState).where(
+        ChatState.chat_id == chat_id, ChatState.unreachable.is_not(None)).values(unreachable=None))

@@ -51,11 +51,18 @@ class BuildingIn(_Strict):
     households: int | None = Field(default=None, ge=0)
     location: tuple[float, float] | None = None
 
-    @field_validator("location")
+    @field_validator("location", mode="before")
     @classmethod
-    def _loc(cls, v: tuple[float, float] | None) -> tuple[float, float] | None:
-        if v is not None and not (-90 <= v[0] <= 90 and -180 <= v[1] <= 180):
-            raise ValueError("location must be [latitude, longitude]")
+    def _loc(cls, v: Any) -> Any:
+        # One message for every wrong shape ("here", [31.2], [131, 121]) instead of pydantic's
+        # per-item errors, since the operator needs to know the expected form.
+        if v is None:
+            return v
+        ok = (isinstance(v, list | tuple) and len(v) == 2
+              and all(isinstance(x, int | float) and not isinstance(x, bool) for x in v)
+              and -90 <= v[0] <= 90 and -180 <= v[1] <= 180)
+        if not ok:
+            raise ValueError("location must be [latitude, longitude], e.g. [31.2304, 121.4737]")
         return v
 
 
@@ -192,6 +199,9 @@ def parse_structure(text: str) -> tuple[StructureIn, dict[tuple[Any, ...], int]]
             probe = probe[:-1]
         fieldname = ".".join(str(p) for p in loc)
         msg = str(err["msg"]).removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            parent = ".".join(str(p) for p in loc[:-1]) or "the file"
+            msg = f"unknown key `{loc[-1]}` in {parent} (see README: Structure file)"
         raise StructureError(f"line {line or 1}: {fieldname}: {msg}") from None
     _check_unique(parsed, lines)
     return parsed, lines
@@ -200,17 +210,36 @@ def parse_structure(text: str) -> tuple[StructureIn, dict[tuple[Any, ...], int]]
 def _check_unique(s: StructureIn, lines: dict[tuple[Any, ...], int]) -> None:
     seen_areas: set[str] = set()
     seen_buildings: set[str] = set()
+    # A group chat can be linked to one place only (chat_links.chat_id is unique): catch a chat id
+    # listed twice here, with its line, instead of failing on the database constraint.
+    chats: dict[int, str] = {}
+
+    def chat(value: int | None, path: tuple[Any, ...]) -> None:
+        if value is None:
+            return
+        where = ".".join(str(p) for p in path)
+        if value in chats:
+            raise StructureError(f"line {lines.get(path, 1)}: {where}: chat {value} is already used by "
+                                 f"{chats[value]}; a group chat belongs to one place")
+        chats[value] = where
+
+    chat(s.community.office_chat, ("community", "office_chat"))
+    chat(s.community.residents_chat, ("community", "residents_chat"))
     for ai, area in enumerate(s.areas):
         key = area.key or area.name
         if key in seen_areas:
             raise StructureError(f"line {lines.get(('areas', ai), 1)}: areas.{ai}: duplicate area key {key!r}")
         seen_areas.add(key)
+        chat(area.chat, ("areas", ai, "chat"))
+        chat(area.residents_chat, ("areas", ai, "residents_chat"))
         for bi, b in enumerate(area.buildings):
             bkey = b.key or b.name
             if bkey in seen_buildings:
                 raise StructureError(f"line {lines.get(('areas', ai, 'buildings', bi), 1)}: "
                                      f"areas.{ai}.buildings.{bi}: duplicate building key {bkey!r}")
             seen_buildings.add(bkey)
+            chat(b.chat, ("areas", ai, "buildings", bi, "chat"))
+            chat(b.residents_chat, ("areas", ai, "buildings", bi, "residents_chat"))
 
 
 class StructureService:
@@ -364,6 +393,8 @@ class StructureService:
         await self.session.flush()
         for key in wanted:
             if key in have:
+                # The file lists it now, so a later version of the file that drops it removes it.
+                have[key].source = "import"
                 continue
             # The file wins over an earlier link of the same chat or of the same place and kind.
             await self.session.execute(delete(ChatLink).where(

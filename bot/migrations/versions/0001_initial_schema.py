@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-21 21:32:13.275633
+Create Date: 2026-11-21 22:58:45.596564
 """
 from collections.abc import Sequence
 
@@ -148,6 +148,66 @@ def upgrade() -> None:
     with op.batch_alter_table('chat_links', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_chat_links_community_id'), ['community_id'], unique=False)
 
+    op.create_table('digest_runs',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('community_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('kind', sa.String(length=8), nullable=False),
+    sa.Column('period', sa.String(length=10), nullable=False),
+    sa.Column('scope', sa.String(length=24), nullable=False),
+    sa.Column('recipient', sa.String(length=32), nullable=False),
+    sa.Column('late', sa.Boolean(), nullable=False),
+    sa.Column('skipped', sa.Boolean(), nullable=False),
+    sa.Column('messages', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('created_at', models.base.UTCDateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['community_id'], ['communities.id'], name=op.f('fk_digest_runs_community_id_communities'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_digest_runs')),
+    sa.UniqueConstraint('community_id', 'kind', 'period', 'scope', 'recipient', name=op.f('uq_digest_runs_community_id_kind_period_scope_recipient'))
+    )
+    with op.batch_alter_table('digest_runs', schema=None) as batch_op:
+        batch_op.create_index('ix_digest_runs_latest', ['community_id', 'kind', 'recipient', 'period'], unique=False)
+
+    op.create_table('patrol_roster_messages',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('community_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('chat_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('week_start', sa.Date(), nullable=False),
+    sa.Column('message_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('created_at', models.base.UTCDateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['community_id'], ['communities.id'], name=op.f('fk_patrol_roster_messages_community_id_communities'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_patrol_roster_messages')),
+    sa.UniqueConstraint('community_id', 'chat_id', 'week_start', name=op.f('uq_patrol_roster_messages_community_id_chat_id_week_start'))
+    )
+    with op.batch_alter_table('patrol_roster_messages', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_patrol_roster_messages_chat_id'), ['chat_id'], unique=False)
+
+    op.create_table('announcements',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('community_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('author_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('body_html', sa.Text(), nullable=False),
+    sa.Column('photo_file_id', sa.String(length=255), nullable=True),
+    sa.Column('audience', sa.String(length=16), nullable=False),
+    sa.Column('area_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('building_ids', sa.JSON(), nullable=False),
+    sa.Column('urgent', sa.Boolean(), nullable=False),
+    sa.Column('send_at', models.base.UTCDateTime(), nullable=False),
+    sa.Column('status', sa.String(length=12), nullable=False),
+    sa.Column('client_token', sa.String(length=64), nullable=True),
+    sa.Column('counts', sa.JSON(), nullable=False),
+    sa.Column('created_at', models.base.UTCDateTime(), nullable=False),
+    sa.Column('queued_at', models.base.UTCDateTime(), nullable=True),
+    sa.Column('reported_at', models.base.UTCDateTime(), nullable=True),
+    sa.ForeignKeyConstraint(['area_id'], ['areas.id'], name=op.f('fk_announcements_area_id_areas'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['author_id'], ['members.id'], name=op.f('fk_announcements_author_id_members'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['community_id'], ['communities.id'], name=op.f('fk_announcements_community_id_communities'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_announcements')),
+    sa.UniqueConstraint('client_token', name=op.f('uq_announcements_client_token'))
+    )
+    with op.batch_alter_table('announcements', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_announcements_author_id'), ['author_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_announcements_community_id'), ['community_id'], unique=False)
+        batch_op.create_index('ix_announcements_status', ['status', 'send_at'], unique=False)
+
     op.create_table('buildings',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('community_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -165,6 +225,66 @@ def upgrade() -> None:
     with op.batch_alter_table('buildings', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_buildings_area_id'), ['area_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_buildings_community_id'), ['community_id'], unique=False)
+
+    op.create_table('cleaning_series',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('community_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('scope', sa.String(length=16), nullable=False),
+    sa.Column('area_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('building_ids', sa.JSON(), nullable=False),
+    sa.Column('freq', sa.String(length=16), nullable=False),
+    sa.Column('interval', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('nth', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('weekday', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('month_day', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('start_date', sa.Date(), nullable=False),
+    sa.Column('until_date', sa.Date(), nullable=True),
+    sa.Column('start_minutes', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('duration_minutes', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('meeting_point', sa.String(length=255), nullable=True),
+    sa.Column('tasks', sa.Text(), nullable=True),
+    sa.Column('photo_file_id', sa.String(length=255), nullable=True),
+    sa.Column('reminders', sa.JSON(), nullable=False),
+    sa.Column('status', sa.String(length=12), nullable=False),
+    sa.Column('created_by', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('client_token', sa.String(length=64), nullable=True),
+    sa.Column('created_at', models.base.UTCDateTime(), nullable=False),
+    sa.Column('cancelled_at', models.base.UTCDateTime(), nullable=True),
+    sa.ForeignKeyConstraint(['area_id'], ['areas.id'], name=op.f('fk_cleaning_series_area_id_areas'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['community_id'], ['communities.id'], name=op.f('fk_cleaning_series_community_id_communities'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['created_by'], ['members.id'], name=op.f('fk_cleaning_series_created_by_members'), ondelete='SET NULL'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_cleaning_series')),
+    sa.UniqueConstraint('client_token', name=op.f('uq_cleaning_series_client_token'))
+    )
+    with op.batch_alter_table('cleaning_series', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_cleaning_series_community_id'), ['community_id'], unique=False)
+
+    op.create_table('cleaning_days',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('series_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('community_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('local_date', sa.Date(), nullable=False),
+    sa.Column('starts_at', models.base.UTCDateTime(), nullable=False),
+    sa.Column('ends_at', models.base.UTCDateTime(), nullable=False),
+    sa.Column('status', sa.String(length=12), nullable=False),
+    sa.Column('reminders_done', sa.JSON(), nullable=False),
+    sa.Column('after_prompted', sa.Boolean(), nullable=False),
+    sa.Column('attendance', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('bags', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('summary', sa.Text(), nullable=True),
+    sa.Column('after_photos', sa.JSON(), nullable=False),
+    sa.Column('recorded_by', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('recorded_at', models.base.UTCDateTime(), nullable=True),
+    sa.ForeignKeyConstraint(['community_id'], ['communities.id'], name=op.f('fk_cleaning_days_community_id_communities'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['recorded_by'], ['members.id'], name=op.f('fk_cleaning_days_recorded_by_members'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['series_id'], ['cleaning_series.id'], name=op.f('fk_cleaning_days_series_id_cleaning_series'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_cleaning_days')),
+    sa.UniqueConstraint('series_id', 'local_date', name=op.f('uq_cleaning_days_series_id_local_date'))
+    )
+    with op.batch_alter_table('cleaning_days', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_cleaning_days_community_id'), ['community_id'], unique=False)
+        batch_op.create_index('ix_cleaning_days_due', ['status', 'starts_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_cleaning_days_series_id'), ['series_id'], unique=False)
 
     op.create_table('invites',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -272,6 +392,28 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_join_requests_building_id'), ['building_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_join_requests_member_id'), ['member_id'], unique=False)
 
+    op.create_table('patrol_routes',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('community_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('area_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('building_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('key', sa.String(length=100), nullable=False),
+    sa.Column('name', sa.String(length=120), nullable=False),
+    sa.Column('description', sa.Text(), nullable=False),
+    sa.Column('active', sa.Boolean(), nullable=False),
+    sa.Column('source', sa.String(length=16), nullable=False),
+    sa.Column('created_by', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('created_at', models.base.UTCDateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['area_id'], ['areas.id'], name=op.f('fk_patrol_routes_area_id_areas'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['building_id'], ['buildings.id'], name=op.f('fk_patrol_routes_building_id_buildings'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['community_id'], ['communities.id'], name=op.f('fk_patrol_routes_community_id_communities'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['created_by'], ['members.id'], name=op.f('fk_patrol_routes_created_by_members'), ondelete='SET NULL'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_patrol_routes')),
+    sa.UniqueConstraint('community_id', 'key', name=op.f('uq_patrol_routes_community_id_key'))
+    )
+    with op.batch_alter_table('patrol_routes', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_patrol_routes_community_id'), ['community_id'], unique=False)
+
     op.create_table('roles',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('member_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -293,6 +435,40 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_roles_building_id'), ['building_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_roles_member_id'), ['member_id'], unique=False)
         batch_op.create_index('ix_roles_place', ['community_id', 'role'], unique=False)
+
+    op.create_table('cleaning_posts',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('day_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('chat_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('message_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('kind', sa.String(length=12), nullable=False),
+    sa.Column('offset', sa.String(length=16), nullable=True),
+    sa.Column('photo', sa.Boolean(), nullable=False),
+    sa.Column('locale', sa.String(length=16), nullable=False),
+    sa.ForeignKeyConstraint(['day_id'], ['cleaning_days.id'], name=op.f('fk_cleaning_posts_day_id_cleaning_days'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_cleaning_posts')),
+    sa.UniqueConstraint('day_id', 'chat_id', 'message_id', name=op.f('uq_cleaning_posts_day_id_chat_id_message_id'))
+    )
+    with op.batch_alter_table('cleaning_posts', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_cleaning_posts_chat_id'), ['chat_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_cleaning_posts_day_id'), ['day_id'], unique=False)
+
+    op.create_table('cleaning_rsvps',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('day_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('member_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('coming', sa.Boolean(), nullable=False),
+    sa.Column('attended', sa.Boolean(), nullable=True),
+    sa.Column('created_at', models.base.UTCDateTime(), nullable=False),
+    sa.Column('updated_at', models.base.UTCDateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['day_id'], ['cleaning_days.id'], name=op.f('fk_cleaning_rsvps_day_id_cleaning_days'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['member_id'], ['members.id'], name=op.f('fk_cleaning_rsvps_member_id_members'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_cleaning_rsvps')),
+    sa.UniqueConstraint('day_id', 'member_id', name=op.f('uq_cleaning_rsvps_day_id_member_id'))
+    )
+    with op.batch_alter_table('cleaning_rsvps', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_cleaning_rsvps_day_id'), ['day_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_cleaning_rsvps_member_id'), ['member_id'], unique=False)
 
     op.create_table('issue_events',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -338,11 +514,163 @@ def upgrade() -> None:
     with op.batch_alter_table('issue_photos', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_issue_photos_issue_id'), ['issue_id'], unique=False)
 
+    op.create_table('patrol_checkpoints',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('route_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('position', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('name', sa.String(length=120), nullable=False),
+    sa.Column('lat', sa.Double(), nullable=True),
+    sa.Column('lon', sa.Double(), nullable=True),
+    sa.ForeignKeyConstraint(['route_id'], ['patrol_routes.id'], name=op.f('fk_patrol_checkpoints_route_id_patrol_routes'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_patrol_checkpoints'))
+    )
+    with op.batch_alter_table('patrol_checkpoints', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_patrol_checkpoints_route_id'), ['route_id'], unique=False)
+
+    op.create_table('patrol_templates',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('route_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('weekdays', sa.JSON(), nullable=False),
+    sa.Column('dates', sa.JSON(), nullable=False),
+    sa.Column('start_minute', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('end_minute', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('min_volunteers', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('max_volunteers', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('active', sa.Boolean(), nullable=False),
+    sa.Column('created_at', models.base.UTCDateTime(), nullable=False),
+    sa.CheckConstraint('min_volunteers >= 1 AND max_volunteers >= min_volunteers', name=op.f('ck_patrol_templates_people')),
+    sa.ForeignKeyConstraint(['route_id'], ['patrol_routes.id'], name=op.f('fk_patrol_templates_route_id_patrol_routes'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_patrol_templates'))
+    )
+    with op.batch_alter_table('patrol_templates', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_patrol_templates_route_id'), ['route_id'], unique=False)
+
+    op.create_table('patrol_shifts',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('community_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('route_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('template_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('local_date', sa.Date(), nullable=False),
+    sa.Column('starts_at', models.base.UTCDateTime(), nullable=False),
+    sa.Column('ends_at', models.base.UTCDateTime(), nullable=False),
+    sa.Column('min_volunteers', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('max_volunteers', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('filled', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('status', sa.String(length=12), nullable=False),
+    sa.Column('note', sa.String(length=255), nullable=True),
+    sa.Column('cancelled_at', models.base.UTCDateTime(), nullable=True),
+    sa.Column('cancelled_by', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('under_48_at', models.base.UTCDateTime(), nullable=True),
+    sa.Column('under_24_at', models.base.UTCDateTime(), nullable=True),
+    sa.Column('no_checkin_at', models.base.UTCDateTime(), nullable=True),
+    sa.Column('closed_at', models.base.UTCDateTime(), nullable=True),
+    sa.Column('created_by', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('created_at', models.base.UTCDateTime(), nullable=False),
+    sa.CheckConstraint('filled >= 0 AND filled <= max_volunteers', name=op.f('ck_patrol_shifts_capacity')),
+    sa.ForeignKeyConstraint(['cancelled_by'], ['members.id'], name=op.f('fk_patrol_shifts_cancelled_by_members'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['community_id'], ['communities.id'], name=op.f('fk_patrol_shifts_community_id_communities'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['created_by'], ['members.id'], name=op.f('fk_patrol_shifts_created_by_members'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['route_id'], ['patrol_routes.id'], name=op.f('fk_patrol_shifts_route_id_patrol_routes'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['template_id'], ['patrol_templates.id'], name=op.f('fk_patrol_shifts_template_id_patrol_templates'), ondelete='SET NULL'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_patrol_shifts')),
+    sa.UniqueConstraint('template_id', 'local_date', name=op.f('uq_patrol_shifts_template_id_local_date'))
+    )
+    with op.batch_alter_table('patrol_shifts', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_patrol_shifts_route_id'), ['route_id'], unique=False)
+        batch_op.create_index('ix_patrol_shifts_start', ['community_id', 'status', 'starts_at'], unique=False)
+
+    op.create_table('patrol_assignments',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('shift_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('member_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('status', sa.String(length=12), nullable=False),
+    sa.Column('assigned_by', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('confirmed_at', models.base.UTCDateTime(), nullable=True),
+    sa.Column('reminded_24_at', models.base.UTCDateTime(), nullable=True),
+    sa.Column('reminded_1_at', models.base.UTCDateTime(), nullable=True),
+    sa.Column('dropped_at', models.base.UTCDateTime(), nullable=True),
+    sa.Column('drop_reason', sa.String(length=16), nullable=True),
+    sa.Column('checked_in_at', models.base.UTCDateTime(), nullable=True),
+    sa.Column('check_in_lat', sa.Double(), nullable=True),
+    sa.Column('check_in_lon', sa.Double(), nullable=True),
+    sa.Column('checked_out_at', models.base.UTCDateTime(), nullable=True),
+    sa.Column('check_out_note', sa.Text(), nullable=True),
+    sa.Column('auto_closed', sa.Boolean(), nullable=False),
+    sa.Column('created_at', models.base.UTCDateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['assigned_by'], ['members.id'], name=op.f('fk_patrol_assignments_assigned_by_members'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['member_id'], ['members.id'], name=op.f('fk_patrol_assignments_member_id_members'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['shift_id'], ['patrol_shifts.id'], name=op.f('fk_patrol_assignments_shift_id_patrol_shifts'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_patrol_assignments')),
+    sa.UniqueConstraint('shift_id', 'member_id', name=op.f('uq_patrol_assignments_shift_id_member_id'))
+    )
+    with op.batch_alter_table('patrol_assignments', schema=None) as batch_op:
+        batch_op.create_index('ix_patrol_assignments_member', ['member_id', 'status'], unique=False)
+        batch_op.create_index(batch_op.f('ix_patrol_assignments_shift_id'), ['shift_id'], unique=False)
+
+    op.create_table('patrol_checkpoint_visits',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('assignment_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('checkpoint_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('seq', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('at', models.base.UTCDateTime(), nullable=False),
+    sa.Column('lat', sa.Double(), nullable=True),
+    sa.Column('lon', sa.Double(), nullable=True),
+    sa.ForeignKeyConstraint(['assignment_id'], ['patrol_assignments.id'], name=op.f('fk_patrol_checkpoint_visits_assignment_id_patrol_assignments'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['checkpoint_id'], ['patrol_checkpoints.id'], name=op.f('fk_patrol_checkpoint_visits_checkpoint_id_patrol_checkpoints'), ondelete='SET NULL'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_patrol_checkpoint_visits'))
+    )
+    with op.batch_alter_table('patrol_checkpoint_visits', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_patrol_checkpoint_visits_assignment_id'), ['assignment_id'], unique=False)
+
+    op.create_table('patrol_swaps',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('shift_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('assignment_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('from_member_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('status', sa.String(length=12), nullable=False),
+    sa.Column('taken_by', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('taken_at', models.base.UTCDateTime(), nullable=True),
+    sa.Column('created_at', models.base.UTCDateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['assignment_id'], ['patrol_assignments.id'], name=op.f('fk_patrol_swaps_assignment_id_patrol_assignments'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['from_member_id'], ['members.id'], name=op.f('fk_patrol_swaps_from_member_id_members'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['shift_id'], ['patrol_shifts.id'], name=op.f('fk_patrol_swaps_shift_id_patrol_shifts'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['taken_by'], ['members.id'], name=op.f('fk_patrol_swaps_taken_by_members'), ondelete='SET NULL'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_patrol_swaps'))
+    )
+    with op.batch_alter_table('patrol_swaps', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_patrol_swaps_shift_id'), ['shift_id'], unique=False)
+
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
+    with op.batch_alter_table('patrol_swaps', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_patrol_swaps_shift_id'))
+
+    op.drop_table('patrol_swaps')
+    with op.batch_alter_table('patrol_checkpoint_visits', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_patrol_checkpoint_visits_assignment_id'))
+
+    op.drop_table('patrol_checkpoint_visits')
+    with op.batch_alter_table('patrol_assignments', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_patrol_assignments_shift_id'))
+        batch_op.drop_index('ix_patrol_assignments_member')
+
+    op.drop_table('patrol_assignments')
+    with op.batch_alter_table('patrol_shifts', schema=None) as batch_op:
+        batch_op.drop_index('ix_patrol_shifts_start')
+        batch_op.drop_index(batch_op.f('ix_patrol_shifts_route_id'))
+
+    op.drop_table('patrol_shifts')
+    with op.batch_alter_table('patrol_templates', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_patrol_templates_route_id'))
+
+    op.drop_table('patrol_templates')
+    with op.batch_alter_table('patrol_checkpoints', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_patrol_checkpoints_route_id'))
+
+    op.drop_table('patrol_checkpoints')
     with op.batch_alter_table('issue_photos', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_issue_photos_issue_id'))
 
@@ -357,12 +685,26 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_issue_events_issue_id'))
 
     op.drop_table('issue_events')
+    with op.batch_alter_table('cleaning_rsvps', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_cleaning_rsvps_member_id'))
+        batch_op.drop_index(batch_op.f('ix_cleaning_rsvps_day_id'))
+
+    op.drop_table('cleaning_rsvps')
+    with op.batch_alter_table('cleaning_posts', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_cleaning_posts_day_id'))
+        batch_op.drop_index(batch_op.f('ix_cleaning_posts_chat_id'))
+
+    op.drop_table('cleaning_posts')
     with op.batch_alter_table('roles', schema=None) as batch_op:
         batch_op.drop_index('ix_roles_place')
         batch_op.drop_index(batch_op.f('ix_roles_member_id'))
         batch_op.drop_index(batch_op.f('ix_roles_building_id'))
 
     op.drop_table('roles')
+    with op.batch_alter_table('patrol_routes', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_patrol_routes_community_id'))
+
+    op.drop_table('patrol_routes')
     with op.batch_alter_table('join_requests', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_join_requests_member_id'))
         batch_op.drop_index(batch_op.f('ix_join_requests_building_id'))
@@ -387,11 +729,35 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_invites_community_id'))
 
     op.drop_table('invites')
+    with op.batch_alter_table('cleaning_days', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_cleaning_days_series_id'))
+        batch_op.drop_index('ix_cleaning_days_due')
+        batch_op.drop_index(batch_op.f('ix_cleaning_days_community_id'))
+
+    op.drop_table('cleaning_days')
+    with op.batch_alter_table('cleaning_series', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_cleaning_series_community_id'))
+
+    op.drop_table('cleaning_series')
     with op.batch_alter_table('buildings', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_buildings_community_id'))
         batch_op.drop_index(batch_op.f('ix_buildings_area_id'))
 
     op.drop_table('buildings')
+    with op.batch_alter_table('announcements', schema=None) as batch_op:
+        batch_op.drop_index('ix_announcements_status')
+        batch_op.drop_index(batch_op.f('ix_announcements_community_id'))
+        batch_op.drop_index(batch_op.f('ix_announcements_author_id'))
+
+    op.drop_table('announcements')
+    with op.batch_alter_table('patrol_roster_messages', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_patrol_roster_messages_chat_id'))
+
+    op.drop_table('patrol_roster_messages')
+    with op.batch_alter_table('digest_runs', schema=None) as batch_op:
+        batch_op.drop_index('ix_digest_runs_latest')
+
+    op.drop_table('digest_runs')
     with op.batch_alter_table('chat_links', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_chat_links_community_id'))
 

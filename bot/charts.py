@@ -1,0 +1,130 @@
+"""Charts for digests: new vs. resolved per day and open issues by category, as one PNG.
+
+matplotlib is imported only when a chart is drawn (it costs about a second at import and most
+processes never draw). Chinese labels need a CJK font: matplotlib's default (DejaVu Sans) has no CJK
+glyphs and would draw empty boxes, so when no CJK font is installed a Chinese chart falls back to
+English labels and says so in the log (the setup installs Debian `fonts-noto-cjk` where it can).
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date
+from functools import lru_cache
+
+from bot.i18n import _, use_locale
+
+log = logging.getLogger(__name__)
+
+# Preferred CJK families, best first (Noto Sans CJK is Debian's fonts-noto-cjk).
+CJK_FAMILIES = ("Noto Sans CJK SC", "Noto Sans CJK TC", "Noto Sans CJK JP", "Source Han Sans SC",
+                "Source Han Sans CN", "WenQuanYi Zen Hei", "WenQuanYi Micro Hei", "Droid Sans Fallback",
+                "Noto Serif CJK SC", "AR PL UMing CN", "Microsoft YaHei", "SimHei", "PingFang SC")
+
+# pyplot keeps global state; charts are drawn from worker threads (asyncio.to_thread), one at a time.
+_LOCK = threading.Lock()
+
+
+@dataclass(frozen=True)
+class ChartData:
+    days: Sequence[date]  # the last 14 local days, oldest first
+    new: Sequence[int]
+    resolved: Sequence[int]
+    open_by_category: Sequence[tuple[str, int]]  # (category key, open issues), largest first
+    title: str  # community (and area) name, shown as given
+
+
+@lru_cache(maxsize=1)
+def cjk_font() -> str | None:
+    """The family name of an installed CJK font matplotlib can use, or None."""
+    from matplotlib import font_manager
+
+    names = {f.name for f in font_manager.fontManager.ttflist}
+    for family in CJK_FAMILIES:
+        if family in names:
+            return family
+    for name in sorted(names):  # any other font that says it is CJK
+        if "CJK" in name or "Hei" in name:
+            return name
+    return None
+
+
+def needs_cjk(locale: str) -> bool:
+    return locale.startswith("zh")
+
+
+def chart_locale(locale: str) -> str:
+    """The language the chart can be drawn in: the digest's, or English when no CJK font exists."""
+    if needs_cjk(locale) and cjk_font() is None:
+        log.warning("no CJK font installed (Debian: apt-get install fonts-noto-cjk); "
+                    "the %s chart is drawn with English labels", locale)
+        return "en"
+    return locale
+
+
+def draw_digest_chart(data: ChartData, locale: str, category_label: Callable[[str, str], str]) -> bytes:
+    """Render the chart to PNG bytes. `category_label(key, locale)` names a category."""
+    locale = chart_locale(locale)
+    with _LOCK, use_locale(locale):
+        return _draw(data, locale, category_label)
+
+
+def _draw(data: ChartData, locale: str, category_label: Callable[[str, str], str]) -> bytes:
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+
+    # A CJK fallback even for English labels: community, building and category names may be Chinese.
+    family = ["DejaVu Sans"]
+    cjk = cjk_font()
+    if cjk:
+        family = [cjk, "DejaVu Sans"] if needs_cjk(locale) else ["DejaVu Sans", cjk]
+    with matplotlib.rc_context({"font.family": family, "axes.unicode_minus": False}):
+        fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4.2), dpi=100,
+                                          gridspec_kw={"width_ratios": [3, 2]})
+        try:
+            x = list(range(len(data.days)))
+            width = 0.4
+            left.bar([i - width / 2 for i in x], list(data.new), width, label=_("New"), color="#e07b39")
+            left.bar([i + width / 2 for i in x], list(data.resolved), width, label=_("Resolved"),
+                     color="#3a8f5c")
+            left.set_xticks(x)
+            left.set_xticklabels([_day_tick(d) for d in data.days], rotation=45, ha="right", fontsize=8)
+            left.yaxis.set_major_locator(MaxNLocator(integer=True))
+            left.set_title(_("New vs. resolved, last 14 days"), fontsize=11)
+            left.legend(fontsize=9, frameon=False)
+            left.spines[["top", "right"]].set_visible(False)
+
+            cats = list(data.open_by_category)[:8][::-1]  # largest on top
+            if cats:
+                names = [category_label(key, locale) for key, _n in cats]
+                right.barh(range(len(cats)), [n for _k, n in cats], color="#4a6fa5")
+                right.set_yticks(range(len(cats)))
+                right.set_yticklabels(names, fontsize=9)
+                right.xaxis.set_major_locator(MaxNLocator(integer=True))
+            else:
+                right.text(0.5, 0.5, _("No open issues"), ha="center", va="center", fontsize=11)
+                right.set_xticks([])
+                right.set_yticks([])
+            right.set_title(_("Open issues by category"), fontsize=11)
+            right.spines[["top", "right"]].set_visible(False)
+            fig.suptitle(data.title, fontsize=12)
+            fig.tight_layout()
+            buffer = io.BytesIO()
+            fig.savefig(buffer, format="png")
+            return buffer.getvalue()
+        finally:
+            plt.close(fig)
+
+
+def _day_tick(d: date) -> str:
+    return _("%(month)s/%(day)s", month=d.month, day=d.day)
+
+
+__all__ = ["ChartData", "chart_locale", "cjk_font", "draw_digest_chart", "needs_cjk"]

@@ -1,0 +1,1318 @@
+"""Daily digests and weekly/monthly reports for the community office.
+
+The office starts its day with the daily digest: exceptions first (what needs attention now), then the
+previous local day in figures, patrols, cleaning days and hotspots, with a chart. Weekly and monthly
+reports compare a period with the one before, per area and per building, with an XLSX table.
+
+Reliability: the `digests` job turns due periods into outbox rows. A `DigestRun` row with recipient
+"*" is the decision for one (community, kind, period, scope): it is inserted with ON CONFLICT DO
+NOTHING, and only the inserter enqueues, so a restart, a double tick or a second instance never
+doubles a digest. After downtime the last `CATCH_UP` missed periods are sent (marked late); older
+ones are recorded as skipped and named in the newest digest.
+
+Every query reads a bounded window through an index that starts with community_id (created_at,
+accepted_at, resolved_at, closed_at, status) or the (kind, at) index of events, so the cost depends on
+recent activity, not on the size of the history (tests/benchmarks/bench_digest.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import html
+import inspect
+import io
+import logging
+import statistics
+import sys
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.clock import Clock, system_clock
+from bot.i18n import _, use_locale
+from bot.rendering import render, split_blocks
+from bot.services.access import Actor, Level, NotAllowed, Place, require
+from bot.services.chats import ChatsService
+from bot.services.members import MembersService
+from bot.services.outbox import Outbox
+from models import Area, Community, DigestRun, Issue, IssueEvent, IssueStatus, Member, Role
+
+log = logging.getLogger(__name__)
+
+KINDS = ("daily", "weekly", "monthly")
+DEFAULT_DIGEST_TIME = "08:00"
+DEFAULT_WEEKLY = (4, "12:00")  # Friday 12:00 (每周五中午12:00前报送)
+DEFAULT_MONTHLY_TIME = "09:00"
+CATCH_UP = {"daily": 3, "weekly": 1, "monthly": 1}  # missed periods still worth sending
+LATE_AFTER = timedelta(minutes=15)  # enqueued this long after its time: marked late
+TOP = 3  # entries shown per list before "and N more"
+HOTSPOT_DAYS = 30
+HOTSPOT_MIN = 3
+CHART_DAYS = 14
+CLEANING_AHEAD = timedelta(days=3)
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+# ---------------------------------------------------------------------------------------- figures
+
+
+@dataclass(frozen=True)
+class IssueRow:
+    id: int
+    reference: str
+    category: str
+    building_id: int | None
+    area_id: int | None
+    urgent: bool
+    status: str
+    deadline_at: datetime | None
+    created_at: datetime
+    escalation_level: int = 0
+
+    @property
+    def hashtag(self) -> str:
+        return f"#{self.reference}"
+
+
+@dataclass
+class Listing:
+    """A list shown as its top entries and "and N more"."""
+
+    total: int
+    top: list[Any]
+
+    @property
+    def more(self) -> int:
+        return max(0, self.total - len(self.top))
+
+
+@dataclass
+class Shift:
+    name: str
+    starts_at: datetime | None
+    ends_at: datetime | None
+
+
+@dataclass
+class PatrolFigures:
+    planned: int = 0
+    staffed: int = 0
+    checked_in: int = 0
+    findings: int = 0
+    no_checkin: list[Shift] = field(default_factory=list)
+
+    @property
+    def coverage(self) -> int | None:
+        """Checked-in shifts as a share of planned ones, in percent."""
+        return round(100 * self.checked_in / self.planned) if self.planned else None
+
+
+@dataclass
+class CleaningDay:
+    starts_at: datetime | None
+    place: str
+    signed_up: int | None
+    attended: int | None
+    held: bool
+
+    @property
+    def attended_or_zero(self) -> int:
+        return self.attended if self.attended is not None else (self.signed_up or 0)
+
+
+@dataclass
+class Hotspot:
+    building: str
+    category: str
+    count: int
+
+
+@dataclass
+class DailyDigest:
+    community: Community
+    area: Area | None
+    day: date  # the digest's date (sent that morning)
+    covered: date  # the local calendar day it reports on (the day before)
+    as_of: datetime
+    places: dict[str, dict[int, str]]
+    urgent: Listing
+    overdue: Listing
+    escalated: Listing
+    reopened: Listing
+    open_total: int
+    new_total: int
+    new_by_category: list[tuple[str, int]]
+    new_by_building: list[tuple[str, int]]
+    accepted: int
+    resolved: int
+    closed: int
+    median_accept: float | None  # seconds
+    median_resolve: float | None
+    satisfaction: float | None
+    ratings: int
+    patrols: PatrolFigures | None
+    cleaning: list[CleaningDay] | None
+    hotspots: list[Hotspot]
+    chart_days: list[date]
+    chart_new: list[int]
+    chart_resolved: list[int]
+    open_by_category: list[tuple[str, int]]
+    late: bool = False
+    skipped: list[date] = field(default_factory=list)
+
+    @property
+    def attention(self) -> bool:
+        return bool(self.urgent.total or self.overdue.total or self.escalated.total or self.reopened.total
+                    or (self.patrols and self.patrols.no_checkin))
+
+    @property
+    def quiet(self) -> bool:
+        return not (self.new_total or self.accepted or self.resolved or self.closed or self.attention)
+
+    def attention_issues(self) -> list[IssueRow]:
+        seen: dict[int, IssueRow] = {}
+        for row in [*self.urgent.top, *self.overdue.top, *self.escalated.top,
+                    *self.reopened.top]:
+            seen.setdefault(row.id, row)
+        return list(seen.values())
+
+
+@dataclass
+class PeriodTotals:
+    new: int = 0
+    accepted: int = 0
+    resolved: int = 0
+    closed: int = 0
+    overdue: int = 0  # open at the end of the period and past their deadline
+    open: int = 0
+    median_accept: float | None = None
+    median_resolve: float | None = None
+    satisfaction: float | None = None
+    ratings: int = 0
+
+
+@dataclass
+class PlaceRow:
+    name: str
+    area: str
+    new: int
+    resolved: int
+    open: int
+    overdue: int
+
+
+@dataclass
+class PeriodReport:
+    community: Community
+    kind: str  # weekly | monthly
+    start: date  # first local day
+    end: date  # last local day (inclusive)
+    as_of: datetime
+    places: dict[str, dict[int, str]]
+    current: PeriodTotals
+    previous: PeriodTotals
+    areas: list[PlaceRow]
+    buildings: list[PlaceRow]
+    overdue: Listing
+    overdue_all: list[IssueRow]
+    top_categories: list[tuple[str, int]]
+    patrols: PatrolFigures | None
+    cleaning: list[CleaningDay] | None
+    volunteer_hours: list[tuple[str, float]] | None
+    late: bool = False
+    skipped: list[date] = field(default_factory=list)
+
+
+@dataclass
+class Built:
+    texts: list[str]
+    chart: bytes | None
+    files: list[tuple[str, bytes]]
+    issues: list[tuple[int, str]]  # (id, reference) of the issues it names first
+
+
+@dataclass
+class OnDemand:
+    community: Community
+    kind: str
+    day: date
+    area_id: int | None
+    texts: list[str]
+    chart: bytes | None
+    files: list[tuple[str, bytes]]
+    issues: list[tuple[int, str]]  # (id, reference) of the issues it names first
+    reports: bool  # may also read the weekly/monthly reports
+
+
+# ------------------------------------------------------------------------ periods and schedules
+
+
+def parse_request(text: str, today: date) -> tuple[str, date] | None:
+    """What /digest was asked for: nothing (today), yesterday, week, month, or a date such as
+    2026-11-18, 11-18, 11/18 or 11月18日. None when it is none of these."""
+    raw = text.strip().lower()
+    if raw in ("", "today", "今天", "今日"):
+        return "daily", today
+    if raw in ("yesterday", "昨天", "昨日"):
+        return "daily", today - timedelta(days=1)
+    if raw in ("week", "weekly", "周", "周报", "本周"):
+        return "weekly", today
+    if raw in ("month", "monthly", "月", "月报", "本月"):
+        return "monthly", today
+    cleaned = raw.replace("/", "-").replace(".", "-").replace("年", "-").replace("月", "-").rstrip("日号")
+    parts = cleaned.split("-")
+    try:
+        if len(parts) == 3:
+            return "daily", date(int(parts[0]), int(parts[1]), int(parts[2]))
+        if len(parts) == 2:
+            candidate = date(today.year, int(parts[0]), int(parts[1]))
+            if candidate > today:  # "12-30" in January means last December
+                candidate = candidate.replace(year=today.year - 1)
+            return "daily", candidate
+    except ValueError:
+        return None
+    return None
+
+
+
+def parse_hhmm(value: Any, default: str) -> time:
+    try:
+        hours, minutes = str(value or default).strip().split(":")
+        return time(int(hours), int(minutes))
+    except (ValueError, TypeError):
+        hours, minutes = default.split(":")
+        return time(int(hours), int(minutes))
+
+
+def weekly_schedule(settings: dict[str, Any]) -> tuple[int, time]:
+    """(weekday, time) of the weekly report: settings weekly_time "fri 12:00" (or "12:00" with
+    weekly_day "fri"); Friday 12:00 by default."""
+    raw = str(settings.get("weekly_time") or "").strip().lower()
+    day_name = str(settings.get("weekly_day") or "").strip().lower()[:3]
+    clock_part = raw
+    if raw and raw[:3] in WEEKDAYS:
+        day_name, clock_part = raw[:3], raw.split(maxsplit=1)[1] if " " in raw else ""
+    weekday = WEEKDAYS.index(day_name) if day_name in WEEKDAYS else DEFAULT_WEEKLY[0]
+    return weekday, parse_hhmm(clock_part or None, DEFAULT_WEEKLY[1])
+
+
+def period_of(kind: str, day: date, settings: dict[str, Any] | None = None) -> tuple[date, date]:
+    """The period (first, last local day) of a kind that contains `day`. A daily digest's period is its
+    own date; a week starts on the weekly report's weekday (a Friday report covers the 7 days before
+    it); a month is the calendar month."""
+    if kind == "daily":
+        return day, day
+    if kind == "weekly":
+        weekday, _t = weekly_schedule(settings or {})
+        start = day - timedelta(days=(day.weekday() - weekday) % 7)
+        return start, start + timedelta(days=6)
+    if kind == "monthly":
+        start = day.replace(day=1)
+        following = (start + timedelta(days=32)).replace(day=1)
+        return start, following - timedelta(days=1)
+    raise ValueError(kind)
+
+
+def send_moment(kind: str, start: date, community: Community) -> datetime:
+    """When the digest of the period starting on `start` is due (UTC)."""
+    tz = ZoneInfo(community.timezone)
+    settings = community.settings or {}
+    if kind == "daily":
+        at = parse_hhmm(settings.get("digest_time"), DEFAULT_DIGEST_TIME)
+        return datetime.combine(start, at, tz).astimezone(UTC)
+    if kind == "weekly":
+        _wd, at = weekly_schedule(settings)
+        return datetime.combine(start + timedelta(days=7), at, tz).astimezone(UTC)
+    at = parse_hhmm(settings.get("monthly_time"), DEFAULT_MONTHLY_TIME)
+    _s, last = period_of("monthly", start)
+    return datetime.combine(last + timedelta(days=1), at, tz).astimezone(UTC)
+
+
+def previous_period(kind: str, start: date, settings: dict[str, Any] | None = None) -> tuple[date, date]:
+    return period_of(kind, start - timedelta(days=1), settings)
+
+
+def local_bounds(tz: ZoneInfo, first: date, last: date) -> tuple[datetime, datetime]:
+    """UTC [start, end) of local days first..last inclusive."""
+    start = datetime.combine(first, time(0), tz).astimezone(UTC)
+    end = datetime.combine(last + timedelta(days=1), time(0), tz).astimezone(UTC)
+    return start, end
+
+
+# ------------------------------------------------------------------------------- other sections
+
+
+def _call(fn: Callable[..., Any], **available: Any) -> Any:
+    """Call another capability's function with the arguments it names (it may be older or newer)."""
+    params = inspect.signature(fn).parameters
+    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        return fn(**available)
+    return fn(**{k: v for k, v in available.items() if k in params})
+
+
+def _optional(module: str, name: str) -> Callable[..., Any] | None:
+    """A function of a capability that may not be built yet: None rather than an error."""
+    import importlib
+    import importlib.util
+
+    try:
+        if importlib.util.find_spec(module) is None:
+            return None
+        return getattr(importlib.import_module(module), name, None)
+    except ImportError:
+        return None
+
+
+def _get(data: Any, *names: str, default: Any = None) -> Any:
+    for name in names:
+        if isinstance(data, dict) and name in data:
+            return data[name]
+        if not isinstance(data, dict) and hasattr(data, name):
+            return getattr(data, name)
+    return default
+
+
+def _count(value: Any) -> int:
+    if value is None:
+        return 0
+    if isinstance(value, (list, tuple, set)):
+        return len(value)
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return 0
+
+
+def _aware(value: Any) -> datetime | None:
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    if isinstance(value, date):
+        return datetime.combine(value, time(12), UTC)
+    return None
+
+
+def _as_patrols(data: Any) -> PatrolFigures | None:
+    if data is None:
+        return None
+    missing = _get(data, "no_checkin", "unchecked", "missed", default=[]) or []
+    shifts = []
+    for item in missing:
+        if isinstance(item, str):
+            shifts.append(Shift(item, None, None))
+            continue
+        shifts.append(Shift(str(_get(item, "name", "route", "title", "area", default="") or ""),
+                            _aware(_get(item, "starts_at", "start")), _aware(_get(item, "ends_at", "end"))))
+    return PatrolFigures(planned=_count(_get(data, "planned", "shifts")), staffed=_count(_get(data, "staffed")),
+                         checked_in=_count(_get(data, "checked_in", "checked")),
+                         findings=_count(_get(data, "findings")), no_checkin=shifts)
+
+
+def _as_cleaning(data: Any) -> list[CleaningDay] | None:
+    if data is None:
+        return None
+    days: list[CleaningDay] = []
+    for key, held in (("held", True), ("upcoming", False)):
+        for item in _get(data, key, default=[]) or []:
+            signed = _get(item, "coming", "signed_up", "rsvp_yes", "going", "rsvp")
+            attended = _get(item, "attendance", "attended", "participants", "checked_in")
+            days.append(CleaningDay(
+                starts_at=_aware(_get(item, "starts_at", "start", "date")),
+                place=str(_get(item, "place", "building", "name", "title", default="") or ""),
+                signed_up=None if signed is None else _count(signed),
+                attended=None if attended is None else _count(attended), held=held))
+    if not days and isinstance(data, list):
+        return _as_cleaning({"upcoming": data})
+    return days
+
+
+def _as_hours(data: Any) -> list[tuple[str, float]] | None:
+    if data is None:
+        return None
+    rows: list[tuple[str, float]] = []
+    items = data.items() if isinstance(data, dict) else data
+    for item in items:
+        if isinstance(item, tuple) and len(item) == 2:
+            name, hours = item
+        else:
+            name = _get(item, "name", "volunteer", "member", default="?")
+            hours = _get(item, "hours", default=0)
+        rows.append((str(getattr(name, "display_name", name)), float(hours or 0)))
+    rows.sort(key=lambda r: -r[1])
+    return rows
+
+
+# ------------------------------------------------------------------------------- the service
+
+
+class DigestService:
+    def __init__(self, session: AsyncSession, clock: Clock = system_clock,
+                 members: MembersService | None = None, chats: ChatsService | None = None,
+                 outbox: Outbox | None = None) -> None:
+        self.session = session
+        self.clock = clock
+        self.members = members or MembersService(session, clock)
+        self.chats = chats or ChatsService(session, clock, self.members)
+        self.outbox = outbox or Outbox(session, clock)
+
+    # ---- places and labels
+
+    async def _places(self, community_id: int) -> dict[str, dict[int, str]]:
+        areas = {a.id: a.name for a in await self.members.areas(community_id)}
+        buildings = {b.id: b.name for b in await self.members.buildings(community_id=community_id)}
+        building_area = {b.id: b.area_id for b in await self.members.buildings(community_id=community_id)}
+        return {"area": areas, "building": buildings, "building_area": building_area}
+
+    @staticmethod
+    def category_label(community: Community, key: str, locale: str) -> str:
+        return category_label(community, key, locale)
+
+    # ---- queries
+
+    def _scope(self, community_id: int, area_id: int | None) -> list[Any]:
+        where: list[Any] = [Issue.community_id == community_id]
+        if area_id is not None:
+            where.append(Issue.area_id == area_id)
+        return where
+
+    async def open_at(self, community_id: int, area_id: int | None, at: datetime) -> list[IssueRow]:
+        """Issues open at a moment: open now and created by then, plus those finished only after it."""
+        scope = self._scope(community_id, area_id)
+        # No created_at condition in SQL: with it SQLite prefers the created_at index and walks the whole
+        # history; the open issues are few, so the moment is checked here.
+        # One equality per status: with `status IN (...)` SQLite's planner (no histograms after ANALYZE)
+        # guesses that "open" is most of the table and scans it; an equality keeps it on the index.
+        found: list[Any] = []
+        for status in IssueStatus.OPEN:
+            found += (await self.session.execute(select(
+                Issue.id, Issue.reference, Issue.category, Issue.building_id, Issue.area_id, Issue.urgent,
+                Issue.status, Issue.deadline_at, Issue.created_at, Issue.escalation_level)
+                .where(*scope, Issue.status == status))).all()
+        rows = {r.id: r for r in (IssueRow(*x) for x in found) if r.created_at <= at}
+        if at < self.clock() - timedelta(minutes=1):
+            # A past moment: add what was still open then (each through its own index).
+            for column in (Issue.resolved_at, Issue.closed_at):
+                result = await self.session.execute(select(
+                    Issue.id, Issue.reference, Issue.category, Issue.building_id, Issue.area_id, Issue.urgent,
+                    Issue.status, Issue.deadline_at, Issue.created_at, Issue.escalation_level,
+                    Issue.resolved_at, Issue.closed_at).where(
+                    *scope, column > at, Issue.status.in_(IssueStatus.DONE), Issue.created_at <= at))
+                for r in result.all():
+                    resolved_at, closed_at = r[10], r[11]
+                    if (resolved_at is None or resolved_at > at) and (closed_at is None or closed_at > at):
+                        rows.setdefault(r[0], IssueRow(*r[:10]))
+        return list(rows.values())
+
+    async def _times(self, column: Any, scope: list[Any], start: datetime, end: datetime,
+                     ) -> list[tuple[int, datetime, datetime, str, int | None, int | None]]:
+        result = await self.session.execute(
+            select(Issue.id, Issue.created_at, column, Issue.category, Issue.building_id, Issue.satisfaction)
+            .where(*scope, column >= start, column < end).order_by(column, Issue.id))
+        return [tuple(r) for r in result.all()]  # type: ignore[misc]
+
+    async def window(self, community_id: int, area_id: int | None, start: datetime, end: datetime
+                     ) -> PeriodTotals:
+        """Figures of a window: new, accepted, resolved, closed, medians, satisfaction."""
+        scope = self._scope(community_id, area_id)
+        created = await self._times(Issue.created_at, scope, start, end)
+        accepted = await self._times(Issue.accepted_at, scope, start, end)
+        resolved = await self._times(Issue.resolved_at, scope, start, end)
+        closed = await self._times(Issue.closed_at, scope, start, end)
+        rated: dict[int, int] = {}
+        for row in (*closed, *resolved):
+            if row[5] is not None:
+                rated.setdefault(row[0], int(row[5]))
+        totals = PeriodTotals(new=len(created), accepted=len(accepted), resolved=len(resolved), closed=len(closed))
+        totals.median_accept = _median([(r[2] - r[1]).total_seconds() for r in accepted])
+        totals.median_resolve = _median([(r[2] - r[1]).total_seconds() for r in resolved])
+        if rated:
+            totals.satisfaction = round(sum(rated.values()) / len(rated), 1)
+            totals.ratings = len(rated)
+        return totals
+
+    async def _created(self, community_id: int, area_id: int | None, start: datetime, end: datetime
+                       ) -> list[tuple[str, int | None, datetime]]:
+        result = await self.session.execute(select(Issue.category, Issue.building_id, Issue.created_at).where(
+            *self._scope(community_id, area_id), Issue.created_at >= start, Issue.created_at < end)
+            .order_by(Issue.created_at, Issue.id))
+        return [tuple(r) for r in result.all()]  # type: ignore[misc]
+
+    async def _events(self, community_id: int, area_id: int | None, kinds: Sequence[str], start: datetime,
+                      end: datetime) -> list[tuple[IssueEvent, IssueRow]]:
+        result = await self.session.execute(
+            select(IssueEvent, Issue.id, Issue.reference, Issue.category, Issue.building_id, Issue.area_id,
+                   Issue.urgent, Issue.status, Issue.deadline_at, Issue.created_at, Issue.escalation_level)
+            .join(Issue, Issue.id == IssueEvent.issue_id)
+            .where(IssueEvent.kind.in_(kinds), IssueEvent.at >= start, IssueEvent.at < end,
+                   *self._scope(community_id, area_id))
+            .order_by(IssueEvent.at.desc()))
+        return [(r[0], IssueRow(*r[1:])) for r in result.all()]
+
+    # ---- the daily digest
+
+    async def daily(self, community: Community, day: date, *, area_id: int | None = None,
+                    as_of: datetime | None = None) -> DailyDigest:
+        """The digest dated `day`: the previous local day plus what is open at its moment (its send
+        time, or now when that is earlier)."""
+        tz = ZoneInfo(community.timezone)
+        now = self.clock()
+        as_of = as_of or min(now, max(send_moment("daily", day, community),
+                                      datetime.combine(day, time(0), tz).astimezone(UTC)))
+        if day == now.astimezone(tz).date():
+            as_of = now  # today's digest shows what is open right now
+        covered = day - timedelta(days=1)
+        start, end = local_bounds(tz, covered, covered)
+        cid = community.id
+        places = await self._places(cid)
+        area = await self.session.get(Area, area_id) if area_id else None
+
+        open_rows = await self.open_at(cid, area_id, as_of)
+        urgent = sorted((r for r in open_rows if r.urgent), key=_deadline_key)
+        overdue = sorted((r for r in open_rows if not r.urgent and r.deadline_at and r.deadline_at < as_of),
+                         key=_deadline_key)
+        day_ago = as_of - timedelta(hours=24)
+        escalations: dict[int, IssueRow] = {}
+        for _event, row in await self._events(cid, area_id, ("escalated",), day_ago, as_of):
+            escalations.setdefault(row.id, row)
+        reopened: dict[int, IssueRow] = {}
+        for event, row in await self._events(cid, area_id, ("status", "reopened"), day_ago, as_of):
+            if event.kind == "reopened" or event.to_status == IssueStatus.REOPENED:
+                reopened.setdefault(row.id, row)
+
+        totals = await self.window(cid, area_id, start, end)
+        created = await self._created(cid, area_id, start, end)
+        by_category = Counter(c for c, _b, _t in created).most_common()
+        by_building = Counter(places["building"].get(b, "—") if b else "—" for _c, b, _t in created).most_common()
+
+        hot_start = as_of - timedelta(days=HOTSPOT_DAYS)
+        hot = await self.session.execute(
+            select(Issue.building_id, Issue.category, func.count())
+            .where(*self._scope(cid, area_id), Issue.created_at >= hot_start, Issue.created_at <= as_of,
+                   Issue.building_id.is_not(None))
+            .group_by(Issue.building_id, Issue.category).having(func.count() >= HOTSPOT_MIN))
+        hotspots = sorted((Hotspot(places["building"].get(b, "—"), c, n) for b, c, n in hot.all()),
+                          key=lambda h: (-h.count, h.building, h.category))
+
+        chart_days = [covered - timedelta(days=i) for i in range(CHART_DAYS - 1, -1, -1)]
+        c_start, c_end = local_bounds(tz, chart_days[0], chart_days[-1])
+        new_per_day = Counter(t.astimezone(tz).date() for _c, _b, t in await self._created(cid, area_id, c_start,
+                                                                                              c_end))
+        resolved_per_day = Counter(r[2].astimezone(tz).date() for r in await self._times(
+            Issue.resolved_at, self._scope(cid, area_id), c_start, c_end))
+
+        patrols = cleaning = None
+        if area_id is None:  # patrols and cleaning days are reported for the whole community
+            patrols = await self._patrols(cid, start, end)
+            cleaning = await self._cleaning(cid, start, end, as_of + CLEANING_AHEAD)
+        return DailyDigest(
+            community=community, area=area, day=day, covered=covered, as_of=as_of, places=places,
+            urgent=_listing(urgent), overdue=_listing(overdue),
+            escalated=_listing(list(escalations.values())), reopened=_listing(list(reopened.values())),
+            open_total=len(open_rows), new_total=totals.new, new_by_category=by_category,
+            new_by_building=by_building, accepted=totals.accepted, resolved=totals.resolved,
+            closed=totals.closed, median_accept=totals.median_accept, median_resolve=totals.median_resolve,
+            satisfaction=totals.satisfaction, ratings=totals.ratings, patrols=patrols, cleaning=cleaning,
+            hotspots=hotspots, chart_days=chart_days, chart_new=[new_per_day.get(d, 0) for d in chart_days],
+            chart_resolved=[resolved_per_day.get(d, 0) for d in chart_days],
+            open_by_category=Counter(r.category for r in open_rows).most_common())
+
+    async def _patrols(self, community_id: int, start: datetime, end: datetime) -> PatrolFigures | None:
+        fn = _optional("bot.services.patrols", "patrol_summary")
+        if fn is None:
+            return None
+        try:
+            data = _call(fn, session=self.session, community_id=community_id, start_utc=start, end_utc=end)
+            if inspect.isawaitable(data):
+                data = await data
+            return _as_patrols(data)
+        except Exception:  # another capability's bug must not cost the office its digest
+            log.exception("patrol section of the digest failed; left out")
+            return None
+
+    async def _cleaning(self, community_id: int, start: datetime, end: datetime, upcoming_until: datetime
+                        ) -> list[CleaningDay] | None:
+        fn = _optional("bot.services.cleaning", "cleaning_summary")
+        if fn is None:
+            return None
+        try:
+            data = _call(fn, session=self.session, community_id=community_id, start_utc=start, end_utc=end,
+                         upcoming_until_utc=upcoming_until)
+            if inspect.isawaitable(data):
+                data = await data
+            return _as_cleaning(data)
+        except Exception:
+            log.exception("cleaning section of the digest failed; left out")
+            return None
+
+    async def _volunteer_hours(self, community_id: int, start: datetime, end: datetime
+                               ) -> list[tuple[str, float]] | None:
+        fn = _optional("bot.services.patrols", "volunteer_hours")
+        if fn is None:
+            return None
+        try:
+            data = _call(fn, session=self.session, community_id=community_id, start_utc=start, end_utc=end)
+            if inspect.isawaitable(data):
+                data = await data
+            return _as_hours(data)
+        except Exception:
+            log.exception("volunteer hours of the report failed; left out")
+            return None
+
+    # ---- weekly and monthly
+
+    async def period(self, community: Community, kind: str, day: date) -> PeriodReport:
+        """The weekly or monthly report of the period containing `day`, compared with the one before."""
+        settings = community.settings or {}
+        first, last = period_of(kind, day, settings)
+        p_first, p_last = previous_period(kind, first, settings)
+        tz = ZoneInfo(community.timezone)
+        start, end = local_bounds(tz, first, last)
+        p_start, p_end = local_bounds(tz, p_first, p_last)
+        as_of = min(self.clock(), end)
+        cid = community.id
+        places = await self._places(cid)
+
+        current = await self.window(cid, None, start, end)
+        previous = await self.window(cid, None, p_start, p_end)
+        open_now = await self.open_at(cid, None, as_of)
+        open_before = await self.open_at(cid, None, min(as_of, p_end))
+        overdue = sorted((r for r in open_now if r.deadline_at and r.deadline_at < as_of), key=_deadline_key)
+        current.open, current.overdue = len(open_now), len(overdue)
+        previous.open = len(open_before)
+        previous.overdue = sum(1 for r in open_before if r.deadline_at and r.deadline_at < min(as_of, p_end))
+
+        created = await self._created(cid, None, start, end)
+        resolved = await self._times(Issue.resolved_at, self._scope(cid, None), start, end)
+        new_b = Counter(b for _c, b, _t in created)
+        res_b = Counter(r[4] for r in resolved)
+        open_b = Counter(r.building_id for r in open_now)
+        over_b = Counter(r.building_id for r in overdue)
+        building_rows = []
+        area_totals: dict[int | None, list[int]] = {}
+        for bid, name in places["building"].items():
+            aid = places["building_area"].get(bid)
+            row = PlaceRow(name, places["area"].get(aid, "—") if aid else "—", new_b[bid], res_b[bid],
+                           open_b[bid], over_b[bid])
+            building_rows.append(row)
+            acc = area_totals.setdefault(aid, [0, 0, 0, 0])
+            for i, v in enumerate((row.new, row.resolved, row.open, row.overdue)):
+                acc[i] += v
+        # Issues without a building (a location pin, a whole area) still count for their area.
+        area_of_issue = {r.id: r.area_id for r in open_now}
+        no_building = [r for r in open_now if r.building_id is None]
+        for r in no_building:
+            acc = area_totals.setdefault(area_of_issue[r.id], [0, 0, 0, 0])
+            acc[2] += 1
+            acc[3] += 1 if r in overdue else 0
+        area_rows = [PlaceRow(places["area"].get(aid, "—") if aid else "—", "", *vals)
+                     for aid, vals in sorted(area_totals.items(), key=lambda kv: (kv[0] is None, kv[0] or 0))]
+
+        patrols = await self._patrols(cid, start, end)
+        cleaning = await self._cleaning(cid, start, end, end)
+        hours = await self._volunteer_hours(cid, start, end)
+        return PeriodReport(
+            community=community, kind=kind, start=first, end=last, as_of=as_of, places=places,
+            current=current, previous=previous, areas=area_rows, buildings=building_rows,
+            overdue=_listing(overdue, 5), overdue_all=overdue,
+            top_categories=Counter(c for c, _b, _t in created).most_common(5), patrols=patrols,
+            cleaning=[d for d in cleaning if d.held] if cleaning is not None else None, volunteer_hours=hours)
+
+    # ---- rendering
+
+    def render_daily(self, digest: DailyDigest, locale: str) -> list[str]:
+        """The digest as Telegram HTML messages, split only between whole sections."""
+        moment = send_moment("daily", digest.day, digest.community)
+        text = render("digests_daily.html.j2", locale=locale, d=digest, **_helpers(
+            digest.community, digest.places, locale, moment))
+        return split_blocks(_sections(text))
+
+    def render_period(self, report: PeriodReport, locale: str) -> list[str]:
+        moment = send_moment(report.kind, report.start, report.community)
+        text = render("digests_period.html.j2", locale=locale, r=report, **_helpers(
+            report.community, report.places, locale, moment))
+        return split_blocks(_sections(text))
+
+    def chart(self, digest: DailyDigest, locale: str) -> bytes:
+        from bot.charts import ChartData, draw_digest_chart
+
+        title = digest.community.name + (f" · {digest.area.name}" if digest.area else "")
+        community = digest.community
+        return draw_digest_chart(
+            ChartData(digest.chart_days, digest.chart_new, digest.chart_resolved, digest.open_by_category, title),
+            locale, lambda key, loc: category_label(community, key, loc))
+
+    def xlsx(self, report: PeriodReport, locale: str) -> bytes:
+        """The report's tables as an XLSX workbook (opens cleanly in Excel, WPS and LibreOffice)."""
+        from openpyxl import Workbook
+        from openpyxl.styles import Font
+        from openpyxl.utils import get_column_letter
+
+        helpers = _helpers(report.community, report.places, locale)
+        with use_locale(locale):
+            wb = Workbook()
+            summary = wb.active
+            assert summary is not None
+            summary.title = _("Summary")[:31]
+            summary.append([report.community.name, helpers["span"](report.start, report.end)])
+            summary.append([])
+            summary.append([_("Figure"), _("This period"), _("Previous period"), _("Change")])
+            c, p = report.current, report.previous
+            for label, now, before in (
+                (_("New"), c.new, p.new), (_("Accepted"), c.accepted, p.accepted),
+                (_("Resolved"), c.resolved, p.resolved), (_("Closed"), c.closed, p.closed),
+                (_("Open at the end"), c.open, p.open), (_("Overdue at the end"), c.overdue, p.overdue),
+                (_("Median hours to accept"), _hours(c.median_accept), _hours(p.median_accept)),
+                (_("Median days to resolve"), _days(c.median_resolve), _days(p.median_resolve)),
+                (_("Satisfaction (1–5)"), c.satisfaction, p.satisfaction),
+                (_("Ratings"), c.ratings, p.ratings),
+            ):
+                change = round(now - before, 1) if isinstance(now, (int, float)) and isinstance(
+                    before, (int, float)) else None
+                summary.append([label, now, before, change])
+            headers = [_("New"), _("Resolved"), _("Still open"), _("Overdue")]
+            areas = wb.create_sheet(_("Areas")[:31])
+            areas.append([_("Area"), *headers])
+            for row in report.areas:
+                areas.append([row.name, row.new, row.resolved, row.open, row.overdue])
+            buildings = wb.create_sheet(_("Buildings")[:31])
+            buildings.append([_("Building"), _("Area"), *headers])
+            for row in report.buildings:
+                buildings.append([row.name, row.area, row.new, row.resolved, row.open, row.overdue])
+            overdue = wb.create_sheet(_("Overdue")[:31])
+            overdue.append([_("Reference"), _("Category"), _("Place"), _("Deadline"), _("Days over")])
+            tz = ZoneInfo(report.community.timezone)
+            for issue in report.overdue_all:
+                deadline = issue.deadline_at.astimezone(tz).replace(tzinfo=None) if issue.deadline_at else None
+                days_over = round((report.as_of - issue.deadline_at).total_seconds() / 86400, 1) \
+                    if issue.deadline_at else None
+                overdue.append([issue.hashtag, helpers["cat"](issue.category), helpers["place"](issue),
+                                deadline, days_over])
+            categories = wb.create_sheet(_("Categories")[:31])
+            categories.append([_("Category"), _("New")])
+            for key, n in report.top_categories:
+                categories.append([helpers["cat"](key), n])
+            for sheet in wb.worksheets:
+                start_row = 3 if sheet is summary else 1
+                for cell in sheet[start_row]:
+                    cell.font = Font(bold=True)
+                for i, column in enumerate(sheet.columns, start=1):
+                    width = max((len(str(cell.value)) for cell in column if cell.value is not None), default=8)
+                    sheet.column_dimensions[get_column_letter(i)].width = min(max(10, width * 1.6 + 2), 48)
+                    for cell in column:
+                        if isinstance(cell.value, datetime):
+                            cell.number_format = "yyyy-mm-dd hh:mm"
+            buffer = io.BytesIO()
+            wb.save(buffer)
+            return buffer.getvalue()
+
+    async def ledger(self, community: Community, start: datetime, end: datetime, locale: str
+                     ) -> tuple[str, bytes] | None:
+        """The month's ledger from the reporting capability's export, when it exists."""
+        module = "bot.services.ledger"
+        fn = None
+        for name in ("ledger_xlsx", "export_xlsx", "export_ledger", "build_ledger"):
+            fn = _optional(module, name)
+            if fn is not None:
+                break
+        if fn is None:
+            return None
+        try:
+            data = _call(fn, session=self.session, community=community, community_id=community.id,
+                         start=start, end=end, start_utc=start, end_utc=end, locale=locale, clock=self.clock)
+            if inspect.isawaitable(data):
+                data = await data
+        except Exception:
+            log.exception("ledger export for the monthly report failed; sent without it")
+            return None
+        filename = f"ledger-{community.code}-{start.astimezone(ZoneInfo(community.timezone)):%Y-%m}.xlsx"
+        if isinstance(data, tuple) and len(data) == 2:
+            filename, data = str(data[0]), data[1]
+        if isinstance(data, (str, bytes)) and not isinstance(data, bytes):
+            from pathlib import Path
+
+            data = await asyncio.to_thread(Path(data).read_bytes)
+        elif hasattr(data, "read_bytes"):
+            data = await asyncio.to_thread(data.read_bytes)
+        return (filename, data) if isinstance(data, bytes) else None
+
+    # ---- who may ask, and on-demand digests (/digest)
+
+    async def scopes_for(self, actor: Actor, community_id: int) -> list[int | None]:
+        """The scopes an actor may read: None (the whole community) for staff, else their areas."""
+        if actor.level_at(Place(community_id)) >= Level.STAFF:
+            return [None]
+        areas = [g.area_id for g in actor.roles("area_head") if g.community_id == community_id and g.area_id]
+        return list(dict.fromkeys(areas))
+
+    async def communities_for(self, actor: Actor, member: Member) -> list[Community]:
+        if actor.is_admin:
+            return await self.members.communities()
+        return [c for c in await self.members.member_communities(member) if await self.scopes_for(actor, c.id)]
+
+    async def on_demand(self, actor: Actor, community: Community, kind: str, day: date, area_id: int | None
+                        ) -> DailyDigest | PeriodReport:
+        place = Place(community.id, area_id)
+        require(actor, "digest", place)
+        if kind == "daily":
+            return await self.daily(community, day, area_id=area_id)
+        require(actor, "digest", Place(community.id))  # weekly/monthly reports cover the community
+        return await self.period(community, kind, day)
+
+    async def requested(self, actor: Actor, member: Member, kind: str, day: date, area_id: int | None,
+                        locale: str) -> OnDemand:
+        """A digest someone asked for (/digest), in their language. Staff read the community; area
+        heads their area (a weekly or monthly report needs staff)."""
+        communities = await self.communities_for(actor, member)
+        if not communities:
+            raise NotAllowed("digest", None, Level.AREA_HEAD)
+        community = communities[0]
+        scopes = await self.scopes_for(actor, community.id) or [None]
+        if area_id is None or (None not in scopes and area_id not in scopes):
+            area_id = scopes[0]
+        require(actor, "digest", Place(community.id, area_id))
+        if kind != "daily":
+            require(actor, "digest", Place(community.id))
+            area_id = None
+        built = await self.build(community, kind, day, area_id=area_id, locale=locale)
+        texts, chart, files, issues = built.texts, built.chart, built.files, built.issues
+        return OnDemand(community, kind, day, area_id, texts, chart, files, issues,
+                        reports=None in (await self.scopes_for(actor, community.id)))
+
+    def today(self, community: Community | None = None, tz: str | None = None) -> date:
+        zone = ZoneInfo(community.timezone if community is not None else tz or "UTC")
+        return self.clock().astimezone(zone).date()
+
+    # ---- scheduled sending
+
+    async def run_due(self) -> int:
+        """Enqueue every digest that is due and not yet decided. Returns how many periods were decided."""
+        decided = 0
+        communities = list((await self.session.execute(select(Community).order_by(Community.id))).scalars())
+        for community in communities:
+            for kind in KINDS:
+                try:
+                    async with self.session.begin_nested():
+                        decided += await self._run_kind(community, kind)
+                except Exception:
+                    log.exception("%s digest of %s failed; retried at the next tick", kind, community.key)
+        return decided
+
+    def _candidates(self, community: Community, kind: str, now: datetime) -> list[date]:
+        """Period starts whose send moment has passed, most recent first, no older than needed."""
+        tz = ZoneInfo(community.timezone)
+        today = now.astimezone(tz).date()
+        settings = community.settings or {}
+        out: list[date] = []
+        day = today
+        lookback = {"daily": 14, "weekly": 4, "monthly": 3}[kind]
+        while len(out) < lookback:
+            first, _last = period_of(kind, day, settings)
+            if not out or out[-1] != first:
+                if send_moment(kind, first, community) <= now:
+                    out.append(first)
+            day = first - timedelta(days=1)
+            if day < today - timedelta(days=400):
+                break
+        floor = community.created_at
+        return [d for d in out if send_moment(kind, d, community) >= floor]
+
+    async def _run_kind(self, community: Community, kind: str) -> int:
+        now = self.clock()
+        candidates = self._candidates(community, kind, now)
+        if not candidates:
+            return 0
+        decided = set((await self.session.execute(select(DigestRun.period).where(
+            DigestRun.community_id == community.id, DigestRun.kind == kind, DigestRun.scope == "community",
+            DigestRun.recipient == "*", DigestRun.period >= min(candidates).isoformat()))).scalars())
+        latest = max((date.fromisoformat(p) for p in decided), default=None)
+        # Only periods after the newest decided one: earlier gaps were dealt with back then.
+        missed = sorted(d for d in candidates if d.isoformat() not in decided and (latest is None or d > latest))
+        if not missed:
+            return 0
+        if latest is None and not await self._has_runs(community.id, kind):
+            # The first digest ever (a new install or community): no backlog to catch up on.
+            missed = missed[-1:]
+        keep = missed[-CATCH_UP[kind]:]
+        skipped = missed[:-CATCH_UP[kind]]
+        count = 0
+        for d in skipped:
+            await self._decide(community, kind, d, late=True, skipped=True)
+        for d in keep:
+            late = now - send_moment(kind, d, community) > LATE_AFTER
+            if not await self._decide(community, kind, d, late=late, skipped=False):
+                continue  # another instance decided it a moment ago
+            count += 1
+            await self._fan_out(community, kind, d, late=late, skipped=skipped if d == keep[-1] else [])
+        return count
+
+    async def _has_runs(self, community_id: int, kind: str) -> bool:
+        return (await self.session.execute(select(DigestRun.id).where(
+            DigestRun.community_id == community_id, DigestRun.kind == kind, DigestRun.recipient == "*").limit(1))
+        ).first() is not None
+
+    async def _insert_run(self, values: dict[str, Any]) -> bool:
+        dialect = self.session.bind.dialect.name if self.session.bind else "sqlite"
+        ins: Any = postgresql.insert(DigestRun) if dialect == "postgresql" else sqlite.insert(DigestRun)
+        result = await self.session.execute(ins.values(**values).on_conflict_do_nothing(
+            index_elements=["community_id", "kind", "period", "scope", "recipient"]))
+        return bool(getattr(result, "rowcount", 0))
+
+    async def _decide(self, community: Community, kind: str, start: date, *, late: bool, skipped: bool) -> bool:
+        return await self._insert_run(dict(community_id=community.id, kind=kind, period=start.isoformat(),
+                                           scope="community", recipient="*", late=late, skipped=skipped,
+                                           created_at=self.clock()))
+
+    async def recipients(self, community: Community, kind: str) -> list[tuple[str, str, int, Member | None, str]]:
+        """(scope, recipient, area_id or 0, member or None, locale) for everyone who gets this kind."""
+        out: list[tuple[str, str, int, Member | None, str]] = []
+        office = await self.chats.office_chat(community.id)
+        if office is not None:
+            out.append(("community", f"chat:{office}", 0, None, community.locale))
+        people = (await self.session.execute(
+            select(Member, Role.role, Role.area_id).join(Role, Role.member_id == Member.id)
+            .where(Role.community_id == community.id, Role.role.in_(("staff", "area_head")),
+                   Member.data_deleted_at.is_(None))
+            .order_by(Member.id, Role.id))).all()
+        seen: set[tuple[str, str]] = set()
+        for member, role, area_id in people:
+            prefs = member.prefs or {}
+            locale = self.members.locale_for(member, community)
+            if role == "staff" and prefs.get("digest"):
+                key = ("community", f"member:{member.id}")
+            elif role == "area_head" and prefs.get("area_digest") and kind == "daily" and area_id:
+                key = (f"area:{area_id}", f"member:{member.id}")
+            else:
+                continue
+            if key not in seen:
+                seen.add(key)
+                out.append((key[0], key[1], int(area_id or 0) if key[0] != "community" else 0, member, locale))
+        return out
+
+    async def _fan_out(self, community: Community, kind: str, start: date, *, late: bool,
+                       skipped: list[date]) -> None:
+        """Enqueue the digest of a decided period to every recipient, each in their language."""
+        moment = send_moment(kind, start, community)
+        expires = max(moment, self.clock()) + timedelta(days=2)
+        cache: dict[tuple[int, str], Built] = {}
+        for scope, recipient, area_id, member, locale in await self.recipients(community, kind):
+            if not await self._insert_run(dict(community_id=community.id, kind=kind, period=start.isoformat(),
+                                               scope=scope, recipient=recipient, late=late,
+                                               created_at=self.clock())):
+                continue
+            cache_key = (area_id, locale)
+            if cache_key not in cache:
+                cache[cache_key] = await self.build(community, kind, start, area_id=area_id or None,
+                                                    locale=locale, late=late, skipped=skipped)
+            built = cache[cache_key]
+            texts, chart, files = built.texts, built.chart, built.files
+            chat_id = int(recipient.split(":", 1)[1]) if recipient.startswith("chat:") else member.telegram_id \
+                if member else 0
+            base = f"digest:{community.id}:{kind}:{start.isoformat()}:{scope}:{recipient}"
+            common: dict[str, Any] = dict(kind=f"digest_{kind}", community_id=community.id, expires_at=expires)
+            items: list[dict[str, Any]] = [dict(key=f"{base}:{i}", text=t) for i, t in enumerate(texts)]
+            if items and built.issues:
+                from bot.keyboards.digests import issue_buttons
+
+                with use_locale(locale):
+                    items[-1]["buttons"] = issue_buttons(built.issues)
+            if chart is not None:
+                with use_locale(locale):
+                    caption = _("New vs. resolved in the last 14 days, and open issues by category.")
+                items.append(dict(key=f"{base}:chart", text=caption,
+                                  photo={"b64": base64.b64encode(chart).decode(), "filename": "digest.png"}))
+            for name, content in files:
+                items.append(dict(key=f"{base}:{name}", document={
+                    "b64": base64.b64encode(content).decode(), "filename": name}))
+            for item in items:
+                if member is not None:
+                    await self.outbox.notify(member, tz=community.timezone, **common, **item)
+                else:
+                    await self.outbox.enqueue(chat_id=chat_id, **common, **item)
+
+    async def build(self, community: Community, kind: str, start: date, *, area_id: int | None, locale: str,
+                    late: bool = False, skipped: Sequence[date] = ()) -> Built:
+        """Texts, chart PNG and attachments (name, bytes) of one digest in one language."""
+        if kind == "daily":
+            digest = await self.daily(community, start, area_id=area_id)
+            digest.late, digest.skipped = late, list(skipped)
+            texts = self.render_daily(digest, locale)
+            chart = await asyncio.to_thread(self.chart, digest, locale)
+            return Built(texts, chart, [], [(r.id, r.reference) for r in digest.attention_issues()])
+        report = await self.period(community, kind, start)
+        report.late, report.skipped = late, list(skipped)
+        texts = self.render_period(report, locale)
+        files = [(f"{kind}-{community.code}-{report.start.isoformat()}.xlsx", self.xlsx(report, locale))]
+        if kind == "monthly":
+            tz = ZoneInfo(community.timezone)
+            m_start, m_end = local_bounds(tz, report.start, report.end)
+            ledger = await self.ledger(community, m_start, m_end, locale)
+            if ledger is not None:
+                files.append(ledger)
+        return Built(texts, None, files, [(r.id, r.reference) for r in report.overdue.top])
+
+
+# ------------------------------------------------------------------------------------ helpers
+
+
+def _median(values: list[float]) -> float | None:
+    return float(statistics.median(values)) if values else None
+
+
+def _hours(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds / 3600, 1)
+
+
+def _days(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds / 86400, 1)
+
+
+def _deadline_key(row: IssueRow) -> tuple[datetime, int]:
+    return (row.deadline_at or datetime.max.replace(tzinfo=UTC), row.id)
+
+
+def _listing(items: list[Any], top: int = TOP) -> Listing:
+    return Listing(len(items), items[:top])
+
+
+def _sections(text: str) -> list[str]:
+    """Templates separate sections by a blank line; a section never contains one."""
+    return [block.strip("\n") for block in text.split("\n\n") if block.strip()]
+
+
+def category_label(community: Community, key: str, locale: str) -> str:
+    """A category's name: the reporting capability's label, else the community's structure file, else
+    the key made readable."""
+    fn = _optional("bot.services.reporting", "category")
+    if fn is not None:
+        try:
+            with use_locale(locale):
+                result = fn(community, key)
+            label = _label_of(result, locale)
+            if label:
+                return label
+        except Exception:
+            log.debug("category label of %s failed", key, exc_info=True)
+    for item in (community.settings or {}).get("categories") or []:
+        if isinstance(item, dict) and item.get("key") == key:
+            label = item.get("zh") if locale.startswith("zh") else item.get("en")
+            if label:
+                return str(label)
+    return key.replace("_", " ").capitalize()
+
+
+def _label_of(result: Any, locale: str) -> str | None:
+    if result is None:
+        return None
+    if isinstance(result, str):
+        return result
+    label = getattr(result, "label", None)
+    if callable(label):
+        try:
+            return str(label(locale))
+        except TypeError:
+            return str(label())
+    if label:
+        return str(label)
+    for attr in (("zh", "name_zh") if locale.startswith("zh") else ("en", "name_en", "name")):
+        value = getattr(result, attr, None) if not isinstance(result, dict) else result.get(attr)
+        if value:
+            return str(value)
+    return None
+
+
+WEEKDAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+MONTH_NAMES = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def weekday_name(d: date) -> str:
+    names = (_("Mon"), _("Tue"), _("Wed"), _("Thu"), _("Fri"), _("Sat"), _("Sun"))
+    return names[d.weekday()]
+
+
+def month_name(d: date) -> str:
+    names = (_("Jan"), _("Feb"), _("Mar"), _("Apr"), _("May"), _("Jun"), _("Jul"), _("Aug"), _("Sep"),
+             _("Oct"), _("Nov"), _("Dec"))
+    return names[d.month - 1]
+
+
+def day_label(d: date) -> str:
+    """"Fri 20 Nov" / "11月20日（周五）"."""
+    return _("%(weekday)s %(day)s %(month)s", weekday=weekday_name(d), day=d.day, month=month_name(d),
+             month_num=d.month)
+
+
+def duration(seconds: float) -> str:
+    """A duration the way people say it: 38 min, 5 h, 1.5 days."""
+    minutes = seconds / 60
+    if minutes < 60:
+        return _("%(n)s min", n=max(0, round(minutes)))
+    hours = minutes / 60
+    if hours < 48:
+        return _("%(n)s h", n=_num(hours))
+    days = hours / 24
+    return _("%(n)s days", n=str(round(days)) if days >= 7 else _num(days))
+
+
+def _num(value: float) -> str:
+    rounded = round(value, 1)
+    return str(int(rounded)) if rounded == int(rounded) else str(rounded)
+
+
+def _helpers(community: Community, places: dict[str, dict[int, str]], locale: str,
+             moment: datetime | None = None) -> dict[str, Any]:
+    tz = ZoneInfo(community.timezone)
+
+    def cat(key: str) -> str:
+        return category_label(community, key, locale)
+
+    def place(row: IssueRow) -> str:
+        if row.building_id and row.building_id in places["building"]:
+            return places["building"][row.building_id]
+        if row.area_id and row.area_id in places["area"]:
+            return places["area"][row.area_id]
+        return community.name
+
+    def area_of(row: IssueRow) -> str:
+        if row.area_id and row.area_id in places["area"]:
+            return places["area"][row.area_id]
+        return community.name
+
+    def hm(value: datetime | None) -> str:
+        return value.astimezone(tz).strftime("%H:%M") if value else ""
+
+    def span(first: date, last: date) -> str:
+        if first == last:
+            return day_label(first)
+        return _("%(first)s – %(last)s", first=day_label(first), last=day_label(last))
+
+    def over(row: IssueRow, at: datetime) -> str:
+        return duration((at - row.deadline_at).total_seconds()) if row.deadline_at else ""
+
+    def change(now: float | None, before: float | None) -> str:
+        if now is None or before is None:
+            return ""
+        delta = round(now - before, 1)
+        if delta == 0:
+            return "±0"
+        return f"+{_num(delta)}" if delta > 0 else f"−{_num(-delta)}"
+
+    return dict(cat=cat, place=place, area_of=area_of, hm=hm, day=day_label, span=span, dur=duration,
+                over=over, change=change, num=_num, hours=_hours, days=_days, tz=tz, send_time=hm(moment))
+
+
+# ------------------------------------------------------------------------------------ the CLI
+
+
+def run_cli(args: Any, settings: Any) -> int:
+    """python main.py digest --community X --date D [--kind] [--out DIR]: files, nothing sent."""
+    from pathlib import Path
+
+    try:
+        day = date.fromisoformat(args.date)
+    except ValueError:
+        print(f"error: --date {args.date!r} is not a date like 2026-11-20", file=sys.stderr)
+        return 2
+    result = asyncio.run(_cli(args, settings, day))
+    if isinstance(result, str):
+        print(f"error: {result}", file=sys.stderr)
+        return 1
+    title, name, texts, files = result
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    written = [out / f"{name}.html"]
+    for filename, content in files:
+        (out / filename).write_bytes(content)
+        written.append(out / filename)
+    images = [f for f, _c in files if f.endswith(".png")]
+    written[0].write_text(html_page(title, texts, images), encoding="utf-8")
+    for path in written:
+        print(path)
+    return 0
+
+
+async def _cli(args: Any, settings: Any, day: date) -> str | tuple[str, str, list[str], list[tuple[str, bytes]]]:
+    from bot.db import create_engine, session_factory
+
+    engine = create_engine(settings.database_url)
+    try:
+        async with session_factory(engine)() as session:
+            service = DigestService(session)
+            community = await service.members.community_by(args.community)
+            if community is None:
+                return f"no community {args.community!r} (give its key, code or name)"
+            locale = args.lang or community.locale
+            area_id = None
+            if getattr(args, "area", None):
+                areas = [a for a in await service.members.areas(community.id) if args.area in (a.key, a.name)]
+                if not areas:
+                    return f"no area {args.area!r} in {community.name}"
+                area_id = areas[0].id
+            if args.kind == "daily":
+                digest = await service.daily(community, day, area_id=area_id)
+                name = f"digest-{community.code}-daily-{day.isoformat()}"
+                chart = await asyncio.to_thread(service.chart, digest, locale)
+                return (f"{community.name} · {day.isoformat()}", name, service.render_daily(digest, locale),
+                        [(f"{name}.png", chart)])
+            report = await service.period(community, args.kind, day)
+            name = f"digest-{community.code}-{args.kind}-{report.start.isoformat()}"
+            return (f"{community.name} · {report.start.isoformat()} – {report.end.isoformat()}", name,
+                    service.render_period(report, locale), [(f"{name}.xlsx", service.xlsx(report, locale))])
+    finally:
+        await engine.dispose()
+
+
+def html_page(title: str, messages: list[str], images: list[str]) -> str:
+    """A printable page: Telegram HTML is a subset of HTML, so the messages go in as they are."""
+    body = "\n<hr>\n".join(f'<div class="msg">{m}</div>' for m in messages)
+    pictures = "".join(f'<p><img src="{html.escape(src)}" alt="chart"></p>' for src in images)
+    return ("<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>" + html.escape(title) + "</title>"
+            "<style>body{font-family:sans-serif;max-width:760px;margin:2em auto}"
+            ".msg{white-space:pre-wrap;line-height:1.5}img{max-width:100%}</style></head><body>\n"
+            + body + "\n" + pictures + "\n</body></html>\n")
+
+
+# ------------------------------------------------------------------------------ registrations
+
+
+def _register() -> None:
+    from bot.cli import subcommand
+    from bot.commands import CommandInfo, register
+    from bot.i18n import __
+    from bot.jobs import JobContext, job
+    from bot.services import EXTRA_SERVICES
+
+    def factory(session: AsyncSession, clock: Clock, settings: Any, services: dict[str, Any]) -> DigestService:
+        return DigestService(session, clock, services.get("members"), services.get("chats"), services.get("outbox"))
+
+    EXTRA_SERVICES["digests"] = factory
+    register(CommandInfo("digest", Level.AREA_HEAD, __("Today's digest, or another day's")))
+
+    @job("digests")
+    async def digests_job(session: AsyncSession, ctx: JobContext) -> None:
+        await DigestService(session, ctx.clock).run_due()
+
+    def configure(parser: Any) -> None:
+        parser.add_argument("--community", required=True, help="community key, code or name")
+        parser.add_argument("--date", required=True, help="YYYY-MM-DD (a weekly/monthly picks its period)")
+        parser.add_argument("--kind", choices=KINDS, default="daily")
+        parser.add_argument("--out", default=".", help="folder for the HTML file and the chart (default: .)")
+        parser.add_argument("--lang", choices=("en", "zh_Hans"), default=None,
+                            help="language (default: the community's)")
+        parser.add_argument("--area", default=None, help="area key or name: a daily digest of one area")
+
+    @subcommand("digest", "render a digest into files without sending it", configure=configure)
+    def cmd_digest(args: Any, settings: Any) -> int:
+        return run_cli(args, settings)
+
+
+_register()
+
+__all__ = ["DailyDigest", "DigestService", "PeriodReport", "category_label", "day_label", "duration",
+           "period_of", "send_moment"]

@@ -1,0 +1,543 @@
+"""The ledger (台账): every issue of a community (or one area) reported in a period, one row each, as
+an XLSX workbook or CSV; "with photos" adds every photo, downloaded through the bot and named by
+reference, in zip files under Telegram's 50 MB upload limit.
+
+Exports of 100k issues must not stall the bot: rows are streamed from a read-only session (on SQLite
+it never takes the write lock) in chunks, and the workbook is written by openpyxl in write-only mode
+in a worker thread (asyncio.to_thread), so the event loop keeps serving updates meanwhile.
+
+    python main.py export --community NAME_OR_KEY --from 2026-11-01 --to 2026-11-30 --out ledger.xlsx [--photos]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import io
+import re
+import sys
+import zipfile
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from bot.cli import subcommand
+from bot.clock import Clock, system_clock
+from bot.config import Settings
+from bot.i18n import _, __, use_locale
+from bot.services import EXTRA_SERVICES
+from bot.services.access import Actor, Level, NotAllowed, Place, can, require
+from models import Area, Building, Community, Issue, IssueEvent, IssuePhoto, Member
+
+CHUNK = 1000
+# Telegram bots may upload 50 MB; stay clearly below it (zip headers, multipart overhead).
+PART_LIMIT = 45 * 1024 * 1024
+MAX_RANGE_DAYS = 3700
+
+# (key, header) in the order of the columns; headers are translated for the requester.
+COLUMNS: list[tuple[str, Any]] = [
+    ("reference", __("Reference")),
+    ("community", __("Community")),
+    ("area", __("Area")),
+    ("building", __("Building")),
+    ("category", __("Category")),
+    ("urgent", __("Urgent")),
+    ("status", __("Status")),
+    ("triage", __("Triage")),
+    ("description", __("Description")),
+    ("reporter", __("Reporter")),
+    ("created", __("Reported at")),
+    ("accepted", __("Accepted at")),
+    ("resolved", __("Resolved at")),
+    ("closed", __("Closed at")),
+    ("deadline", __("Deadline")),
+    ("overdue", __("Overdue")),
+    ("escalations", __("Escalations")),
+    ("hours_to_accept", __("Hours to accept")),
+    ("hours_to_resolve", __("Hours to resolve")),
+    ("satisfaction", __("Satisfaction (1-5)")),
+    ("reopened", __("Times reopened")),
+    ("photos", __("Photo file ids")),
+    ("last_note", __("Last note")),
+]
+
+
+class LedgerError(ValueError):
+    """A request that cannot be exported: reason is dates | range | scope."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What is exported: a community, or one area of it."""
+
+    community_id: int
+    area_id: int | None
+    name: str
+
+    @property
+    def token(self) -> str:
+        return f"a{self.area_id}" if self.area_id is not None else f"c{self.community_id}"
+
+
+@dataclass
+class ExportResult:
+    files: list[Path]
+    rows: int
+    photos: int = 0
+    missing_photos: list[str] = field(default_factory=list)
+
+
+def parse_day(text: str) -> date:
+    try:
+        return date.fromisoformat(text.strip().replace("/", "-"))
+    except ValueError:
+        raise LedgerError("dates") from None
+
+
+def parse_range(text: str) -> tuple[date, date]:
+    """"2026-11-01 2026-11-30", "2026-11-01..2026-11-30" or one day."""
+    parts = [p for p in text.replace("..", " ").replace("—", " ").replace("~", " ").replace(",", " ").split() if p]
+    if len(parts) == 1:
+        parts = parts * 2
+    if len(parts) != 2:
+        raise LedgerError("dates")
+    start, end = parse_day(parts[0]), parse_day(parts[1])
+    check_range(start, end)
+    return start, end
+
+
+def check_range(start: date, end: date) -> None:
+    if end < start:
+        raise LedgerError("range")
+    if (end - start).days > MAX_RANGE_DAYS:
+        raise LedgerError("range")
+
+
+def period(kind: str, now: datetime, tz: str) -> tuple[date, date]:
+    """Named periods in the community's local calendar: tm this month, lm last month, 30 the last 30
+    days, ty this year."""
+    today = now.astimezone(ZoneInfo(tz)).date()
+    if kind == "lm":
+        end = today.replace(day=1) - timedelta(days=1)
+        return end.replace(day=1), end
+    if kind == "30":
+        return today - timedelta(days=29), today
+    if kind == "ty":
+        return today.replace(month=1, day=1), today
+    return today.replace(day=1), today
+
+
+def utc_bounds(start: date, end: date, tz: str) -> tuple[datetime, datetime]:
+    """Inclusive local dates → [start 00:00 local, the day after end 00:00 local) in UTC."""
+    zone = ZoneInfo(tz)
+    return (datetime.combine(start, time(0), tzinfo=zone).astimezone(UTC),
+            datetime.combine(end + timedelta(days=1), time(0), tzinfo=zone).astimezone(UTC))
+
+
+def _hours(a: datetime | None, b: datetime | None) -> float | None:
+    if a is None or b is None:
+        return None
+    return round((b - a).total_seconds() / 3600, 1)
+
+
+class _Labels:
+    """Translations looked up once per export, not once per row."""
+
+    def __init__(self, community: Community, locale: str) -> None:
+        from bot.services.cards import status_label
+        from bot.services.reporting import categories
+        from bot.services.triage import triage_label
+
+        with use_locale(locale):
+            self.categories = {c.key: c.label(locale) for c in categories(community)}
+            self.statuses: dict[str, str] = {}
+            self.status = status_label
+            self.yes, self.no = _("yes"), _("no")
+            self.triage = {k: triage_label(k) for k in ("office", "joint", "residents")}
+            self.unconfirmed = _("closed without confirmation")
+            self.headers = [str(h) for _k, h in COLUMNS]
+        self.locale = locale
+
+    def status_of(self, issue: Any) -> str:
+        key = issue.status + (":u" if issue.closed_without_confirmation else "")
+        if key not in self.statuses:
+            with use_locale(self.locale):
+                text = self.status(issue.status)
+                if issue.closed_without_confirmation:
+                    text = f"{text} ({self.unconfirmed})"
+            self.statuses[key] = text
+        return self.statuses[key]
+
+
+class LedgerService:
+    def __init__(self, session: AsyncSession, clock: Clock = system_clock) -> None:
+        self.session = session
+        self.clock = clock
+
+    async def scopes(self, actor: Actor) -> list[Scope]:
+        """Where the actor may export: whole communities (staff, admins), else their areas."""
+        out: list[Scope] = []
+        communities = (await self.session.execute(select(Community).order_by(Community.id))).scalars().all()
+        for community in communities:
+            if can(actor, "export", Place(community.id)):
+                out.append(Scope(community.id, None, community.name))
+                continue
+            for grant in actor.roles("area_head"):
+                if grant.community_id == community.id and grant.area_id is not None:
+                    area = await self.session.get(Area, grant.area_id)
+                    if area is not None and can(actor, "export", Place(community.id, area.id)):
+                        out.append(Scope(community.id, area.id, f"{community.name} · {area.name}"))
+        return out
+
+    async def scope(self, actor: Actor, token: str) -> Scope:
+        for s in await self.scopes(actor):
+            if s.token == token:
+                return s
+        raise NotAllowed("export", None, Level.AREA_HEAD)
+
+    async def community(self, community_id: int) -> Community:
+        community = await self.session.get(Community, community_id)
+        if community is None:
+            raise LookupError("community")
+        return community
+
+    def may_see_reporter(self, actor: Actor, scope: Scope) -> bool:
+        return can(actor, "export_reporter", Place(scope.community_id))
+
+
+async def stream_rows(sessions: async_sessionmaker[AsyncSession], community: Community, area_id: int | None,
+                      start: date, end: date, labels: _Labels, *, reporter: bool,
+                      chunk: int = CHUNK) -> AsyncIterator[tuple[list[list[Any]], list[tuple[str, list[Any]]]]]:
+    """Chunks of ledger rows (and each issue's photos), oldest first, from a read-only session."""
+    tz = ZoneInfo(community.timezone)
+    lo, hi = utc_bounds(start, end, community.timezone)
+
+    def local(value: datetime | None) -> datetime | None:
+        # Spreadsheets have no time zones: write the community's wall-clock time.
+        return value.astimezone(tz).replace(tzinfo=None) if value is not None else None
+
+    async with sessions() as session:
+        areas = {a.id: a.name for a in (await session.execute(
+            select(Area).where(Area.community_id == community.id))).scalars()}
+        buildings = {b.id: b.name for b in (await session.execute(
+            select(Building).where(Building.community_id == community.id))).scalars()}
+        conds = [Issue.community_id == community.id, Issue.created_at >= lo, Issue.created_at < hi]
+        if area_id is not None:
+            conds.append(Issue.area_id == area_id)
+        last_id = 0
+        while True:
+            # Keyset pagination by id: each chunk is one short query, so no cursor stays open.
+            # Plain rows, not ORM objects: a fraction of the cost per issue, and nothing to expire.
+            issues = (await session.execute(
+                select(*_ISSUE_COLUMNS).where(*conds, Issue.id > last_id).order_by(Issue.id).limit(chunk))).all()
+            if not issues:
+                break
+            last_id = issues[-1].id
+            ids = [i.id for i in issues]
+            photos: dict[int, list[Any]] = {}
+            for p in (await session.execute(
+                    select(IssuePhoto.issue_id, IssuePhoto.file_id, IssuePhoto.kind)
+                    .where(IssuePhoto.issue_id.in_(ids))
+                    .order_by(IssuePhoto.issue_id, IssuePhoto.kind.desc(), IssuePhoto.position))).all():
+                photos.setdefault(p.issue_id, []).append(p)
+            last_note_ids = select(func.max(IssueEvent.id)).where(
+                IssueEvent.issue_id.in_(ids), IssueEvent.kind == "note").group_by(IssueEvent.issue_id)
+            notes = dict((await session.execute(
+                select(IssueEvent.issue_id, IssueEvent.note).where(IssueEvent.id.in_(last_note_ids)))).all())
+            names: dict[int, str] = {}
+            if reporter:
+                rids = {i.reporter_id for i in issues if i.reporter_id}
+                if rids:
+                    names = {m.id: m.display_name for m in (await session.execute(
+                        select(Member).where(Member.id.in_(rids)))).scalars()}
+            rows: list[list[Any]] = []
+            for i in issues:
+                row = {
+                    "reference": f"#{i.reference}", "community": community.name, "area": areas.get(i.area_id or 0, ""),
+                    "building": buildings.get(i.building_id or 0, ""),
+                    "category": labels.categories.get(i.category, i.category),
+                    "urgent": labels.yes if i.urgent else labels.no, "status": labels.status_of(i),
+                    "triage": labels.triage.get(i.triage or "", ""), "description": i.description or "",
+                    "reporter": names.get(i.reporter_id or 0, "") if reporter else None,
+                    "created": local(i.created_at), "accepted": local(i.accepted_at),
+                    "resolved": local(i.resolved_at), "closed": local(i.closed_at), "deadline": local(i.deadline_at),
+                    "overdue": labels.yes if i.overdue else labels.no, "escalations": i.escalations,
+                    "hours_to_accept": _hours(i.created_at, i.accepted_at),
+                    "hours_to_resolve": _hours(i.created_at, i.resolved_at),
+                    "satisfaction": i.satisfaction, "reopened": i.reopen_count,
+                    "photos": " ".join(p.file_id for p in photos.get(i.id, [])),
+                    "last_note": notes.get(i.id) or "",
+                }
+                rows.append([row[k] for k, _h in COLUMNS if reporter or k != "reporter"])
+            yield rows, [(i.reference, photos.get(i.id, [])) for i in issues]
+
+
+_ISSUE_COLUMNS = (Issue.id, Issue.reference, Issue.area_id, Issue.building_id, Issue.category, Issue.urgent,
+                  Issue.status, Issue.triage, Issue.description, Issue.reporter_id, Issue.created_at,
+                  Issue.accepted_at, Issue.resolved_at, Issue.closed_at, Issue.deadline_at, Issue.overdue,
+                  Issue.escalations, Issue.satisfaction, Issue.reopen_count, Issue.closed_without_confirmation)
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f]")
+
+
+def _clean(value: Any) -> Any:
+    """openpyxl refuses control characters; a text starting with = would be run as a formula."""
+    if isinstance(value, str):
+        value = _CONTROL.sub("", value)
+        if value[:1] in ("=", "+", "-", "@"):
+            value = "'" + value
+    return value
+
+
+class _XlsxWriter:
+    def __init__(self, path: Path, headers: list[str]) -> None:
+        from openpyxl import Workbook
+
+        self.path = path
+        self.wb = Workbook(write_only=True)
+        self.ws = self.wb.create_sheet("Ledger")
+        self.ws.freeze_panes = "A2"
+        self.ws.append(headers)
+
+    def append(self, rows: list[list[Any]]) -> None:
+        for row in rows:
+            self.ws.append([_clean(v) for v in row])
+
+    def close(self) -> None:
+        self.wb.save(self.path)
+
+
+class _CsvWriter:
+    def __init__(self, path: Path, headers: list[str]) -> None:
+        self.path = path
+        # UTF-8 with a byte-order mark so that Excel shows Chinese correctly.
+        self.fh = path.open("w", encoding="utf-8-sig", newline="")
+        self.writer = csv.writer(self.fh)
+        self.writer.writerow(headers)
+
+    def append(self, rows: list[list[Any]]) -> None:
+        self.writer.writerows([[_csv_value(v) for v in row] for row in rows])
+
+    def close(self) -> None:
+        self.fh.close()
+
+
+def _csv_value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M")
+    if value is None:
+        return ""
+    return _clean(value)
+
+
+Downloader = Callable[[str], Awaitable[bytes]]
+
+
+async def export_ledger(sessions: async_sessionmaker[AsyncSession], community: Community, area_id: int | None,
+                        start: date, end: date, out: Path, *, fmt: str = "xlsx", locale: str = "en",
+                        reporter: bool = False, download: Downloader | None = None,
+                        part_limit: int = PART_LIMIT, chunk: int = CHUNK) -> ExportResult:
+    """Write the ledger to `out` (xlsx or csv); with `download`, also zip it with every photo into
+    `out` with a .zip suffix (…_part2.zip and so on when over `part_limit`)."""
+    check_range(start, end)
+    labels = _Labels(community, locale)
+    headers = [h for (k, _h), h in zip(COLUMNS, labels.headers, strict=True) if reporter or k != "reporter"]
+    table = out if download is None else out.with_suffix(f".{fmt}")
+    table.parent.mkdir(parents=True, exist_ok=True)
+    writer: _XlsxWriter | _CsvWriter = await asyncio.to_thread(
+        _XlsxWriter if fmt == "xlsx" else _CsvWriter, table, headers)
+    total = 0
+    photo_names: list[tuple[str, str]] = []  # (file name in the zip, file id)
+    async for rows, photos in stream_rows(sessions, community, area_id, start, end, labels, reporter=reporter,
+                                          chunk=chunk):
+        await asyncio.to_thread(writer.append, rows)
+        total += len(rows)
+        if download is not None:
+            for reference, items in photos:
+                counts: dict[str, int] = {}
+                for p in items:
+                    counts[p.kind] = counts.get(p.kind, 0) + 1
+                    photo_names.append((f"{reference}_{p.kind}_{counts[p.kind]}.jpg", p.file_id))
+    await asyncio.to_thread(writer.close)
+    if download is None:
+        return ExportResult([table], total)
+    return await _zip_with_photos(table, photo_names, out.with_suffix(".zip"), download, part_limit, total)
+
+
+class _Zipper:
+    """Zip parts under a size limit: out.zip, out_part2.zip, ... (blocking; run in a worker thread)."""
+
+    def __init__(self, out: Path, limit: int) -> None:
+        self.out, self.limit = out, limit
+        self.files: list[Path] = []
+        self.part = 0
+        self.size = 0
+        self.zf: zipfile.ZipFile | None = None
+        self._next()
+
+    def _next(self) -> None:
+        if self.zf is not None:
+            self.zf.close()
+        self.part += 1
+        path = self.out if self.part == 1 else self.out.with_name(f"{self.out.stem}_part{self.part}{self.out.suffix}")
+        self.files.append(path)
+        # Photos are JPEGs, compressed already: store them.
+        self.zf = zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED)
+        self.size = 0
+
+    def add_file(self, path: Path) -> None:
+        assert self.zf is not None
+        self.zf.write(path, path.name)
+        self.size += path.stat().st_size + 200
+        path.unlink()
+
+    def add(self, name: str, data: bytes) -> None:
+        if self.size and self.size + len(data) + 200 > self.limit:
+            self._next()
+        assert self.zf is not None
+        self.zf.writestr(name, data)
+        self.size += len(data) + 200
+
+    def close(self) -> None:
+        if self.zf is not None:
+            self.zf.close()
+
+
+async def _zip_with_photos(table: Path, photos: Sequence[tuple[str, str]], out: Path, download: Downloader,
+                           part_limit: int, rows: int) -> ExportResult:
+    zipper = await asyncio.to_thread(_Zipper, out, part_limit)
+    await asyncio.to_thread(zipper.add_file, table)
+    missing: list[str] = []
+    got = 0
+    for name, file_id in photos:
+        try:
+            data = await download(file_id)
+        except Exception:  # too big for getFile (20 MB), deleted, network: listed, not fatal
+            missing.append(name)
+            continue
+        await asyncio.to_thread(zipper.add, name, data)
+        got += 1
+    if missing:
+        await asyncio.to_thread(zipper.add, "missing_photos.txt", ("\n".join(missing) + "\n").encode())
+    await asyncio.to_thread(zipper.close)
+    return ExportResult(zipper.files, rows, got, missing)
+
+
+def bot_downloader(bot: Any) -> Downloader:
+    async def download(file_id: str) -> bytes:
+        buffer = io.BytesIO()
+        await bot.download(file_id, destination=buffer)
+        return buffer.getvalue()
+
+    return download
+
+
+def read_sessions(session_or_engine: AsyncSession | AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    from bot.db import read_session_factory
+
+    engine = session_or_engine.bind if isinstance(session_or_engine, AsyncSession) else session_or_engine
+    assert isinstance(engine, AsyncEngine)
+    return read_session_factory(engine)
+
+
+EXTRA_SERVICES["ledger"] = lambda session, clock, settings, services: LedgerService(session, clock)
+
+
+def _register_commands() -> None:
+    from bot.commands import CommandInfo, register
+
+    register(CommandInfo("export", Level.AREA_HEAD, __("Export the ledger (XLSX/CSV)")))
+
+
+_register_commands()
+
+
+# ---------------------------------------------------------------------------- CLI
+
+
+def _configure(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--community", required=True, help="community name, key or code")
+    p.add_argument("--from", dest="start", required=True, help="first day, YYYY-MM-DD (local, inclusive)")
+    p.add_argument("--to", dest="end", required=True, help="last day, YYYY-MM-DD (local, inclusive)")
+    p.add_argument("--out", required=True, help="output file: .xlsx or .csv (with --photos: a .zip)")
+    p.add_argument("--area", help="only this area (key or name)")
+    p.add_argument("--photos", action="store_true", help="also download every photo (needs BOT_TOKEN)")
+    p.add_argument("--locale", default="en", help="language of the headers: en or zh_Hans")
+    p.add_argument("--no-reporter", action="store_true", help="leave out the reporter column")
+
+
+@subcommand("export", "export the ledger of a community for a period (XLSX or CSV)", _configure)
+def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
+    try:
+        start, end = parse_day(args.start), parse_day(args.end)
+        check_range(start, end)
+    except LedgerError:
+        print("error: --from and --to must be dates like 2026-11-01, --from not after --to", file=sys.stderr)
+        return 2
+    out = Path(args.out)
+    fmt = "csv" if out.suffix.lower() == ".csv" else "xlsx"
+    if args.photos and not settings.bot_token:
+        print("error: --photos downloads the photos through the bot: set BOT_TOKEN (in .env or the environment)",
+              file=sys.stderr)
+        return 2
+    from bot.i18n import normalize_locale
+    from bot.migrate import upgrade
+
+    upgrade(settings.database_url)
+    return asyncio.run(_cli_export(settings, args, start, end, out, fmt, normalize_locale(args.locale) or "en"))
+
+
+async def _cli_export(settings: Settings, args: argparse.Namespace, start: date, end: date, out: Path, fmt: str,
+                      locale: str) -> int:
+    from bot.db import create_engine, read_session_factory
+    from bot.services.members import MembersService
+
+    engine = create_engine(settings.database_url)
+    bot = None
+    try:
+        sessions = read_session_factory(engine)
+        async with sessions() as session:
+            community = await MembersService(session).community_by(args.community)
+            if community is None:
+                print(f"error: no community called {args.community!r} (use its name, key or code)", file=sys.stderr)
+                return 1
+            area_id = None
+            if args.area:
+                area = (await session.execute(select(Area).where(
+                    Area.community_id == community.id, (Area.key == args.area) | (Area.name == args.area))
+                )).scalar_one_or_none()
+                if area is None:
+                    print(f"error: {community.name} has no area {args.area!r}", file=sys.stderr)
+                    return 1
+                area_id = area.id
+        download = None
+        if args.photos:
+            from bot.app import create_bot
+
+            bot = create_bot(settings)
+            download = bot_downloader(bot)
+        result = await export_ledger(sessions, community, area_id, start, end, out, fmt=fmt, locale=locale,
+                                     reporter=not args.no_reporter, download=download)
+    finally:
+        if bot is not None:
+            await bot.session.close()
+        await engine.dispose()
+    print(f"{result.rows} issues written to " + ", ".join(str(f) for f in result.files))
+    if args.photos:
+        print(f"{result.photos} photos included" + (f", {len(result.missing_photos)} could not be downloaded "
+                                                    "(listed in missing_photos.txt)" if result.missing_photos else ""))
+    return 0
+
+
+__all__ = ["COLUMNS", "ExportResult", "LedgerError", "LedgerService", "Scope", "check_range", "export_ledger",
+           "parse_range", "period", "read_sessions", "require", "utc_bounds"]

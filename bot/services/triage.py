@@ -1,0 +1,1058 @@
+"""Triage and lifecycle of an issue after it was reported: accept (claim-and-lock), assign, deadline,
+reject (or merge as a duplicate), resolve with an "after" photo, 三事分流, notes, questions to the
+reporter, the reporter's confirmation, rating and reopening; and the scheduled side: deadline
+reminders, escalation up the grid (building → area head → office) and auto-close.
+
+Every action re-loads the issue by id (callback data is untrusted), checks the actor's rights at the
+issue's place, is idempotent (a second press returns `changed=False`), records an IssueEvent and
+enqueues what people must hear through the outbox, in each recipient's language.
+
+Escalation rules are per community: `community.settings["escalation"]` may set
+`accept_hours` (24), `urgent_accept_hours` (2) and `level_days` (7); see ESCALATION_DEFAULTS.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from bot.clock import Clock, system_clock
+from bot.i18n import _, current_locale, use_locale
+from bot.jobs import JobContext, job
+from bot.rendering import esc, shorten
+from bot.services import EXTRA_SERVICES
+from bot.services.access import Actor, Level, NotAllowed, Place, can, require
+from bot.services.cards import fmt_when as when_text
+from bot.services.cards import status_label
+from bot.services.chats import ChatsService
+from bot.services.members import MembersService
+from bot.services.outbox import Outbox
+from models import Area, Building, Community, Issue, IssueEvent, IssueFollower, IssuePhoto, IssueStatus, Member
+
+ESCALATION_DEFAULTS: dict[str, float] = {"accept_hours": 24, "urgent_accept_hours": 2, "level_days": 7}
+# Deadlines fall at the end of a working day, local time; reminders go out in the morning.
+DEADLINE_HOUR = 18
+REMIND_HOUR = 8
+AUTO_CLOSE_AFTER = timedelta(days=7)
+TOP_LEVEL = 2  # 0 building captains, 1 area head, 2 office staff
+REJECT_REASONS = ("not_a_problem", "not_ours", "duplicate")
+TRIAGE_KINDS = ("office", "joint", "residents")
+MAX_NOTE = 1000
+QUEUE_PAGE = 5
+# Statuses in which the card's work buttons act.
+WORKABLE = (IssueStatus.NEW, IssueStatus.ACCEPTED, IssueStatus.IN_PROGRESS, IssueStatus.REOPENED)
+# A resolved issue still waits for the reporter, so it stays in the queue.
+QUEUE_STATUSES = (*WORKABLE, IssueStatus.RESOLVED)
+
+
+class InvalidInput(ValueError):
+    """Input a person typed that cannot be used; `reason` picks the one-line explanation."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass
+class Outcome:
+    issue: Issue
+    changed: bool
+    # For duplicates: the original the followers were merged into.
+    other: Issue | None = None
+
+
+@dataclass
+class QueuePage:
+    issues: list[Issue]
+    page: int
+    pages: int
+    total: int
+    categories: list[str] = field(default_factory=list)
+
+
+def escalation_settings(community: Community) -> dict[str, float]:
+    raw = (community.settings or {}).get("escalation") or {}
+    out = dict(ESCALATION_DEFAULTS)
+    for key in out:
+        value = raw.get(key) if isinstance(raw, dict) else None
+        if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
+            out[key] = float(value)
+    return out
+
+
+def end_of_day(day: date, tz: str) -> datetime:
+    return datetime.combine(day, time(DEADLINE_HOUR), tzinfo=ZoneInfo(tz)).astimezone(UTC)
+
+
+def deadline_after_days(now: datetime, days: int, tz: str) -> datetime:
+    """`days` working days from now, at the end of that local day (+0 d means today 18:00)."""
+    local = now.astimezone(ZoneInfo(tz))
+    return end_of_day(local.date() + timedelta(days=days), tz)
+
+
+def parse_date(text: str, now: datetime, tz: str) -> date:
+    """A date typed by a person: 2026-11-25, 2026/11/25, 11-25, 25.11, 25.11.2026, 11月25日."""
+    s = text.strip().replace("年", "-").replace("月", "-").replace("日", "").replace("号", "")
+    today = now.astimezone(ZoneInfo(tz)).date()
+    m = re.fullmatch(r"(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})", s)
+    try:
+        if m:
+            d = date(int(m[1]), int(m[2]), int(m[3]))
+        elif m := re.fullmatch(r"(\d{1,2})[-/](\d{1,2})", s):
+            d = date(today.year, int(m[1]), int(m[2]))
+            if d < today:
+                d = date(today.year + 1, d.month, d.day)
+        elif m := re.fullmatch(r"(\d{1,2})\.(\d{1,2})(?:\.(\d{4}))?", s):
+            d = date(int(m[3]) if m[3] else today.year, int(m[2]), int(m[1]))
+            if not m[3] and d < today:
+                d = date(today.year + 1, d.month, d.day)
+        else:
+            raise InvalidInput("date_format")
+    except ValueError as exc:
+        if isinstance(exc, InvalidInput):
+            raise
+        raise InvalidInput("date_format") from None
+    if d < today:
+        raise InvalidInput("date_past")
+    if d > today + timedelta(days=366):
+        raise InvalidInput("date_far")
+    return d
+
+
+def _category(community: Community | None, key: str) -> Any:
+    try:
+        from bot.services.reporting import category  # the reporting capability owns the list
+    except ImportError:
+        return None
+    return category(community, key)
+
+
+def category_label(community: Community | None, key: str) -> str:
+    """The category's emoji and name in the current locale."""
+    cat = _category(community, key)
+    return cat.button() if cat is not None else key
+
+
+def category_days(community: Community | None, key: str) -> int:
+    cat = _category(community, key)
+    return int(cat.deadline_days) if cat is not None else 3
+
+
+def reason_label(reason: str | None) -> str:
+    labels = {
+        "not_a_problem": _("not a problem"),
+        "not_ours": _("not our responsibility"),
+        "duplicate": _("duplicate"),
+    }
+    return labels.get(reason or "", reason or "")
+
+
+def triage_label(kind: str | None) -> str:
+    labels = {
+        "office": _("office handles it (big matter)"),
+        "joint": _("neighbours and captains together (small matter)"),
+        "residents": _("residents settle it themselves (private matter)"),
+    }
+    return labels.get(kind or "", "—")
+
+
+def level_label(level: int) -> str:
+    return {0: _("building captains"), 1: _("area head"), 2: _("community office")}.get(level, "?")
+
+
+class TriageService:
+    def __init__(self, session: AsyncSession, clock: Clock = system_clock,
+                 members: MembersService | None = None, chats: ChatsService | None = None,
+                 outbox: Outbox | None = None, cards: Any = None) -> None:
+        self.session = session
+        self.clock = clock
+        self.members = members or MembersService(session, clock)
+        self.chats = chats or ChatsService(session, clock, self.members)
+        self.outbox = outbox or Outbox(session, clock)
+        self._cards = cards
+
+    # ------------------------------------------------------------------ loading and rights
+
+    async def get(self, issue_id: int, *, lock: bool = False) -> Issue:
+        stmt = select(Issue).options(selectinload(Issue.photos)).where(Issue.id == issue_id)
+        if lock:
+            # PostgreSQL: a row lock serialises presses on one issue; SQLite already holds the write
+            # lock (BEGIN IMMEDIATE), so with_for_update is a no-op there.
+            stmt = stmt.with_for_update()
+        issue = (await self.session.execute(stmt.execution_options(populate_existing=True))).scalar_one_or_none()
+        if issue is None:
+            raise LookupError("issue")
+        return issue
+
+    async def by_reference(self, community_id: int, text: str) -> Issue | None:
+        """Find an issue of a community by "#NC0041", "nc41" or "41"."""
+        m = re.fullmatch(r"#?\s*([A-Za-z]{0,4})\s*0*(\d{1,9})", text.strip())
+        if not m:
+            return None
+        community = await self.session.get(Community, community_id)
+        if community is None or (m[1] and m[1].upper() != community.code.upper()):
+            return None
+        return (await self.session.execute(
+            select(Issue).options(selectinload(Issue.photos))
+            .where(Issue.community_id == community_id, Issue.number == int(m[2])))).scalar_one_or_none()
+
+    @staticmethod
+    def place_of(issue: Issue) -> Place:
+        return Place(issue.community_id, issue.area_id, issue.building_id)
+
+    async def community_of(self, issue: Issue) -> Community:
+        community = await self.session.get(Community, issue.community_id)
+        assert community is not None
+        return community
+
+    async def place_name(self, issue: Issue) -> str:
+        if issue.building_id is not None:
+            b = await self.session.get(Building, issue.building_id)
+            if b is not None:
+                return b.name
+        if issue.area_id is not None:
+            a = await self.session.get(Area, issue.area_id)
+            if a is not None:
+                return a.name
+        return (await self.community_of(issue)).name
+
+    def _require(self, actor: Actor, action: str, issue: Issue, *, assignee_ok: bool = False) -> None:
+        # The person an issue is assigned to (a volunteer, say) may work on it even without the
+        # captain's role: the assignment is the office's decision to trust them with it.
+        if assignee_ok and issue.assignee_id is not None and issue.assignee_id == actor.member_id:
+            return
+        require(actor, action, self.place_of(issue))
+
+    def can(self, actor: Actor, action: str, issue: Issue) -> bool:
+        return can(actor, action, self.place_of(issue))
+
+    # ------------------------------------------------------------------ events and notifications
+
+    async def _event(self, issue: Issue, kind: str, actor_id: int | None, *, from_status: str | None = None,
+                     to_status: str | None = None, note: str | None = None, public: bool = True) -> IssueEvent:
+        event = IssueEvent(issue_id=issue.id, actor_id=actor_id, at=self.clock(), kind=kind,
+                           from_status=from_status, to_status=to_status, note=note, public=public)
+        self.session.add(event)
+        issue.updated_at = self.clock()
+        await self.session.flush()
+        return event
+
+    async def _set_status(self, issue: Issue, status: str, actor_id: int | None, *, kind: str = "status",
+                          note: str | None = None, public: bool = True) -> IssueEvent:
+        old = issue.status
+        issue.status = status
+        return await self._event(issue, kind, actor_id, from_status=old, to_status=status, note=note,
+                                 public=public)
+
+    async def followers(self, issue: Issue) -> list[Member]:
+        """The reporter first, then followers; each once."""
+        people: list[Member] = []
+        if issue.reporter_id is not None:
+            reporter = await self.session.get(Member, issue.reporter_id)
+            if reporter is not None:
+                people.append(reporter)
+        rows = (await self.session.execute(
+            select(Member).join(IssueFollower, IssueFollower.member_id == Member.id)
+            .where(IssueFollower.issue_id == issue.id).order_by(IssueFollower.id))).scalars()
+        seen = {m.id for m in people}
+        for m in rows:
+            if m.id not in seen:
+                seen.add(m.id)
+                people.append(m)
+        return people
+
+    async def _tell_followers(self, issue: Issue, event: IssueEvent, text: Callable[[], str], *,
+                              skip: int | None = None, buttons: Callable[[Member], Any] | None = None) -> int:
+        """A public change: a short message to the reporter and followers, each in their language,
+        through the outbox (quiet hours respected unless the issue is urgent)."""
+        community = await self.community_of(issue)
+        sent = 0
+        for person in await self.followers(issue):
+            if person.id == skip:
+                continue
+            with use_locale(self.members.locale_for(person, community)):
+                body = text()
+                rows = buttons(person) if buttons is not None else None
+            if await self.outbox.notify(person, key=f"issue_update:{issue.id}:{event.id}:{person.id}",
+                                        kind="issue_update", text=body, urgent=issue.urgent, buttons=rows,
+                                        community_id=issue.community_id, tz=community.timezone):
+                sent += 1
+        return sent
+
+    async def headline(self, issue: Issue, community: Community | None = None) -> str:
+        """"#NC0042 🚒 Blocked fire lane" in the current locale (HTML-safe)."""
+        community = community or await self.community_of(issue)
+        return f"{issue.hashtag} {esc(category_label(community, issue.category))}"
+
+    async def refresh_card(self, issue: Issue) -> None:
+        """Edit the card in place (last write wins, coalesced by the cards capability)."""
+        cards = self._cards
+        if cards is None:  # a slice without the cards capability: nothing to edit
+            return
+        await cards.refresh(issue)
+
+    async def _responsible(self, issue: Issue, level: int | None = None) -> list[Member]:
+        return await self.members.responsible(self.place_of(issue), issue.escalation_level if level is None
+                                              else level)
+
+    async def _set_deadline(self, issue: Issue, deadline: datetime, actor_id: int | None, *,
+                            public: bool = True) -> IssueEvent:
+        old = issue.deadline_at
+        issue.deadline_at = deadline
+        if old is not None and old > deadline:
+            pass  # an earlier deadline is allowed: urgency changed
+        community = await self.community_of(issue)
+        return await self._event(issue, "deadline", actor_id, public=public,
+                                 note=deadline.astimezone(ZoneInfo(community.timezone)).strftime("%Y-%m-%d %H:%M"))
+
+    # ------------------------------------------------------------------ card actions
+
+    async def accept(self, actor: Actor, issue_id: int) -> Outcome:
+        """Claim-and-lock: the first press records who handles it; later presses change nothing."""
+        issue = await self.get(issue_id, lock=True)
+        self._require(actor, "triage", issue)
+        if issue.status != IssueStatus.NEW:
+            return Outcome(issue, False)
+        community = await self.community_of(issue)
+        now = self.clock()
+        issue.accepted_by_id, issue.accepted_at = actor.member_id, now
+        event = await self._set_status(issue, IssueStatus.ACCEPTED, actor.member_id)
+        if issue.deadline_at is None:
+            await self._set_deadline(issue, deadline_after_days(now, category_days(community, issue.category),
+                                                                community.timezone), actor.member_id)
+        place = await self.place_name(issue)
+
+        def text() -> str:
+            line = _("{headline} — accepted by the {place} team.").format(
+                headline=f"{issue.hashtag} {esc(category_label(community, issue.category))}", place=esc(place))
+            if issue.deadline_at is not None:
+                line += " " + _("Deadline: {when}.").format(when=when_text(issue.deadline_at, community.timezone,
+                                                                           self.clock()))
+            return line + "\n" + _("I'll tell you when it is fixed.")
+
+        await self._tell_followers(issue, event, text)
+        await self.refresh_card(issue)
+        return Outcome(issue, True)
+
+    async def assignees(self, actor: Actor, issue_id: int) -> list[Member]:
+        """Who the issue can be given to: the building's captains, the area head, the volunteers."""
+        issue = await self.get(issue_id)
+        self._require(actor, "triage", issue)
+        place = self.place_of(issue)
+        people: dict[int, Member] = {}
+        if place.building_id is not None:
+            for m in await self.members.holders("captain", place):
+                people.setdefault(m.id, m)
+        if place.area_id is not None:
+            for m in await self.members.holders("area_head", Place(place.community_id, place.area_id)):
+                people.setdefault(m.id, m)
+        for m in await self.members.holders("volunteer", Place(place.community_id)):
+            people.setdefault(m.id, m)
+        return [m for m in people.values() if m.data_deleted_at is None][:12]
+
+    async def assign(self, actor: Actor, issue_id: int, member_id: int | None) -> Outcome:
+        """Give the issue to a person (member_id) or to the office (None)."""
+        issue = await self.get(issue_id, lock=True)
+        self._require(actor, "triage", issue)
+        if issue.status not in WORKABLE:
+            return Outcome(issue, False)
+        target: Member | None = None
+        if member_id is not None:
+            allowed = {m.id for m in await self.assignees(actor, issue_id)}
+            if member_id not in allowed:
+                raise LookupError("assignee")
+            target = await self.session.get(Member, member_id)
+            if target is None:
+                raise LookupError("member")
+            if issue.assignee_id == member_id and issue.status == IssueStatus.IN_PROGRESS:
+                return Outcome(issue, False)
+        elif issue.assigned_to_office and issue.status == IssueStatus.IN_PROGRESS:
+            return Outcome(issue, False)
+        community = await self.community_of(issue)
+        now = self.clock()
+        if issue.accepted_at is None:
+            issue.accepted_at, issue.accepted_by_id = now, actor.member_id
+        issue.assignee_id = target.id if target else None
+        issue.assigned_to_office = target is None
+        who_note = target.display_name if target else "office"
+        event = await self._set_status(issue, IssueStatus.IN_PROGRESS, actor.member_id, kind="assigned",
+                                       note=who_note)
+        if issue.deadline_at is None:
+            await self._set_deadline(issue, deadline_after_days(now, category_days(community, issue.category),
+                                                                community.timezone), actor.member_id)
+        place = await self.place_name(issue)
+
+        def text() -> str:
+            whom = _("the community office") if target is None else _("a member of the {place} team").format(
+                place=esc(place))
+            line = _("{headline} — work has been assigned to {whom}.").format(
+                headline=f"{issue.hashtag} {esc(category_label(community, issue.category))}", whom=whom)
+            if issue.deadline_at is not None:
+                line += " " + _("Deadline: {when}.").format(when=when_text(issue.deadline_at, community.timezone,
+                                                                           self.clock()))
+            return line
+
+        await self._tell_followers(issue, event, text)
+        recipients = [target] if target is not None else await self.members.responsible(self.place_of(issue),
+                                                                                        TOP_LEVEL)
+        for person in recipients:
+            if person.id == actor.member_id:
+                continue
+            await self._tell_worker(issue, person, f"issue_assigned:{issue.id}:{event.id}:{person.id}",
+                                    lambda: _("👤 {headline} ({place}) was assigned to you.").format(
+                                        headline=f"{issue.hashtag} {esc(category_label(community, issue.category))}",
+                                        place=esc(place)))
+        await self.refresh_card(issue)
+        return Outcome(issue, True)
+
+    async def _tell_worker(self, issue: Issue, person: Member, key: str, text: Callable[[], str],
+                           kind: str = "issue_work") -> bool:
+        """A private message to someone who works on the issue, with the card's buttons."""
+        from bot.keyboards.issues import triage_buttons
+
+        community = await self.community_of(issue)
+        with use_locale(self.members.locale_for(person, community)):
+            body = text()
+            if issue.deadline_at is not None and issue.is_open:
+                body += "\n" + _("Deadline: {when}.").format(
+                    when=when_text(issue.deadline_at, community.timezone, self.clock()))
+            body += "\n" + esc(shorten(issue.description or "", 300)) if issue.description else ""
+            rows = triage_buttons(issue)
+        return await self.outbox.notify(person, key=key, kind=kind, text=body, buttons=rows, urgent=issue.urgent,
+                                        community_id=issue.community_id, tz=community.timezone)
+
+    async def set_deadline(self, actor: Actor, issue_id: int, deadline: datetime) -> Outcome:
+        issue = await self.get(issue_id, lock=True)
+        self._require(actor, "triage", issue)
+        if issue.status not in WORKABLE:
+            return Outcome(issue, False)
+        if deadline <= self.clock():
+            raise InvalidInput("date_past")
+        if issue.deadline_at is not None and abs((issue.deadline_at - deadline).total_seconds()) < 60:
+            return Outcome(issue, False)
+        community = await self.community_of(issue)
+        event = await self._set_deadline(issue, deadline, actor.member_id)
+        issue.overdue = False
+
+        def text() -> str:
+            return _("{headline} — new deadline: {when}.").format(
+                headline=f"{issue.hashtag} {esc(category_label(community, issue.category))}",
+                when=when_text(deadline, community.timezone, self.clock()))
+
+        await self._tell_followers(issue, event, text)
+        await self.refresh_card(issue)
+        return Outcome(issue, True)
+
+    async def deadline_in(self, actor: Actor, issue_id: int, days: int) -> Outcome:
+        issue = await self.get(issue_id)
+        community = await self.community_of(issue)
+        return await self.set_deadline(actor, issue_id, deadline_after_days(self.clock(), days, community.timezone))
+
+    async def deadline_on(self, actor: Actor, issue_id: int, text: str) -> Outcome:
+        issue = await self.get(issue_id)
+        self._require(actor, "triage", issue)
+        community = await self.community_of(issue)
+        day = parse_date(text, self.clock(), community.timezone)
+        deadline = end_of_day(day, community.timezone)
+        if deadline <= self.clock():
+            # Today after 18:00: the end of today has passed, so midnight is the last moment.
+            deadline = datetime.combine(day, time(23, 59), tzinfo=ZoneInfo(community.timezone)).astimezone(UTC)
+        return await self.set_deadline(actor, issue_id, deadline)
+
+    async def reject(self, actor: Actor, issue_id: int, reason: str) -> Outcome:
+        if reason not in REJECT_REASONS or reason == "duplicate":
+            raise ValueError(reason)
+        issue = await self.get(issue_id, lock=True)
+        self._require(actor, "triage", issue)
+        if issue.status not in WORKABLE:
+            return Outcome(issue, False)
+        community = await self.community_of(issue)
+        issue.reject_reason = reason
+        event = await self._set_status(issue, IssueStatus.REJECTED, actor.member_id)
+        await self._cancel_reminders(issue)
+
+        def text() -> str:
+            return _("{headline} — closed without action: {reason}. If you think this is a mistake, "
+                     "please talk to your building captain.").format(
+                headline=f"{issue.hashtag} {esc(category_label(community, issue.category))}",
+                reason=reason_label(reason))
+
+        await self._tell_followers(issue, event, text)
+        await self.refresh_card(issue)
+        return Outcome(issue, True)
+
+    async def mark_duplicate(self, actor: Actor, issue_id: int, reference: str) -> Outcome:
+        """Reject as a duplicate of another issue of the same community: its reporter and followers
+        become followers of the original (the root, if the original is itself a duplicate)."""
+        issue = await self.get(issue_id, lock=True)
+        self._require(actor, "triage", issue)
+        if issue.status not in WORKABLE:
+            return Outcome(issue, False)
+        original = await self.by_reference(issue.community_id, reference)
+        hops = 0
+        while original is not None and original.duplicate_of_id is not None and hops < 10:
+            original = await self.get(original.duplicate_of_id)
+            hops += 1
+        if original is None:
+            raise InvalidInput("reference_unknown")
+        if original.id == issue.id:
+            raise InvalidInput("reference_self")
+        community = await self.community_of(issue)
+        issue.duplicate_of_id = original.id
+        issue.reject_reason = "duplicate"
+        event = await self._set_status(issue, IssueStatus.DUPLICATE, actor.member_id, note=original.reference)
+        await self._cancel_reminders(issue)
+        people = await self.followers(issue)
+        await self._add_followers(original, [m.id for m in people])
+        await self._event(original, "merged", actor.member_id, note=issue.reference, public=False)
+
+        def text() -> str:
+            return _("{headline} is the same problem as {original}: you now follow {original}, and I'll "
+                     "keep you posted there.").format(
+                headline=f"{issue.hashtag} {esc(category_label(community, issue.category))}",
+                original=original.hashtag)
+
+        await self._tell_followers(issue, event, text)
+        await self.refresh_card(issue)
+        return Outcome(issue, True, other=original)
+
+    async def _add_followers(self, issue: Issue, member_ids: Sequence[int]) -> None:
+        dialect = self.session.bind.dialect.name if self.session.bind else "sqlite"
+        for mid in member_ids:
+            if mid == issue.reporter_id:
+                continue
+            ins: Any = postgresql.insert(IssueFollower) if dialect == "postgresql" else sqlite.insert(IssueFollower)
+            await self.session.execute(ins.values(issue_id=issue.id, member_id=mid, created_at=self.clock())
+                                       .on_conflict_do_nothing(index_elements=["issue_id", "member_id"]))
+
+    async def resolve(self, actor: Actor, issue_id: int, photos: Sequence[str], note: str | None = None) -> Outcome:
+        """Mark fixed with "after" photos (at least one) and an optional note; the reporter and
+        followers get before → after and are asked whether it is really fixed."""
+        issue = await self.get(issue_id, lock=True)
+        self._require(actor, "triage", issue, assignee_ok=True)
+        if issue.status not in WORKABLE:
+            return Outcome(issue, False)
+        if not photos:
+            raise InvalidInput("photo_needed")
+        note = (note or "").strip() or None
+        if note is not None and len(note) > MAX_NOTE:
+            raise InvalidInput("too_long")
+        now = self.clock()
+        start = max((p.position for p in issue.photos), default=-1) + 1
+        for i, file_id in enumerate(list(photos)[:10]):
+            issue.photos.append(IssuePhoto(file_id=file_id, kind="after", position=start + i))
+        if issue.accepted_at is None:
+            issue.accepted_at, issue.accepted_by_id = now, actor.member_id
+        issue.resolved_at = now
+        issue.overdue = False
+        event = await self._set_status(issue, IssueStatus.RESOLVED, actor.member_id, note=note)
+        await self._cancel_reminders(issue)
+        await self._send_resolution(issue, event, note)
+        await self.refresh_card(issue)
+        return Outcome(issue, True)
+
+    async def _send_resolution(self, issue: Issue, event: IssueEvent, note: str | None) -> None:
+        from bot.keyboards.issues import confirm_buttons
+
+        community = await self.community_of(issue)
+        before = [p.file_id for p in issue.photos if p.kind == "before"]
+        after = [p.file_id for p in issue.photos if p.kind == "after"]
+        # Albums hold at most 10: the first before photos, then the after ones.
+        media = (before[: max(1, 10 - len(after))] + after)[:10]
+        for person in await self.followers(issue):
+            is_reporter = person.id == issue.reporter_id
+            with use_locale(self.members.locale_for(person, community)):
+                head = _("✅ {headline} is marked fixed.").format(
+                    headline=f"{issue.hashtag} {esc(category_label(community, issue.category))}")
+                caption = head + "\n" + (_("Before → after:") if before else _("After:"))
+                if note:
+                    caption += "\n" + _("Note from the team: {note}").format(note=esc(shorten(note, 600)))
+                question = head + "\n" + (_("Is it really fixed?") if is_reporter else _(
+                    "If it is not fixed, tell us."))
+                rows = confirm_buttons(issue.id, reporter=is_reporter)
+            base = f"issue_resolved:{issue.id}:{event.id}:{person.id}"
+            await self.outbox.notify(person, key=f"{base}:photos", kind="issue_resolved", text=caption,
+                                     photos=media, urgent=issue.urgent, community_id=issue.community_id,
+                                     tz=community.timezone)
+            await self.outbox.notify(person, key=f"{base}:ask", kind="issue_confirm", text=question,
+                                     buttons=rows, urgent=issue.urgent, community_id=issue.community_id,
+                                     tz=community.timezone)
+
+    async def set_triage(self, actor: Actor, issue_id: int, kind: str) -> Outcome:
+        if kind not in TRIAGE_KINDS:
+            raise ValueError(kind)
+        issue = await self.get(issue_id, lock=True)
+        self._require(actor, "set_triage", issue)
+        if issue.triage == kind:
+            return Outcome(issue, False)
+        old = issue.triage
+        issue.triage = kind
+        await self._event(issue, "triage", actor.member_id, note=f"{old or '-'} → {kind}", public=False)
+        await self.refresh_card(issue)
+        return Outcome(issue, True)
+
+    async def add_note(self, actor: Actor, issue_id: int, text: str, *, public: bool) -> Outcome:
+        issue = await self.get(issue_id, lock=True)
+        self._require(actor, "triage", issue, assignee_ok=True)
+        text = text.strip()
+        if not text:
+            raise InvalidInput("empty")
+        if len(text) > MAX_NOTE:
+            raise InvalidInput("too_long")
+        event = await self._event(issue, "note", actor.member_id, note=text, public=public)
+        if public:
+            community = await self.community_of(issue)
+
+            def body() -> str:
+                return _("📢 {headline} — update from the team:\n{note}").format(
+                    headline=f"{issue.hashtag} {esc(category_label(community, issue.category))}", note=esc(text))
+
+            await self._tell_followers(issue, event, body)
+        await self.refresh_card(issue)
+        return Outcome(issue, True)
+
+    async def ask(self, actor: Actor, issue_id: int, question: str) -> Outcome:
+        """Relay a question to the reporter; the team never learns who the reporter is."""
+        from bot.keyboards.issues import cb
+
+        issue = await self.get(issue_id)
+        self._require(actor, "triage", issue, assignee_ok=True)
+        question = question.strip()
+        if not question:
+            raise InvalidInput("empty")
+        if len(question) > MAX_NOTE:
+            raise InvalidInput("too_long")
+        reporter = await self.session.get(Member, issue.reporter_id) if issue.reporter_id else None
+        if reporter is None or reporter.data_deleted_at is not None:
+            raise InvalidInput("no_reporter")
+        event = await self._event(issue, "asked", actor.member_id, note=question, public=False)
+        community = await self.community_of(issue)
+        with use_locale(self.members.locale_for(reporter, community)):
+            text = _("❓ A question about your report {headline} from the team handling it:\n{question}").format(
+                headline=f"{issue.hashtag} {esc(category_label(community, issue.category))}", question=esc(question))
+            rows = [[(_("✍️ Answer"), cb("answer", issue.id, str(event.id)))]]
+        await self.outbox.notify(reporter, key=f"issue_question:{issue.id}:{event.id}", kind="issue_question",
+                                 text=text, buttons=rows, urgent=issue.urgent, community_id=issue.community_id,
+                                 tz=community.timezone)
+        return Outcome(issue, True)
+
+    async def answer(self, member: Member, issue_id: int, text: str) -> Outcome:
+        """The reporter's answer goes to the card's thread as a reply to the card, without their name."""
+        issue = await self.get(issue_id)
+        if issue.reporter_id != member.id:
+            raise NotAllowed("answer")
+        text = text.strip()
+        if not text:
+            raise InvalidInput("empty")
+        if len(text) > MAX_NOTE:
+            raise InvalidInput("too_long")
+        event = await self._event(issue, "answered", member.id, note=text, public=False)
+        community = await self.community_of(issue)
+        with use_locale(community.locale):
+            body = _("💬 The reporter answers about {headline}:\n{answer}").format(
+                headline=f"{issue.hashtag} {esc(category_label(community, issue.category))}", answer=esc(text))
+        if issue.card_chat_id is not None:
+            await self.outbox.enqueue(key=f"issue_answer:{issue.id}:{event.id}", kind="issue_answer",
+                                      chat_id=issue.card_chat_id, text=body, reply_to=issue.card_message_id,
+                                      community_id=issue.community_id)
+            return Outcome(issue, True)
+        # No card chat: the people who asked get it privately.
+        askers = (await self.session.execute(select(IssueEvent.actor_id).where(
+            IssueEvent.issue_id == issue.id, IssueEvent.kind == "asked"))).scalars()
+        for asker_id in set(a for a in askers if a is not None):
+            asker = await self.session.get(Member, asker_id)
+            if asker is not None:
+                with use_locale(self.members.locale_for(asker, community)):
+                    body = _("💬 The reporter answers about {headline}:\n{answer}").format(
+                        headline=f"{issue.hashtag} {esc(category_label(community, issue.category))}",
+                        answer=esc(text))
+                await self.outbox.notify(asker, key=f"issue_answer:{issue.id}:{event.id}:{asker.id}",
+                                         kind="issue_answer", text=body, community_id=issue.community_id,
+                                         tz=community.timezone)
+        return Outcome(issue, True)
+
+    # ------------------------------------------------------------------ the reporter's side
+
+    async def _is_follower(self, issue: Issue, member: Member) -> bool:
+        if issue.reporter_id == member.id:
+            return True
+        return (await self.session.execute(select(IssueFollower.id).where(
+            IssueFollower.issue_id == issue.id, IssueFollower.member_id == member.id))).first() is not None
+
+    async def confirm(self, member: Member, issue_id: int) -> Outcome:
+        """👍 Fixed, thank you: closed (销号)."""
+        issue = await self.get(issue_id, lock=True)
+        if issue.reporter_id != member.id:
+            raise NotAllowed("confirm")
+        if issue.status != IssueStatus.RESOLVED:
+            return Outcome(issue, False)
+        issue.closed_at = self.clock()
+        await self._set_status(issue, IssueStatus.CLOSED, member.id)
+        await self.refresh_card(issue)
+        return Outcome(issue, True)
+
+    async def rate(self, member: Member, issue_id: int, score: int) -> Outcome:
+        issue = await self.get(issue_id, lock=True)
+        if issue.reporter_id != member.id:
+            raise NotAllowed("rate")
+        if not 1 <= score <= 5:
+            raise ValueError(score)
+        if issue.satisfaction is not None or issue.status != IssueStatus.CLOSED:
+            return Outcome(issue, False)
+        issue.satisfaction = score
+        await self._event(issue, "rated", member.id, note=str(score), public=False)
+        await self.refresh_card(issue)
+        return Outcome(issue, True)
+
+    async def check(self, actor: Actor, issue_id: int, action: str = "triage", *,
+                    assignee_ok: bool = False) -> Issue:
+        """Load an issue and check a right, before showing a sub-menu or starting a private step."""
+        issue = await self.get(issue_id)
+        self._require(actor, action, issue, assignee_ok=assignee_ok)
+        return issue
+
+    async def can_reopen(self, member: Member, issue_id: int) -> Issue:
+        issue = await self.get(issue_id)
+        if not await self._is_follower(issue, member):
+            raise NotAllowed("reopen")
+        return issue
+
+    async def reopen(self, member: Member, issue_id: int, comment: str) -> Outcome:
+        """👎 Not fixed: reopened with the comment; the card goes back to the team chat."""
+        issue = await self.get(issue_id, lock=True)
+        if not await self._is_follower(issue, member):
+            raise NotAllowed("reopen")
+        comment = comment.strip()
+        if not comment:
+            raise InvalidInput("empty")
+        if len(comment) > MAX_NOTE:
+            raise InvalidInput("too_long")
+        if issue.status != IssueStatus.RESOLVED:
+            return Outcome(issue, False)
+        community = await self.community_of(issue)
+        issue.reopen_count += 1
+        issue.resolved_at = None
+        now = self.clock()
+        event = await self._set_status(issue, IssueStatus.REOPENED, member.id, note=comment)
+        if issue.deadline_at is None or issue.deadline_at <= now:
+            await self._set_deadline(issue, deadline_after_days(now, category_days(community, issue.category),
+                                                                community.timezone), None, public=False)
+
+        def text() -> str:
+            return _("🔁 {headline} was reopened: it is not fixed yet. The team has been told.").format(
+                headline=f"{issue.hashtag} {esc(category_label(community, issue.category))}")
+
+        await self._tell_followers(issue, event, text, skip=member.id)
+        await self._post_to_team(issue, f"issue_reopened:{issue.id}:{event.id}", lambda: _(
+            "🔁 {headline} is not fixed, says a resident — reopened ({count}×):\n{comment}").format(
+            headline=f"{issue.hashtag} {esc(category_label(community, issue.category))}",
+            count=issue.reopen_count, comment=esc(comment)))
+        await self.refresh_card(issue)
+        return Outcome(issue, True)
+
+    async def _post_to_team(self, issue: Issue, key: str, text: Callable[[], str], level: int | None = None) -> None:
+        """A message with the card's buttons to the team chat of the level now responsible (replying
+        to the card when it is there), or privately to the responsible people when no chat is linked."""
+        from bot.keyboards.issues import triage_buttons
+
+        community = await self.community_of(issue)
+        level = issue.escalation_level if level is None else level
+        place = self.place_of(issue)
+        chat: int | None
+        if level <= 0:
+            chat = issue.card_chat_id if issue.card_chat_id is not None and issue.card_chat_id < 0 else \
+                await self.chats.chat_for(place, "team") if place.building_id else None
+        elif level == 1:
+            chat = await self.chats.chat_for(Place(place.community_id, place.area_id), "team") \
+                if place.area_id else None
+        else:
+            chat = await self.chats.office_chat(place.community_id)
+        if chat is not None:
+            with use_locale(community.locale):
+                body, rows = text(), triage_buttons(issue)
+            reply = issue.card_message_id if chat == issue.card_chat_id else None
+            await self.outbox.enqueue(key=f"{key}:chat", kind="issue_team", chat_id=chat, text=body, buttons=rows,
+                                      reply_to=reply, urgent=True, community_id=issue.community_id)
+            return
+        for person in await self._responsible(issue, level):
+            await self._tell_worker(issue, person, f"{key}:{person.id}", text, kind="issue_team")
+
+    # ------------------------------------------------------------------ queue
+
+    def _scope(self, actor: Actor) -> Any:
+        """SQL condition: the issues an actor may work on (captain: buildings, area head: areas,
+        staff: communities). Admins see everything."""
+        if actor.is_admin:
+            return True
+        conds = []
+        staff = [g.community_id for g in actor.grants if g.role == "staff"]
+        areas = [g.area_id for g in actor.grants if g.role == "area_head" and g.area_id is not None]
+        buildings = [g.building_id for g in actor.grants if g.role == "captain" and g.building_id is not None]
+        if staff:
+            conds.append(Issue.community_id.in_(staff))
+        if areas:
+            conds.append(Issue.area_id.in_(areas))
+        if buildings:
+            conds.append(Issue.building_id.in_(buildings))
+        if not conds:
+            return None
+        return or_(*conds)
+
+    async def queue(self, actor: Actor, *, status: str = "open", category: str = "", page: int = 0) -> QueuePage:
+        """Open issues in the actor's scope, newest first; status: open | new | work | resolved | overdue."""
+        if actor.top_level < Level.CAPTAIN:
+            raise NotAllowed("queue", None, Level.CAPTAIN)
+        scope = self._scope(actor)
+        if scope is None:
+            raise NotAllowed("queue", None, Level.CAPTAIN)
+        now = self.clock()
+        base = [Issue.status.in_(QUEUE_STATUSES)]
+        if scope is not True:
+            base.append(scope)
+        conds = list(base)
+        if status == "new":
+            conds.append(Issue.status == IssueStatus.NEW)
+        elif status == "work":
+            conds.append(Issue.status.in_((IssueStatus.ACCEPTED, IssueStatus.IN_PROGRESS, IssueStatus.REOPENED)))
+        elif status == "resolved":
+            conds.append(Issue.status == IssueStatus.RESOLVED)
+        elif status == "overdue":
+            conds.append(Issue.status.in_(WORKABLE))
+            conds.append(or_(Issue.overdue.is_(True), and_(Issue.deadline_at.is_not(None), Issue.deadline_at < now)))
+        else:
+            conds.append(Issue.status.in_(WORKABLE))
+        if category:
+            conds.append(Issue.category == category)
+        total = int((await self.session.execute(select(func.count(Issue.id)).where(*conds))).scalar_one())
+        pages = max(1, -(-total // QUEUE_PAGE))
+        page = min(max(page, 0), pages - 1)
+        rows = (await self.session.execute(
+            select(Issue).where(*conds).order_by(Issue.urgent.desc(), Issue.created_at.desc(), Issue.id.desc())
+            .offset(page * QUEUE_PAGE).limit(QUEUE_PAGE))).scalars().all()
+        cats = (await self.session.execute(
+            select(Issue.category).where(*base).group_by(Issue.category).order_by(Issue.category))).scalars().all()
+        return QueuePage(list(rows), page, pages, total, list(cats)[:12])
+
+    async def view(self, actor: Actor, issue_id: int, locale: str | None = None) -> str:
+        """The issue as someone who works on it sees it in private: the card's details and timeline
+        (the reporter's name and internal notes included, since captains and staff may see them)."""
+        issue = await self.get(issue_id)
+        self._require(actor, "triage", issue, assignee_ok=True)
+        if self._cards is None:
+            raise LookupError("cards")
+        return str(await self._cards.detail_text(issue, locale or current_locale(),
+                                                 self.can(actor, "view_reporter", issue)))
+
+    # ------------------------------------------------------------------ scheduled work
+
+    async def _cancel_reminders(self, issue: Issue) -> None:
+        await self.outbox.cancel(f"issue_remind:{issue.id}:")
+
+    async def _deadline_set_at(self, issue_ids: Sequence[int]) -> dict[int, datetime]:
+        if not issue_ids:
+            return {}
+        rows = (await self.session.execute(
+            select(IssueEvent.issue_id, func.max(IssueEvent.at)).where(
+                IssueEvent.issue_id.in_(issue_ids), IssueEvent.kind.in_(("deadline", "escalated")))
+            .group_by(IssueEvent.issue_id))).all()
+        return {i: at for i, at in rows}
+
+    async def _workers(self, issue: Issue) -> list[Member]:
+        """Who a reminder is for: the assignee at building level, else whoever answers at its level."""
+        if issue.assignee_id is not None and issue.escalation_level == 0:
+            person = await self.session.get(Member, issue.assignee_id)
+            if person is not None:
+                return [person]
+        level = TOP_LEVEL if issue.assigned_to_office else issue.escalation_level
+        return await self._responsible(issue, level)
+
+    async def send_reminders(self) -> int:
+        """A countdown to whoever works on an issue: one day before the deadline and on the day.
+        A reminder whose moment came before the deadline was set is skipped (no "1 day left" for a
+        deadline set 5 hours ahead); keys include the deadline, so a new deadline gets new ones."""
+        now = self.clock()
+        issues = (await self.session.execute(
+            select(Issue).options(selectinload(Issue.photos)).where(
+                Issue.status.in_(WORKABLE), Issue.deadline_at.is_not(None),
+                Issue.deadline_at > now, Issue.deadline_at <= now + timedelta(days=1)))).scalars().all()
+        set_at = await self._deadline_set_at([i.id for i in issues])
+        sent = 0
+        for issue in issues:
+            assert issue.deadline_at is not None
+            community = await self.community_of(issue)
+            tz = ZoneInfo(community.timezone)
+            deadline = issue.deadline_at
+            local_day = deadline.astimezone(tz).date()
+            day_due = min(datetime.combine(local_day, time(REMIND_HOUR), tzinfo=tz).astimezone(UTC),
+                          deadline - timedelta(hours=1))
+            before_due = deadline - timedelta(days=1)
+            since = set_at.get(issue.id, issue.created_at)
+            if now >= day_due and day_due >= since:
+                kind = "day"
+            elif now >= before_due and before_due >= since and now < day_due:
+                kind = "1d"
+            else:
+                continue
+            stamp = int(deadline.timestamp())
+            text = _reminder_text(issue, community, kind, deadline.astimezone(tz).strftime("%H:%M"))
+            for person in await self._workers(issue):
+                if await self._tell_worker(issue, person, f"issue_remind:{issue.id}:{kind}:{stamp}:{person.id}",
+                                           text, kind="issue_reminder"):
+                    sent += 1
+        return sent
+
+    async def escalate_due(self) -> int:
+        """Overdue issues and issues nobody accepted in time go one level up the grid."""
+        now = self.clock()
+        count = 0
+        overdue = (await self.session.execute(
+            select(Issue).options(selectinload(Issue.photos)).where(
+                Issue.status.in_(WORKABLE), Issue.deadline_at.is_not(None), Issue.deadline_at <= now)
+            .order_by(Issue.id))).scalars().all()
+        for issue in overdue:
+            if await self._escalate(issue, "overdue"):
+                count += 1
+        # Not accepted in time: 2 h is the shortest wait, so older NEW issues are the candidates.
+        candidates = (await self.session.execute(
+            select(Issue).options(selectinload(Issue.photos)).where(
+                Issue.status == IssueStatus.NEW, Issue.escalation_level < TOP_LEVEL,
+                Issue.created_at <= now - timedelta(hours=1)).order_by(Issue.id))).scalars().all()
+        for issue in candidates:
+            community = await self.community_of(issue)
+            rules = escalation_settings(community)
+            wait = timedelta(hours=rules["urgent_accept_hours"] if issue.urgent else rules["accept_hours"])
+            since = issue.last_escalated_at or issue.created_at
+            if now - since >= wait and await self._escalate(issue, "not_accepted"):
+                count += 1
+        return count
+
+    async def _escalate(self, issue: Issue, why: str) -> bool:
+        now = self.clock()
+        community = await self.community_of(issue)
+        rules = escalation_settings(community)
+        place_name = await self.place_name(issue)
+        if why == "overdue":
+            issue.overdue = True
+        if issue.escalation_level >= TOP_LEVEL or (why == "overdue" and issue.assigned_to_office):
+            # Nobody above the office: tell the office once per missed deadline.
+            if why != "overdue" or issue.deadline_at is None:
+                return False
+            stamp = int(issue.deadline_at.timestamp())
+            key = f"issue_overdue_top:{issue.id}:{stamp}"
+            await self._post_to_team(issue, key, lambda: _(
+                "⚠️ {headline} ({place}) is overdue since {when}, and it is with the office already.").format(
+                headline=f"{issue.hashtag} {esc(category_label(community, issue.category))}",
+                place=esc(place_name), when=when_text(issue.deadline_at, community.timezone, now)), level=TOP_LEVEL)
+            return False
+        old = issue.escalation_level
+        new = old + 1
+        # An area without an area head: go straight to the office.
+        if new == 1:
+            heads = await self.members.holders("area_head", Place(issue.community_id, issue.area_id)) \
+                if issue.area_id else []
+            if not heads:
+                new = TOP_LEVEL
+        issue.escalation_level = new
+        issue.escalations += 1
+        issue.last_escalated_at = now
+        reason = "overdue" if why == "overdue" else "not_accepted"
+        await self._event(issue, "escalated", None, note=f"{reason}: {old} → {new}", public=False)
+        if why == "overdue" or issue.deadline_at is None or issue.deadline_at <= now:
+            await self._set_deadline(issue, deadline_after_days(now, int(rules["level_days"]), community.timezone),
+                                     None, public=False)
+        hours = rules["urgent_accept_hours"] if issue.urgent else rules["accept_hours"]
+
+        def text() -> str:
+            head = f"{issue.hashtag} {esc(category_label(community, issue.category))}"
+            if why == "overdue":
+                cause = _("its deadline passed")
+            else:
+                cause = _("nobody accepted it within {hours} h").format(hours=f"{hours:g}")
+            return _("⬆️ {headline} ({place}) is escalated to the {level}: {cause}.").format(
+                headline=head, place=esc(place_name), level=level_label(new), cause=cause)
+
+        await self._post_to_team(issue, f"issue_escalated:{issue.id}:{issue.escalations}", text, level=new)
+        # Private word too, so that the people now responsible cannot miss it in a busy chat.
+        for person in await self._responsible(issue, new):
+            await self._tell_worker(issue, person, f"issue_escalated:{issue.id}:{issue.escalations}:{person.id}",
+                                    text, kind="issue_escalated")
+        # The level below learns it left their hands.
+        if old == 0 and issue.card_chat_id is not None and issue.card_chat_id < 0:
+            with use_locale(community.locale):
+                body = text()
+            await self.outbox.enqueue(key=f"issue_escalated:{issue.id}:{issue.escalations}:card",
+                                      kind="issue_escalated", chat_id=issue.card_chat_id, text=body,
+                                      reply_to=issue.card_message_id, community_id=issue.community_id)
+        await self.refresh_card(issue)
+        return True
+
+    async def auto_close(self) -> int:
+        """Resolved 7 days ago and nobody answered: closed without confirmation. A reporter who
+        deleted their data cannot answer, so they count as no answer."""
+        now = self.clock()
+        rows = (await self.session.execute(
+            select(Issue).options(selectinload(Issue.photos)).where(
+                Issue.status == IssueStatus.RESOLVED, Issue.resolved_at.is_not(None),
+                Issue.resolved_at <= now - AUTO_CLOSE_AFTER))).scalars().all()
+        for issue in rows:
+            issue.closed_at = now
+            issue.closed_without_confirmation = True
+            await self._set_status(issue, IssueStatus.CLOSED, None, public=False)
+            await self.refresh_card(issue)
+        return len(rows)
+
+    async def run_due(self) -> dict[str, int]:
+        return {"reminders": await self.send_reminders(), "escalations": await self.escalate_due(),
+                "closed": await self.auto_close()}
+
+
+def _reminder_text(issue: Issue, community: Community, kind: str, hm: str) -> Callable[[], str]:
+    """The reminder in the locale current when it is called (each recipient's own)."""
+
+    def text() -> str:
+        head = f"{issue.hashtag} {esc(category_label(community, issue.category))}"
+        if kind == "day":
+            return _("⏰ {headline} is due today at {time}.").format(headline=head, time=hm)
+        return _("⏰ {headline} is due in one day.").format(headline=head)
+
+    return text
+
+
+def _build(session: AsyncSession, clock: Clock, settings: Any, services: dict[str, Any]) -> TriageService:
+    return TriageService(session, clock, services.get("members"), services.get("chats"), services.get("outbox"),
+                         services.get("cards"))
+
+
+EXTRA_SERVICES["triage"] = _build
+
+
+@job("issue_deadlines")
+async def issue_deadlines(session: AsyncSession, ctx: JobContext) -> None:
+    """Reminders, escalations and auto-close, every tick; outbox keys make a double tick harmless."""
+    from bot.services import build_services
+
+    service: TriageService = build_services(session, ctx.clock, ctx.settings)["triage"]
+    await service.run_due()
+
+
+def _register_commands() -> None:
+    from bot.commands import CommandInfo, register
+    from bot.i18n import __
+
+    register(CommandInfo("queue", Level.CAPTAIN, __("Open reports in my places")))
+
+
+_register_commands()
+
+__all__ = ["ESCALATION_DEFAULTS", "InvalidInput", "Outcome", "QueuePage", "TriageService", "category_label",
+           "deadline_after_days", "escalation_settings", "parse_date", "reason_label", "status_label",
+           "triage_label", "when_text"]

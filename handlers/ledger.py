@@ -1,0 +1,207 @@
+"""/export: staff (the community) and area heads (their area) choose a period and a format and get the
+ledger as a file in their private chat. Glue only: bot/services/ledger.py writes the files."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+import tempfile
+from datetime import date
+from pathlib import Path
+
+from aiogram import Bot, F, Router
+from aiogram.exceptions import TelegramBadRequest
+from aiogram.filters import Command
+from aiogram.filters.callback_data import CallbackData
+from aiogram.fsm.context import FSMContext
+from aiogram.fsm.state import State, StatesGroup
+from aiogram.types import BufferedInputFile, CallbackQuery, InlineKeyboardMarkup, Message
+from aiogram.utils.keyboard import InlineKeyboardBuilder
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.i18n import _
+from bot.keyboards.common import CancelCb, cancel_kb
+from bot.rendering import esc
+from bot.services.access import Actor
+from bot.services.ledger import (
+    LedgerError,
+    LedgerService,
+    Scope,
+    bot_downloader,
+    export_ledger,
+    parse_range,
+    period,
+    read_sessions,
+)
+
+log = logging.getLogger(__name__)
+router = Router(name=__name__)
+router.message.filter(F.chat.type == "private")
+
+PERIODS = ("tm", "lm", "30", "ty")
+
+
+class LedgerCb(CallbackData, prefix="lg"):
+    """s: scope (c<community id> / a<area id>); p: period (tm, lm, 30, ty, or YYYYMMDD-YYYYMMDD);
+    f: format (xlsx, csv, zip). Empty = still to choose."""
+
+    s: str = ""
+    p: str = ""
+    f: str = ""
+
+
+class LedgerFlow(StatesGroup):
+    dates = State()
+
+
+def period_label(p: str) -> str:
+    return {"tm": _("This month"), "lm": _("Last month"), "30": _("Last 30 days"), "ty": _("This year")}.get(p, p)
+
+
+def error_text(reason: str) -> str:
+    if reason == "range":
+        return _("The first day must not be after the last one (and at most ten years apart).")
+    return _("I couldn't read those dates. Please write them like 2026-11-01 2026-11-30.")
+
+
+def scope_kb(scopes: list[Scope]) -> InlineKeyboardMarkup:
+    kb = InlineKeyboardBuilder()
+    for s in scopes[:20]:
+        kb.button(text=s.name[:60], callback_data=LedgerCb(s=s.token))
+    kb.button(text=_("✖️ Cancel"), callback_data=CancelCb())
+    kb.adjust(1)
+    return kb.as_markup()
+
+
+def period_kb(scope: str) -> InlineKeyboardMarkup:
+    kb = InlineKeyboardBuilder()
+    for p in PERIODS:
+        kb.button(text=period_label(p), callback_data=LedgerCb(s=scope, p=p))
+    kb.button(text=_("📅 Other dates…"), callback_data=LedgerCb(s=scope, p="pick"))
+    kb.button(text=_("✖️ Cancel"), callback_data=CancelCb())
+    kb.adjust(2, 2, 1, 1)
+    return kb.as_markup()
+
+
+def format_kb(scope: str, p: str) -> InlineKeyboardMarkup:
+    kb = InlineKeyboardBuilder()
+    kb.button(text=_("📊 Spreadsheet (XLSX)"), callback_data=LedgerCb(s=scope, p=p, f="xlsx"))
+    kb.button(text=_("📄 CSV"), callback_data=LedgerCb(s=scope, p=p, f="csv"))
+    kb.button(text=_("🗂 XLSX with photos (zip)"), callback_data=LedgerCb(s=scope, p=p, f="zip"))
+    kb.button(text=_("✖️ Cancel"), callback_data=CancelCb())
+    kb.adjust(2, 1, 1)
+    return kb.as_markup()
+
+
+async def resolve_period(ledger: LedgerService, scope: Scope, p: str) -> tuple[date, date]:
+    if p in PERIODS:
+        community = await ledger.community(scope.community_id)
+        return period(p, ledger.clock(), community.timezone)
+    try:
+        a, b = p.split("-")
+        return parse_range(f"{a[:4]}-{a[4:6]}-{a[6:]} {b[:4]}-{b[4:6]}-{b[6:]}")
+    except ValueError:
+        raise LedgerError("dates") from None
+
+
+@router.message(Command("export"))
+async def export_cmd(message: Message, actor: Actor, ledger: LedgerService, state: FSMContext) -> None:
+    await state.clear()
+    scopes = await ledger.scopes(actor)
+    if not scopes:
+        await message.answer(_("Exporting the ledger is for area heads (their area) and office staff."))
+        return
+    if len(scopes) == 1:
+        await message.answer(_("📊 Ledger of {scope}: which period?").format(scope=esc(scopes[0].name)),
+                             reply_markup=period_kb(scopes[0].token))
+        return
+    await message.answer(_("📊 Which ledger?"), reply_markup=scope_kb(scopes))
+
+
+@router.callback_query(LedgerCb.filter())
+async def export_step(query: CallbackQuery, callback_data: LedgerCb, actor: Actor, ledger: LedgerService,
+                      state: FSMContext, bot: Bot, session: AsyncSession, locale: str) -> None:
+    message = query.message
+    if not isinstance(message, Message):
+        await query.answer()
+        return
+    scope = await ledger.scope(actor, callback_data.s)  # NotAllowed → polite alert (handlers/errors.py)
+    if not callback_data.p:
+        await query.answer()
+        await message.edit_text(_("📊 Ledger of {scope}: which period?").format(scope=esc(scope.name)),
+                                reply_markup=period_kb(scope.token))
+        return
+    if callback_data.p == "pick":
+        await state.set_state(LedgerFlow.dates)
+        await state.set_data({"scope": scope.token})
+        await query.answer()
+        await message.edit_text(_("Send the first and the last day, like 2026-11-01 2026-11-30 (both included, "
+                                  "local time)."), reply_markup=cancel_kb())
+        return
+    try:
+        start, end = await resolve_period(ledger, scope, callback_data.p)
+    except LedgerError as exc:
+        await query.answer(error_text(exc.reason), show_alert=True)
+        return
+    span = f"{start.isoformat()} – {end.isoformat()}"
+    if not callback_data.f:
+        await query.answer()
+        await message.edit_text(_("📊 Ledger of {scope}, {span}: which format?").format(scope=esc(scope.name),
+                                                                                        span=span),
+                                reply_markup=format_kb(scope.token, callback_data.p))
+        return
+    await query.answer()
+    await run_export(message, bot, session, ledger, actor, scope, start, end, callback_data.f, locale)
+
+
+@router.message(LedgerFlow.dates)
+async def export_dates(message: Message, state: FSMContext, actor: Actor, ledger: LedgerService) -> None:
+    data = await state.get_data()
+    if not message.text or message.text.startswith("/"):
+        await message.answer(error_text("dates"), reply_markup=cancel_kb())
+        return
+    try:
+        start, end = parse_range(message.text)
+    except LedgerError as exc:
+        await message.answer(error_text(exc.reason) + "\n" + _("Which days? (first and last, both included)"),
+                             reply_markup=cancel_kb())
+        return
+    scope = await ledger.scope(actor, str(data.get("scope") or ""))
+    await state.clear()
+    p = f"{start:%Y%m%d}-{end:%Y%m%d}"
+    await message.answer(_("📊 Ledger of {scope}, {span}: which format?").format(
+        scope=esc(scope.name), span=f"{start.isoformat()} – {end.isoformat()}"), reply_markup=format_kb(scope.token, p))
+
+
+async def run_export(message: Message, bot: Bot, session: AsyncSession, ledger: LedgerService, actor: Actor,
+                     scope: Scope, start: date, end: date, fmt: str, locale: str) -> None:
+    community = await ledger.community(scope.community_id)
+    reporter = ledger.may_see_reporter(actor, scope)
+    span = f"{start.isoformat()} – {end.isoformat()}"
+    # Editing the message commits the update's transaction first (bot request middleware), so the
+    # export below holds no write lock: it reads through its own read-only session.
+    await message.edit_text(_("⏳ Preparing the ledger of {scope}, {span}…").format(scope=esc(scope.name), span=span))
+    folder = Path(tempfile.mkdtemp(prefix="ledger-"))
+    stem = f"ledger-{community.code}{'-' + scope.token if scope.area_id else ''}-{start:%Y%m%d}-{end:%Y%m%d}"
+    try:
+        result = await export_ledger(
+            read_sessions(session), community, scope.area_id, start, end,
+            folder / f"{stem}.{'csv' if fmt == 'csv' else 'xlsx'}", fmt="csv" if fmt == "csv" else "xlsx",
+            locale=locale, reporter=reporter, download=bot_downloader(bot) if fmt == "zip" else None)
+        caption = _("📊 Ledger of {scope}, {span}: {n} issues.").format(scope=esc(scope.name), span=span,
+                                                                       n=result.rows)
+        if fmt == "zip":
+            caption += "\n" + _("{n} photos, named by reference.").format(n=result.photos)
+            if result.missing_photos:
+                caption += " " + _("{n} could not be downloaded (see missing_photos.txt).").format(
+                    n=len(result.missing_photos))
+        for i, path in enumerate(result.files):
+            data = await asyncio.to_thread(path.read_bytes)
+            text = caption if i == 0 else _("Part {n} of {total}").format(n=i + 1, total=len(result.files))
+            await bot.send_document(message.chat.id, BufferedInputFile(data, filename=path.name), caption=text)
+    except TelegramBadRequest:
+        log.exception("could not send the ledger")
+        await message.answer(_("Sorry, Telegram refused the file. Please try a shorter period."))
+    finally:
+        await asyncio.to_thread(shutil.rmtree, folder, True)

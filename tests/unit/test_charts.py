@@ -1,0 +1,66 @@
+"""The digest chart: a PNG, Chinese labels drawn with a CJK font (no missing glyphs), English fallback."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from datetime import date, timedelta
+
+import pytest
+
+from bot import charts
+from bot.charts import ChartData, chart_locale, cjk_font, draw_digest_chart
+
+DAYS = [date(2026, 11, 6) + timedelta(days=i) for i in range(14)]
+DATA = ChartData(DAYS, [i % 4 for i in range(14)], [i % 3 for i in range(14)],
+                 [("parking", 4), ("litter", 2), ("fire_lane", 1)], "南齿社区 Nanchi")
+LABELS = {"parking": ("Disorderly parking", "乱停乱放"), "litter": ("Litter", "垃圾/卫生死角"),
+          "fire_lane": ("Blocked fire lane", "占用消防通道")}
+
+
+def label(key: str, locale: str) -> str:
+    en, zh = LABELS[key]
+    return zh if locale.startswith("zh") else en
+
+
+def test_english_chart_is_a_png() -> None:
+    png = draw_digest_chart(DATA, "en", label)
+    assert png.startswith(b"\x89PNG") and len(png) > 5_000
+
+
+@pytest.mark.skipif(cjk_font() is None, reason="no CJK font installed (Debian: fonts-noto-cjk)")
+def test_chinese_chart_has_every_glyph() -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # matplotlib warns "Glyph ... missing from font(s)"
+        png = draw_digest_chart(DATA, "zh_Hans", label)
+    assert png.startswith(b"\x89PNG")
+
+
+def test_without_cjk_font_falls_back_to_english(monkeypatch: pytest.MonkeyPatch,
+                                               caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.setattr(charts, "cjk_font", lambda: None)
+    seen: list[str] = []
+
+    def spy(key: str, locale: str) -> str:
+        seen.append(locale)
+        return label(key, locale)
+
+    with caplog.at_level(logging.WARNING, logger="bot.charts"):
+        assert chart_locale("zh_Hans") == "en"
+        data = ChartData(DAYS, DATA.new, DATA.resolved, DATA.open_by_category, "Nanchi")
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            png = draw_digest_chart(data, "zh_Hans", spy)
+    assert png.startswith(b"\x89PNG")
+    assert set(seen) == {"en"}
+    assert "no CJK font" in caplog.text
+
+
+def test_matplotlib_is_imported_only_to_draw() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys; import bot.services.digests, bot.charts; "
+            "print('matplotlib' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
