@@ -93,6 +93,10 @@ def end_of_day(day: date, tz: str) -> datetime:
     return datetime.combine(day, time(DEADLINE_HOUR), tzinfo=ZoneInfo(tz)).astimezone(UTC)
 
 
+# Work per tick is bounded so that a backlog never loads the whole ledger; the rest waits a tick.
+TICK_BATCH = 2000
+
+
 def deadline_after_days(now: datetime, days: int, tz: str) -> datetime:
     """`days` working days from now, at the end of that local day (+0 d means today 18:00)."""
     local = now.astimezone(ZoneInfo(tz))
@@ -917,7 +921,7 @@ class TriageService:
         overdue = (await self.session.execute(
             select(Issue).options(selectinload(Issue.photos)).where(
                 Issue.status.in_(WORKABLE), Issue.deadline_at.is_not(None), Issue.deadline_at <= now)
-            .order_by(Issue.id))).scalars().all()
+            .order_by(Issue.id).limit(TICK_BATCH))).scalars().all()
         for issue in overdue:
             if await self._escalate(issue, "overdue"):
                 count += 1
@@ -925,7 +929,7 @@ class TriageService:
         candidates = (await self.session.execute(
             select(Issue).options(selectinload(Issue.photos)).where(
                 Issue.status == IssueStatus.NEW, Issue.escalation_level < TOP_LEVEL,
-                Issue.created_at <= now - timedelta(hours=1)).order_by(Issue.id))).scalars().all()
+                Issue.created_at <= now - timedelta(hours=1)).order_by(Issue.id).limit(TICK_BATCH))).scalars().all()
         for issue in candidates:
             community = await self.community_of(issue)
             rules = escalation_settings(community)
@@ -1002,7 +1006,7 @@ class TriageService:
         rows = (await self.session.execute(
             select(Issue).options(selectinload(Issue.photos)).where(
                 Issue.status == IssueStatus.RESOLVED, Issue.resolved_at.is_not(None),
-                Issue.resolved_at <= now - AUTO_CLOSE_AFTER))).scalars().all()
+                Issue.resolved_at <= now - AUTO_CLOSE_AFTER).order_by(Issue.id).limit(TICK_BATCH))).scalars().all()
         for issue in rows:
             issue.closed_at = now
             issue.closed_without_confirmation = True

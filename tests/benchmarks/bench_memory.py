@@ -36,7 +36,7 @@ def build_database(path: Path, members: int, issues: int) -> float:
         conn.exec_driver_sql("PRAGMA synchronous=OFF")
         community_id, area_id, building_id = conn.exec_driver_sql(
             "SELECT community_id, area_id, id FROM buildings ORDER BY id LIMIT 1").one()
-        now = datetime(2026, 11, 20, tzinfo=UTC)
+        now = datetime.now(UTC)
         batch = 50_000
         for start in range(0, members, batch):
             conn.execute(insert(Member), [
@@ -46,11 +46,22 @@ def build_database(path: Path, members: int, issues: int) -> float:
         for start in range(0, issues, batch):
             rows = []
             for i in range(start, min(issues, start + batch)):
-                created = now - timedelta(minutes=i)
-                rows.append({"community_id": community_id, "number": 10_000 + i, "reference": f"NC{10_000 + i}",
-                             "area_id": area_id, "building_id": building_id, "category": CATEGORIES[i % 8],
-                             "status": STATUSES[i % 5], "description": "Bags of rubbish by entrance 2 since Monday",
-                             "reporter_id": 1 + i % max(members, 1), "created_at": created, "updated_at": created})
+                # A ledger as it looks after years of use: nearly everything closed out (销号), a few
+                # hundred in progress with deadlines ahead, and the last few reports still new.
+                created = now - timedelta(minutes=2 * i + 1)
+                row = {"community_id": community_id, "number": 10_000 + i, "reference": f"NC{10_000 + i}",
+                       "area_id": area_id, "building_id": building_id, "category": CATEGORIES[i % 8],
+                       "description": "Bags of rubbish by entrance 2 since Monday",
+                       "reporter_id": 1 + i % max(members, 1), "created_at": created, "updated_at": created}
+                if i < 20:
+                    row["status"] = "new"
+                elif i < 600:
+                    row.update(status="accepted", accepted_at=created + timedelta(minutes=30),
+                               deadline_at=now + timedelta(days=3))
+                else:
+                    row.update(status=STATUSES[3 + i % 2], accepted_at=created + timedelta(minutes=30),
+                               resolved_at=created + timedelta(days=1), closed_at=created + timedelta(days=2))
+                rows.append(row)
             conn.execute(insert(Issue), rows)
             conn.commit()
     engine.dispose()
