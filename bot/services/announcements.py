@@ -90,15 +90,8 @@ class AnnouncementsService:
         community = await self.session.get(Community, community_id)
         if community is None:
             raise LookupError("community")
-        out: list[AudienceOption] = []
-        for b in await self.members.buildings(community_id=community_id):
-            if can(actor, "announce", Place(community_id, b.area_id, b.id)):
-                out.append(AudienceOption("building", b.id, b.name))
-        for a in await self.members.areas(community_id):
-            if can(actor, "announce", Place(community_id, a.id)):
-                out.append(AudienceOption("area", a.id, a.name))
+        out = [AudienceOption(*p) for p in await self.members.places_where(actor, "announce", community)]
         if can(actor, "announce", Place(community_id)):
-            out.append(AudienceOption("community", community_id, community.name))
             out.append(AudienceOption("volunteers", community_id, community.name))
             out.append(AudienceOption("captains", community_id, community.name))
         return out

@@ -25,7 +25,7 @@ from bot.i18n import _, ngettext, use_locale
 from bot.jobs import JobContext, job
 from bot.rendering import CAPTION_LIMIT, esc, plain_len, render, shorten
 from bot.services import EXTRA_SERVICES
-from bot.services.access import Actor, NotAllowed, Place, can, require
+from bot.services.access import Actor, NotAllowed, Place, require
 from bot.services.chats import ChatsService
 from bot.services.members import MembersService
 from bot.services.outbox import Outbox, on_sent
@@ -156,16 +156,7 @@ class CleaningService:
         community = await self.session.get(Community, community_id)
         if community is None:
             raise LookupError("community")
-        out: list[PlaceOption] = []
-        for b in await self.members.buildings(community_id=community_id):
-            if can(actor, "cleanday", Place(community_id, b.area_id, b.id)):
-                out.append(PlaceOption("building", b.id, b.name))
-        for a in await self.members.areas(community_id):
-            if can(actor, "cleanday", Place(community_id, a.id)):
-                out.append(PlaceOption("area", a.id, a.name))
-        if can(actor, "cleanday", Place(community_id)):
-            out.append(PlaceOption("community", community_id, community.name))
-        return out
+        return [PlaceOption(*p) for p in await self.members.places_where(actor, "cleanday", community)]
 
     async def managed_community(self, actor: Actor, member: Member) -> Community | None:
         """The first community where the actor may hold cleaning days."""

@@ -298,6 +298,20 @@ class MembersService:
             out += [Place(cid, b.area_id, b.id) for b in await self.buildings(community_id=cid)]
         return out
 
+    async def places_where(self, actor: Actor, action: str, community: Community) -> list[tuple[str, int, str]]:
+        """(kind, id, name) of every building, then area, then the community itself where the actor may
+        take `action` — the place pickers of /cleanday and /announce."""
+        out: list[tuple[str, int, str]] = []
+        for b in await self.buildings(community_id=community.id):
+            if can(actor, action, Place(community.id, b.area_id, b.id)):
+                out.append(("building", b.id, b.name))
+        for a in await self.areas(community.id):
+            if can(actor, action, Place(community.id, a.id)):
+                out.append(("area", a.id, a.name))
+        if can(actor, action, Place(community.id)):
+            out.append(("community", community.id, community.name))
+        return out
+
     async def invite_places(self, actor: Actor) -> list[PlaceInfo]:
         """Places where the actor may grant at least one role (the first step of /invite)."""
         return [await self.place_info(p) for p in await self.candidate_places(actor)
