@@ -21,6 +21,7 @@ from aiogram.enums import ParseMode
 from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage
 from aiogram.fsm.storage.memory import SimpleEventIsolation
 from aiogram.methods import TelegramMethod
+from aiogram.methods.base import Response
 from aiogram.types import TelegramObject
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -30,7 +31,13 @@ from bot.db import create_engine, current_session, session_factory
 from bot.fsm_storage import SqlStorage
 from bot.jobs import JobContext, Ticker
 from bot.logging import UpdateContextMiddleware
-from bot.middlewares import DbMiddleware, MemberMiddleware, ThrottlingMiddleware
+from bot.middlewares import (
+    ChatOrderMiddleware,
+    DbMiddleware,
+    MemberMiddleware,
+    StateMiddleware,
+    ThrottlingMiddleware,
+)
 from bot.sender import OutboxSender
 
 log = logging.getLogger(__name__)
@@ -64,11 +71,20 @@ class InFlight(BaseMiddleware):
                 self.idle.set()
 
 
+# aiogram parses every answer with the model class Response[T]; pydantic keeps such parametrised classes
+# only weakly, so each garbage collection threw them away and the next call rebuilt one (tens of ms,
+# measured: most of a /help's cost). Holding them for the process's life keeps them built.
+_RESPONSE_MODELS: dict[Any, Any] = {}
+
+
 class CommitBeforeRequest(BaseRequestMiddleware):
     """Commit the handler's work before each call to Telegram (see bot.db.current_session)."""
 
     async def __call__(self, make_request: NextRequestMiddlewareType[Any], bot: Bot,
                        method: TelegramMethod[Any]) -> Any:
+        returning = method.__returning__
+        if returning not in _RESPONSE_MODELS:
+            _RESPONSE_MODELS[returning] = Response[returning]  # type: ignore[valid-type]
         session = current_session.get()
         if session is not None and session.in_transaction():
             await session.commit()
@@ -111,19 +127,45 @@ def create_dispatcher(settings: Settings, sessions: async_sessionmaker[AsyncSess
 
     if storage is None:
         storage, isolation = create_storage(settings, sessions)
-    dp = Dispatcher(storage=storage, events_isolation=isolation or SimpleEventIsolation())
-    # Outermost: every log record made while handling an update carries its id (bot/logging.py).
+    # FSM wiring is ours (bot/middlewares/fsm.py): the chat lock outside, the state read inside the session.
+    dp = Dispatcher(storage=storage, events_isolation=isolation or SimpleEventIsolation(), disable_fsm=True)
+    dp.update.outer_middleware(ChatOrderMiddleware(dp.fsm))
+    # Every log record made while handling an update carries its id (bot/logging.py).
     dp.update.outer_middleware(UpdateContextMiddleware())
     if in_flight is not None:
         dp.update.outer_middleware(in_flight)
     dp.update.outer_middleware(ThrottlingMiddleware(rate=settings.throttle_rate))
     db_middleware = DbMiddleware(sessions, settings, clock, on_commit)
     dp.update.outer_middleware(db_middleware)
+    dp.update.outer_middleware(StateMiddleware())
     dp.update.outer_middleware(MemberMiddleware())
     dp.include_routers(*get_routers())
+    _run_sync_filters_inline(dp)
     # Kept for tests that swap the database or clock under a dispatcher built once per session.
     dp["db_middleware"] = db_middleware
     return dp
+
+
+def _run_sync_filters_inline(dp: Dispatcher) -> None:
+    """aiogram runs every synchronous filter (each `F.…` magic filter among them) in a worker thread; an
+    update meets dozens of them on its way through the routers, and the thread round trips were a large
+    part of dispatch time (measured with tests/benchmarks/bench_dispatch.py). They are pure and take
+    microseconds: run them in the event loop."""
+    for router in dp.chain_tail:
+        for observer in router.observers.values():
+            holders = [getattr(observer, "_handler", None), *observer.handlers]
+            for holder in holders:
+                for filter_ in (holder.filters or []) if holder is not None else []:
+                    if not filter_.awaitable:
+                        filter_.callback = _awaitable(filter_.callback)
+                        filter_.awaitable = True
+
+
+def _awaitable(sync: Callable[..., Any]) -> Callable[..., Awaitable[Any]]:
+    async def run(*args: Any, **kwargs: Any) -> Any:
+        return sync(*args, **kwargs)
+
+    return run
 
 
 @dataclass
@@ -205,15 +247,17 @@ async def run(app: App) -> None:
         if settings.webhook_url:
             await _serve_webhook(app, stop)
         else:
-            polling = asyncio.create_task(app.dp.start_polling(
-                app.bot, handle_signals=False, close_bot_session=False,
-                allowed_updates=app.dp.resolve_used_update_types()))
-            stopper = asyncio.create_task(stop.wait())
+            from bot.polling import Poller
+
+            polling = asyncio.create_task(Poller(app.bot, app.dp).run(stop), name="polling")
+            stopper = asyncio.ensure_future(stop.wait())
             await asyncio.wait({polling, stopper}, return_when=asyncio.FIRST_COMPLETED)
-            if not polling.done():
-                await app.dp.stop_polling()
-                with suppress(Exception):
-                    await polling
+            stopper.cancel()
+            # A batch being handled finishes (within the grace period) so that it is not handled twice.
+            try:
+                await asyncio.wait_for(polling, settings.shutdown_grace + 5)
+            except TimeoutError:
+                log.warning("stopping in the middle of a batch; Telegram will deliver it again")
     finally:
         log.info("stopping: waiting up to %.0fs for %d running handler(s)", settings.shutdown_grace,
                  app.in_flight.count)
@@ -225,6 +269,8 @@ async def run(app: App) -> None:
         await app.sender.stop()
         with suppress(TimeoutError):
             await asyncio.wait_for(sender_task, 20)
+        with suppress(Exception):
+            await app.ticker.release()
         await app.dp.storage.close()
         await app.bot.session.close()
         await app.engine.dispose()
@@ -247,7 +293,9 @@ async def _serve_webhook(app: App, stop: asyncio.Event) -> None:
 
     web_app.router.add_get("/healthz", health)
     SimpleRequestHandler(dispatcher=app.dp, bot=app.bot, secret_token=settings.webhook_secret,
-                         handle_in_background=True).register(web_app, path=_webhook_path(settings))
+                         # Answer Telegram after the update was handled (and committed): a worker that
+                         # dies mid-update leaves it unanswered, and Telegram delivers it again.
+                         handle_in_background=False).register(web_app, path=_webhook_path(settings))
     setup_application(web_app, app.dp, bot=app.bot)
     runner = web.AppRunner(web_app)
     await runner.setup()

@@ -64,20 +64,37 @@ class Ticker:
         self.instance = instance or uuid.uuid4().hex[:12]
         self.on_done = on_done
 
+    @property
+    def lease_ttl(self) -> timedelta:
+        return timedelta(seconds=max(60, self.ctx.settings.tick_seconds * 3))
+
+    async def _lease(self) -> bool:
+        async with self.ctx.sessions() as session:
+            held = await acquire_lease(session, "tick", self.instance, self.ctx.clock(), self.lease_ttl)
+            await session.commit()
+        return held
+
+    async def release(self) -> None:
+        """Give the lease up on a clean stop, so that another instance (or this one restarted) ticks at
+        once instead of waiting for the lease to run out."""
+        async with self.ctx.sessions() as session:
+            await session.execute(delete(JobLease).where(JobLease.name == "tick", JobLease.holder == self.instance))
+            await session.commit()
+
     async def tick(self) -> list[str]:
         """Run every job once. Returns the names of jobs that failed (logged, retried next tick)."""
-        now = self.ctx.clock()
-        async with self.ctx.sessions() as session:
-            leader = await acquire_lease(session, "tick", self.instance, now,
-                                         timedelta(seconds=max(60, self.ctx.settings.tick_seconds * 3)))
-            await session.commit()
-        if not leader:
+        if not await self._lease():
             return []
         from bot.capabilities import load_all
 
         load_all()
         failed = []
-        for name, fn in list(JOBS.items()):
+        for index, (name, fn) in enumerate(list(JOBS.items())):
+            # A long tick (many communities' digests) renews its lease between jobs, so that another
+            # instance does not start the same jobs alongside; if the lease was lost, stop here.
+            if index and not await self._lease():
+                log.warning("tick lease lost after %d job(s); another instance carries on", index)
+                break
             try:
                 async with self.ctx.sessions() as session:
                     await fn(session, self.ctx)

@@ -156,7 +156,12 @@ class OutboxSender:
         flusher = asyncio.create_task(self._flush_loop())
         try:
             while not self._stop.is_set():
-                claimed = await self.claim_once()
+                try:
+                    claimed = await self.claim_once()
+                except Exception:
+                    # The database away for a moment, a deadlock, a failover: never stop delivering.
+                    log.exception("claiming outbox items failed; retrying")
+                    claimed = 0
                 if not claimed:
                     self._wake.clear()
                     try:
@@ -218,9 +223,16 @@ class OutboxSender:
                           func.min(OutboxItem.id))
                 .limit(limit)
             )
+            # Several instances claim at once: lock the chosen rows in id order and skip those another
+            # instance holds (PostgreSQL; SQLite has one writer and ignores the clause). Without it, two
+            # claims locking overlapping rows in different orders deadlocked.
+            claimable = (
+                select(OutboxItem.id).where(OutboxItem.id.in_(first_per_chat), due)
+                .order_by(OutboxItem.id).with_for_update(skip_locked=True)
+            )
             stmt = (
                 update(OutboxItem)
-                .where(OutboxItem.id.in_(first_per_chat), due)
+                .where(OutboxItem.id.in_(claimable), due)
                 .values(status=OutboxStatus.SENDING, claimed_by=self.instance, lease_until=now + LEASE,
                         attempts=OutboxItem.attempts + 1)
                 .returning(OutboxItem)

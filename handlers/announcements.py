@@ -99,7 +99,7 @@ async def choose_audience(query: CallbackQuery, callback_data: kb.AnnCb, state: 
                           announcements: AnnouncementsService) -> None:
     draft = await _draft(state)
     kind, raw = callback_data.v[:1], callback_data.v[1:]
-    if kind not in ("b", "a", "c", "v", "k") or not raw.isdigit():
+    if kind not in ("b", "a", "h", "c", "v", "k") or not raw.isdigit():
         await query.answer(_("This button is no longer active."))  # forged or stale data
         return
     place_id = int(raw)
@@ -113,8 +113,8 @@ async def choose_audience(query: CallbackQuery, callback_data: kb.AnnCb, state: 
         await query.answer()
         return
     draft.building_ids = []
-    draft.audience = {"a": "area", "c": "community", "v": "volunteers", "k": "captains"}[kind]
-    draft.area_id = place_id if kind == "a" else None
+    draft.audience = {"a": "area", "h": "area_captains", "c": "community", "v": "volunteers", "k": "captains"}[kind]
+    draft.area_id = place_id if kind in ("a", "h") else None
     await _to_text(query, state, draft, announcements)
 
 

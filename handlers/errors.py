@@ -10,7 +10,10 @@ from aiogram.filters import ExceptionTypeFilter
 from aiogram.types import CallbackQuery, ErrorEvent, Message
 
 from bot.i18n import _
-from bot.services.access import Level, NotAllowed
+from bot.keyboards.start import communities_kb
+from bot.services.access import Actor, Level, NotAllowed
+from bot.services.members import MembersService
+from models import Member
 
 log = logging.getLogger(__name__)
 router = Router(name=__name__)
@@ -63,9 +66,17 @@ fallback = Router(name=f"{__name__}.fallback")
 
 
 @fallback.message(F.chat.type == "private")
-async def unknown_private(message: Message) -> None:
+async def unknown_private(message: Message, member: Member, actor: Actor, members: MembersService) -> None:
     if message.text and message.text.startswith("/"):
         await message.answer(_("I don't know that command. Send /help to see what I can do."))
+    elif not actor.grants and not actor.is_admin and await members.pending_join(member) is None:
+        # Someone who has not joined yet is at the first step of joining: ask that question again.
+        communities = await members.communities()
+        if communities:
+            await message.answer(_("Which community do you live in?"), reply_markup=communities_kb(communities))
+        else:
+            await message.answer(_("No community has been set up here yet. Ask your community office for an "
+                                   "invite link."))
     else:
         await message.answer(_("I'm not sure what to do with that. Send /help to see what I can do, "
                                "or /report to report a problem."))

@@ -33,6 +33,9 @@ def audience_kb(options: Sequence[AudienceOption], chosen: Sequence[int]) -> Inl
     for o in options:
         if o.kind == "area":
             kb.button(text=_("🏘 All of {area}").format(area=o.name)[:60], callback_data=AnnCb(step="aud", v=f"a{o.id}"))
+        elif o.kind == "area_captains":
+            kb.button(text=_("🏠 Captains of {area}").format(area=o.name)[:60],
+                      callback_data=AnnCb(step="aud", v=f"h{o.id}"))
         elif o.kind == "community":
             kb.button(text=_("🏙 The whole community"), callback_data=AnnCb(step="aud", v=f"c{o.id}"))
         elif o.kind == "volunteers":

@@ -1,8 +1,9 @@
-"""Middlewares, in the order the dispatcher wraps them: throttling, database session and services,
-current member and locale."""
+"""Middlewares, in the order the dispatcher wraps them: the chat's lock, throttling, database session
+and services, FSM state, current member and locale."""
 
 from bot.middlewares.db import DbMiddleware
+from bot.middlewares.fsm import ChatOrderMiddleware, StateMiddleware
 from bot.middlewares.member import MemberMiddleware
 from bot.middlewares.throttling import ThrottlingMiddleware
 
-__all__ = ["DbMiddleware", "MemberMiddleware", "ThrottlingMiddleware"]
+__all__ = ["ChatOrderMiddleware", "DbMiddleware", "MemberMiddleware", "StateMiddleware", "ThrottlingMiddleware"]

@@ -31,7 +31,8 @@ class MemberMiddleware(BaseMiddleware):
             member.started = True
         data["member"] = member
         data["actor"] = await members.actor(member)
-        communities = await members.member_communities(member) if member.locale is None else []
+        # The community's language is only the fallback: skip its query when the person's own decides.
+        communities = [] if members.locale_for(member, None, "") else await members.member_communities(member)
         locale = members.locale_for(member, communities[0] if communities else None, default)
         if chat is not None and chat.type != "private":
             # Group chats speak their community's language.

@@ -29,14 +29,14 @@ from bot.services.onboarding import role_label
 from bot.services.outbox import Outbox
 from models import Announcement, Area, Building, ChatLink, Community, Member, OutboxItem, Role
 
-AUDIENCES = ("buildings", "area", "community", "volunteers", "captains")
+AUDIENCES = ("buildings", "area", "area_captains", "community", "volunteers", "captains")
 BODY_LIMIT_TEXT = 3800  # leaves room for the header and signature within 4096
 BODY_LIMIT_CAPTION = 850  # within 1024 with the header and signature
 
 
 @dataclass(frozen=True)
 class AudienceOption:
-    kind: str  # building | area | community | volunteers | captains
+    kind: str  # building | area | area_captains | community | volunteers | captains
     id: int
     name: str
 
@@ -94,6 +94,9 @@ class AnnouncementsService:
         if can(actor, "announce", Place(community_id)):
             out.append(AudienceOption("volunteers", community_id, community.name))
             out.append(AudienceOption("captains", community_id, community.name))
+        else:
+            # An area head speaks to the captains of their area (staff have all captains above).
+            out += [AudienceOption("area_captains", o.id, o.name) for o in out if o.kind == "area"]
         return out
 
     async def announcing_community(self, actor: Actor, member: Member) -> Community | None:
@@ -109,8 +112,9 @@ class AnnouncementsService:
                 raise ValueError("building_ids")
             for b in draft.building_ids:
                 require(actor, "announce", await self.members.building_place(int(b)))
-        elif draft.audience == "area":
-            assert draft.area_id is not None
+        elif draft.audience in ("area", "area_captains"):
+            if draft.area_id is None:
+                raise ValueError("area_id")
             require(actor, "announce", await self.members.area_place(draft.area_id))
         elif draft.audience in AUDIENCES:
             require(actor, "announce", Place(draft.community_id))
@@ -124,8 +128,10 @@ class AnnouncementsService:
             if len(names) > 4:
                 return _("{first} and {n} more buildings").format(first=", ".join(names[:3]), n=len(names) - 3)
             return ", ".join(names)
-        if draft.audience == "area":
+        if draft.audience in ("area", "area_captains"):
             area = await self.session.get(Area, draft.area_id)
+            if draft.audience == "area_captains":
+                return _("Building captains of {area}").format(area=area.name if area else "?")
             return area.name if area else "?"
         community = await self.session.get(Community, draft.community_id)
         name = community.name if community else "?"
@@ -153,6 +159,9 @@ class AnnouncementsService:
             chats = await self.chats.residents_chats(ids)
             area_chat = await self.chats.chat_for(Place(cid, draft.area_id), "residents")
             chats += [area_chat] if area_chat is not None else []
+        elif draft.audience == "area_captains":
+            in_area = select(Building.id).where(Building.area_id == draft.area_id)
+            stmt = stmt.where(Role.role == "captain", Role.building_id.in_(in_area))
         elif draft.audience == "community":
             chats = list((await self.session.execute(select(ChatLink.chat_id).where(
                 ChatLink.community_id == cid, ChatLink.kind == "residents").order_by(ChatLink.id))).scalars())

@@ -122,12 +122,13 @@ class MembersService:
         return await self.session.get(Member, member_id)
 
     async def actor(self, member: Member) -> Actor:
+        # Columns, not Role objects: this runs for every update, and ORM loading was most of its cost.
         rows = (await self.session.execute(
-            select(Role, Building.area_id)
+            select(Role.role, Role.community_id, Role.area_id, Role.building_id, Building.area_id)
             .outerjoin(Building, Building.id == Role.building_id)
             .where(Role.member_id == member.id))).all()
-        grants = [Grant(r.role, r.community_id, r.area_id if r.area_id is not None else area_id,
-                        r.building_id) for r, area_id in rows]
+        grants = [Grant(role, community_id, area_id if area_id is not None else building_area, building_id)
+                  for role, community_id, area_id, building_id, building_area in rows]
         return Actor(member_id=member.id, telegram_id=member.telegram_id,
                      is_admin=member.telegram_id in self.admin_ids, grants=grants)
 
@@ -504,6 +505,10 @@ class MembersService:
         return invite
 
     # ------------------------------------------------------------------ join requests
+
+    async def pending_join(self, member: Member) -> JoinRequest | None:
+        return (await self.session.execute(select(JoinRequest).where(
+            JoinRequest.member_id == member.id, JoinRequest.status == "pending").limit(1))).scalar_one_or_none()
 
     async def request_join(self, member: Member, building_id: int) -> tuple[JoinRequest, bool]:
         """Ask to join a building. Returns (request, is_new); a pending one is not duplicated."""

@@ -1,14 +1,16 @@
 """Benchmark: one announcement to thousands of residents through the real outbox sender.
 
 Starts the Bot API stub (tests/botapi_server.py) in its own process, pinned to the other CPU core
-when there are two, builds a temporary SQLite database with N residents who started the bot, queues
-one announcement to all of them (plus the building's residents' chat) and runs bot/sender.py's
-OutboxSender against the stub until the batch is done. Prints messages/s, 429s received, duplicates
-and losses.
+when there are two, builds a temporary SQLite database (or, with --postgres, a scratch PostgreSQL
+database next to the one in URL: unique name, dropped afterwards; the URL's user needs CREATEDB) with
+N residents who started the bot, queues one announcement to all of them (plus the building's
+residents' chat) and runs bot/sender.py's OutboxSender against the stub until the batch is done.
+Prints messages/s, 429s received, duplicates and losses.
 
     python -m tests.benchmarks.bench_announce                 # stub limits on, SEND_RATE 28 (target >= 27/s)
     python -m tests.benchmarks.bench_announce --ceiling       # stub limits off, SEND_RATE 2000 (target >= 450/s)
     python -m tests.benchmarks.bench_announce --smoke         # 300 recipients, quick; exit 1 on loss/dup
+    python -m tests.benchmarks.bench_announce --postgres postgresql+asyncpg://user:pass@host:5432/db [...]
 
 Exit status: 0 when nothing was lost or duplicated (and, outside --smoke, the target was met), else 1.
 """
@@ -25,12 +27,15 @@ import tempfile
 import time
 import urllib.request
 from collections import Counter
+from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+from tests.benchmarks import _pg  # noqa: E402  (after the sys.path fix-up above)
 
 TOKEN = "123456:BENCH-token"
 RESIDENTS_CHAT = -1001000000031
@@ -111,11 +116,22 @@ async def run(args: argparse.Namespace) -> int:
 
     limits = not args.ceiling
     rate = args.rate or (2000.0 if args.ceiling else float(os.environ.get("SEND_RATE", "28")))
+    if args.postgres:
+        pg_url = _pg.asyncpg_url(args.postgres)
+        database = _pg.label(pg_url, await _pg.server_version(pg_url))
+    else:
+        database = _pg.label(None)
     proc, url = start_stub(limits)
     pinning = _pin(proc.pid)
-    tmp = tempfile.TemporaryDirectory()
+    engine = None
+    stack = AsyncExitStack()
     try:
-        engine, sessions = await prepare(f"sqlite+aiosqlite:///{tmp.name}/bench.sqlite3", args.recipients)
+        if args.postgres:
+            db_url = await stack.enter_async_context(_pg.scratch_database(pg_url, "bench_announce"))
+        else:
+            tmp = stack.enter_context(tempfile.TemporaryDirectory())
+            db_url = f"sqlite+aiosqlite:///{tmp}/bench.sqlite3"
+        engine, sessions = await prepare(db_url, args.recipients)
         t_queue = time.perf_counter()
         async with sessions() as s:
             staff = await MembersService(s).by_telegram_id(2002)
@@ -159,6 +175,7 @@ async def run(args: argparse.Namespace) -> int:
         rate_achieved = (len(sent) - 1) / span if span > 0 else float("inf")
         print(f"mode:            {'ceiling (stub limits off)' if args.ceiling else 'Telegram limits on'}"
               f"{' [smoke]' if args.smoke else ''}")
+        print(f"database:        {database}")
         print(f"recipients:      {args.recipients} residents + 1 residents' chat ({expected} messages)")
         print(f"SEND_RATE:       {rate:g}/s; {pinning}")
         print(f"queueing:        {queue_s:.2f} s for {expected} outbox rows")
@@ -179,7 +196,9 @@ async def run(args: argparse.Namespace) -> int:
             proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
             proc.kill()
-        tmp.cleanup()
+        if engine is not None:
+            await engine.dispose()  # again after a failure: no connection may outlive the run
+        await stack.aclose()  # the temporary file or the scratch PostgreSQL database
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -189,6 +208,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--smoke", action="store_true", help="quick run for CI; fails on loss or duplicates")
     parser.add_argument("--rate", type=float, default=None, help="SEND_RATE for the sender")
     parser.add_argument("--timeout", type=float, default=600.0, help="give up after this many seconds")
+    parser.add_argument("--postgres", metavar="URL", default=None,
+                        help="run on a scratch PostgreSQL database next to URL instead of a SQLite file")
     args = parser.parse_args(argv)
     if args.recipients is None:
         args.recipients = 300 if args.smoke else 3000

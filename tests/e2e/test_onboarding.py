@@ -324,14 +324,23 @@ async def test_nonsense_gets_a_friendly_answer(harness: BotHarness, community: A
     tg, up = harness.tg, harness.up
     uid = unique_id()
     joe = up.user(uid, "Joe", "en")
+    # Not joined yet: the first question of joining is asked again, buttons and all.
     await harness.feed(up.sticker(joe))
-    assert tg.last(uid).text.startswith("I'm not sure what to do with that. Send /help")
+    assert tg.last(uid).text == "Which community do you live in?"
+    assert ["Nanchi Community"] in tg.buttons(tg.last(uid))
     await harness.feed(up.text(joe, "asdf qwerty"))
-    assert tg.last(uid).text.startswith("I'm not sure what to do with that.")
+    question = tg.last(uid)
+    assert question.text == "Which community do you live in?"
     await harness.feed(up.text(joe, "/frobnicate"))
     assert tg.last(uid).text == "I don't know that command. Send /help to see what I can do."
+    await harness.feed(up.callback_on(question, joe, "Nanchi Community"))
+    for _level in ("area", "building"):  # the question message is edited in place, step by step
+        step = tg.edits(uid)[-1]
+        await harness.feed(up.callback_on(step, joe, tg.buttons(step)[0][0]))
+    assert "asked the captains" in tg.edits(uid)[-1].text
+    # Waiting for the captains: nothing to ask again, a friendly pointer instead.
     await harness.feed(up.voice(joe))
-    assert tg.last(uid).text.startswith("I'm not sure what to do with that.")
+    assert tg.last(uid).text.startswith("I'm not sure what to do with that. Send /help")
     await harness.feed(up.callback(joe, "nonsense:1"))
     assert tg.alerts()[-1].params.get("text") == "This button is no longer active."
     await harness.feed(up.callback(joe, "join:b:999999"))

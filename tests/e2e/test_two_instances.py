@@ -1,10 +1,15 @@
 """Two bot processes in webhook mode on one PostgreSQL database and one Redis, behind "one URL" (the test
 posts updates alternately to each worker, as nginx would), sharing one Bot API server:
 
-* 200 people do /start and join Building 1 through both workers; the same update posted to both
-  workers (a webhook retry landing elsewhere) is processed once;
-* a 1,000-recipient batch is sent by both outbox senders together: every recipient gets it exactly once;
-* the scheduler's lease gives one run of the daily job: the office gets its line once;
+* 200 people do /start and ask to join Building 1 through both workers; the same update posted to both
+  workers (a webhook retry landing elsewhere) is processed once; the captain approves (a few with the
+  button in the team chat, the rest through the service);
+* the 200 file a report each, step by step, their taps alternating between the workers and some posted to
+  both: every report is stored once and every reporter is confirmed once;
+* the captain's /announce to Building 1 (1,000 residents and the residents' chat) is sent by both outbox
+  senders together: every recipient gets it exactly once;
+* the scheduler's lease gives one run of the morning jobs: the office gets the daily digest and the
+  failure line once each;
 * a request without the secret token is refused.
 
 Collected only when TEST_POSTGRES_URL and TEST_REDIS_URL are set (the suite header says when they are
@@ -16,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import time
 import uuid
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -26,15 +32,25 @@ import aiohttp
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
+from bot.clock import system_clock
 from bot.db import create_engine, session_factory
-from models import Building, Community, JoinRequest, Member, OutboxItem, OutboxStatus
+from bot.services.members import MembersService
+from bot.services.onboarding import OnboardingService
+from bot.services.operations import SUMMARY_KIND
+from models import Announcement, Building, Community, JoinRequest, Member, OutboxItem, OutboxStatus
 from tests.conftest import ROOT
 from tests.e2e.test_faults import (
+    B1_TEAM,
+    Reporter,
+    ReportFlow,
     _zone_for_morning,
     bot_env,
+    check_reports,
     cleanup,
     control,
-    insert_batch,
+    inline_data,
+    make_residents,
+    reports_by_person,
     run_cli,
     sent_texts,
     start_bot,
@@ -47,7 +63,10 @@ POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL")
 REDIS_URL = os.environ.get("TEST_REDIS_URL")
 SECRET = "two-workers-secret"
 OFFICE = -1001000000001
+B1_RESIDENTS = -1001000000031
+CAPTAIN = 3001
 PEOPLE = 200
+OTHERS = range(910_000_000, 910_000_800)  # residents of Building 1 since before: 200 + 800 = 1,000
 
 
 def _free_port() -> int:
@@ -101,7 +120,14 @@ async def two_workers_scenario(tmp_path: Path) -> None:
                                       payload={"method": "message", "text": "x"}, status=OutboxStatus.FAILED,
                                       last_error="Bad Request: chat not found", not_before=yesterday,
                                       created_at=yesterday) for i in range(2)])
+                # The community has been there since before this morning's digest time (08:00; it is about
+                # noon there now): today's daily digest is due when the workers start.
+                community = await s.get(Community, community_id)
+                assert community is not None
+                community.created_at = datetime.now(UTC) - timedelta(hours=6)
                 await s.commit()
+            up = Updates(FakeTelegram(), first_update_id=1_000)
+            await make_residents(db, [up.user(uid, f"N{uid % 1000}", "en") for uid in OTHERS])
             ports = [_free_port(), _free_port()]
             workers = []
             for port in ports:
@@ -131,7 +157,6 @@ async def two_workers_scenario(tmp_path: Path) -> None:
 
                 assert await _post(http, ports[0], {"update_id": 1}, secret="wrong") == 401
 
-                up = Updates(FakeTelegram(), first_update_id=1_000)
                 users = [up.user(900_000_000 + i, f"P{i}", "en") for i in range(PEOPLE)]
                 gate = asyncio.Semaphore(40)
 
@@ -170,27 +195,147 @@ async def two_workers_scenario(tmp_path: Path) -> None:
                                     if m["chat_id"] >= 900_000_000 and "Which community" in (m["text"] or ""))
                 assert len(questions) == PEOPLE and set(questions.values()) == {1}, questions.most_common(3)
 
-            # 1,000 recipients, two senders.
-            recipients = range(910_000_000, 910_001_000)
-            await insert_batch(db, "two", recipients, "Lift maintenance on Monday")
+                # The captain approves: a few with the button in the team chat (through both workers; the
+                # requests reach a group at Telegram's 20 a minute), the rest through the service.
+                captain = up.user(CAPTAIN, "Cap", "en")
 
-            def everyone() -> bool:
-                return len({m["chat_id"] for m in sent_texts(api) if "Lift maintenance" in (m["text"] or "")}) \
-                    >= len(recipients)
+                def join_cards() -> list[dict[str, Any]]:
+                    return [m for m in sent_texts(api) if m["chat_id"] == B1_TEAM and any(
+                        d.startswith("jr:") and d.endswith(":1") for d in inline_data(m))]
 
-            await asyncio.to_thread(wait_until, everyone, 240, "1,000 recipients", tuple(workers))
-            got = Counter(m["chat_id"] for m in sent_texts(api) if "Lift maintenance" in (m["text"] or ""))
-            assert set(got) == set(recipients) and set(got.values()) == {1}, got.most_common(3)
+                await asyncio.to_thread(wait_until, lambda: len(join_cards()) >= 4, 60, "join requests", tuple(workers))
+                by_button = set()
+                for i, card in enumerate(join_cards()[:4]):
+                    data = next(d for d in inline_data(card) if d.endswith(":1"))
+                    by_button.add(int(data.split(":")[1]))
+                    shown = {"message_id": card["message_id"], "date": int(card["time"]), "text": card["text"],
+                             "chat": {"id": B1_TEAM, "type": "supergroup", "title": "Building 1 team"}}
+                    assert await _post(http, ports[i % 2], up.callback(captain, data, message=shown)) == 200
+                    await asyncio.sleep(0.1)
+                async with sessions() as s:
+                    members = MembersService(s, system_clock)
+                    actor = await members.actor((await s.execute(select(Member).where(
+                        Member.telegram_id == CAPTAIN))).scalar_one())
+                    onboarding = OnboardingService(s, system_clock, members)
+                    for request_id in (await s.execute(select(JoinRequest.id).where(
+                            JoinRequest.id.not_in(by_button)).order_by(JoinRequest.id))).scalars():
+                        await onboarding.decide(actor, request_id, True)
+                    await s.commit()
+
+                async def approved() -> bool:
+                    async with sessions() as s:
+                        return not (await s.execute(select(func.count()).select_from(JoinRequest).where(
+                            JoinRequest.status != "approved"))).scalar_one()
+
+                for _ in range(100):
+                    if await approved():
+                        break
+                    await asyncio.sleep(0.2)
+                assert await approved()
+
+                # 200 reports, each person's taps alternating between the workers; every fifth tap is also
+                # posted to the other worker at the same moment (a retry landing elsewhere).
+                taps: Counter[int] = Counter()
+                doubled = 0
+
+                async def tap(r: Reporter, update: Any) -> None:
+                    nonlocal doubled
+                    taps[r.index] += 1
+                    port = ports[(r.index + taps[r.index]) % 2]
+                    if (r.index + taps[r.index]) % 5:
+                        assert await _post(http, port, update) == 200
+                    else:
+                        doubled += 1
+                        other = ports[(r.index + taps[r.index] + 1) % 2]
+                        assert await asyncio.gather(_post(http, port, update), _post(http, other, update)) == \
+                            [200, 200]
+
+                flow = ReportFlow(api, http, Updates(up.tg, first_update_id=100_000), users, tap)
+                started = time.monotonic()
+                await flow.run(lambda: flow.finished, 150, tuple(workers), stagger=0.05)
+                await asyncio.sleep(1)
+                await flow.poll()
+                check_reports(flow, await reports_by_person(db, [u.id for u in users]))
+                assert flow.confirmed == PEOPLE
+                print(f"\n200 reports through two workers in {time.monotonic() - started:.0f} s: "
+                      f"{len(flow.posted)} updates, {doubled} posted to both")
+
+                # The captain announces to Building 1: 1,000 residents and the residents' chat.
+                async def say(update: Any, worker: int, expect: str | None = None) -> dict[str, Any] | None:
+                    """Post the captain's update; wait for the answer containing `expect`, or (None) for the
+                    question to be edited in place."""
+                    since, edits = len(sent_texts(api)), control(api, "stats")["methods"].get("editMessageText", 0)
+                    assert await _post(http, ports[worker % 2], update) == 200
+                    for _ in range(300):
+                        if expect is None:
+                            if control(api, "stats")["methods"].get("editMessageText", 0) > edits:
+                                return None
+                        else:
+                            for m in sent_texts(api)[since:]:
+                                if m["chat_id"] == CAPTAIN and expect in (m["text"] or ""):
+                                    return m
+                        await asyncio.sleep(0.1)
+                    raise AssertionError(f"no {expect or 'edit'!r} for the captain")
+
+                def press(m: dict[str, Any], data: str) -> Any:
+                    shown = {"message_id": m["message_id"], "date": int(m["time"]), "text": m["text"],
+                             "chat": {"id": CAPTAIN, "type": "private", "first_name": "Cap"}}
+                    return up.callback(captain, data, message=shown)
+
+                await say(up.text(captain, "/announce"), 0, "Send the announcement")
+                question = await say(up.text(captain, "Lift maintenance on Monday, 9:00-12:00."), 1, "Is it urgent?")
+                assert question is not None
+                await say(press(question, "an:urg:0"), 0)
+                summary = await say(press(question, "an:when:now"), 1, "exactly how it will look")
+                assert summary is not None and "1000 people, 1 residents' chats" in summary["text"], summary
+                await say(press(summary, "an:send:"), 0)
+
+            # Both outbox senders deliver it: everyone once.
+            recipients = {u.id for u in users} | set(OTHERS) | {B1_RESIDENTS}
+
+            def announced() -> Counter[int]:
+                return Counter(m["chat_id"] for m in sent_texts(api)
+                               if m["chat_id"] != CAPTAIN and "Lift maintenance" in (m["text"] or ""))
+
+            await asyncio.to_thread(wait_until, lambda: set(announced()) >= recipients, 180, "1,000 recipients",
+                                    tuple(workers))
+            await asyncio.sleep(2)
+            got = announced()
+            assert set(got) == recipients and set(got.values()) == {1}, got.most_common(3)
             async with sessions() as s:
+                batch = (await s.execute(select(Announcement))).scalar_one().batch
                 senders = dict((await s.execute(select(OutboxItem.claimed_by, func.count()).where(
-                    OutboxItem.batch == "two").group_by(OutboxItem.claimed_by))).all())
-            print(f"\n1,000-recipient batch: sent by {len(senders)} worker(s): {sorted(senders.values())}")
+                    OutboxItem.batch == batch).group_by(OutboxItem.claimed_by))).all())
+                statuses = Counter(dict((await s.execute(select(OutboxItem.status, func.count()).where(
+                    OutboxItem.batch == batch).group_by(OutboxItem.status))).all()))
+            assert statuses == Counter({OutboxStatus.SENT: len(recipients)}), statuses
+            print(f"announcement to {len(recipients)} recipients: sent by {len(senders)} worker(s): "
+                  f"{sorted(senders.values())}")
 
-            # Both tick every 2 s; the lease lets one run the daily job: one office line.
-            await asyncio.to_thread(wait_until, lambda: any(m["chat_id"] == OFFICE for m in sent_texts(api)), 60,
-                                    "the office line", tuple(workers))
-            await asyncio.sleep(5)
-            assert len([m for m in sent_texts(api) if m["chat_id"] == OFFICE]) == 1
+            # Today's daily digest (and any weekly/monthly one due) reached the office once, like the
+            # failure line: both workers tick every 2 s, the lease lets one run the jobs.
+            async def office_rows() -> list[Any]:
+                async with sessions() as s:
+                    return list((await s.execute(select(OutboxItem.kind, OutboxItem.status, OutboxItem.payload).where(
+                        OutboxItem.chat_id == OFFICE, OutboxItem.kind.in_(
+                            (SUMMARY_KIND, "digest_daily", "digest_weekly", "digest_monthly"))))).all())
+
+            for _ in range(300):
+                items = await office_rows()
+                if {k for k, _s, _p in items} >= {SUMMARY_KIND, "digest_daily"} and all(
+                        status == OutboxStatus.SENT for _k, status, _p in items):
+                    break
+                await asyncio.sleep(0.2)
+            await asyncio.sleep(5)  # more ticks of both workers
+            office_items = await office_rows()
+            kinds = Counter(kind for kind, _status, _payload in office_items)
+            assert kinds[SUMMARY_KIND] == 1 and kinds["digest_daily"] >= 1, kinds
+            assert all(status == OutboxStatus.SENT for _kind, status, _payload in office_items), office_items
+            expected = Counter(payload.get("text") or payload.get("caption") for _k, _s, payload in office_items)
+            office = Counter(m["text"] for m in sent_texts(api) if m["chat_id"] == OFFICE)
+            for text, n in expected.items():
+                assert office[text] == n, (text, n, office[text], dict(kinds))
+            print(f"office: {dict(kinds)} message(s), each sent once")
             stats = control(api, "stats")
             print(f"two workers: {stats['sends']} sends, {stats['requests']} Bot API requests")
             for w in workers:
@@ -199,7 +344,10 @@ async def two_workers_scenario(tmp_path: Path) -> None:
             for w in workers:
                 out = w.output()
                 at = out.find("Traceback")
-                assert at < 0, out[max(0, at - 300): at + 4000]
+                # The log line before it, the project's frames and the error (its SQL can be very long).
+                where = [line for line in out[at:].splitlines() if line.startswith(f'  File "{ROOT}')
+                         or line.startswith(("sqlalchemy.", "asyncpg.", "DETAIL:"))]
+                assert at < 0, out[max(0, at - 300): at] + "\n".join(line[:300] for line in where[:30])
     finally:
         await _admin(POSTGRES_URL, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 

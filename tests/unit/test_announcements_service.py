@@ -115,6 +115,35 @@ async def test_audiences_by_role_and_rights(sessions: async_sessionmaker[AsyncSe
         assert len(await svc.options(actor, community.id)) == 8  # 3 buildings, 2 areas, community, 2 roles
 
 
+async def test_area_head_speaks_to_the_captains_of_their_area(sessions: async_sessionmaker[AsyncSession],
+                                                               clock: FrozenClock, community: Any) -> None:
+    async with sessions() as s:
+        svc = AnnouncementsService(s, clock)
+        members = MembersService(s, clock)
+        head = await members.by_telegram_id(2001)  # North area: Buildings 1 and 2
+        assert head is not None
+        actor = await members.actor(head)
+        options = await svc.options(actor, community.id)
+        captains_options = [o for o in options if o.kind == "area_captains"]
+        assert [o.name for o in captains_options] == ["North area"]
+        assert not any(o.kind in ("captains", "volunteers", "community") for o in options)
+        draft = AnnDraft(community_id=community.id, audience="area_captains", area_id=captains_options[0].id,
+                         body_html="Meeting on Thursday")
+        audience = await svc.audience(draft)
+        assert sorted(m.telegram_id for m in audience.members) == [3001, 3002] and audience.chats == []
+        assert await svc.audience_name(draft) == "Building captains of North area"
+        ann, _ = await svc.create(actor, draft)
+        assert ann.audience == "area_captains"
+        # The South area is not theirs, whatever the callback data says.
+        south = next(a for a in await members.areas(community.id) if a.name == "South area")
+        try:
+            await svc.create(actor, AnnDraft(community_id=community.id, audience="area_captains", area_id=south.id,
+                                             body_html="x"))
+            raise AssertionError("an area head may not announce to another area's captains")
+        except Exception as exc:
+            assert type(exc).__name__ == "NotAllowed"
+
+
 async def _announce_to(sessions: async_sessionmaker[AsyncSession], clock: FrozenClock, community: Any,
                        ids: list[int]) -> str:
     async with sessions() as s:

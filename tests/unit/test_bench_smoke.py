@@ -1,4 +1,6 @@
-"""The benchmark scripts stay runnable: their --smoke modes run in CI (the real runs do not)."""
+"""The benchmark scripts stay runnable: their --smoke modes run in CI (the real runs do not). The digest
+benchmark's SQLite smoke is tests/unit/test_digests_bench.py; its PostgreSQL one is here, collected
+only when TEST_POSTGRES_URL is set."""
 
 from __future__ import annotations
 
@@ -7,7 +9,7 @@ import sys
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import POSTGRES_URL, ROOT
 
 
 @pytest.mark.parametrize("script", ["bench_dispatch", "bench_memory"])
@@ -20,3 +22,12 @@ def test_benchmark_smoke(script: str) -> None:
         assert "bare aiogram echo bot" in out and "ratio /help" in out
     else:
         assert "idle RSS" in out and "MB" in out
+
+
+if POSTGRES_URL:
+
+    def test_digest_benchmark_smoke_on_postgres() -> None:
+        proc = subprocess.run([sys.executable, "-m", "tests.benchmarks.bench_digest", "--smoke", "--runs", "3",
+                               "--postgres", POSTGRES_URL], cwd=ROOT, capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert "database: PostgreSQL" in proc.stdout and "ratio" in proc.stdout

@@ -81,6 +81,36 @@ async def test_only_the_lease_holder_ticks(runs: list[str], sessions: async_sess
         assert lease is not None and lease.holder == "b"
 
 
+async def test_a_clean_stop_hands_the_lease_over_at_once(runs: list[str], sessions: async_sessionmaker[AsyncSession],
+                                                         clock: FrozenClock, settings: Settings) -> None:
+    a = ticker(sessions, clock, settings, "a")
+    b = ticker(sessions, clock, settings, "b")
+    await a.tick()
+    await b.release()  # not b's lease: nothing changes
+    assert await b.tick() == [] and runs.count("first") == 1
+    await a.release()  # a stops cleanly: b need not wait for the lease to run out
+    await b.tick()
+    assert runs.count("first") == 2
+
+
+async def test_a_tick_that_loses_its_lease_stops(runs: list[str], sessions: async_sessionmaker[AsyncSession],
+                                                 clock: FrozenClock, settings: Settings,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """A tick longer than its lease must not run on alongside the instance that took the lease over."""
+    a = ticker(sessions, clock, settings, "a")
+
+    async def slow(session: AsyncSession, ctx: JobContext) -> None:
+        runs.append("slow")
+        clock.advance(minutes=5)  # the lease ran out while this job ran ...
+        async with sessions() as s:  # ... and b took it
+            assert await acquire_lease(s, "tick", "b", clock(), timedelta(minutes=1))
+            await s.commit()
+
+    monkeypatch.setattr(jobs_module, "JOBS", {"slow": slow, "last": jobs_module.JOBS["last"]})
+    await a.tick()
+    assert runs == ["slow"]
+
+
 async def test_lease_is_atomic(sessions: async_sessionmaker[AsyncSession], clock: FrozenClock) -> None:
     import asyncio
 

@@ -396,6 +396,50 @@ async def test_two_senders_share_the_queue_without_doubling(
     assert {r.status for r in (await rows(sessions)).values()} == {OutboxStatus.SENT}
 
 
+async def test_many_senders_claiming_together_neither_deadlock_nor_double(
+        bot: Bot, tg: FakeTelegram, sessions: async_sessionmaker[AsyncSession], clock: FrozenClock) -> None:
+    """On PostgreSQL concurrent claims once locked overlapping rows in different orders and deadlocked."""
+    chats = [5000 + i for i in range(150)]
+    people(tg, *chats)
+    async with sessions() as s:
+        outbox = Outbox(s, clock)
+        for chat in chats:
+            for n in range(2):
+                await outbox.enqueue(key=f"{chat}:{n}", kind="test", chat_id=chat, text=f"{chat} #{n}")
+        await s.commit()
+    senders = [make_sender(bot, sessions, clock, instance=f"i{n}") for n in range(4)]
+    await asyncio.gather(*(sender.drain() for sender in senders))
+    for chat in chats:
+        assert tg.texts(chat) == [f"{chat} #0", f"{chat} #1"]
+    assert sum(sender.stats["sent"] for sender in senders) == 300
+
+
+async def test_a_failing_claim_does_not_stop_delivery(
+        bot: Bot, tg: FakeTelegram, sessions: async_sessionmaker[AsyncSession], clock: FrozenClock,
+        monkeypatch: Any) -> None:
+    people(tg, ANN)
+    sender = make_sender(bot, sessions, clock, poll_interval=0.05)
+    real = sender.claim_once
+    failures = [RuntimeError("deadlock detected")]
+
+    async def flaky(*args: Any, **kwargs: Any) -> int:
+        if failures:
+            raise failures.pop()
+        return await real(*args, **kwargs)
+
+    monkeypatch.setattr(sender, "claim_once", flaky)
+    running = asyncio.create_task(sender.run())
+    await enqueue(sessions, clock, key="a", chat_id=ANN, text="Still delivered")
+    sender.wake()
+    for _ in range(100):
+        if tg.texts(ANN):
+            break
+        await asyncio.sleep(0.05)
+    await sender.stop()
+    await running
+    assert not failures and tg.texts(ANN) == ["Still delivered"]
+
+
 async def test_urgent_items_are_claimed_first(bot: Bot, tg: FakeTelegram,
                                               sessions: async_sessionmaker[AsyncSession], clock: FrozenClock) -> None:
     chats = [950 + i for i in range(5)]
