@@ -17,16 +17,14 @@ from markupsafe import Markup
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.clock import Clock, system_clock
+from bot.clock import Clock
 from bot.i18n import _, use_locale
 from bot.jobs import JobContext, job
 from bot.rendering import CAPTION_LIMIT, TEXT_LIMIT, plain_len, render
 from bot.services import EXTRA_SERVICES
 from bot.services.access import Actor, Place, can, require
-from bot.services.chats import ChatsService
-from bot.services.members import MembersService
+from bot.services.base import CommunityService
 from bot.services.onboarding import role_label
-from bot.services.outbox import Outbox
 from models import Announcement, Area, Building, ChatLink, Community, Member, OutboxItem, Role
 
 AUDIENCES = ("buildings", "area", "area_captains", "community", "volunteers", "captains")
@@ -75,15 +73,7 @@ def body_fits(body_html: str, photo: bool) -> bool:
     return plain_len(body_html) <= (BODY_LIMIT_CAPTION if photo else BODY_LIMIT_TEXT)
 
 
-class AnnouncementsService:
-    def __init__(self, session: AsyncSession, clock: Clock = system_clock, members: MembersService | None = None,
-                 chats: ChatsService | None = None, outbox: Outbox | None = None) -> None:
-        self.session = session
-        self.clock = clock
-        self.members = members or MembersService(session, clock)
-        self.chats = chats or ChatsService(session, clock, self.members)
-        self.outbox = outbox or Outbox(session, clock)
-
+class AnnouncementsService(CommunityService):
     # ------------------------------------------------------------------ rights and audiences
 
     async def options(self, actor: Actor, community_id: int) -> list[AudienceOption]:

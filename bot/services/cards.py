@@ -16,13 +16,11 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.clock import Clock, system_clock
 from bot.i18n import _, use_locale
 from bot.rendering import CAPTION_LIMIT, TEXT_LIMIT, plain_len, render, shorten
 from bot.services import EXTRA_SERVICES
 from bot.services.access import Place
-from bot.services.chats import ChatsService
-from bot.services.members import MembersService
+from bot.services.base import CommunityService
 from bot.services.outbox import Outbox, on_sent
 from models import Building, Community, Issue, IssueEvent, IssuePhoto, IssueStatus, Member, OutboxItem, OutboxStatus
 
@@ -85,15 +83,7 @@ class _Context:
     photos: list[str]
 
 
-class CardService:
-    def __init__(self, session: AsyncSession, clock: Clock = system_clock, members: MembersService | None = None,
-                 chats: ChatsService | None = None, outbox: Outbox | None = None) -> None:
-        self.session = session
-        self.clock = clock
-        self.members = members or MembersService(session, clock)
-        self.chats = chats or ChatsService(session, clock, self.members)
-        self.outbox = outbox or Outbox(session, clock)
-
+class CardService(CommunityService):
     # ------------------------------------------------------------------ loading
 
     async def _context(self, issue: Issue) -> _Context:

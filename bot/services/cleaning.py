@@ -20,15 +20,14 @@ from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.clock import Clock, system_clock
+from bot.clock import Clock
 from bot.i18n import _, ngettext, use_locale
 from bot.jobs import JobContext, job
 from bot.rendering import CAPTION_LIMIT, esc, plain_len, render, shorten
 from bot.services import EXTRA_SERVICES
 from bot.services.access import Actor, NotAllowed, Place, require
-from bot.services.chats import ChatsService
-from bot.services.members import MembersService
-from bot.services.outbox import Outbox, on_sent
+from bot.services.base import CommunityService
+from bot.services.outbox import on_sent
 from bot.services.recurrence import (
     DEFAULT_REMINDERS,
     Rule,
@@ -140,15 +139,7 @@ def rule_of(series: CleaningSeries) -> Rule:
                 series.until_date)
 
 
-class CleaningService:
-    def __init__(self, session: AsyncSession, clock: Clock = system_clock, members: MembersService | None = None,
-                 chats: ChatsService | None = None, outbox: Outbox | None = None) -> None:
-        self.session = session
-        self.clock = clock
-        self.members = members or MembersService(session, clock)
-        self.chats = chats or ChatsService(session, clock, self.members)
-        self.outbox = outbox or Outbox(session, clock)
-
+class CleaningService(CommunityService):
     # ------------------------------------------------------------------ places and rights
 
     async def place_options(self, actor: Actor, community_id: int) -> list[PlaceOption]:

@@ -36,13 +36,11 @@ from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.clock import Clock, system_clock
+from bot.clock import Clock
 from bot.i18n import _, use_locale
 from bot.rendering import render, split_blocks
 from bot.services.access import Actor, Level, NotAllowed, Place, require
-from bot.services.chats import ChatsService
-from bot.services.members import MembersService
-from bot.services.outbox import Outbox
+from bot.services.base import CommunityService
 from models import Area, Community, DigestRun, Issue, IssueEvent, IssueStatus, Member, Role
 
 log = logging.getLogger(__name__)
@@ -452,16 +450,7 @@ def _as_hours(data: Any) -> list[tuple[str, float]] | None:
 # ------------------------------------------------------------------------------- the service
 
 
-class DigestService:
-    def __init__(self, session: AsyncSession, clock: Clock = system_clock,
-                 members: MembersService | None = None, chats: ChatsService | None = None,
-                 outbox: Outbox | None = None) -> None:
-        self.session = session
-        self.clock = clock
-        self.members = members or MembersService(session, clock)
-        self.chats = chats or ChatsService(session, clock, self.members)
-        self.outbox = outbox or Outbox(session, clock)
-
+class DigestService(CommunityService):
     # ---- places and labels
 
     async def _places(self, community_id: int) -> dict[str, dict[int, str]]:

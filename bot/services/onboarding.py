@@ -4,15 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from bot.clock import Clock, system_clock
 from bot.i18n import _, use_locale
 from bot.rendering import esc
 from bot.services.access import Actor
-from bot.services.chats import ChatsService
-from bot.services.members import MembersService, PlaceInfo, RoleView
-from bot.services.outbox import Outbox
+from bot.services.base import CommunityService
+from bot.services.members import PlaceInfo, RoleView
 from models import Building, Community, Invite, JoinRequest, Member
 
 ROLE_NAMES = {
@@ -58,16 +54,7 @@ class Joined:
     newly: bool
 
 
-class OnboardingService:
-    def __init__(self, session: AsyncSession, clock: Clock = system_clock,
-                 members: MembersService | None = None, chats: ChatsService | None = None,
-                 outbox: Outbox | None = None) -> None:
-        self.session = session
-        self.clock = clock
-        self.members = members or MembersService(session, clock)
-        self.chats = chats or ChatsService(session, clock, self.members)
-        self.outbox = outbox or Outbox(session, clock)
-
+class OnboardingService(CommunityService):
     async def join_with_invite(self, member: Member, code: str) -> Joined:
         invite, newly = await self.members.redeem_invite(member, code)
         info = await self.members.place_info(await self._invite_place(invite))

@@ -39,6 +39,7 @@ from bot.jobs import JobContext, job
 from bot.rendering import TEXT_LIMIT, esc, render, shorten
 from bot.services import EXTRA_SERVICES
 from bot.services.access import Actor, Level, Place, can, require
+from bot.services.base import CommunityService
 from bot.services.chats import CHAT_ID_COLUMNS, ChatsService
 from bot.services.members import MembersService
 from bot.services.outbox import Outbox, on_sent
@@ -293,14 +294,10 @@ def place_of(route: PatrolRoute) -> Place:
 # ------------------------------------------------------------------------------------- service
 
 
-class PatrolService:
+class PatrolService(CommunityService):
     def __init__(self, session: AsyncSession, clock: Clock = system_clock, members: MembersService | None = None,
-                 outbox: Outbox | None = None, chats: ChatsService | None = None) -> None:
-        self.session = session
-        self.clock = clock
-        self.members = members or MembersService(session, clock)
-        self.outbox = outbox or Outbox(session, clock)
-        self.chats = chats or ChatsService(session, clock, self.members)
+                 chats: ChatsService | None = None, outbox: Outbox | None = None) -> None:
+        super().__init__(session, clock, members, chats, outbox)
         self._communities: dict[int, Community] = {}
 
     # ---------------------------------------------------------------- loading
@@ -1323,9 +1320,7 @@ async def remember_roster_message(session: AsyncSession, item: OutboxItem) -> No
 
 
 def _service(session: AsyncSession, ctx: JobContext) -> PatrolService:
-    members = MembersService(session, ctx.clock, ctx.settings.admin_ids)
-    return PatrolService(session, ctx.clock, members, Outbox(session, ctx.clock),
-                         ChatsService(session, ctx.clock, members))
+    return PatrolService(session, ctx.clock, MembersService(session, ctx.clock, ctx.settings.admin_ids))
 
 
 @job("patrol_reminders")
@@ -1366,7 +1361,7 @@ async def patrol_generate(session: AsyncSession, ctx: JobContext) -> None:
 
 
 EXTRA_SERVICES["patrols"] = lambda session, clock, settings, services: PatrolService(
-    session, clock, services["members"], services["outbox"], services["chats"])
+    session, clock, services["members"], services["chats"], services["outbox"])
 
 
 # ------------------------------------------------------------------------------------- digest API

@@ -23,6 +23,7 @@ from bot.commands import CommandInfo, register
 from bot.i18n import __, current_locale
 from bot.services import EXTRA_SERVICES
 from bot.services.access import Actor, Level, NotAllowed, Place, can, require
+from bot.services.base import CommunityService
 from bot.services.cards import CardService, PublishResult
 from bot.services.chats import ChatsService
 from bot.services.members import MembersService
@@ -227,15 +228,11 @@ def issue_place(issue: Issue) -> Place:
 # ---------------------------------------------------------------------------------- service
 
 
-class ReportingService:
+class ReportingService(CommunityService):
     def __init__(self, session: AsyncSession, clock: Clock = system_clock, members: MembersService | None = None,
                  chats: ChatsService | None = None, outbox: Outbox | None = None,
                  cards: CardService | None = None) -> None:
-        self.session = session
-        self.clock = clock
-        self.members = members or MembersService(session, clock)
-        self.chats = chats or ChatsService(session, clock, self.members)
-        self.outbox = outbox or Outbox(session, clock)
+        super().__init__(session, clock, members, chats, outbox)
         self.cards = cards or CardService(session, clock, self.members, self.chats, self.outbox)
 
     # ------------------------------------------------------------------ where the reporter belongs

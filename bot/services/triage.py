@@ -31,6 +31,7 @@ from bot.jobs import JobContext, job
 from bot.rendering import esc, shorten
 from bot.services import EXTRA_SERVICES
 from bot.services.access import Actor, Level, NotAllowed, Place, can, require
+from bot.services.base import CommunityService
 from bot.services.cards import fmt_when as when_text
 from bot.services.cards import status_label
 from bot.services.chats import ChatsService
@@ -173,15 +174,11 @@ def level_label(level: int) -> str:
     return {0: _("building captains"), 1: _("area head"), 2: _("community office")}.get(level, "?")
 
 
-class TriageService:
+class TriageService(CommunityService):
     def __init__(self, session: AsyncSession, clock: Clock = system_clock,
                  members: MembersService | None = None, chats: ChatsService | None = None,
                  outbox: Outbox | None = None, cards: Any = None) -> None:
-        self.session = session
-        self.clock = clock
-        self.members = members or MembersService(session, clock)
-        self.chats = chats or ChatsService(session, clock, self.members)
-        self.outbox = outbox or Outbox(session, clock)
+        super().__init__(session, clock, members, chats, outbox)
         self._cards = cards
 
     # ------------------------------------------------------------------ loading and rights

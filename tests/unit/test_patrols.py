@@ -37,7 +37,7 @@ SH = ZoneInfo("Asia/Shanghai")
 
 def svc(session: AsyncSession, clock: FrozenClock) -> PatrolService:
     members = MembersService(session, clock)
-    return PatrolService(session, clock, members, Outbox(session, clock), ChatsService(session, clock, members))
+    return PatrolService(session, clock, members, ChatsService(session, clock, members), Outbox(session, clock))
 
 
 async def person(session: AsyncSession, tid: int, name: str = "") -> tuple[Member, Actor]:

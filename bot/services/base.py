@@ -1,0 +1,22 @@
+"""What most capability services stand on: the update's session and clock, the members, the chats and
+the outbox. Built per update by bot.services.build_services, which hands the same members/chats/outbox to
+every service; jobs, the CLI and tests pass only what they have and get the rest built here."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.clock import Clock, system_clock
+from bot.services.chats import ChatsService
+from bot.services.members import MembersService
+from bot.services.outbox import Outbox
+
+
+class CommunityService:
+    def __init__(self, session: AsyncSession, clock: Clock = system_clock, members: MembersService | None = None,
+                 chats: ChatsService | None = None, outbox: Outbox | None = None) -> None:
+        self.session = session
+        self.clock = clock
+        self.members = members or MembersService(session, clock)
+        self.chats = chats or ChatsService(session, clock, self.members)
+        self.outbox = outbox or Outbox(session, clock)
