@@ -5,7 +5,8 @@ bot/services/triage.py."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from aiogram import Bot, F, Router
 from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError
@@ -46,6 +47,8 @@ from bot.services.triage import (
     when_text,
 )
 from models import Issue, IssueStatus, Member
+
+T = TypeVar("T")
 
 router = Router(name=__name__)
 
@@ -429,19 +432,34 @@ async def _typed(message: Message) -> str | None:
     return message.text
 
 
-@router.message(TriageFlow.deadline_date)
-async def deadline_date(message: Message, state: FSMContext, actor: Actor, triage: TriageService) -> None:
+async def _text_step(message: Message, state: FSMContext, again: str | None,
+                     act: Callable[[str, int], Awaitable[T]], *, final: tuple[str, ...] = ()
+                     ) -> T | None:
+    """A step that expects text about the conversation's issue: `act(text, issue_id)` does the work
+    and the conversation ends; a wrong input is explained and `again` asked (a `final` reason ends it)."""
     text = await _typed(message)
     if text is None:
-        return
+        return None
     data = await state.get_data()
     try:
-        outcome = await triage.deadline_on(actor, int(data["issue_id"]), text)
+        outcome = await act(text, int(data["issue_id"]))
     except InvalidInput as exc:
-        await message.answer(input_error(exc.reason) + "\n" + _("By which date must it be fixed?"),
-                             reply_markup=cancel_kb())
-        return
+        if exc.reason in final:
+            await state.clear()
+            await message.answer(input_error(exc.reason))
+        else:
+            await message.answer(input_error(exc.reason) + ("\n" + again if again else ""), reply_markup=cancel_kb())
+        return None
     await state.clear()
+    return outcome
+
+
+@router.message(TriageFlow.deadline_date)
+async def deadline_date(message: Message, state: FSMContext, actor: Actor, triage: TriageService) -> None:
+    outcome = await _text_step(message, state, _("By which date must it be fixed?"),
+                               lambda text, issue_id: triage.deadline_on(actor, issue_id, text))
+    if outcome is None:
+        return
     community = await triage.community_of(outcome.issue)
     await message.answer(_("⏰ {headline}: deadline {when}. I'll remind whoever works on it.").format(
         headline=await headline(triage, outcome.issue),
@@ -450,16 +468,10 @@ async def deadline_date(message: Message, state: FSMContext, actor: Actor, triag
 
 @router.message(TriageFlow.duplicate_ref)
 async def duplicate_ref(message: Message, state: FSMContext, actor: Actor, triage: TriageService) -> None:
-    text = await _typed(message)
-    if text is None:
+    outcome = await _text_step(message, state, None,
+                               lambda text, issue_id: triage.mark_duplicate(actor, issue_id, text))
+    if outcome is None:
         return
-    data = await state.get_data()
-    try:
-        outcome = await triage.mark_duplicate(actor, int(data["issue_id"]), text)
-    except InvalidInput as exc:
-        await message.answer(input_error(exc.reason), reply_markup=cancel_kb())
-        return
-    await state.clear()
     head = await headline(triage, outcome.issue)
     if outcome.changed and outcome.other is not None:
         await message.answer(_("🔗 {headline} is closed as a duplicate of {original}; its followers now follow "
@@ -471,18 +483,11 @@ async def duplicate_ref(message: Message, state: FSMContext, actor: Actor, triag
 
 @router.message(TriageFlow.note_text)
 async def note_text(message: Message, state: FSMContext, actor: Actor, triage: TriageService) -> None:
-    text = await _typed(message)
-    if text is None:
+    public = bool((await state.get_data()).get("public"))
+    outcome = await _text_step(message, state, _("Please write the note again."),
+                               lambda text, issue_id: triage.add_note(actor, issue_id, text, public=public))
+    if outcome is None:
         return
-    data = await state.get_data()
-    public = bool(data.get("public"))
-    try:
-        outcome = await triage.add_note(actor, int(data["issue_id"]), text, public=public)
-    except InvalidInput as exc:
-        await message.answer(input_error(exc.reason) + "\n" + _("Please write the note again."),
-                             reply_markup=cancel_kb())
-        return
-    await state.clear()
     head = await headline(triage, outcome.issue)
     await message.answer(_("📢 Note added to {headline} and sent to its followers.").format(headline=head) if public
                          else _("🔒 Internal note added to {headline}.").format(headline=head))
@@ -490,21 +495,10 @@ async def note_text(message: Message, state: FSMContext, actor: Actor, triage: T
 
 @router.message(TriageFlow.ask_text)
 async def ask_text(message: Message, state: FSMContext, actor: Actor, triage: TriageService) -> None:
-    text = await _typed(message)
-    if text is None:
+    outcome = await _text_step(message, state, _("Please write your question again."),
+                               lambda text, issue_id: triage.ask(actor, issue_id, text), final=("no_reporter",))
+    if outcome is None:
         return
-    data = await state.get_data()
-    try:
-        outcome = await triage.ask(actor, int(data["issue_id"]), text)
-    except InvalidInput as exc:
-        if exc.reason == "no_reporter":
-            await state.clear()
-            await message.answer(input_error(exc.reason))
-            return
-        await message.answer(input_error(exc.reason) + "\n" + _("Please write your question again."),
-                             reply_markup=cancel_kb())
-        return
-    await state.clear()
     await message.answer(_("❓ Question sent to the reporter of {headline}. Their answer will appear under the "
                            "card.").format(headline=await headline(triage, outcome.issue)))
 
@@ -571,16 +565,10 @@ async def on_not_fixed(query: CallbackQuery, callback_data: IssueCb, member: Mem
 
 @router.message(TriageFlow.notfixed_comment)
 async def not_fixed_comment(message: Message, state: FSMContext, member: Member, triage: TriageService) -> None:
-    text = await _typed(message)
-    if text is None:
+    outcome = await _text_step(message, state, _("What is still wrong?"),
+                               lambda text, issue_id: triage.reopen(member, issue_id, text))
+    if outcome is None:
         return
-    data = await state.get_data()
-    try:
-        outcome = await triage.reopen(member, int(data["issue_id"]), text)
-    except InvalidInput as exc:
-        await message.answer(input_error(exc.reason) + "\n" + _("What is still wrong?"), reply_markup=cancel_kb())
-        return
-    await state.clear()
     head = await headline(triage, outcome.issue)
     if outcome.changed:
         await message.answer(_("🔁 {headline} is reopened and back with the team. I'll tell you what happens.")
@@ -603,17 +591,10 @@ async def on_answer(query: CallbackQuery, callback_data: IssueCb, member: Member
 
 @router.message(TriageFlow.answer_text)
 async def answer_text(message: Message, state: FSMContext, member: Member, triage: TriageService) -> None:
-    text = await _typed(message)
-    if text is None:
+    outcome = await _text_step(message, state, _("Please write your answer again."),
+                               lambda text, issue_id: triage.answer(member, issue_id, text))
+    if outcome is None:
         return
-    data = await state.get_data()
-    try:
-        outcome = await triage.answer(member, int(data["issue_id"]), text)
-    except InvalidInput as exc:
-        await message.answer(input_error(exc.reason) + "\n" + _("Please write your answer again."),
-                             reply_markup=cancel_kb())
-        return
-    await state.clear()
     await message.answer(_("✅ Thank you! I've passed your answer on to the team handling {ref}.").format(
         ref=outcome.issue.hashtag))
 
