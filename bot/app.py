@@ -77,14 +77,20 @@ class InFlight(BaseMiddleware):
 _RESPONSE_MODELS: dict[Any, Any] = {}
 
 
-class CommitBeforeRequest(BaseRequestMiddleware):
-    """Commit the handler's work before each call to Telegram (see bot.db.current_session)."""
-
+class KeepResponseModels(BaseRequestMiddleware):
     async def __call__(self, make_request: NextRequestMiddlewareType[Any], bot: Bot,
                        method: TelegramMethod[Any]) -> Any:
         returning = method.__returning__
         if returning not in _RESPONSE_MODELS:
             _RESPONSE_MODELS[returning] = Response[returning]  # type: ignore[valid-type]
+        return await make_request(bot, method)
+
+
+class CommitBeforeRequest(BaseRequestMiddleware):
+    """Commit the handler's work before each call to Telegram (see bot.db.current_session)."""
+
+    async def __call__(self, make_request: NextRequestMiddlewareType[Any], bot: Bot,
+                       method: TelegramMethod[Any]) -> Any:
         session = current_session.get()
         if session is not None and session.in_transaction():
             await session.commit()
@@ -95,6 +101,7 @@ def create_bot(settings: Settings, session: BaseSession | None = None) -> Bot:
     if session is None:
         session = AiohttpSession(api=TelegramAPIServer.from_base(settings.bot_api_url)) \
             if settings.bot_api_url else AiohttpSession()
+    session.middleware(KeepResponseModels())
     session.middleware(CommitBeforeRequest())
     return Bot(settings.bot_token, session=session,
                default=DefaultBotProperties(parse_mode=ParseMode.HTML, link_preview_is_disabled=True))

@@ -21,12 +21,8 @@ _NAMESPACE: dict[str, Any] = {}
 _eager_rebuild = BaseModel.model_rebuild.__func__  # type: ignore[attr-defined]
 
 
-def _is_aiogram(cls: type) -> bool:
-    return cls.__module__.startswith("aiogram.")
-
-
 def _model_rebuild(cls: type[BaseModel], *args: Any, _types_namespace: Any = None, **kwargs: Any) -> Any:
-    if _is_aiogram(cls):
+    if cls.__module__.startswith("aiogram."):
         if _types_namespace is not None and not kwargs.get("force"):
             _NAMESPACE.update(_types_namespace)  # aiogram's eager pass at import: only remember the names
             return None
