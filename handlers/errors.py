@@ -7,12 +7,13 @@ import logging
 
 from aiogram import F, Router
 from aiogram.filters import ExceptionTypeFilter
+from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, ErrorEvent, Message
 
 from bot.i18n import _
-from bot.keyboards.start import communities_kb
 from bot.services.access import Actor, Level, NotAllowed
 from bot.services.members import MembersService
+from handlers.start import ask_join
 from models import Member
 
 log = logging.getLogger(__name__)
@@ -66,17 +67,14 @@ fallback = Router(name=f"{__name__}.fallback")
 
 
 @fallback.message(F.chat.type == "private")
-async def unknown_private(message: Message, member: Member, actor: Actor, members: MembersService) -> None:
+async def unknown_private(message: Message, member: Member, actor: Actor, members: MembersService,
+                          state: FSMContext) -> None:
     if message.text and message.text.startswith("/"):
         await message.answer(_("I don't know that command. Send /help to see what I can do."))
-    elif not actor.grants and not actor.is_admin and await members.pending_join(member) is None:
-        # Someone who has not joined yet is at the first step of joining: ask that question again.
-        communities = await members.communities()
-        if communities:
-            await message.answer(_("Which community do you live in?"), reply_markup=communities_kb(communities))
-        else:
-            await message.answer(_("No community has been set up here yet. Ask your community office for an "
-                                   "invite link."))
+    elif not actor.grants and not actor.is_admin and await members.pending_join(member) is None \
+            and await members.communities():
+        # Someone who has not joined yet is at the first step of joining: ask that question.
+        await ask_join(message, state, members)
     else:
         await message.answer(_("I'm not sure what to do with that. Send /help to see what I can do, "
                                "or /report to report a problem."))

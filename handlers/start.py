@@ -5,7 +5,8 @@ from __future__ import annotations
 from aiogram import F, Router
 from aiogram.filters import Command, CommandObject, CommandStart
 from aiogram.fsm.context import FSMContext
-from aiogram.types import CallbackQuery, Message
+from aiogram.fsm.state import State, StatesGroup
+from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 
 from bot.commands import visible
 from bot.i18n import _
@@ -19,6 +20,13 @@ from models import Member
 
 router = Router(name=__name__)
 router.message.filter(F.chat.type == "private")
+
+
+class Joining(StatesGroup):
+    """Choosing a place with the buttons; data `join` = [level, id] of the question on screen:
+    ["start", 0] which community, ["c", community] which area (or building), ["a", area] which building."""
+
+    choosing = State()
 
 def invite_error_text(reason: str) -> str:
     texts = {
@@ -59,7 +67,7 @@ async def start_with_code(message: Message, command: CommandObject, member: Memb
         joined = await onboarding.join_with_invite(member, (command.args or "").strip())
     except InviteError as exc:
         await message.answer(invite_error_text(exc.reason))
-        await _greet(message, member, await members.actor(member), members, first=first)
+        await _greet(message, member, await members.actor(member), members, state, first=first)
         return
     actor = await members.actor(member)
     community = esc(joined.place.community.name)
@@ -82,10 +90,10 @@ async def start(message: Message, member: Member, actor: Actor, members: Members
                 state: FSMContext) -> None:
     await state.clear()
     first = await members.mark_privacy_seen(member)
-    await _greet(message, member, actor, members, first=first)
+    await _greet(message, member, actor, members, state, first=first)
 
 
-async def _greet(message: Message, member: Member, actor: Actor, members: MembersService, *,
+async def _greet(message: Message, member: Member, actor: Actor, members: MembersService, state: FSMContext, *,
                  first: bool) -> None:
     name = esc(member.display_name if member.first_name else message.from_user.first_name  # type: ignore[union-attr]
                if message.from_user else "")
@@ -111,45 +119,71 @@ async def _greet(message: Message, member: Member, actor: Actor, members: Member
             "No community has been set up here yet. Ask your community office for an invite link."))
         return
     await message.answer(intro)
-    await message.answer(_("Which community do you live in?"), reply_markup=communities_kb(all_communities))
+    await ask_join(message, state, members)
+
+
+async def _join_question(members: MembersService, level: str, place_id: int) -> tuple[str, InlineKeyboardMarkup]:
+    """The joining question after choosing `level` `place_id` ("start": none yet)."""
+    if level == "a":
+        place = await members.area_place(place_id)
+        return _("Which building?"), buildings_kb(await members.buildings(area_id=place_id), place.community_id)
+    if level == "c":
+        areas = await members.areas(place_id)
+        if len(areas) == 1:
+            return _("Which building?"), buildings_kb(await members.buildings(area_id=areas[0].id), place_id)
+        return _("Which area?"), areas_kb(areas, with_back=True)
+    return _("Which community do you live in?"), communities_kb(await members.communities())
+
+
+async def ask_join(message: Message, state: FSMContext, members: MembersService, level: str = "start",
+                   place_id: int = 0) -> None:
+    """Ask (again) the joining question the person is at, as a new message."""
+    text, markup = await _join_question(members, level, place_id)
+    await state.set_state(Joining.choosing)
+    await state.update_data(join=[level, place_id])
+    await message.answer(text, reply_markup=markup)
+
+
+async def _join_step(query: CallbackQuery, state: FSMContext, members: MembersService, level: str,
+                     place_id: int) -> None:
+    text, markup = await _join_question(members, level, place_id)
+    await state.set_state(Joining.choosing)
+    await state.update_data(join=[level, place_id])
+    if isinstance(query.message, Message):
+        await query.message.edit_text(text, reply_markup=markup)
+    await query.answer()
 
 
 @router.callback_query(JoinCb.filter(F.level == "back"))
-async def join_back(query: CallbackQuery, members: MembersService) -> None:
-    if isinstance(query.message, Message):
-        await query.message.edit_text(_("Which community do you live in?"),
-                                      reply_markup=communities_kb(await members.communities()))
-    await query.answer()
+async def join_back(query: CallbackQuery, state: FSMContext, members: MembersService) -> None:
+    await _join_step(query, state, members, "start", 0)
 
 
 @router.callback_query(JoinCb.filter(F.level == "c"))
-async def join_community(query: CallbackQuery, callback_data: JoinCb, members: MembersService) -> None:
-    areas = await members.areas(callback_data.id)
-    if not areas:
+async def join_community(query: CallbackQuery, callback_data: JoinCb, state: FSMContext,
+                         members: MembersService) -> None:
+    if not await members.areas(callback_data.id):
         await query.answer(_("This community has no areas yet."), show_alert=True)
         return
-    if isinstance(query.message, Message):
-        if len(areas) == 1:
-            buildings = await members.buildings(area_id=areas[0].id)
-            await query.message.edit_text(_("Which building?"),
-                                          reply_markup=buildings_kb(buildings, callback_data.id))
-        else:
-            await query.message.edit_text(_("Which area?"), reply_markup=areas_kb(areas, with_back=True))
-    await query.answer()
+    await _join_step(query, state, members, "c", callback_data.id)
 
 
 @router.callback_query(JoinCb.filter(F.level == "a"))
-async def join_area(query: CallbackQuery, callback_data: JoinCb, members: MembersService) -> None:
-    buildings = await members.buildings(area_id=callback_data.id)
-    place = await members.area_place(callback_data.id)
-    if isinstance(query.message, Message):
-        await query.message.edit_text(_("Which building?"), reply_markup=buildings_kb(buildings, place.community_id))
-    await query.answer()
+async def join_area(query: CallbackQuery, callback_data: JoinCb, state: FSMContext, members: MembersService) -> None:
+    await _join_step(query, state, members, "a", callback_data.id)
+
+
+@router.message(Joining.choosing, ~F.text.startswith("/"))
+async def join_wrong_input(message: Message, state: FSMContext, members: MembersService) -> None:
+    level, place_id = (await state.get_data()).get("join") or ["start", 0]
+    await message.answer(_("Please choose with the buttons."))
+    await ask_join(message, state, members, str(level), int(place_id))
 
 
 @router.callback_query(JoinCb.filter(F.level == "b"))
-async def join_building(query: CallbackQuery, callback_data: JoinCb, member: Member,
+async def join_building(query: CallbackQuery, callback_data: JoinCb, member: Member, state: FSMContext,
                         onboarding: OnboardingService) -> None:
+    await state.clear()
     _request, info, is_new = await onboarding.ask_to_join(member, callback_data.id)
     if is_new:
         text = _("I've asked the captains of {building} to confirm. I'll tell you as soon as they do.")

@@ -334,9 +334,15 @@ async def test_nonsense_gets_a_friendly_answer(harness: BotHarness, community: A
     await harness.feed(up.text(joe, "/frobnicate"))
     assert tg.last(uid).text == "I don't know that command. Send /help to see what I can do."
     await harness.feed(up.callback_on(question, joe, "Nanchi Community"))
-    for _level in ("area", "building"):  # the question message is edited in place, step by step
-        step = tg.edits(uid)[-1]
-        await harness.feed(up.callback_on(step, joe, tg.buttons(step)[0][0]))
+    assert tg.edits(uid)[-1].text == "Which area?"
+    # A wrong input at a later step asks that step's question again, not the first one.
+    await harness.feed(up.text(joe, "north"))
+    assert tg.texts(uid)[-2:] == ["Please choose with the buttons.", "Which area?"]
+    await harness.feed(up.callback_on(tg.last(uid), joe, "North area"))
+    assert tg.edits(uid)[-1].text == "Which building?"
+    await harness.feed(up.sticker(joe))
+    assert tg.texts(uid)[-2:] == ["Please choose with the buttons.", "Which building?"]
+    await harness.feed(up.callback_on(tg.last(uid), joe, "Building 1"))
     assert "asked the captains" in tg.edits(uid)[-1].text
     # Waiting for the captains: nothing to ask again, a friendly pointer instead.
     await harness.feed(up.voice(joe))
