@@ -226,10 +226,20 @@ async def set_commands(bot: Bot) -> None:
         await bot.set_my_commands(admins, scope=BotCommandScopeAllChatAdministrators(), language_code=code)
 
 
-async def run(app: App) -> None:
-    """Run until SIGINT/SIGTERM: scheduler, outbox sender, then polling or the webhook server."""
+def start_scheduler(tick: Callable[[], Awaitable[Any]], seconds: float) -> Any:
+    """The periodic tick, first `seconds` from now (the run starts one at once itself). Not
+    `next_run_time=None`: to APScheduler that means a paused job, and the bot ticked only at start."""
     from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+    scheduler = AsyncIOScheduler(event_loop=asyncio.get_running_loop())
+    scheduler.add_job(tick, "interval", seconds=seconds, id="tick", coalesce=True, max_instances=1,
+                      misfire_grace_time=None)
+    scheduler.start()
+    return scheduler
+
+
+async def run(app: App) -> None:
+    """Run until SIGINT/SIGTERM: scheduler, outbox sender, then polling or the webhook server."""
     settings = app.settings
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -242,10 +252,7 @@ async def run(app: App) -> None:
     with suppress(Exception):
         await set_commands(app.bot)
 
-    scheduler = AsyncIOScheduler(event_loop=loop)
-    scheduler.add_job(app.ticker.tick, "interval", seconds=settings.tick_seconds, id="tick",
-                      coalesce=True, max_instances=1, misfire_grace_time=None, next_run_time=None)
-    scheduler.start()
+    scheduler = start_scheduler(app.ticker.tick, settings.tick_seconds)
     sender_task = asyncio.create_task(app.sender.run(), name="outbox-sender")
     # Catch up at once after downtime instead of waiting for the first interval.
     first_tick = asyncio.create_task(app.ticker.tick(), name="first-tick")

@@ -132,3 +132,25 @@ async def test_registered_jobs_run_on_a_real_community(sessions: async_sessionma
     assert await t.tick() == []
     clock.advance(days=1, hours=1)
     assert await t.tick() == []
+
+
+async def test_the_scheduler_keeps_ticking() -> None:
+    """The running bot ticks every TICK_SECONDS, not only at start (a paused job once did exactly that)."""
+    import asyncio
+
+    from bot.app import start_scheduler
+
+    ticks: list[int] = []
+
+    async def tick() -> None:
+        ticks.append(1)
+
+    scheduler = start_scheduler(tick, 0.1)
+    try:
+        for _ in range(100):
+            if len(ticks) >= 3:
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        scheduler.shutdown(wait=False)
+    assert len(ticks) >= 3
