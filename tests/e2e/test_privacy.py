@@ -138,18 +138,18 @@ async def add_internal_note(harness: BotHarness, captain: Any, issue_id: int) ->
     assert "Internal note added" in (harness.tg.last(captain.id).plain or "")
 
 
-async def resolve(harness: BotHarness, captain: Any, issue_id: int) -> None:
+async def resolve(harness: BotHarness, captain: Any, issue_id: int, now: str = "Resolve without a note") -> None:
     unthrottle(harness)
     await harness.feed(harness.up.callback(captain, cb("resolve", issue_id), chat=captain.id))
     await harness.feed(harness.up.photo(captain, file_id=f"after-{unique_id()}"))
-    await press_private(harness, captain, "Resolve without a note")
+    await press_private(harness, captain, now)
     await harness.deliver()
 
 
-async def not_fixed(harness: BotHarness, who: Any, comment: str) -> None:
-    await press_private(harness, who, "Not fixed")
+async def not_fixed(harness: BotHarness, who: Any, comment: str, label: str = "Not fixed") -> None:
+    await press_private(harness, who, label)
     await harness.feed(harness.up.text(who, comment))
-    assert "reopened" in (harness.tg.last(who.id).plain or "")
+    assert "🔁" in (harness.tg.last(who.id).plain or "")  # "🔁 #NC0001 is reopened and back with the team"
     await harness.deliver()
 
 
@@ -310,3 +310,92 @@ async def issue_row(harness: BotHarness, issue_id: int) -> Issue:
         found = await s.get(Issue, issue_id)
         assert found is not None
         return found
+
+
+# ---------------------------------------------------------------------------- transcripts
+
+TRANSCRIPT = {
+    "en": dict(lang="en", reporter="Ann", follower="Bob", neighbour="Dora", captain="Zhang",
+               names=("Ann (resident, reporter)", "Bob (resident, follows)", "Dora (resident)", "Captain Zhang",
+                      "Building 1 team chat", "office chat"),
+               accept="Accept", follow="Follow", not_fixed="Not fixed", comment="Still blocked at night",
+               deadline="Deadline", days="+3 days", resolve_now="Resolve without a note",
+               someone="a resident", title="Privacy: who is named where (English)",
+               notes=("A neighbour follows the report from its view.",
+                     "The captain accepts, and presses Accept once more: only an answer, no edit.",
+                     "It is marked fixed; the neighbour says it is not fixed.",
+                     "In the team chat the captain sets a new deadline on the \"reopened\" post: only its "
+                     "buttons change; the private view never goes into the group.",
+                     "A forged queue button in the group shows nothing there.",
+                     "Another neighbour opens the report: whoever reopened it is not named.",
+                     "The captain, in private, sees who reported and who reopened it.")),
+    "zh": dict(lang="zh-hans", reporter="李女士", follower="王先生", neighbour="赵女士", captain="张楼长",
+               names=("李女士（居民，上报人）", "王先生（居民，关注者）", "赵女士（居民）", "张楼长", "1号楼工作群",
+                      "社区办公室群"),
+               accept="受理", follow="关注", not_fixed="没解决", comment="晚上还是堵着",
+               deadline="时限", days="+3天", resolve_now="直接办结", someone="居民",
+               title="隐私：谁的名字出现在哪里（中文）",
+               notes=("邻居在上报详情里点了关注。",
+                     "楼栋长受理，又点了一次受理：只回一句提示，不再编辑卡片。",
+                     "问题标记办结后，关注的邻居说没解决。",
+                     "楼栋长在工作群里“已重新打开”的消息上设新时限：只换按钮，私聊详情绝不会出现在群里。",
+                     "在群里伪造的待办按钮不会在群里显示任何内容。",
+                     "另一位邻居查看上报：不显示是谁重新打开的。",
+                     "楼栋长在私聊中能看到上报人和重新打开的人。")),
+}
+
+
+async def walk_privacy_transcript(harness: BotHarness, lang: str) -> None:
+    t = TRANSCRIPT[lang]
+    if lang == "en":
+        await set_locale(harness, "en")
+    groups(harness)
+    tg = harness.tg
+    ann = await named(harness, unique_id(), t["reporter"], lang=t["lang"], resident_of="b1")
+    bob = await named(harness, unique_id(), t["follower"], lang=t["lang"], resident_of="b1")
+    dora = await named(harness, unique_id(), t["neighbour"], lang=t["lang"], resident_of="b1")
+    zhang = await named(harness, CAPTAIN, t["captain"], lang=t["lang"])
+    issue_id = await file_issue(harness, ann, photos=1)
+    ref = f"NC{issue_id:04d}"
+    harness.record(dict(zip((ann.id, bob.id, dora.id, zhang.id, TEAM_B1, OFFICE), t["names"], strict=True)))
+    harness.note(t["notes"][0])
+    await harness.feed(harness.up.text(bob, f"/issue {ref}"))
+    await press_private(harness, bob, t["follow"])
+    harness.note(t["notes"][1])
+    the_card = card(harness)
+    await press(harness, the_card, zhang, t["accept"])
+    calls = len(tg.calls)
+    unthrottle(harness)
+    await harness.feed(harness.up.callback(zhang, cb("accept", issue_id),
+                                           message=tg.messages[(TEAM_B1, the_card.message_id)]))
+    assert [c.method for c in tg.calls[calls:]] == ["answerCallbackQuery"]
+    harness.note(t["notes"][2])
+    await resolve(harness, zhang, issue_id, t["resolve_now"])
+    await not_fixed(harness, bob, t["comment"], t["not_fixed"])
+    reopened = tg.last(TEAM_B1)
+    harness.note(t["notes"][3])
+    before = tg.current(TEAM_B1, reopened.message_id).text
+    await press(harness, reopened, zhang, t["deadline"])
+    await press(harness, reopened, zhang, t["days"])
+    assert tg.current(TEAM_B1, reopened.message_id).text == before
+    harness.note(t["notes"][4])
+    await harness.feed(harness.up.callback(zhang, f"q:open::0:{issue_id}", message=tg.messages[
+        (TEAM_B1, reopened.message_id)]))
+    harness.note(t["notes"][5])
+    await harness.feed(harness.up.text(dora, f"/issue {ref}"))
+    view = tg.last(dora.id).plain or ""
+    assert t["someone"] in view and t["follower"] not in view and t["reporter"] not in view
+    harness.note(t["notes"][6])
+    await harness.feed(harness.up.text(zhang, f"/issue {ref}"))
+    view = tg.last(zhang.id).plain or ""
+    assert t["follower"] in view and t["reporter"] in view
+    assert leaks(tg, t["reporter"], t["follower"]) == []
+    harness.save_transcript(f"privacy_{lang}", t["title"])
+
+
+async def test_transcript_en(harness: BotHarness, community: Any) -> None:
+    await walk_privacy_transcript(harness, "en")
+
+
+async def test_transcript_zh(harness: BotHarness, community: Any) -> None:
+    await walk_privacy_transcript(harness, "zh")
