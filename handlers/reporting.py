@@ -876,7 +876,8 @@ async def show_issue(
 ) -> None:
     """A person's own view: the photos, then the detail with the timeline and their buttons."""
     may_see = reporting.may_see_reporter(actor, issue)
-    detail = await cards.detail_text(issue, locale, may_see)
+    private = chat_id is not None or message.chat.type == "private"
+    detail = await cards.detail_text(issue, locale, may_see, private=private)
     photos = await reporting.photos(issue)
     kb = issue_view_kb(
         issue,

@@ -112,19 +112,34 @@ def private_rows(issue: Issue) -> Rows:
     return [*triage_buttons(issue), [(_("📥 Queue"), QueueCb().pack())]]
 
 
+def _rows_of(kb: InlineKeyboardMarkup | None) -> list[list[tuple[str, str | None]]]:
+    return [[(b.text, b.callback_data) for b in row] for row in (kb.inline_keyboard if kb else [])]
+
+
+def is_private(message: Any) -> bool:
+    return isinstance(message, Message) and message.chat.type == "private"
+
+
 async def show(query: CallbackQuery, triage: TriageService, actor: Actor, issue: Issue,
                rows: Rows | None = None) -> None:
-    """Show the pressed message's new state at once: the card's buttons (its caption follows through
-    the outbox), or the whole private view re-rendered."""
+    """Show the pressed message's new state at once. In a group (the card, a "reopened" or escalation
+    post, the office's copy of an urgent card) only its buttons change: the card's public caption
+    follows through the outbox, and the private view (reporter, internal notes) never goes there.
+    In private, a text message is re-rendered as the whole private view. Nothing is edited when
+    nothing would change (Telegram refuses such an edit)."""
     message = query.message
     if not isinstance(message, Message):
         return
     try:
-        if rows is not None or is_card(issue, message) or message.text is None:
-            await message.edit_reply_markup(reply_markup=markup(rows if rows is not None else triage_buttons(issue)))
+        if rows is not None or not is_private(message) or is_card(issue, message) or message.text is None:
+            kb = markup(rows if rows is not None else triage_buttons(issue))
+            if _rows_of(kb) != _rows_of(message.reply_markup):
+                await message.edit_reply_markup(reply_markup=kb)
         else:
-            await message.edit_text(await triage.view(actor, issue.id), reply_markup=markup(private_rows(issue)))
-    except TelegramBadRequest:  # "message is not modified" after a double press, or too old to edit
+            text, kb = await triage.view(actor, issue.id, private=True), markup(private_rows(issue))
+            if text != message.html_text or _rows_of(kb) != _rows_of(message.reply_markup):
+                await message.edit_text(text, reply_markup=kb)
+    except TelegramBadRequest:  # too old to edit, or deleted meanwhile
         pass
 
 
@@ -690,11 +705,15 @@ async def queue_page(query: CallbackQuery, callback_data: QueueCb, actor: Actor,
     if not isinstance(message, Message):
         await query.answer()
         return
+    if not is_private(message):
+        # Queue buttons exist only in private chats; a forged one in a group shows nothing there.
+        await query.answer(_("Please use /queue in a private chat with me."), show_alert=True)
+        return
     status = callback_data.status if callback_data.status in QUEUE_FILTERS else "open"
     if callback_data.open:
         try:
             issue = await triage.check(actor, callback_data.open)
-            text = await triage.view(actor, issue.id)
+            text = await triage.view(actor, issue.id, private=True)
         except NotAllowed as exc:
             await denied(query, triage, callback_data.open, exc)
             return

@@ -26,6 +26,10 @@ from models import Building, Community, Issue, IssueEvent, IssuePhoto, IssueStat
 
 CARD_KIND = "issue_card"
 EDIT_DELAY = timedelta(seconds=3)  # coalesce rapid changes: Telegram allows ~20 edits/min per group
+# Events a resident causes by reporting and following up (as opposed to the team's work): who did
+# them is named only to viewers who may see the reporter, never to other residents.
+_RESIDENT_KINDS = frozenset({"created", "edited", "withdrawn", "reopened", "confirmed", "rated", "answered"})
+_RESIDENT_STATUSES = frozenset({IssueStatus.REOPENED, IssueStatus.CLOSED, IssueStatus.WITHDRAWN})
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
@@ -65,6 +69,14 @@ def fmt_when(value: datetime | None, tz: str, now: datetime | None = None) -> st
         if days == -1:
             return _("yesterday {time}").format(time=clock)
     return f"{fmt_date(value, tz)} {clock}"
+
+
+class PrivateViewInGroup(RuntimeError):
+    """Someone tried to render names or internal notes for a chat that is not private: a bug."""
+
+
+def _by_resident(event: IssueEvent) -> bool:
+    return event.kind in _RESIDENT_KINDS or (event.kind == "status" and event.to_status in _RESIDENT_STATUSES)
 
 
 @dataclass(frozen=True)
@@ -160,12 +172,15 @@ class CardService(CommunityService):
         return _("for the community office")
 
     async def detail_text(self, issue: Issue, locale: str, viewer_may_see_reporter: bool,
-                          internal: bool | None = None) -> str:
+                          internal: bool | None = None, *, private: bool = True) -> str:
         """The full description and the timeline (Details button, /issue). The reporter's name only
         when the viewer may see it (captains and staff, in private); internal notes likewise unless
-        `internal` says otherwise."""
-        ctx = await self._context(issue)
+        `internal` says otherwise. For a chat that is not private (`private=False`) only the public
+        view renders: asking for names or internal notes there raises PrivateViewInGroup."""
         show_internal = viewer_may_see_reporter if internal is None else internal
+        if not private and (viewer_may_see_reporter or show_internal):
+            raise PrivateViewInGroup(issue.id)
+        ctx = await self._context(issue)
         values = await self._values(ctx, locale)
         events = list((await self.session.execute(
             select(IssueEvent).where(IssueEvent.issue_id == issue.id).order_by(IssueEvent.at, IssueEvent.id)
@@ -201,6 +216,8 @@ class CardService(CommunityService):
                           show_internal: bool) -> str:
         if event.actor_id is not None and event.actor_id == issue.reporter_id and not may_see_reporter:
             who = _("the reporter")
+        elif event.actor_id is not None and not may_see_reporter and _by_resident(event):
+            who = _("a resident")  # a second reporter or a follower: as private as the reporter
         else:
             who = await self._name(event.actor_id) or ""
         labels = {
@@ -387,4 +404,4 @@ async def card_sent(session: AsyncSession, item: OutboxItem) -> None:
 EXTRA_SERVICES["cards"] = lambda session, clock, settings, services: CardService(
     session, clock, services["members"], services["chats"], services["outbox"])
 
-__all__ = ["CARD_KIND", "CardService", "PublishResult", "fmt_date", "fmt_when", "status_label"]
+__all__ = ["CARD_KIND", "CardService", "PrivateViewInGroup", "PublishResult", "fmt_date", "fmt_when", "status_label"]

@@ -25,7 +25,7 @@ from bot.i18n import _, ngettext, use_locale
 from bot.jobs import JobContext, job
 from bot.rendering import CAPTION_LIMIT, esc, plain_len, render, shorten
 from bot.services import EXTRA_SERVICES
-from bot.services.access import Actor, NotAllowed, Place, require
+from bot.services.access import Actor, Level, NotAllowed, Place, require
 from bot.services.base import CommunityService
 from bot.services.outbox import on_sent
 from bot.services.recurrence import (
@@ -546,10 +546,12 @@ class CleaningService(CommunityService):
         return out
 
     async def day_view(self, actor: Actor, member: Member, day_id: int) -> DayView:
+        """One day with the names of who is coming: for those who manage it only. Residents are never
+        offered this view (they answer from reminders and /cleaning), and a forged one names nobody."""
         day, series = await self.get_day(day_id)
         mine = series.created_by == member.id or await self.can_manage(actor, series)
-        if not mine and not actor.in_community(day.community_id):
-            raise NotAllowed("cleanday", Place(day.community_id))
+        if not mine:
+            raise NotAllowed("cleanday", Place(day.community_id), Level.CAPTAIN)
         coming = await self.coming_members(day.id)
         _yes, no = await self.counts(day.id)
         return DayView(day, series, await self.place_name(series), coming, no,

@@ -32,8 +32,8 @@ from bot.rendering import esc, shorten
 from bot.services import EXTRA_SERVICES
 from bot.services.access import Actor, Level, NotAllowed, Place, can, require
 from bot.services.base import CommunityService
+from bot.services.cards import PrivateViewInGroup, status_label
 from bot.services.cards import fmt_when as when_text
-from bot.services.cards import status_label
 from bot.services.chats import ChatsService
 from bot.services.members import MembersService
 from bot.services.outbox import Outbox
@@ -843,15 +843,18 @@ class TriageService(CommunityService):
             select(Issue.category).where(*base).group_by(Issue.category).order_by(Issue.category))).scalars().all()
         return QueuePage(list(rows), page, pages, total, list(cats)[:12])
 
-    async def view(self, actor: Actor, issue_id: int, locale: str | None = None) -> str:
+    async def view(self, actor: Actor, issue_id: int, locale: str | None = None, *, private: bool) -> str:
         """The issue as someone who works on it sees it in private: the card's details and timeline
-        (the reporter's name and internal notes included, since captains and staff may see them)."""
+        (the reporter's name and internal notes included, since captains and staff may see them).
+        Never for a group: `private=False` raises PrivateViewInGroup, whatever the actor's rights."""
+        if not private:
+            raise PrivateViewInGroup(issue_id)
         issue = await self.get(issue_id)
         self._require(actor, "triage", issue, assignee_ok=True)
         if self._cards is None:
             raise LookupError("cards")
         return str(await self._cards.detail_text(issue, locale or current_locale(),
-                                                 self.can(actor, "view_reporter", issue)))
+                                                 self.can(actor, "view_reporter", issue), private=True))
 
     # ------------------------------------------------------------------ scheduled work
 

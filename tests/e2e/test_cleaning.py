@@ -283,3 +283,32 @@ async def test_problem_found_on_the_day_goes_to_reporting(harness: BotHarness, c
     assert len(tg.sent(CAPTAIN)) > before  # the reporting flow asked its first question
     assert not any("went wrong" in (a.params.get("text") or "") for a in tg.alerts())
     assert "went wrong" not in screen(harness, CAPTAIN)
+
+
+async def test_names_of_who_is_coming_only_for_those_who_manage_the_day(harness: BotHarness,
+                                                                       community: Any) -> None:
+    """A forged `cd:view` (residents are never offered it) names nobody: not to a neighbour, not to a
+    resident of another building. The captain who manages the day sees the names."""
+    from bot.keyboards.cleaning import DayCb
+
+    tg, up = harness.tg, harness.up
+    await add_residents(harness, [61001])
+    await add_residents(harness, [61002])
+    await add_residents(harness, [61003], building="b2")
+    captain = up.user(CAPTAIN, "Zhang", "en")
+    await setup_second_saturday(harness, captain)
+    async with harness.sessions() as s:
+        day = (await s.execute(select(CleaningDay).order_by(CleaningDay.local_date))).scalars().first()
+        assert day is not None
+    await at(harness, datetime(2026, 12, 9, 1, 0, tzinfo=UTC))
+    await tap(harness, 61001, up.user(61001, "Resident1"), "I'll join")
+    forged = DayCb(action="view", day=day.id).pack()
+    for intruder in (61002, 61003):
+        before = len(tg.sent(intruder))
+        await harness.feed(up.callback(up.user(intruder, f"Resident{intruder % 1000}"), forged, chat=intruder))
+        assert "captains" in str(tg.alerts()[-1].params.get("text"))
+        assert all("Resident1" not in (c.plain or "") for c in tg.sent(intruder)[before:])
+        assert all("Resident1" not in str(m.get("text") or "") for (chat, _mid), m in tg.messages.items()
+                   if chat == intruder)
+    await harness.feed(up.callback(captain, forged, chat=CAPTAIN))
+    assert "Resident1" in screen(harness, CAPTAIN)
