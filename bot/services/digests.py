@@ -25,10 +25,12 @@ import io
 import logging
 import statistics
 import sys
+import tempfile
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -41,6 +43,7 @@ from bot.i18n import _, use_locale
 from bot.rendering import render, split_blocks
 from bot.services.access import Actor, Level, NotAllowed, Place, require
 from bot.services.base import CommunityService
+from bot.services.ledger import export_ledger, read_sessions
 from models import Area, Community, DigestRun, Issue, IssueEvent, IssueStatus, Member, Role
 
 log = logging.getLogger(__name__)
@@ -801,35 +804,16 @@ class DigestService(CommunityService):
             wb.save(buffer)
             return buffer.getvalue()
 
-    async def ledger(self, community: Community, start: datetime, end: datetime, locale: str
-                     ) -> tuple[str, bytes] | None:
-        """The month's ledger from the reporting capability's export, when it exists."""
-        module = "bot.services.ledger"
-        fn = None
-        for name in ("ledger_xlsx", "export_xlsx", "export_ledger", "build_ledger"):
-            fn = _optional(module, name)
-            if fn is not None:
-                break
-        if fn is None:
-            return None
-        try:
-            data = _call(fn, session=self.session, community=community, community_id=community.id,
-                         start=start, end=end, start_utc=start, end_utc=end, locale=locale, clock=self.clock)
-            if inspect.isawaitable(data):
-                data = await data
-        except Exception:
-            log.exception("ledger export for the monthly report failed; sent without it")
-            return None
-        filename = f"ledger-{community.code}-{start.astimezone(ZoneInfo(community.timezone)):%Y-%m}.xlsx"
-        if isinstance(data, tuple) and len(data) == 2:
-            filename, data = str(data[0]), data[1]
-        if isinstance(data, (str, bytes)) and not isinstance(data, bytes):
-            from pathlib import Path
-
-            data = await asyncio.to_thread(Path(data).read_bytes)
-        elif hasattr(data, "read_bytes"):
-            data = await asyncio.to_thread(data.read_bytes)
-        return (filename, data) if isinstance(data, bytes) else None
+    async def ledger(self, community: Community, first: date, last: date, locale: str) -> tuple[str, bytes]:
+        """The ledger of local days first..last as XLSX (name, bytes), for the monthly report. No reporter
+        column: the report goes to the office chat, and whoever needs names exports with /export. Errors
+        propagate: the report is retried at the next tick rather than sent without its ledger."""
+        name = f"ledger-{community.code}-{first:%Y-%m}.xlsx"
+        with tempfile.TemporaryDirectory(prefix="digest-ledger-") as folder:
+            out = Path(folder) / name
+            await export_ledger(read_sessions(self.session), community, None, first, last, out, fmt="xlsx",
+                                locale=locale, reporter=False)
+            return name, await asyncio.to_thread(out.read_bytes)
 
     # ---- who may ask, and on-demand digests (/digest)
 
@@ -1039,11 +1023,7 @@ class DigestService(CommunityService):
         texts = self.render_period(report, locale)
         files = [(f"{kind}-{community.code}-{report.start.isoformat()}.xlsx", self.xlsx(report, locale))]
         if kind == "monthly":
-            tz = ZoneInfo(community.timezone)
-            m_start, m_end = local_bounds(tz, report.start, report.end)
-            ledger = await self.ledger(community, m_start, m_end, locale)
-            if ledger is not None:
-                files.append(ledger)
+            files.append(await self.ledger(community, report.start, report.end, locale))
         return Built(texts, None, files, [(r.id, r.reference) for r in report.overdue.top])
 
 

@@ -214,3 +214,26 @@ async def test_digest_command_area_head_and_refusals(harness: BotHarness, commun
     harness.tg.add_chat(OFFICE, type="supergroup", title="Nanchi office")
     await harness.feed(up.text(up.user(STAFF, "Wang", "en"), "/digest", chat=OFFICE))
     assert "私聊" in harness.tg.texts(OFFICE)[-1]
+
+
+async def test_monthly_report_carries_the_ledger(harness: BotHarness, community: Community) -> None:
+    """The monthly report's documents are its summary table and the month's ledger (台账)."""
+    from openpyxl import load_workbook
+
+    from models import OutboxItem
+
+    await setup(harness, community)
+    harness.clock.set(datetime(2026, 12, 1, 9, 0, 20, tzinfo=SH).astimezone(UTC))  # 1 Dec 09:00: November's report
+    await harness.tick()
+    async with harness.sessions() as session:
+        keys = (await session.execute(select(OutboxItem.dedup_key).where(
+            OutboxItem.kind == "digest_monthly", OutboxItem.chat_id == OFFICE))).scalars().all()
+    assert any(k.endswith(":ledger-NC-2026-11.xlsx") for k in keys), keys
+    await harness.deliver()
+    names = {c.message.document.file_name: c.message.document.file_id
+             for c in harness.tg.sent(OFFICE, "sendDocument") if c.message and c.message.document}
+    assert "ledger-NC-2026-11.xlsx" in names, names
+    ledger = load_workbook(io.BytesIO(harness.tg.file_content(names["ledger-NC-2026-11.xlsx"])))
+    rows = list(ledger.active.iter_rows(values_only=True))
+    assert rows[0][0] == "编号" and "上报人" not in rows[0]  # in the office's language, no reporter names
+    assert {"#NC0001", "#NC0002"} <= {r[0] for r in rows[1:]}
