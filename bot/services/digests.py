@@ -77,10 +77,31 @@ class IssueRow:
     deadline_at: datetime | None
     created_at: datetime
     escalation_level: int = 0
+    missed_deadline_at: datetime | None = None
+    first_deadline_at: datetime | None = None
+    done_at: datetime | None = None  # resolved or closed, for an issue finished within a report's period
 
     @property
     def hashtag(self) -> str:
         return f"#{self.reference}"
+
+    @property
+    def overdue_since(self) -> datetime | None:
+        """When it became overdue: the first deadline it missed (kept when escalation sets a new one),
+        else its current deadline (which may still be ahead)."""
+        return self.missed_deadline_at or self.deadline_at
+
+    def overdue_at(self, at: datetime) -> bool:
+        """It had missed a deadline by `at` (or by the time it was done, if that was earlier)."""
+        since = self.overdue_since
+        until = min(self.done_at, at) if self.done_at is not None else at
+        return since is not None and since < until
+
+    def new_deadline(self, at: datetime) -> datetime | None:
+        """The deadline it was given after missing one (escalation, a captain), if still ahead."""
+        if self.missed_deadline_at is not None and self.deadline_at is not None and self.deadline_at > at:
+            return self.deadline_at
+        return None
 
 
 @dataclass
@@ -192,7 +213,7 @@ class PeriodTotals:
     accepted: int = 0
     resolved: int = 0
     closed: int = 0
-    overdue: int = 0  # open at the end of the period and past their deadline
+    overdue: int = 0  # overdue at some moment of the period (a missed deadline, not yet done by then)
     open: int = 0
     median_accept: float | None = None
     median_resolve: float | None = None
@@ -452,6 +473,11 @@ def _as_hours(data: Any) -> list[tuple[str, float]] | None:
 
 # ------------------------------------------------------------------------------- the service
 
+# The columns of an IssueRow, in its field order.
+_ROW = (Issue.id, Issue.reference, Issue.category, Issue.building_id, Issue.area_id, Issue.urgent, Issue.status,
+        Issue.deadline_at, Issue.created_at, Issue.escalation_level, Issue.missed_deadline_at,
+        Issue.first_deadline_at)
+
 
 class DigestService(CommunityService):
     # ---- places and labels
@@ -483,23 +509,18 @@ class DigestService(CommunityService):
         # guesses that "open" is most of the table and scans it; an equality keeps it on the index.
         found: list[Any] = []
         for status in IssueStatus.OPEN:
-            found += (await self.session.execute(select(
-                Issue.id, Issue.reference, Issue.category, Issue.building_id, Issue.area_id, Issue.urgent,
-                Issue.status, Issue.deadline_at, Issue.created_at, Issue.escalation_level)
-                .where(*scope, Issue.status == status))).all()
+            found += (await self.session.execute(select(*_ROW).where(*scope, Issue.status == status))).all()
         rows = {r.id: r for r in (IssueRow(*x) for x in found) if r.created_at <= at}
         if at < self.clock() - timedelta(minutes=1):
             # A past moment: add what was still open then (each through its own index).
             for column in (Issue.resolved_at, Issue.closed_at):
-                result = await self.session.execute(select(
-                    Issue.id, Issue.reference, Issue.category, Issue.building_id, Issue.area_id, Issue.urgent,
-                    Issue.status, Issue.deadline_at, Issue.created_at, Issue.escalation_level,
-                    Issue.resolved_at, Issue.closed_at).where(
+                result = await self.session.execute(select(*_ROW, Issue.resolved_at, Issue.closed_at).where(
                     *scope, column > at, Issue.status.in_(IssueStatus.DONE), Issue.created_at <= at))
+                n = len(_ROW)
                 for r in result.all():
-                    resolved_at, closed_at = r[10], r[11]
+                    resolved_at, closed_at = r[n], r[n + 1]
                     if (resolved_at is None or resolved_at > at) and (closed_at is None or closed_at > at):
-                        rows.setdefault(r[0], IssueRow(*r[:10]))
+                        rows.setdefault(r[0], IssueRow(*r[:n]))
         return list(rows.values())
 
     async def _times(self, column: Any, scope: list[Any], start: datetime, end: datetime,
@@ -529,6 +550,23 @@ class DigestService(CommunityService):
             totals.ratings = len(rated)
         return totals
 
+    async def overdue_during(self, community_id: int, area_id: int | None, start: datetime, at: datetime,
+                             open_rows: Sequence[IssueRow]) -> list[IssueRow]:
+        """Every issue that was overdue at some moment between start and `at`: open at `at` with a missed
+        deadline (escalation's new deadline does not clear it), or finished in between after missing one.
+        Reads the open issues given and those finished in the window (indexes on resolved_at, closed_at)."""
+        found = {r.id: r for r in open_rows if r.overdue_at(at)}
+        scope = self._scope(community_id, area_id)
+        n = len(_ROW)
+        for column in (Issue.resolved_at, Issue.closed_at):
+            result = await self.session.execute(select(*_ROW, column).where(
+                *scope, column >= start, column < at, Issue.deadline_at.is_not(None)))
+            for r in result.all():
+                row = IssueRow(*r[:n], done_at=r[n])
+                if row.id not in found and row.overdue_at(at):
+                    found[row.id] = row
+        return sorted(found.values(), key=_overdue_key)
+
     async def _created(self, community_id: int, area_id: int | None, start: datetime, end: datetime
                        ) -> list[tuple[str, int | None, datetime]]:
         result = await self.session.execute(select(Issue.category, Issue.building_id, Issue.created_at).where(
@@ -539,8 +577,7 @@ class DigestService(CommunityService):
     async def _events(self, community_id: int, area_id: int | None, kinds: Sequence[str], start: datetime,
                       end: datetime) -> list[tuple[IssueEvent, IssueRow]]:
         result = await self.session.execute(
-            select(IssueEvent, Issue.id, Issue.reference, Issue.category, Issue.building_id, Issue.area_id,
-                   Issue.urgent, Issue.status, Issue.deadline_at, Issue.created_at, Issue.escalation_level)
+            select(IssueEvent, *_ROW)
             .join(Issue, Issue.id == IssueEvent.issue_id)
             .where(IssueEvent.kind.in_(kinds), IssueEvent.at >= start, IssueEvent.at < end,
                    *self._scope(community_id, area_id))
@@ -567,8 +604,8 @@ class DigestService(CommunityService):
 
         open_rows = await self.open_at(cid, area_id, as_of)
         urgent = sorted((r for r in open_rows if r.urgent), key=_deadline_key)
-        overdue = sorted((r for r in open_rows if not r.urgent and r.deadline_at and r.deadline_at < as_of),
-                         key=_deadline_key)
+        # Listed until done: escalation's fresh deadline does not make an issue stop being overdue work.
+        overdue = sorted((r for r in open_rows if not r.urgent and r.overdue_at(as_of)), key=_overdue_key)
         day_ago = as_of - timedelta(hours=24)
         escalations: dict[int, IssueRow] = {}
         for _event, row in await self._events(cid, area_id, ("escalated",), day_ago, as_of):
@@ -675,10 +712,10 @@ class DigestService(CommunityService):
         previous = await self.window(cid, None, p_start, p_end)
         open_now = await self.open_at(cid, None, as_of)
         open_before = await self.open_at(cid, None, min(as_of, p_end))
-        overdue = sorted((r for r in open_now if r.deadline_at and r.deadline_at < as_of), key=_deadline_key)
+        overdue = await self.overdue_during(cid, None, start, as_of, open_now)
         current.open, current.overdue = len(open_now), len(overdue)
         previous.open = len(open_before)
-        previous.overdue = sum(1 for r in open_before if r.deadline_at and r.deadline_at < min(as_of, p_end))
+        previous.overdue = len(await self.overdue_during(cid, None, p_start, min(as_of, p_end), open_before))
 
         created = await self._created(cid, None, start, end)
         resolved = await self._times(Issue.resolved_at, self._scope(cid, None), start, end)
@@ -697,12 +734,12 @@ class DigestService(CommunityService):
             for i, v in enumerate((row.new, row.resolved, row.open, row.overdue)):
                 acc[i] += v
         # Issues without a building (a location pin, a whole area) still count for their area.
-        area_of_issue = {r.id: r.area_id for r in open_now}
-        no_building = [r for r in open_now if r.building_id is None]
-        for r in no_building:
-            acc = area_totals.setdefault(area_of_issue[r.id], [0, 0, 0, 0])
-            acc[2] += 1
-            acc[3] += 1 if r in overdue else 0
+        for r in open_now:
+            if r.building_id is None:
+                area_totals.setdefault(r.area_id, [0, 0, 0, 0])[2] += 1
+        for r in overdue:
+            if r.building_id is None:
+                area_totals.setdefault(r.area_id, [0, 0, 0, 0])[3] += 1
         area_rows = [PlaceRow(places["area"].get(aid, "—") if aid else "—", "", *vals)
                      for aid, vals in sorted(area_totals.items(), key=lambda kv: (kv[0] is None, kv[0] or 0))]
 
@@ -759,7 +796,7 @@ class DigestService(CommunityService):
             for label, now, before in (
                 (_("New"), c.new, p.new), (_("Accepted"), c.accepted, p.accepted),
                 (_("Resolved"), c.resolved, p.resolved), (_("Closed"), c.closed, p.closed),
-                (_("Open at the end"), c.open, p.open), (_("Overdue at the end"), c.overdue, p.overdue),
+                (_("Open at the end"), c.open, p.open), (_("Overdue during the period"), c.overdue, p.overdue),
                 (_("Median hours to accept"), _hours(c.median_accept), _hours(p.median_accept)),
                 (_("Median days to resolve"), _days(c.median_resolve), _days(p.median_resolve)),
                 (_("Satisfaction (1–5)"), c.satisfaction, p.satisfaction),
@@ -778,14 +815,20 @@ class DigestService(CommunityService):
             for row in report.buildings:
                 buildings.append([row.name, row.area, row.new, row.resolved, row.open, row.overdue])
             overdue = wb.create_sheet(_("Overdue")[:31])
-            overdue.append([_("Reference"), _("Category"), _("Place"), _("Deadline"), _("Days over")])
+            overdue.append([_("Reference"), _("Category"), _("Place"), _("First deadline"), _("Missed deadline"),
+                            _("Deadline"), _("Days over"), _("Done")])
             tz = ZoneInfo(report.community.timezone)
+
+            def local(value: datetime | None) -> datetime | None:
+                return value.astimezone(tz).replace(tzinfo=None) if value else None
+
             for issue in report.overdue_all:
-                deadline = issue.deadline_at.astimezone(tz).replace(tzinfo=None) if issue.deadline_at else None
-                days_over = round((report.as_of - issue.deadline_at).total_seconds() / 86400, 1) \
-                    if issue.deadline_at else None
+                since = issue.overdue_since
+                until = min(issue.done_at, report.as_of) if issue.done_at else report.as_of
+                days_over = round((until - since).total_seconds() / 86400, 1) if since else None
                 overdue.append([issue.hashtag, helpers["cat"](issue.category), helpers["place"](issue),
-                                deadline, days_over])
+                                local(issue.first_deadline_at or issue.deadline_at), local(since),
+                                local(issue.deadline_at), days_over, local(issue.done_at)])
             categories = wb.create_sheet(_("Categories")[:31])
             categories.append([_("Category"), _("New")])
             for key, n in report.top_categories:
@@ -1046,6 +1089,10 @@ def _deadline_key(row: IssueRow) -> tuple[datetime, int]:
     return (row.deadline_at or datetime.max.replace(tzinfo=UTC), row.id)
 
 
+def _overdue_key(row: IssueRow) -> tuple[datetime, int]:
+    return (row.overdue_since or datetime.max.replace(tzinfo=UTC), row.id)
+
+
 def _listing(items: list[Any], top: int = TOP) -> Listing:
     return Listing(len(items), items[:top])
 
@@ -1162,7 +1209,15 @@ def _helpers(community: Community, places: dict[str, dict[int, str]], locale: st
         return _("%(first)s – %(last)s", first=day_label(first), last=day_label(last))
 
     def over(row: IssueRow, at: datetime) -> str:
-        return duration((at - row.deadline_at).total_seconds()) if row.deadline_at else ""
+        """How long past the deadline it missed (the first one, not escalation's new one), until done."""
+        since = row.overdue_since
+        if since is None:
+            return ""
+        until = min(row.done_at, at) if row.done_at is not None else at
+        return duration((until - since).total_seconds())
+
+    def when(value: datetime) -> str:
+        return f"{day_label(value.astimezone(tz).date())} {hm(value)}"
 
     def change(now: float | None, before: float | None) -> str:
         if now is None or before is None:
@@ -1173,7 +1228,8 @@ def _helpers(community: Community, places: dict[str, dict[int, str]], locale: st
         return f"+{_num(delta)}" if delta > 0 else f"−{_num(-delta)}"
 
     return dict(cat=cat, place=place, area_of=area_of, hm=hm, day=day_label, span=span, dur=duration,
-                over=over, change=change, num=_num, hours=_hours, days=_days, tz=tz, send_time=hm(moment))
+                over=over, when=when, change=change, num=_num, hours=_hours, days=_days, tz=tz,
+                send_time=hm(moment))
 
 
 # ------------------------------------------------------------------------------------ the CLI

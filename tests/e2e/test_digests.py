@@ -54,6 +54,10 @@ async def test_daily_digest_at_eight(harness: BotHarness, community: Community) 
     await harness.tick()
     await harness.deliver()
     assert len(digests_in(harness, OFFICE, "周报")) == 1
+    # #NC0002 missed its deadline (18 Nov) and the 09:00 tick escalated it with a fresh deadline; #NC0005
+    # was done 12 h late: both were overdue during the week (not "0 overdue").
+    weekly = digests_in(harness, OFFICE, "周报")[0]
+    assert "本周超期 2（+2）" in weekly and "#NC0002" in weekly and "超期12小时后办结" in weekly
     harness.clock.set(at(21, 7, 59))
     await harness.tick()
     await harness.deliver()
@@ -67,6 +71,8 @@ async def test_daily_digest_at_eight(harness: BotHarness, community: Community) 
     assert "11月21日（周六）日报" in texts[0]
     assert "延迟发送" not in texts[0]
     assert "需要关注" in texts[0] and "#NC0001" in texts[0]
+    # Escalated more than 24 h ago with a new deadline, #NC0002 is still listed as overdue work.
+    assert "超期 1： #NC0002 路面破损/坑洼积水（Building 2，超期3天，新时限" in texts[0]
     photos = harness.tg.sent(OFFICE, "sendPhoto")
     assert len(photos) == 1 and "近14天" in (photos[0].text or "")
     # The issue buttons under the digest open the cards.
