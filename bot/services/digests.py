@@ -479,6 +479,12 @@ _ROW = (Issue.id, Issue.reference, Issue.category, Issue.building_id, Issue.area
         Issue.first_deadline_at)
 
 
+def _issue_row(r: Any, done_at: datetime | None = None) -> IssueRow:
+    """An IssueRow from a result row that selected the _ROW columns (read by name)."""
+    return IssueRow(r.id, r.reference, r.category, r.building_id, r.area_id, r.urgent, r.status, r.deadline_at,
+                    r.created_at, r.escalation_level, r.missed_deadline_at, r.first_deadline_at, done_at)
+
+
 class DigestService(CommunityService):
     # ---- places and labels
 
@@ -510,17 +516,15 @@ class DigestService(CommunityService):
         found: list[Any] = []
         for status in IssueStatus.OPEN:
             found += (await self.session.execute(select(*_ROW).where(*scope, Issue.status == status))).all()
-        rows = {r.id: r for r in (IssueRow(*x) for x in found) if r.created_at <= at}
+        rows = {r.id: r for r in (_issue_row(x) for x in found) if r.created_at <= at}
         if at < self.clock() - timedelta(minutes=1):
             # A past moment: add what was still open then (each through its own index).
             for column in (Issue.resolved_at, Issue.closed_at):
                 result = await self.session.execute(select(*_ROW, Issue.resolved_at, Issue.closed_at).where(
                     *scope, column > at, Issue.status.in_(IssueStatus.DONE), Issue.created_at <= at))
-                n = len(_ROW)
                 for r in result.all():
-                    resolved_at, closed_at = r[n], r[n + 1]
-                    if (resolved_at is None or resolved_at > at) and (closed_at is None or closed_at > at):
-                        rows.setdefault(r[0], IssueRow(*r[:n]))
+                    if (r.resolved_at is None or r.resolved_at > at) and (r.closed_at is None or r.closed_at > at):
+                        rows.setdefault(r.id, _issue_row(r))
         return list(rows.values())
 
     async def _times(self, column: Any, scope: list[Any], start: datetime, end: datetime,
@@ -557,12 +561,11 @@ class DigestService(CommunityService):
         Reads the open issues given and those finished in the window (indexes on resolved_at, closed_at)."""
         found = {r.id: r for r in open_rows if r.overdue_at(at)}
         scope = self._scope(community_id, area_id)
-        n = len(_ROW)
         for column in (Issue.resolved_at, Issue.closed_at):
-            result = await self.session.execute(select(*_ROW, column).where(
+            result = await self.session.execute(select(*_ROW, column.label("done_at")).where(
                 *scope, column >= start, column < at, Issue.deadline_at.is_not(None)))
             for r in result.all():
-                row = IssueRow(*r[:n], done_at=r[n])
+                row = _issue_row(r, r.done_at)
                 if row.id not in found and row.overdue_at(at):
                     found[row.id] = row
         return sorted(found.values(), key=_overdue_key)
@@ -582,7 +585,7 @@ class DigestService(CommunityService):
             .where(IssueEvent.kind.in_(kinds), IssueEvent.at >= start, IssueEvent.at < end,
                    *self._scope(community_id, area_id))
             .order_by(IssueEvent.at.desc()))
-        return [(r[0], IssueRow(*r[1:])) for r in result.all()]
+        return [(r[0], _issue_row(r)) for r in result.all()]
 
     # ---- the daily digest
 
