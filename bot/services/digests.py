@@ -189,6 +189,7 @@ class DailyDigest:
     open_by_category: list[tuple[str, int]]
     late: bool = False
     skipped: list[date] = field(default_factory=list)
+    missed: int = 0  # issues whose deadline passed during the covered day before they were done
 
     @property
     def attention(self) -> bool:
@@ -197,7 +198,8 @@ class DailyDigest:
 
     @property
     def quiet(self) -> bool:
-        return not (self.new_total or self.accepted or self.resolved or self.closed or self.attention)
+        return not (self.new_total or self.accepted or self.resolved or self.closed or self.missed
+                    or self.attention)
 
     def attention_issues(self) -> list[IssueRow]:
         seen: dict[int, IssueRow] = {}
@@ -570,6 +572,27 @@ class DigestService(CommunityService):
                     found[row.id] = row
         return sorted(found.values(), key=_overdue_key)
 
+    async def missed_between(self, community_id: int, area_id: int | None, start: datetime, end: datetime,
+                             open_rows: Sequence[IssueRow]) -> list[IssueRow]:
+        """Issues that missed a deadline between start and end: marked by the tick (missed_deadline_at,
+        indexed), or not marked yet: still open past it, or finished after it."""
+        scope = self._scope(community_id, area_id)
+        found = {r.id: _issue_row(r) for r in (await self.session.execute(select(*_ROW).where(
+            *scope, Issue.missed_deadline_at >= start, Issue.missed_deadline_at < end))).all()}
+        now = self.clock()
+        for row in open_rows:
+            if (row.missed_deadline_at is None and row.deadline_at is not None
+                    and start <= row.deadline_at < min(end, now)):
+                found.setdefault(row.id, row)
+        for column in (Issue.resolved_at, Issue.closed_at):
+            result = await self.session.execute(select(*_ROW, column.label("done_at")).where(
+                *scope, column >= start, Issue.missed_deadline_at.is_(None), Issue.deadline_at >= start,
+                Issue.deadline_at < end))
+            for r in result.all():
+                if r.done_at > r.deadline_at:
+                    found.setdefault(r.id, _issue_row(r, r.done_at))
+        return sorted(found.values(), key=_overdue_key)
+
     async def _created(self, community_id: int, area_id: int | None, start: datetime, end: datetime
                        ) -> list[tuple[str, int | None, datetime]]:
         result = await self.session.execute(select(Issue.category, Issue.building_id, Issue.created_at).where(
@@ -619,6 +642,7 @@ class DigestService(CommunityService):
                 reopened.setdefault(row.id, row)
 
         totals = await self.window(cid, area_id, start, end)
+        missed = await self.missed_between(cid, area_id, start, end, open_rows)
         created = await self._created(cid, area_id, start, end)
         by_category = Counter(c for c, _b, _t in created).most_common()
         by_building = Counter(places["building"].get(b, "—") if b else "—" for _c, b, _t in created).most_common()
@@ -653,7 +677,7 @@ class DigestService(CommunityService):
             satisfaction=totals.satisfaction, ratings=totals.ratings, patrols=patrols, cleaning=cleaning,
             hotspots=hotspots, chart_days=chart_days, chart_new=[new_per_day.get(d, 0) for d in chart_days],
             chart_resolved=[resolved_per_day.get(d, 0) for d in chart_days],
-            open_by_category=Counter(r.category for r in open_rows).most_common())
+            open_by_category=Counter(r.category for r in open_rows).most_common(), missed=len(missed))
 
     async def _patrols(self, community_id: int, start: datetime, end: datetime) -> PatrolFigures | None:
         fn = _optional("bot.services.patrols", "patrol_summary")

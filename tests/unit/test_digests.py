@@ -83,7 +83,7 @@ async def test_daily_figures(service: Any) -> None:
     """Window (19 Nov): new #1 #4 #6 = 3; accepted #4 (30 min) #5 (25 h) #6 (1 h) → median 1 h; resolved
     #4 (6 h) #5 (36 h) → median 21 h; closed #4; ratings 5 and 4 → 4.5 from 2. Open at 09:00: #1 #2 #3
     #6 #7 = 5; urgent #1 (2 h over); overdue #2 (2 days over); escalated #3; reopened #7; hotspot B2
-    parking ×3."""
+    parking ×3; missed a deadline on 19 Nov: #5 (due 08:00, resolved 20:00)."""
     svc, community = service
     d = await svc.daily(community, date(2026, 11, 20))
     assert d.covered == date(2026, 11, 19)
@@ -92,6 +92,7 @@ async def test_daily_figures(service: Any) -> None:
     assert d.median_resolve == 21 * 3600
     assert (d.satisfaction, d.ratings) == (4.5, 2)
     assert d.open_total == 5
+    assert d.missed == 1
     assert [r.reference for r in d.urgent.top] == ["NC0001"]
     assert [r.reference for r in d.overdue.top] == ["NC0002"]
     assert [(r.reference, r.escalation_level) for r in d.escalated.top] == [("NC0003", 1)]

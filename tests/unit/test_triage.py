@@ -4,6 +4,7 @@ escalation (building → area → office), not-accepted escalation, auto-close, 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select
@@ -459,6 +460,10 @@ async def test_escalated_issue_keeps_its_first_deadline_and_stays_overdue_work(s
     assert c is not None
     digests = DigestService(session, clock)
     today = digests.today(c)
+    missed_on = first.astimezone(ZoneInfo(TZ)).date()
+    next_morning = await digests.daily(c, missed_on + timedelta(days=1))
+    assert next_morning.missed == 1  # "Missed deadlines: 1" in the figures of the day it happened
+    assert "Missed deadlines: 1" in "\n".join(digests.render_daily(next_morning, "en"))
     daily = await digests.daily(c, today)
     assert daily.escalated.total == 0
     assert [r.reference for r in daily.overdue.top] == [issue.reference]
