@@ -243,3 +243,4 @@ async def test_monthly_report_carries_the_ledger(harness: BotHarness, community:
     rows = list(ledger.active.iter_rows(values_only=True))
     assert rows[0][0] == "编号" and "上报人" not in rows[0]  # in the office's language, no reporter names
     assert {"#NC0001", "#NC0002"} <= {r[0] for r in rows[1:]}
+    assert any("月报" in t and "本月超期" in t for t in harness.tg.texts(OFFICE))
