@@ -22,7 +22,7 @@ from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage
 from aiogram.fsm.storage.memory import SimpleEventIsolation
 from aiogram.methods import TelegramMethod
 from aiogram.methods.base import Response
-from aiogram.types import TelegramObject
+from aiogram.types import LinkPreviewOptions, TelegramObject
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.clock import Clock, system_clock
@@ -103,8 +103,11 @@ def create_bot(settings: Settings, session: BaseSession | None = None) -> Bot:
             if settings.bot_api_url else AiohttpSession()
     session.middleware(KeepResponseModels())
     session.middleware(CommitBeforeRequest())
+    # Previews off through link_preview_options: aiogram's link_preview_is_disabled also fills the
+    # disable_web_page_preview parameter, which the Bot API no longer lists (replaced in 7.0).
     return Bot(settings.bot_token, session=session,
-               default=DefaultBotProperties(parse_mode=ParseMode.HTML, link_preview_is_disabled=True))
+               default=DefaultBotProperties(parse_mode=ParseMode.HTML,
+                                            link_preview=LinkPreviewOptions(is_disabled=True)))
 
 
 def create_storage(settings: Settings, sessions: async_sessionmaker[AsyncSession]

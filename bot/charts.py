@@ -11,12 +11,17 @@ from __future__ import annotations
 import io
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from bot.i18n import _, use_locale
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 log = logging.getLogger(__name__)
 
@@ -68,63 +73,78 @@ def chart_locale(locale: str) -> str:
 
 def draw_digest_chart(data: ChartData, locale: str, category_label: Callable[[str, str], str]) -> bytes:
     """Render the chart to PNG bytes. `category_label(key, locale)` names a category."""
+    with digest_figure(data, locale, category_label) as fig:
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png")
+        return buffer.getvalue()
+
+
+@contextmanager
+def digest_figure(data: ChartData, locale: str, category_label: Callable[[str, str], str]) -> Iterator[Figure]:
+    """The chart as a matplotlib Figure, closed afterwards (tests read its axes rather than pixels)."""
     locale = chart_locale(locale)
-    with _LOCK, use_locale(locale):
-        return _draw(data, locale, category_label)
-
-
-def _draw(data: ChartData, locale: str, category_label: Callable[[str, str], str]) -> bytes:
     import matplotlib
 
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
-    from matplotlib.ticker import MaxNLocator
 
     # A CJK fallback even for English labels: community, building and category names may be Chinese.
     family = ["DejaVu Sans"]
     cjk = cjk_font()
     if cjk:
         family = [cjk, "DejaVu Sans"] if needs_cjk(locale) else ["DejaVu Sans", cjk]
-    with matplotlib.rc_context({"font.family": family, "axes.unicode_minus": False}):
-        fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4.2), dpi=100,
-                                          gridspec_kw={"width_ratios": [3, 2]})
+    with _LOCK, use_locale(locale), matplotlib.rc_context({"font.family": family, "axes.unicode_minus": False}):
+        fig = plt.figure(figsize=(10, 4.2), dpi=100)
         try:
-            x = list(range(len(data.days)))
-            width = 0.4
-            left.bar([i - width / 2 for i in x], list(data.new), width, label=_("New"), color="#e07b39")
-            left.bar([i + width / 2 for i in x], list(data.resolved), width, label=_("Resolved"),
-                     color="#3a8f5c")
-            left.set_xticks(x)
-            left.set_xticklabels([_day_tick(d) for d in data.days], rotation=45, ha="right", fontsize=8)
-            left.yaxis.set_major_locator(MaxNLocator(integer=True))
-            left.set_title(_("New vs. resolved, last 14 days"), fontsize=11)
-            left.legend(fontsize=9, frameon=False)
-            left.spines[["top", "right"]].set_visible(False)
-
-            cats = list(data.open_by_category)[:8][::-1]  # largest on top
-            if cats:
-                names = [category_label(key, locale) for key, _n in cats]
-                right.barh(range(len(cats)), [n for _k, n in cats], color="#4a6fa5")
-                right.set_yticks(range(len(cats)))
-                right.set_yticklabels(names, fontsize=9)
-                right.xaxis.set_major_locator(MaxNLocator(integer=True))
-            else:
-                right.text(0.5, 0.5, _("No open issues"), ha="center", va="center", fontsize=11)
-                right.set_xticks([])
-                right.set_yticks([])
-            right.set_title(_("Open issues by category"), fontsize=11)
-            right.spines[["top", "right"]].set_visible(False)
-            fig.suptitle(data.title, fontsize=12)
-            fig.tight_layout()
-            buffer = io.BytesIO()
-            fig.savefig(buffer, format="png")
-            return buffer.getvalue()
+            _draw(fig, data, locale, category_label)
+            yield fig
         finally:
             plt.close(fig)
+
+
+def _draw(fig: Figure, data: ChartData, locale: str, category_label: Callable[[str, str], str]) -> None:
+    from matplotlib.ticker import MaxNLocator
+
+    left, right = fig.subplots(1, 2, gridspec_kw={"width_ratios": [3, 2]})
+    x = list(range(len(data.days)))
+    width = 0.4
+    left.bar([i - width / 2 for i in x], list(data.new), width, label=_("New"), color="#e07b39")
+    left.bar([i + width / 2 for i in x], list(data.resolved), width, label=_("Resolved"),
+             color="#3a8f5c")
+    left.set_xticks(x)
+    left.set_xticklabels([_day_tick(d) for d in data.days], rotation=45, ha="right", fontsize=8)
+    # Counts start at 0 and step by whole numbers; left to itself, matplotlib centres an all-zero
+    # chart on 0 (−0.045 to 0.045), which reads as if there were negative reports.
+    peak = max([*data.new, *data.resolved], default=0)
+    left.set_ylim(0, max(peak, 1) * 1.15)
+    left.yaxis.set_major_locator(MaxNLocator(integer=True))
+    if peak == 0:
+        left.text(0.5, 0.5, _("No reports in these 14 days"), transform=left.transAxes, ha="center",
+                  va="center", fontsize=11, color="#555555")
+    left.set_title(_("New vs. resolved, last 14 days"), fontsize=11)
+    left.legend(fontsize=9, frameon=False)
+    left.spines[["top", "right"]].set_visible(False)
+
+    cats = list(data.open_by_category)[:8][::-1]  # largest on top
+    if cats:
+        names = [category_label(key, locale) for key, _n in cats]
+        right.barh(range(len(cats)), [n for _k, n in cats], color="#4a6fa5")
+        right.set_yticks(range(len(cats)))
+        right.set_yticklabels(names, fontsize=9)
+        right.set_xlim(left=0)
+        right.xaxis.set_major_locator(MaxNLocator(integer=True))
+    else:
+        right.text(0.5, 0.5, _("No open issues"), ha="center", va="center", fontsize=11)
+        right.set_xticks([])
+        right.set_yticks([])
+    right.set_title(_("Open issues by category"), fontsize=11)
+    right.spines[["top", "right"]].set_visible(False)
+    fig.suptitle(data.title, fontsize=12)
+    fig.tight_layout()
 
 
 def _day_tick(d: date) -> str:
     return _("%(month)s/%(day)s", month=d.month, day=d.day)
 
 
-__all__ = ["ChartData", "chart_locale", "cjk_font", "draw_digest_chart", "needs_cjk"]
+__all__ = ["ChartData", "chart_locale", "cjk_font", "digest_figure", "draw_digest_chart", "needs_cjk"]

@@ -320,8 +320,8 @@ class OutboxSender:
             if p.get("reply_to") else None
         chat = item.chat_id
         if method == "message":
-            return await self.bot.send_message(chat, p["text"], reply_markup=markup, reply_parameters=reply,
-                                               link_preview_options=None)
+            # Link previews follow the bot's default (off, set in bot.app.create_bot).
+            return await self.bot.send_message(chat, p["text"], reply_markup=markup, reply_parameters=reply)
         if method == "photo":
             # A file_id, or a file the bot made (a digest chart): {"path": ...} or {"b64": ..., "filename": ...}.
             photo = _input_file(p["photo"]) if isinstance(p["photo"], dict) else p["photo"]

@@ -671,7 +671,11 @@ async def queue_screen(triage: TriageService, actor: Actor, status: str, cat: st
                  esc(await triage.place_name(issue)), status_label(issue.status)]
         if issue.deadline_at is not None and issue.status in IssueStatus.OPEN:
             due = when_text(issue.deadline_at, community.timezone, now)
-            parts.append(("⚠️ " if issue.deadline_at < now else "⏰ ") + due)
+            if issue.deadline_moved and issue.first_deadline_at is not None:
+                due += " " + _("(first deadline {when})").format(
+                    when=when_text(issue.first_deadline_at, community.timezone, now))
+            overdue = issue.deadline_at < now or issue.missed_deadline_at is not None
+            parts.append(("⚠️ " if overdue else "⏰ ") + due)
         lines.append(("❗ " if issue.urgent else "· ") + " · ".join(parts))
     if not page.issues:
         lines.append(_("Nothing here. 🎉"))

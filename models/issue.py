@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from models.base import Base, utcnow
 
@@ -35,6 +35,7 @@ class Issue(Base):
         Index("ix_issues_closed", "community_id", "closed_at"),
         Index("ix_issues_accepted", "community_id", "accepted_at"),
         Index("ix_issues_dup", "building_id", "category", "created_at"),
+        Index("ix_issues_missed", "community_id", "missed_deadline_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -58,6 +59,12 @@ class Issue(Base):
     assignee_id: Mapped[int | None] = mapped_column(ForeignKey("members.id", ondelete="SET NULL"), index=True)
     assigned_to_office: Mapped[bool] = mapped_column(default=False)
     deadline_at: Mapped[datetime | None]
+    # The first deadline the issue was given: escalation and rebounds give it new ones, but the office
+    # judges the work against this one (shown beside the current deadline).
+    first_deadline_at: Mapped[datetime | None]
+    # The first deadline it missed (set when the tick finds it overdue). It stays when escalation sets a
+    # new deadline, so the figures keep counting the issue as overdue work until it is done.
+    missed_deadline_at: Mapped[datetime | None]
     # 0 building (captains), 1 area head, 2 office staff: who is responsible now.
     escalation_level: Mapped[int] = mapped_column(default=0)
     escalations: Mapped[int] = mapped_column(default=0)
@@ -84,9 +91,23 @@ class Issue(Base):
     events: Mapped[list[IssueEvent]] = relationship(
         back_populates="issue", order_by="IssueEvent.id", cascade="all, delete-orphan")
 
+    @validates("deadline_at")
+    def _keep_first_deadline(self, _key: str, value: datetime | None) -> datetime | None:
+        # Every path that sets a deadline (creation, accept, escalation, rebound) passes here, so the
+        # first one is recorded without each of them having to remember it.
+        if value is not None and self.first_deadline_at is None:
+            self.first_deadline_at = value
+        return value
+
     @property
     def is_open(self) -> bool:
         return self.status in IssueStatus.OPEN
+
+    @property
+    def deadline_moved(self) -> bool:
+        """The current deadline is not the first one (escalated, extended or reopened)."""
+        return (self.deadline_at is not None and self.first_deadline_at is not None
+                and abs((self.deadline_at - self.first_deadline_at).total_seconds()) >= 60)
 
     @property
     def hashtag(self) -> str:

@@ -181,11 +181,11 @@ class BotApiState:
 
     def __init__(self, config: Config | None = None) -> None:
         self.config = config or Config()
-        spec = load_spec(str(SPEC_PATH))
-        self.known_methods: dict[str, str] | None = (
-            {name.lower(): name for name in spec.required} if spec is not None else None
-        )
-        self.required: dict[str, frozenset[str]] = spec.required if spec is not None else {}
+        spec = load_spec(str(SPEC_PATH))  # raises when it cannot be read: no silent "anything goes"
+        self.spec_version = spec.version
+        self.known_methods: dict[str, str] = {name.lower(): name for name in spec.required}
+        self.required: dict[str, frozenset[str]] = spec.required
+        self.fields: dict[str, frozenset[str]] = spec.fields
         self.closing = False
         self._waiters: set[asyncio.Event] = set()
         self._sent_waiters: set[asyncio.Event] = set()
@@ -287,14 +287,17 @@ class BotApiState:
         missing = [name for name in self.required.get(method, ()) if name not in params and name not in files]
         if missing:
             raise ApiError(400, f"Bad Request: parameter {missing[0]} is required")
+        # Uploaded files travel under attach:// keys, so only the form's plain fields are checked.
+        unknown = sorted(name for name in params if name not in self.fields.get(method, params.keys()))
+        if unknown:
+            raise ApiError(400, f"Bad Request: parameter {unknown[0]} is not a parameter of {method} "
+                                f"in {self.spec_version}")
         bot_id = int(token.split(":", 1)[0])
         if is_send(method) or method.startswith("editMessage"):
             return self._deliver(token, bot_id, method, params, files)
         return self._other(bot_id, method, params)
 
     def _resolve(self, name: str) -> str:
-        if self.known_methods is None:
-            return name
         method = self.known_methods.get(name.lower())
         if method is None:
             raise ApiError(404, "Not Found")

@@ -78,7 +78,9 @@ CALLBACK_DATA_LIMIT = 64  # bytes, UTF-8
 CALLBACK_ANSWER_LIMIT = 200
 DOWNLOAD_LIMIT = 20 * 1024 * 1024  # getFile refuses bigger files
 
-SPEC_PATH = Path(__file__).resolve().parents[2] / "shared" / "telegram-bot-api" / "api.min.json"
+# The published Bot API method list (PaulSonOfLars/telegram-bot-api-spec), kept in the repository so
+# that the check never depends on a folder beside the checkout.
+SPEC_PATH = Path(__file__).resolve().parent / "data" / "telegram-bot-api" / "api.min.json"
 
 # Methods that put a message into a chat (``sendChatAction`` and drafts are not messages).
 _DELIVERY_METHODS = frozenset({"copyMessage", "copyMessages", "forwardMessage", "forwardMessages"})
@@ -353,19 +355,30 @@ def media_content(kind: str, file_id: str, *, size: int = 1000, file_name: str |
 class _Spec:
     version: str
     required: dict[str, frozenset[str]]  # method -> required fields
+    fields: dict[str, frozenset[str]]  # method -> every field it lists
+
+
+class SpecError(RuntimeError):
+    """The Bot API spec could not be read: the double refuses to run without it."""
 
 
 @functools.cache
-def load_spec(path: str) -> _Spec | None:
+def load_spec(path: str) -> _Spec:
+    """The method list of the published Bot API. Raises SpecError when it cannot be read: a double
+    that quietly stopped checking would let calls Telegram refuses pass the tests."""
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    required = {
-        name: frozenset(f["name"] for f in method.get("fields", []) if f.get("required"))
-        for name, method in data.get("methods", {}).items()
-    }
-    return _Spec(version=str(data.get("version", "")), required=required)
+        methods = data["methods"]
+        required = {
+            name: frozenset(f["name"] for f in method.get("fields", []) if f.get("required"))
+            for name, method in methods.items()
+        }
+        fields = {name: frozenset(f["name"] for f in method.get("fields", [])) for name, method in methods.items()}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
+        raise SpecError(f"cannot read the Bot API spec {path}: {error}") from error
+    if not methods:
+        raise SpecError(f"the Bot API spec {path} lists no methods")
+    return _Spec(version=str(data.get("version", "")), required=required, fields=fields)
 
 
 # --------------------------------------------------------------------------------------------
@@ -527,7 +540,7 @@ class FakeTelegram(BaseSession):
         strict_entities: bool = True,
         bot_id: int = BOT_ID,
         clock: Callable[[], float] = time.time,
-        spec_path: Path | str | None = SPEC_PATH,
+        spec_path: Path | str = SPEC_PATH,
     ) -> None:
         super().__init__()
         self.strict_chats = strict_chats
@@ -535,7 +548,7 @@ class FakeTelegram(BaseSession):
         self.strict_entities = strict_entities
         self.bot_id = bot_id
         self.clock = clock
-        self.spec = load_spec(str(spec_path)) if spec_path is not None else None
+        self.spec = load_spec(str(spec_path))
 
         self.calls: list[Call] = []
         self.known_chats: set[int | str] = set()
@@ -907,14 +920,17 @@ class FakeTelegram(BaseSession):
         return True
 
     def _check_spec(self, method: str, params: dict[str, Any]) -> None:
-        if self.spec is None:
-            return
         required = self.spec.required.get(method)
         if required is None:
             raise _bad(f"method {method} is not in {self.spec.version}")
         missing = sorted(name for name in required if name not in params)
         if missing:
             raise _bad(f"parameter {missing[0]} is required for {method}")
+        # Telegram drops parameters it no longer lists (disable_web_page_preview since Bot API 7.0):
+        # the call "works" but the option is lost. The double refuses them so that the code moves on.
+        unknown = sorted(name for name in params if name not in self.spec.fields[method])
+        if unknown:
+            raise _bad(f"parameter {unknown[0]} is not a parameter of {method} in {self.spec.version}")
 
     def _take_fault(self, call: Call) -> _Fault | None:
         for fault in self._faults:

@@ -155,6 +155,8 @@ class CardService(CommunityService):
                          if issue.lat is not None and issue.lon is not None else None),
                 reported=fmt_when(issue.created_at, tz), due=fmt_when(issue.deadline_at, tz)
                 if issue.deadline_at and issue.is_open else None,
+                # Beside a new deadline (escalation, an extension), the first one the work was promised by.
+                first_due=fmt_when(issue.first_deadline_at, tz) if issue.deadline_moved and issue.is_open else None,
                 status=status_label(issue.status), overdue=issue.overdue and issue.is_open, handler=handler,
                 escalated=escalated, photos=len(ctx.photos))
 

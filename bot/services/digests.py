@@ -25,10 +25,12 @@ import io
 import logging
 import statistics
 import sys
+import tempfile
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -41,6 +43,7 @@ from bot.i18n import _, use_locale
 from bot.rendering import render, split_blocks
 from bot.services.access import Actor, Level, NotAllowed, Place, require
 from bot.services.base import CommunityService
+from bot.services.ledger import export_ledger, read_sessions
 from models import Area, Community, DigestRun, Issue, IssueEvent, IssueStatus, Member, Role
 
 log = logging.getLogger(__name__)
@@ -74,10 +77,31 @@ class IssueRow:
     deadline_at: datetime | None
     created_at: datetime
     escalation_level: int = 0
+    missed_deadline_at: datetime | None = None
+    first_deadline_at: datetime | None = None
+    done_at: datetime | None = None  # resolved or closed, for an issue finished within a report's period
 
     @property
     def hashtag(self) -> str:
         return f"#{self.reference}"
+
+    @property
+    def overdue_since(self) -> datetime | None:
+        """When it became overdue: the first deadline it missed (kept when escalation sets a new one),
+        else its current deadline (which may still be ahead)."""
+        return self.missed_deadline_at or self.deadline_at
+
+    def overdue_at(self, at: datetime) -> bool:
+        """It had missed a deadline by `at` (or by the time it was done, if that was earlier)."""
+        since = self.overdue_since
+        until = min(self.done_at, at) if self.done_at is not None else at
+        return since is not None and since < until
+
+    def new_deadline(self, at: datetime) -> datetime | None:
+        """The deadline it was given after missing one (escalation, a captain), if still ahead."""
+        if self.missed_deadline_at is not None and self.deadline_at is not None and self.deadline_at > at:
+            return self.deadline_at
+        return None
 
 
 @dataclass
@@ -165,6 +189,7 @@ class DailyDigest:
     open_by_category: list[tuple[str, int]]
     late: bool = False
     skipped: list[date] = field(default_factory=list)
+    missed: int = 0  # issues whose deadline passed during the covered day before they were done
 
     @property
     def attention(self) -> bool:
@@ -173,7 +198,8 @@ class DailyDigest:
 
     @property
     def quiet(self) -> bool:
-        return not (self.new_total or self.accepted or self.resolved or self.closed or self.attention)
+        return not (self.new_total or self.accepted or self.resolved or self.closed or self.missed
+                    or self.attention)
 
     def attention_issues(self) -> list[IssueRow]:
         seen: dict[int, IssueRow] = {}
@@ -189,7 +215,7 @@ class PeriodTotals:
     accepted: int = 0
     resolved: int = 0
     closed: int = 0
-    overdue: int = 0  # open at the end of the period and past their deadline
+    overdue: int = 0  # overdue at some moment of the period (a missed deadline, not yet done by then)
     open: int = 0
     median_accept: float | None = None
     median_resolve: float | None = None
@@ -449,6 +475,17 @@ def _as_hours(data: Any) -> list[tuple[str, float]] | None:
 
 # ------------------------------------------------------------------------------- the service
 
+# The columns of an IssueRow, in its field order.
+_ROW = (Issue.id, Issue.reference, Issue.category, Issue.building_id, Issue.area_id, Issue.urgent, Issue.status,
+        Issue.deadline_at, Issue.created_at, Issue.escalation_level, Issue.missed_deadline_at,
+        Issue.first_deadline_at)
+
+
+def _issue_row(r: Any, done_at: datetime | None = None) -> IssueRow:
+    """An IssueRow from a result row that selected the _ROW columns (read by name)."""
+    return IssueRow(r.id, r.reference, r.category, r.building_id, r.area_id, r.urgent, r.status, r.deadline_at,
+                    r.created_at, r.escalation_level, r.missed_deadline_at, r.first_deadline_at, done_at)
+
 
 class DigestService(CommunityService):
     # ---- places and labels
@@ -480,23 +517,16 @@ class DigestService(CommunityService):
         # guesses that "open" is most of the table and scans it; an equality keeps it on the index.
         found: list[Any] = []
         for status in IssueStatus.OPEN:
-            found += (await self.session.execute(select(
-                Issue.id, Issue.reference, Issue.category, Issue.building_id, Issue.area_id, Issue.urgent,
-                Issue.status, Issue.deadline_at, Issue.created_at, Issue.escalation_level)
-                .where(*scope, Issue.status == status))).all()
-        rows = {r.id: r for r in (IssueRow(*x) for x in found) if r.created_at <= at}
+            found += (await self.session.execute(select(*_ROW).where(*scope, Issue.status == status))).all()
+        rows = {r.id: r for r in (_issue_row(x) for x in found) if r.created_at <= at}
         if at < self.clock() - timedelta(minutes=1):
             # A past moment: add what was still open then (each through its own index).
             for column in (Issue.resolved_at, Issue.closed_at):
-                result = await self.session.execute(select(
-                    Issue.id, Issue.reference, Issue.category, Issue.building_id, Issue.area_id, Issue.urgent,
-                    Issue.status, Issue.deadline_at, Issue.created_at, Issue.escalation_level,
-                    Issue.resolved_at, Issue.closed_at).where(
+                result = await self.session.execute(select(*_ROW, Issue.resolved_at, Issue.closed_at).where(
                     *scope, column > at, Issue.status.in_(IssueStatus.DONE), Issue.created_at <= at))
                 for r in result.all():
-                    resolved_at, closed_at = r[10], r[11]
-                    if (resolved_at is None or resolved_at > at) and (closed_at is None or closed_at > at):
-                        rows.setdefault(r[0], IssueRow(*r[:10]))
+                    if (r.resolved_at is None or r.resolved_at > at) and (r.closed_at is None or r.closed_at > at):
+                        rows.setdefault(r.id, _issue_row(r))
         return list(rows.values())
 
     async def _times(self, column: Any, scope: list[Any], start: datetime, end: datetime,
@@ -526,6 +556,43 @@ class DigestService(CommunityService):
             totals.ratings = len(rated)
         return totals
 
+    async def overdue_during(self, community_id: int, area_id: int | None, start: datetime, at: datetime,
+                             open_rows: Sequence[IssueRow]) -> list[IssueRow]:
+        """Every issue that was overdue at some moment between start and `at`: open at `at` with a missed
+        deadline (escalation's new deadline does not clear it), or finished in between after missing one.
+        Reads the open issues given and those finished in the window (indexes on resolved_at, closed_at)."""
+        found = {r.id: r for r in open_rows if r.overdue_at(at)}
+        scope = self._scope(community_id, area_id)
+        for column in (Issue.resolved_at, Issue.closed_at):
+            result = await self.session.execute(select(*_ROW, column.label("done_at")).where(
+                *scope, column >= start, column < at, Issue.deadline_at.is_not(None)))
+            for r in result.all():
+                row = _issue_row(r, r.done_at)
+                if row.id not in found and row.overdue_at(at):
+                    found[row.id] = row
+        return sorted(found.values(), key=_overdue_key)
+
+    async def missed_between(self, community_id: int, area_id: int | None, start: datetime, end: datetime,
+                             open_rows: Sequence[IssueRow]) -> list[IssueRow]:
+        """Issues that missed a deadline between start and end: marked by the tick (missed_deadline_at,
+        indexed), or not marked yet: still open past it, or finished after it."""
+        scope = self._scope(community_id, area_id)
+        found = {r.id: _issue_row(r) for r in (await self.session.execute(select(*_ROW).where(
+            *scope, Issue.missed_deadline_at >= start, Issue.missed_deadline_at < end))).all()}
+        now = self.clock()
+        for row in open_rows:
+            if (row.missed_deadline_at is None and row.deadline_at is not None
+                    and start <= row.deadline_at < min(end, now)):
+                found.setdefault(row.id, row)
+        for column in (Issue.resolved_at, Issue.closed_at):
+            result = await self.session.execute(select(*_ROW, column.label("done_at")).where(
+                *scope, column >= start, Issue.missed_deadline_at.is_(None), Issue.deadline_at >= start,
+                Issue.deadline_at < end))
+            for r in result.all():
+                if r.done_at > r.deadline_at:
+                    found.setdefault(r.id, _issue_row(r, r.done_at))
+        return sorted(found.values(), key=_overdue_key)
+
     async def _created(self, community_id: int, area_id: int | None, start: datetime, end: datetime
                        ) -> list[tuple[str, int | None, datetime]]:
         result = await self.session.execute(select(Issue.category, Issue.building_id, Issue.created_at).where(
@@ -536,13 +603,12 @@ class DigestService(CommunityService):
     async def _events(self, community_id: int, area_id: int | None, kinds: Sequence[str], start: datetime,
                       end: datetime) -> list[tuple[IssueEvent, IssueRow]]:
         result = await self.session.execute(
-            select(IssueEvent, Issue.id, Issue.reference, Issue.category, Issue.building_id, Issue.area_id,
-                   Issue.urgent, Issue.status, Issue.deadline_at, Issue.created_at, Issue.escalation_level)
+            select(IssueEvent, *_ROW)
             .join(Issue, Issue.id == IssueEvent.issue_id)
             .where(IssueEvent.kind.in_(kinds), IssueEvent.at >= start, IssueEvent.at < end,
                    *self._scope(community_id, area_id))
             .order_by(IssueEvent.at.desc()))
-        return [(r[0], IssueRow(*r[1:])) for r in result.all()]
+        return [(r[0], _issue_row(r)) for r in result.all()]
 
     # ---- the daily digest
 
@@ -564,8 +630,8 @@ class DigestService(CommunityService):
 
         open_rows = await self.open_at(cid, area_id, as_of)
         urgent = sorted((r for r in open_rows if r.urgent), key=_deadline_key)
-        overdue = sorted((r for r in open_rows if not r.urgent and r.deadline_at and r.deadline_at < as_of),
-                         key=_deadline_key)
+        # Listed until done: escalation's fresh deadline does not make an issue stop being overdue work.
+        overdue = sorted((r for r in open_rows if not r.urgent and r.overdue_at(as_of)), key=_overdue_key)
         day_ago = as_of - timedelta(hours=24)
         escalations: dict[int, IssueRow] = {}
         for _event, row in await self._events(cid, area_id, ("escalated",), day_ago, as_of):
@@ -576,6 +642,7 @@ class DigestService(CommunityService):
                 reopened.setdefault(row.id, row)
 
         totals = await self.window(cid, area_id, start, end)
+        missed = await self.missed_between(cid, area_id, start, end, open_rows)
         created = await self._created(cid, area_id, start, end)
         by_category = Counter(c for c, _b, _t in created).most_common()
         by_building = Counter(places["building"].get(b, "—") if b else "—" for _c, b, _t in created).most_common()
@@ -610,7 +677,7 @@ class DigestService(CommunityService):
             satisfaction=totals.satisfaction, ratings=totals.ratings, patrols=patrols, cleaning=cleaning,
             hotspots=hotspots, chart_days=chart_days, chart_new=[new_per_day.get(d, 0) for d in chart_days],
             chart_resolved=[resolved_per_day.get(d, 0) for d in chart_days],
-            open_by_category=Counter(r.category for r in open_rows).most_common())
+            open_by_category=Counter(r.category for r in open_rows).most_common(), missed=len(missed))
 
     async def _patrols(self, community_id: int, start: datetime, end: datetime) -> PatrolFigures | None:
         fn = _optional("bot.services.patrols", "patrol_summary")
@@ -672,10 +739,10 @@ class DigestService(CommunityService):
         previous = await self.window(cid, None, p_start, p_end)
         open_now = await self.open_at(cid, None, as_of)
         open_before = await self.open_at(cid, None, min(as_of, p_end))
-        overdue = sorted((r for r in open_now if r.deadline_at and r.deadline_at < as_of), key=_deadline_key)
+        overdue = await self.overdue_during(cid, None, start, as_of, open_now)
         current.open, current.overdue = len(open_now), len(overdue)
         previous.open = len(open_before)
-        previous.overdue = sum(1 for r in open_before if r.deadline_at and r.deadline_at < min(as_of, p_end))
+        previous.overdue = len(await self.overdue_during(cid, None, p_start, min(as_of, p_end), open_before))
 
         created = await self._created(cid, None, start, end)
         resolved = await self._times(Issue.resolved_at, self._scope(cid, None), start, end)
@@ -694,12 +761,12 @@ class DigestService(CommunityService):
             for i, v in enumerate((row.new, row.resolved, row.open, row.overdue)):
                 acc[i] += v
         # Issues without a building (a location pin, a whole area) still count for their area.
-        area_of_issue = {r.id: r.area_id for r in open_now}
-        no_building = [r for r in open_now if r.building_id is None]
-        for r in no_building:
-            acc = area_totals.setdefault(area_of_issue[r.id], [0, 0, 0, 0])
-            acc[2] += 1
-            acc[3] += 1 if r in overdue else 0
+        for r in open_now:
+            if r.building_id is None:
+                area_totals.setdefault(r.area_id, [0, 0, 0, 0])[2] += 1
+        for r in overdue:
+            if r.building_id is None:
+                area_totals.setdefault(r.area_id, [0, 0, 0, 0])[3] += 1
         area_rows = [PlaceRow(places["area"].get(aid, "—") if aid else "—", "", *vals)
                      for aid, vals in sorted(area_totals.items(), key=lambda kv: (kv[0] is None, kv[0] or 0))]
 
@@ -756,7 +823,7 @@ class DigestService(CommunityService):
             for label, now, before in (
                 (_("New"), c.new, p.new), (_("Accepted"), c.accepted, p.accepted),
                 (_("Resolved"), c.resolved, p.resolved), (_("Closed"), c.closed, p.closed),
-                (_("Open at the end"), c.open, p.open), (_("Overdue at the end"), c.overdue, p.overdue),
+                (_("Open at the end"), c.open, p.open), (_("Overdue during the period"), c.overdue, p.overdue),
                 (_("Median hours to accept"), _hours(c.median_accept), _hours(p.median_accept)),
                 (_("Median days to resolve"), _days(c.median_resolve), _days(p.median_resolve)),
                 (_("Satisfaction (1–5)"), c.satisfaction, p.satisfaction),
@@ -775,14 +842,20 @@ class DigestService(CommunityService):
             for row in report.buildings:
                 buildings.append([row.name, row.area, row.new, row.resolved, row.open, row.overdue])
             overdue = wb.create_sheet(_("Overdue")[:31])
-            overdue.append([_("Reference"), _("Category"), _("Place"), _("Deadline"), _("Days over")])
+            overdue.append([_("Reference"), _("Category"), _("Place"), _("First deadline"), _("Missed deadline"),
+                            _("Deadline"), _("Days over"), _("Done")])
             tz = ZoneInfo(report.community.timezone)
+
+            def local(value: datetime | None) -> datetime | None:
+                return value.astimezone(tz).replace(tzinfo=None) if value else None
+
             for issue in report.overdue_all:
-                deadline = issue.deadline_at.astimezone(tz).replace(tzinfo=None) if issue.deadline_at else None
-                days_over = round((report.as_of - issue.deadline_at).total_seconds() / 86400, 1) \
-                    if issue.deadline_at else None
+                since = issue.overdue_since
+                until = min(issue.done_at, report.as_of) if issue.done_at else report.as_of
+                days_over = round((until - since).total_seconds() / 86400, 1) if since else None
                 overdue.append([issue.hashtag, helpers["cat"](issue.category), helpers["place"](issue),
-                                deadline, days_over])
+                                local(issue.first_deadline_at or issue.deadline_at), local(since),
+                                local(issue.deadline_at), days_over, local(issue.done_at)])
             categories = wb.create_sheet(_("Categories")[:31])
             categories.append([_("Category"), _("New")])
             for key, n in report.top_categories:
@@ -801,35 +874,16 @@ class DigestService(CommunityService):
             wb.save(buffer)
             return buffer.getvalue()
 
-    async def ledger(self, community: Community, start: datetime, end: datetime, locale: str
-                     ) -> tuple[str, bytes] | None:
-        """The month's ledger from the reporting capability's export, when it exists."""
-        module = "bot.services.ledger"
-        fn = None
-        for name in ("ledger_xlsx", "export_xlsx", "export_ledger", "build_ledger"):
-            fn = _optional(module, name)
-            if fn is not None:
-                break
-        if fn is None:
-            return None
-        try:
-            data = _call(fn, session=self.session, community=community, community_id=community.id,
-                         start=start, end=end, start_utc=start, end_utc=end, locale=locale, clock=self.clock)
-            if inspect.isawaitable(data):
-                data = await data
-        except Exception:
-            log.exception("ledger export for the monthly report failed; sent without it")
-            return None
-        filename = f"ledger-{community.code}-{start.astimezone(ZoneInfo(community.timezone)):%Y-%m}.xlsx"
-        if isinstance(data, tuple) and len(data) == 2:
-            filename, data = str(data[0]), data[1]
-        if isinstance(data, (str, bytes)) and not isinstance(data, bytes):
-            from pathlib import Path
-
-            data = await asyncio.to_thread(Path(data).read_bytes)
-        elif hasattr(data, "read_bytes"):
-            data = await asyncio.to_thread(data.read_bytes)
-        return (filename, data) if isinstance(data, bytes) else None
+    async def ledger(self, community: Community, first: date, last: date, locale: str) -> tuple[str, bytes]:
+        """The ledger of local days first..last as XLSX (name, bytes), for the monthly report. No reporter
+        column: the report goes to the office chat, and whoever needs names exports with /export. Errors
+        propagate: the report is retried at the next tick rather than sent without its ledger."""
+        name = f"ledger-{community.code}-{first:%Y-%m}.xlsx"
+        with tempfile.TemporaryDirectory(prefix="digest-ledger-") as folder:
+            out = Path(folder) / name
+            await export_ledger(read_sessions(self.session), community, None, first, last, out, fmt="xlsx",
+                                locale=locale, reporter=False)
+            return name, await asyncio.to_thread(out.read_bytes)
 
     # ---- who may ask, and on-demand digests (/digest)
 
@@ -1039,11 +1093,7 @@ class DigestService(CommunityService):
         texts = self.render_period(report, locale)
         files = [(f"{kind}-{community.code}-{report.start.isoformat()}.xlsx", self.xlsx(report, locale))]
         if kind == "monthly":
-            tz = ZoneInfo(community.timezone)
-            m_start, m_end = local_bounds(tz, report.start, report.end)
-            ledger = await self.ledger(community, m_start, m_end, locale)
-            if ledger is not None:
-                files.append(ledger)
+            files.append(await self.ledger(community, report.start, report.end, locale))
         return Built(texts, None, files, [(r.id, r.reference) for r in report.overdue.top])
 
 
@@ -1064,6 +1114,10 @@ def _days(seconds: float | None) -> float | None:
 
 def _deadline_key(row: IssueRow) -> tuple[datetime, int]:
     return (row.deadline_at or datetime.max.replace(tzinfo=UTC), row.id)
+
+
+def _overdue_key(row: IssueRow) -> tuple[datetime, int]:
+    return (row.overdue_since or datetime.max.replace(tzinfo=UTC), row.id)
 
 
 def _listing(items: list[Any], top: int = TOP) -> Listing:
@@ -1182,7 +1236,15 @@ def _helpers(community: Community, places: dict[str, dict[int, str]], locale: st
         return _("%(first)s – %(last)s", first=day_label(first), last=day_label(last))
 
     def over(row: IssueRow, at: datetime) -> str:
-        return duration((at - row.deadline_at).total_seconds()) if row.deadline_at else ""
+        """How long past the deadline it missed (the first one, not escalation's new one), until done."""
+        since = row.overdue_since
+        if since is None:
+            return ""
+        until = min(row.done_at, at) if row.done_at is not None else at
+        return duration((until - since).total_seconds())
+
+    def when(value: datetime) -> str:
+        return f"{day_label(value.astimezone(tz).date())} {hm(value)}"
 
     def change(now: float | None, before: float | None) -> str:
         if now is None or before is None:
@@ -1193,7 +1255,8 @@ def _helpers(community: Community, places: dict[str, dict[int, str]], locale: st
         return f"+{_num(delta)}" if delta > 0 else f"−{_num(-delta)}"
 
     return dict(cat=cat, place=place, area_of=area_of, hm=hm, day=day_label, span=span, dur=duration,
-                over=over, change=change, num=_num, hours=_hours, days=_days, tz=tz, send_time=hm(moment))
+                over=over, when=when, change=change, num=_num, hours=_hours, days=_days, tz=tz,
+                send_time=hm(moment))
 
 
 # ------------------------------------------------------------------------------------ the CLI

@@ -58,6 +58,10 @@ COLUMNS: list[tuple[str, Any]] = [
     ("resolved", __("Resolved at")),
     ("closed", __("Closed at")),
     ("deadline", __("Deadline")),
+    # The first deadline beside the current one: escalation gives an overdue issue a new deadline, and the
+    # office judges the work against the first (and sees when a deadline was missed).
+    ("first_deadline", __("First deadline")),
+    ("missed_deadline", __("Missed deadline")),
     ("overdue", __("Overdue")),
     ("escalations", __("Escalations")),
     ("hours_to_accept", __("Hours to accept")),
@@ -272,6 +276,7 @@ async def stream_rows(sessions: async_sessionmaker[AsyncSession], community: Com
                     "reporter": names.get(i.reporter_id or 0, "") if reporter else None,
                     "created": local(i.created_at), "accepted": local(i.accepted_at),
                     "resolved": local(i.resolved_at), "closed": local(i.closed_at), "deadline": local(i.deadline_at),
+                    "first_deadline": local(i.first_deadline_at), "missed_deadline": local(i.missed_deadline_at),
                     "overdue": labels.yes if i.overdue else labels.no, "escalations": i.escalations,
                     "hours_to_accept": _hours(i.created_at, i.accepted_at),
                     "hours_to_resolve": _hours(i.created_at, i.resolved_at),
@@ -286,7 +291,8 @@ async def stream_rows(sessions: async_sessionmaker[AsyncSession], community: Com
 _ISSUE_COLUMNS = (Issue.id, Issue.reference, Issue.area_id, Issue.building_id, Issue.category, Issue.urgent,
                   Issue.status, Issue.triage, Issue.description, Issue.reporter_id, Issue.created_at,
                   Issue.accepted_at, Issue.resolved_at, Issue.closed_at, Issue.deadline_at, Issue.overdue,
-                  Issue.escalations, Issue.satisfaction, Issue.reopen_count, Issue.closed_without_confirmation)
+                  Issue.escalations, Issue.satisfaction, Issue.reopen_count, Issue.closed_without_confirmation,
+                  Issue.first_deadline_at, Issue.missed_deadline_at)
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f]")
 
 

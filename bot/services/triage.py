@@ -828,7 +828,9 @@ class TriageService(CommunityService):
             conds.append(Issue.status == IssueStatus.RESOLVED)
         elif status == "overdue":
             conds.append(Issue.status.in_(WORKABLE))
-            conds.append(or_(Issue.overdue.is_(True), and_(Issue.deadline_at.is_not(None), Issue.deadline_at < now)))
+            # A missed deadline keeps it here after escalation or a captain gave it a new one.
+            conds.append(or_(Issue.overdue.is_(True), Issue.missed_deadline_at.is_not(None),
+                             and_(Issue.deadline_at.is_not(None), Issue.deadline_at < now)))
         else:
             conds.append(Issue.status.in_(WORKABLE))
         if category:
@@ -946,6 +948,8 @@ class TriageService(CommunityService):
         place_name = await self.place_name(issue)
         if why == "overdue":
             issue.overdue = True
+            if issue.missed_deadline_at is None:  # kept when escalation sets a new deadline below
+                issue.missed_deadline_at = issue.deadline_at
         if issue.escalation_level >= TOP_LEVEL or (why == "overdue" and issue.assigned_to_office):
             # Nobody above the office: tell the office once per missed deadline.
             if why != "overdue" or issue.deadline_at is None:

@@ -54,6 +54,10 @@ async def test_daily_digest_at_eight(harness: BotHarness, community: Community) 
     await harness.tick()
     await harness.deliver()
     assert len(digests_in(harness, OFFICE, "周报")) == 1
+    # #NC0002 missed its deadline (18 Nov) and the 09:00 tick escalated it with a fresh deadline; #NC0005
+    # was done 12 h late: both were overdue during the week (not "0 overdue").
+    weekly = digests_in(harness, OFFICE, "周报")[0]
+    assert "本周超期 2（+2）" in weekly and "#NC0002" in weekly and "超期12小时后办结" in weekly
     harness.clock.set(at(21, 7, 59))
     await harness.tick()
     await harness.deliver()
@@ -67,6 +71,8 @@ async def test_daily_digest_at_eight(harness: BotHarness, community: Community) 
     assert "11月21日（周六）日报" in texts[0]
     assert "延迟发送" not in texts[0]
     assert "需要关注" in texts[0] and "#NC0001" in texts[0]
+    # Escalated more than 24 h ago with a new deadline, #NC0002 is still listed as overdue work.
+    assert "超期 1： #NC0002 路面破损/坑洼积水（Building 2，超期3天，新时限" in texts[0]
     photos = harness.tg.sent(OFFICE, "sendPhoto")
     assert len(photos) == 1 and "近14天" in (photos[0].text or "")
     # The issue buttons under the digest open the cards.
@@ -214,3 +220,27 @@ async def test_digest_command_area_head_and_refusals(harness: BotHarness, commun
     harness.tg.add_chat(OFFICE, type="supergroup", title="Nanchi office")
     await harness.feed(up.text(up.user(STAFF, "Wang", "en"), "/digest", chat=OFFICE))
     assert "私聊" in harness.tg.texts(OFFICE)[-1]
+
+
+async def test_monthly_report_carries_the_ledger(harness: BotHarness, community: Community) -> None:
+    """The monthly report's documents are its summary table and the month's ledger (台账)."""
+    from openpyxl import load_workbook
+
+    from models import OutboxItem
+
+    await setup(harness, community)
+    harness.clock.set(datetime(2026, 12, 1, 9, 0, 20, tzinfo=SH).astimezone(UTC))  # 1 Dec 09:00: November's report
+    await harness.tick()
+    async with harness.sessions() as session:
+        keys = (await session.execute(select(OutboxItem.dedup_key).where(
+            OutboxItem.kind == "digest_monthly", OutboxItem.chat_id == OFFICE))).scalars().all()
+    assert any(k.endswith(":ledger-NC-2026-11.xlsx") for k in keys), keys
+    await harness.deliver()
+    names = {c.message.document.file_name: c.message.document.file_id
+             for c in harness.tg.sent(OFFICE, "sendDocument") if c.message and c.message.document}
+    assert "ledger-NC-2026-11.xlsx" in names, names
+    ledger = load_workbook(io.BytesIO(harness.tg.file_content(names["ledger-NC-2026-11.xlsx"])))
+    rows = list(ledger.active.iter_rows(values_only=True))
+    assert rows[0][0] == "编号" and "上报人" not in rows[0]  # in the office's language, no reporter names
+    assert {"#NC0001", "#NC0002"} <= {r[0] for r in rows[1:]}
+    assert any("月报" in t and "本月超期" in t for t in harness.tg.texts(OFFICE))

@@ -173,6 +173,7 @@ async def test_full_path_accept_assign_remind_escalate_resolve_confirm_rate(harn
     assert any("due in one day" in t for t in tg.texts(li.id, as_plain=True))
 
     harness.note("Nobody resolves it in time: the tick escalates it to the North area head.")
+    missed = found.deadline_at
     harness.clock.set(found.deadline_at)
     await harness.tick()
     await harness.deliver()
@@ -182,6 +183,15 @@ async def test_full_path_accept_assign_remind_escalate_resolve_confirm_rate(harn
     assert found.escalation_level == 1 and found.overdue and found.deadline_at > harness.clock()
     await harness.tick()  # a double tick changes nothing
     assert (await issue(harness, issue_id)).escalations == 1
+
+    harness.note("The card and /queue show the new deadline with the first one beside it.")
+    await settle(harness)
+    caption = tg.current(TEAM_B1, the_card.message_id).caption or ""
+    assert "(first deadline " in caption and "overdue" in caption, caption
+    assert found.missed_deadline_at == missed and found.first_deadline_at is not None
+    await harness.feed(harness.up.text(zhang, "/queue"))
+    listing = tg.last(zhang.id).plain or ""
+    assert f"#{found.reference}" in listing and "(first deadline " in listing, listing
 
     harness.note("Zhang resolves it: the step continues in his private chat and needs an after photo.")
     await press(harness, the_card, zhang, "Resolve")

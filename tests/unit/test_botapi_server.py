@@ -25,6 +25,7 @@ from aiogram.types import (
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     InputMediaPhoto,
+    LinkPreviewOptions,
     Message,
 )
 
@@ -69,6 +70,14 @@ async def test_send_message_over_http(stub: BotApiStub, bot: Bot) -> None:
     ]
     assert stub.sent[0]["params"]["reply_markup"]["inline_keyboard"][0][0]["callback_data"] == "go"
     assert stub.stats["methods"]["sendMessage"] == 2
+
+
+async def test_refuses_parameters_the_method_does_not_list(stub: BotApiStub, bot: Bot) -> None:
+    with pytest.raises(TelegramBadRequest, match="disable_web_page_preview is not a parameter of sendMessage"):
+        await bot.send_message(1001, "see https://example.org", disable_web_page_preview=True)
+    message = await bot.send_message(1001, "see https://example.org",
+                                     link_preview_options=LinkPreviewOptions(is_disabled=True))
+    assert message.text == "see https://example.org"
 
 
 async def test_uploads_albums_and_downloads(stub: BotApiStub, bot: Bot) -> None:

@@ -9,7 +9,7 @@ from datetime import date, timedelta
 import pytest
 
 from bot import charts
-from bot.charts import ChartData, chart_locale, cjk_font, draw_digest_chart
+from bot.charts import ChartData, chart_locale, cjk_font, digest_figure, draw_digest_chart
 
 DAYS = [date(2026, 11, 6) + timedelta(days=i) for i in range(14)]
 DATA = ChartData(DAYS, [i % 4 for i in range(14)], [i % 3 for i in range(14)],
@@ -64,3 +64,36 @@ def test_matplotlib_is_imported_only_to_draw() -> None:
             "print('matplotlib' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+QUIET = ChartData(DAYS, [0] * 14, [0] * 14, [], "Nanchi")
+
+
+def _texts(axes: object) -> list[str]:
+    return [t.get_text() for t in axes.texts]  # type: ignore[attr-defined]
+
+
+def test_quiet_fortnight_counts_from_zero_in_whole_numbers_and_says_so() -> None:
+    with digest_figure(QUIET, "en", label) as fig:
+        counts = fig.axes[0]
+        low, high = counts.get_ylim()
+        ticks = list(counts.get_yticks())
+        assert low == 0 and high >= 1  # not −0.045 to 0.045
+        assert ticks and all(t == int(t) and t >= 0 for t in ticks) and 0 in ticks
+        assert "No reports in these 14 days" in _texts(counts)
+        assert "No open issues" in _texts(fig.axes[1])
+
+
+@pytest.mark.skipif(cjk_font() is None, reason="no CJK font installed (Debian: fonts-noto-cjk)")
+def test_quiet_fortnight_says_so_in_chinese() -> None:
+    with digest_figure(QUIET, "zh_Hans", label) as fig:
+        assert "近14天没有上报" in _texts(fig.axes[0])
+
+
+def test_busy_fortnight_has_integer_ticks_from_zero_and_no_empty_note() -> None:
+    with digest_figure(DATA, "en", label) as fig:
+        counts = fig.axes[0]
+        low, high = counts.get_ylim()
+        assert low == 0 and high >= max(DATA.new)
+        assert all(t == int(t) for t in counts.get_yticks())
+        assert _texts(counts) == []

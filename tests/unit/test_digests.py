@@ -83,7 +83,7 @@ async def test_daily_figures(service: Any) -> None:
     """Window (19 Nov): new #1 #4 #6 = 3; accepted #4 (30 min) #5 (25 h) #6 (1 h) → median 1 h; resolved
     #4 (6 h) #5 (36 h) → median 21 h; closed #4; ratings 5 and 4 → 4.5 from 2. Open at 09:00: #1 #2 #3
     #6 #7 = 5; urgent #1 (2 h over); overdue #2 (2 days over); escalated #3; reopened #7; hotspot B2
-    parking ×3."""
+    parking ×3; missed a deadline on 19 Nov: #5 (due 08:00, resolved 20:00)."""
     svc, community = service
     d = await svc.daily(community, date(2026, 11, 20))
     assert d.covered == date(2026, 11, 19)
@@ -92,6 +92,7 @@ async def test_daily_figures(service: Any) -> None:
     assert d.median_resolve == 21 * 3600
     assert (d.satisfaction, d.ratings) == (4.5, 2)
     assert d.open_total == 5
+    assert d.missed == 1
     assert [r.reference for r in d.urgent.top] == ["NC0001"]
     assert [r.reference for r in d.overdue.top] == ["NC0002"]
     assert [(r.reference, r.escalation_level) for r in d.escalated.top] == [("NC0003", 1)]
@@ -143,14 +144,16 @@ async def test_daily_text_chinese(service: Any) -> None:
 
 async def test_period_figures(service: Any) -> None:
     """Week Fri 13 – Thu 19 Nov: new #1 #4 #5 #6 #7 = 5 (previous week Fri 6 – Thu 12: #2 #3 = 2);
-    resolved #4 #5; at the end (20 Nov 00:00) open #1 #2 #3 #6 #7, overdue #2 only."""
+    resolved #4 #5; at the end (20 Nov 00:00) open #1 #2 #3 #6 #7. Overdue during the week: #2 (still open,
+    deadline 18 Nov) and #5 (deadline 19 Nov 08:00, resolved 12 h late) — a missed deadline counts for the
+    week it happened in even when the issue was done by the end."""
     svc, community = service
     r = await svc.period(community, "weekly", date(2026, 11, 19))
     assert (r.start, r.end) == (date(2026, 11, 13), date(2026, 11, 19))
     assert (r.current.new, r.previous.new) == (5, 2)
     assert (r.current.resolved, r.current.closed) == (2, 1)
-    assert (r.current.open, r.current.overdue) == (5, 1)
-    assert [row.reference for row in r.overdue.top] == ["NC0002"]
+    assert (r.current.open, r.current.overdue) == (5, 2)
+    assert [row.reference for row in r.overdue.top] == ["NC0002", "NC0005"]
     north = next(a for a in r.areas if a.name == "North area")
     assert (north.new, north.resolved, north.open, north.overdue) == (3, 0, 5, 1)
     b3 = next(b for b in r.buildings if b.name == "Building 3")

@@ -7,6 +7,7 @@ import csv
 import zipfile
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from openpyxl import load_workbook
@@ -81,6 +82,32 @@ async def test_xlsx_has_the_right_figures(session, sessions, engine, community, 
     assert row2["Area"] == "South area" and row2["Triage"].startswith("office")
     assert row2["Hours to accept"] is None
     assert len(rows) == 4  # the 1 December report is not in November
+
+
+async def test_escalated_issue_shows_its_first_and_missed_deadline(session, engine, community, clock, settings,
+                                                                   tmp_path: Path) -> None:
+    """Escalation gives an overdue issue a new deadline; the ledger keeps the first one and the missed one
+    beside it, so the office can judge the work against what was promised."""
+    triage = services(session, clock, settings)["triage"]
+    ann = await resident(session, community, name="Ann")
+    issue = await make_issue(session, community, clock(), reporter=ann, category="litter", urgent=False)
+    await triage.accept(await actor(session, clock, settings, CAPTAIN_B1), issue.id)
+    first = issue.deadline_at
+    assert first is not None
+    clock.set(first)
+    assert await triage.escalate_due() == 1
+    await session.commit()
+    c = await session.get(Community, community.id)
+    day = clock().astimezone(ZoneInfo(c.timezone)).date()
+    await export_ledger(read_session_factory(engine), c, None, day - timedelta(days=7), day,
+                        tmp_path / "ledger.xlsx", reporter=False)
+    ws = load_workbook(tmp_path / "ledger.xlsx").active
+    rows = [[cell.value for cell in row] for row in ws.iter_rows()]
+    headers = [h for h in HEADERS if h != "Reporter"]
+    row = dict(zip(headers, rows[1], strict=True))
+    local_first = first.astimezone(ZoneInfo(c.timezone)).replace(tzinfo=None)
+    assert row["First deadline"] == local_first and row["Missed deadline"] == local_first
+    assert row["Deadline"] > local_first and row["Overdue"] == "yes" and row["Escalations"] == 1
 
 
 async def test_csv_in_chinese_without_reporter(session, engine, community, clock, settings, tmp_path: Path) -> None:

@@ -63,6 +63,19 @@ async def test_delivers_text_buttons_and_records_message_id(
     assert len(tg.sent()) == 2
 
 
+async def test_text_messages_turn_link_previews_off_with_link_preview_options(
+        bot: Bot, tg: FakeTelegram, sessions: async_sessionmaker[AsyncSession], clock: FrozenClock) -> None:
+    # The production bot (bot.app.create_bot): the double refuses disable_web_page_preview, which the
+    # Bot API replaced with link_preview_options.
+    people(tg, ANN)
+    await enqueue(sessions, clock, key="link", chat_id=ANN, text="Cleaning day plan: https://example.org/plan")
+    await make_sender(bot, sessions, clock).drain()
+    call = tg.last(ANN)
+    assert call.ok and call.params["link_preview_options"] == {"is_disabled": True}
+    assert "disable_web_page_preview" not in call.params
+    assert (await rows(sessions))["link"].status == OutboxStatus.SENT
+
+
 async def test_photo_and_album(bot: Bot, tg: FakeTelegram, sessions: async_sessionmaker[AsyncSession],
                                clock: FrozenClock) -> None:
     people(tg, ANN)

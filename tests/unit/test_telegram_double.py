@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,12 +27,13 @@ from aiogram.types import (
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     InputMediaPhoto,
+    LinkPreviewOptions,
     Message,
     ReplyParameters,
     Update,
 )
 
-from tests.telegram import FakeTelegram, Updates, parse_html, plain, utf16_len
+from tests.telegram import SPEC_PATH, FakeTelegram, SpecError, Updates, load_spec, parse_html, plain, utf16_len
 
 ANN = 1001
 GROUP = -1001234567890
@@ -294,12 +296,38 @@ class SendNonsense(TelegramMethod[bool]):
 
 
 async def test_spec_checks_method_names_and_required_fields(bot: Bot, tg: FakeTelegram, started: int) -> None:
-    if tg.spec is None:
-        pytest.skip("api.min.json not available")
+    assert tg.spec.version.startswith("Bot API")
     with pytest.raises(TelegramBadRequest, match="sendNonsense"):
         await bot(SendNonsense(chat_id=started))
     with pytest.raises(TelegramBadRequest, match="text is required"):
         await bot(SendMessage.model_construct(chat_id=started))
+
+
+async def test_spec_refuses_parameters_the_method_does_not_list(bot: Bot, tg: FakeTelegram, started: int) -> None:
+    # disable_web_page_preview was replaced by link_preview_options (Bot API 7.0); Telegram ignores it.
+    with pytest.raises(TelegramBadRequest, match="disable_web_page_preview is not a parameter of sendMessage"):
+        await bot.send_message(started, "see https://example.org", disable_web_page_preview=True)
+    await bot.send_message(started, "see https://example.org",
+                           link_preview_options=LinkPreviewOptions(is_disabled=True))
+    assert tg.last(started).params["link_preview_options"] == {"is_disabled": True}
+
+
+def test_spec_is_kept_in_the_repository_and_a_missing_one_fails_loudly(tmp_path: Path) -> None:
+    # The double must not depend on a folder beside the checkout (../shared) ...
+    repo = Path(__file__).resolve().parents[2]
+    assert SPEC_PATH.is_file() and SPEC_PATH.is_relative_to(repo / "tests" / "data")
+    assert "sendMessage" in load_spec(str(SPEC_PATH)).fields
+    # ... and must never quietly stop checking when the spec cannot be read.
+    with pytest.raises(SpecError, match="cannot read the Bot API spec"):
+        FakeTelegram(spec_path=tmp_path / "missing.json")
+    broken = tmp_path / "broken.json"
+    broken.write_text("{not json", encoding="utf-8")
+    with pytest.raises(SpecError):
+        load_spec(str(broken))
+    empty = tmp_path / "empty.json"
+    empty.write_text('{"version": "Bot API 0", "methods": {}}', encoding="utf-8")
+    with pytest.raises(SpecError, match="no methods"):
+        load_spec(str(empty))
 
 
 # ------------------------------------------------------------------------------------- results

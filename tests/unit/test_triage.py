@@ -4,6 +4,7 @@ escalation (building → area → office), not-accepted escalation, auto-close, 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select
@@ -433,3 +434,55 @@ async def test_person_locale_in_updates(session, community, clock, settings) -> 
     assert "受理" in text
     who = (await session.execute(select(Member).where(Member.id == li.id))).scalar_one()
     assert who.locale == "zh_Hans"
+
+
+async def test_escalated_issue_keeps_its_first_deadline_and_stays_overdue_work(session, community, clock,
+                                                                               settings) -> None:
+    """Escalation gives an overdue issue a fresh deadline; the office's numbers still count it as
+    overdue (the weekly figures, the daily digest after the 24-hour escalation line) until it is done."""
+    from bot.services.digests import DigestService
+    from models import Community
+
+    ann = await resident(session, community)
+    issue = await make_issue(session, community, clock(), reporter=ann, category="litter", urgent=False)
+    triage = triage_of(session, clock, settings)
+    await triage.accept(await actor(session, clock, settings, CAPTAIN_B1), issue.id)
+    first = issue.deadline_at
+    assert first is not None and issue.first_deadline_at == first and issue.missed_deadline_at is None
+    clock.set(first)
+    assert await triage.escalate_due() == 1
+    assert issue.deadline_at is not None and issue.deadline_at > clock()  # a fresh deadline ...
+    assert issue.first_deadline_at == first and issue.missed_deadline_at == first  # ... the first one kept
+    assert issue.deadline_moved
+
+    clock.set(first + timedelta(days=2))  # well past the 24-hour "escalated" line of the digest
+    c = await session.get(Community, community.id)
+    assert c is not None
+    digests = DigestService(session, clock)
+    today = digests.today(c)
+    missed_on = first.astimezone(ZoneInfo(TZ)).date()
+    next_morning = await digests.daily(c, missed_on + timedelta(days=1))
+    assert next_morning.missed == 1  # "Missed deadlines: 1" in the figures of the day it happened
+    assert "Missed deadlines: 1" in "\n".join(digests.render_daily(next_morning, "en"))
+    daily = await digests.daily(c, today)
+    assert daily.escalated.total == 0
+    assert [r.reference for r in daily.overdue.top] == [issue.reference]
+    text = "\n".join(digests.render_daily(daily, "en"))
+    assert f"Overdue 1: #{issue.reference}" in text and "2 days over, new deadline" in text
+    zh = "\n".join(digests.render_daily(daily, "zh_Hans"))
+    assert "超期2天，新时限" in zh
+
+    week = await digests.period(c, "weekly", today)
+    b1 = next(b for b in week.buildings if b.name == "Building 1")
+    assert b1.overdue == 1 and week.current.overdue == 1  # was "0 overdue" once escalated
+    assert [r.reference for r in week.overdue_all] == [issue.reference]
+    assert "overdue during the week 1" in "\n".join(digests.render_period(week, "en"))
+    assert "本周超期 1" in "\n".join(digests.render_period(week, "zh_Hans"))
+
+    # Done: no longer listed in the daily digest, but still counted for the week it was late in.
+    issue.status, issue.resolved_at = IssueStatus.RESOLVED, clock()
+    await session.flush()
+    clock.set(clock() + timedelta(days=1))
+    assert (await digests.daily(c, digests.today(c))).overdue.total == 0
+    week = await digests.period(c, "weekly", digests.today(c))
+    assert week.current.overdue == 1
