@@ -121,11 +121,13 @@ async def _ask(
     draft.community_id = community.id
     step = draft.next_step()
     if step == "duplicates":
-        dups = await reporting.duplicates(community.id, draft)
+        dups = await reporting.duplicates(community.id, draft, viewer=member)
         if not dups:
             draft.duplicates_done = True
             step = "preview"
         else:
+            # The answer buttons carry the issue id; only the one asked about is accepted on press.
+            draft.offered = [dups[0].issue.id]
             await state.set_state(Report.duplicates)
             await _save(state, draft)
             await msg.answer(
@@ -563,7 +565,8 @@ async def duplicate_same(
     actor: Actor,
     reporting: ReportingService,
 ) -> None:
-    issue, _newly = await reporting.follow(member, actor, int(callback_data.arg or 0))
+    offered = (await _draft(state)).offered
+    issue, _newly = await reporting.follow(member, actor, int(callback_data.arg or 0), offered=offered)
     await state.clear()
     await query.answer()
     if isinstance(query.message, Message):
@@ -587,7 +590,7 @@ async def duplicate_rebound(
 ) -> None:
     draft = await _draft(state)
     issue, _changed = await reporting.reopen_rebound(
-        member, actor, int(callback_data.arg or 0), photos=draft.photos, note=draft.description
+        member, actor, int(callback_data.arg or 0), offered=draft.offered, photos=draft.photos, note=draft.description
     )
     await state.clear()
     await query.answer()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from handlers.reporting import settle_albums
 from models import Issue, IssueFollower
@@ -322,6 +322,72 @@ async def test_issue_visibility(harness: BotHarness, community: Any, riverside: 
     await harness.feed(harness.up.callback(captain, issue_cb("details", card), message=card.message))
     assert len(harness.tg.sent(TEAM_B1)) == n_group
     assert "Timeline" in harness.tg.last(3001).plain
+
+
+async def test_forged_follow_and_rebound_are_refused(harness: BotHarness, community: Any) -> None:
+    """A resident of Building 2 forges the callback data of 🔔 Follow, "Same — follow it" and "It came
+    back" with the id of a Building 1 issue: nothing changes and the issue stays hidden from them."""
+    from bot.keyboards.issues import IssueCb
+    from bot.keyboards.reporting import ReportCb
+
+    groups(harness)
+    ann = await join_building(harness, unique_id())
+    await walk_to_preview(harness, ann)
+    await press(harness, ann, "✅ Send")
+    [b1_issue] = await issues(harness)
+    carl = await join_building(harness, unique_id(), "b2", name="Carl")
+
+    await harness.feed(harness.up.callback(carl, IssueCb(action="follow", id=b1_issue.id).pack()))
+    assert "You now follow" not in (harness.tg.alerts()[-1].params.get("text") or "")
+    await harness.feed(harness.up.text(carl, "/issue NC0001"))
+    assert "can't find an issue" in harness.tg.last(carl.id).plain
+
+    # Fixed and closed; Carl reports a lamp of his own building twice, so the second report asks
+    # about his first one — and he answers with Building 1's id instead.
+    async with harness.sessions() as s:
+        await s.execute(update(Issue).where(Issue.id == b1_issue.id).values(status="closed",
+                                                                            closed_at=harness.clock()))
+        await s.commit()
+    await walk_to_preview(harness, carl, description="stairs lamp")
+    await press(harness, carl, "✅ Send")
+    await walk_to_preview(harness, carl, description="stairs lamp again")
+    question = harness.tg.last(carl.id)
+    assert "#NC0002" in question.plain and "#NC0001" not in question.plain
+    for action in ("rebound", "same"):
+        await harness.feed(harness.up.callback(carl, ReportCb(action=action, arg=str(b1_issue.id)).pack(),
+                                               message=question.message))
+        assert "Sorry, you can't do this here." in harness.tg.alerts()[-1].params["text"]
+    async with harness.sessions() as s:
+        assert (await s.get(Issue, b1_issue.id)).status == "closed"  # type: ignore[union-attr]
+        followers = (await s.execute(select(IssueFollower.member_id).where(
+            IssueFollower.issue_id == b1_issue.id))).scalars().all()
+    assert len(followers) == 1  # Ann only
+    await harness.feed(harness.up.text(carl, "/issue NC0001"))
+    assert "can't find an issue" in harness.tg.last(carl.id).plain
+    # The question offered is still answered as offered.
+    await press_on(harness, carl, "Same — follow it")
+    assert "You now follow #NC0002" in harness.tg.last(carl.id).plain
+
+
+async def test_similar_report_of_another_building_is_not_offered(harness: BotHarness, community: Any) -> None:
+    """Reporting at Building 1 (anyone may), a resident of Building 2 is not asked about Building 1's
+    issue: following it would show them an issue they have no right to see. A new report is filed."""
+    groups(harness)
+    ann = await join_building(harness, unique_id())
+    await walk_to_preview(harness, ann)
+    await press(harness, ann, "✅ Send")
+    carl = await join_building(harness, unique_id(), "b2", name="Carl")
+    await harness.feed(harness.up.text(carl, "/report"))
+    await harness.feed(harness.up.photo(carl))
+    await press(harness, carl, "Broken lamp")
+    await press_on(harness, carl, "Another building")
+    chooser = harness.tg.sent(carl.id)[-1]  # its buttons were replaced by every building
+    await harness.feed(harness.up.callback_on(harness.tg.current(carl.id, chooser.message_id), carl, "Building 1"))
+    await harness.feed(harness.up.text(carl, "Lamp on floor 3 is out"))
+    preview = harness.tg.last(carl.id).plain
+    assert "Please check" in preview and "#NC0001" not in preview
+    await press(harness, carl, "✅ Send")
+    assert "#NC0002" in harness.tg.last(carl.id).plain
 
 
 def issue_cb(action: str, card: Any) -> str:
