@@ -352,6 +352,23 @@ class MembersService:
         return [m for m in await self.holders("resident", place)
                 if m.id not in captains and m.data_deleted_at is None]
 
+    async def handover_choice(self, actor: Actor, building_id: int, from_member_id: int,
+                              to_member_id: int) -> tuple[Member, Member]:
+        """(old captain, new captain) of a proposed handover, only when both are among what /members
+        offered: `from` a captain of the building whose captaincy the actor may hand over (their own,
+        for a captain), `to` one of handover_targets. Callback data is untrusted: anything else is a
+        LookupError, so a forged id never reveals a member's name."""
+        place = await self.building_place(building_id)
+        targets = await self.handover_targets(actor, building_id)  # checks the actor's right
+        captains = await self.holders("captain", place)
+        if not can(actor, "handover_captain", place):
+            captains = [c for c in captains if c.id == actor.member_id]
+        old = next((c for c in captains if c.id == from_member_id), None)
+        new = next((m for m in targets if m.id == to_member_id), None)
+        if old is None or new is None:
+            raise LookupError("member")
+        return old, new
+
     async def role_view(self, role_id: int) -> RoleView:
         role = (await self.session.execute(select(Role).options(selectinload(Role.member))
                                            .where(Role.id == role_id))).scalar_one_or_none()
