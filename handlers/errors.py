@@ -10,7 +10,7 @@ from aiogram.filters import ExceptionTypeFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, ErrorEvent, Message
 
-from bot.i18n import _, ngettext
+from bot.i18n import _, current_locale, ngettext
 from bot.services.access import Actor, Level, NotAllowed
 from bot.services.cards import fmt_when
 from bot.services.limits import ANNOUNCEMENTS, ANSWERS, INVITES, URGENT_REPORTS, DailyLimitReached
@@ -40,23 +40,24 @@ def not_allowed_text(exc: NotAllowed) -> str:
 def limit_text(exc: DailyLimitReached) -> str:
     """One friendly line for a daily cap: what the cap is and when it resets (local midnight)."""
     n, when = exc.limit, fmt_when(exc.resets_at, exc.tz, exc.now)
+    sep = "" if current_locale().startswith("zh") else " "  # Chinese sentences run on without a space
     if exc.kind == URGENT_REPORTS:
         text = ngettext("You have sent %(num)d urgent report today, the most one person can send in a day.",
                         "You have sent %(num)d urgent reports today, the most one person can send in a day.", n)
-        return text + " " + _("You can send more from {when}. If anyone is in danger, call 119 (fire) or 110 "
+        return text + sep + _("You can send more from {when}. If anyone is in danger, call 119 (fire) or 110 "
                               "(police) now.").format(when=when)
     if exc.kind == ANNOUNCEMENTS:
         text = ngettext("You have sent %(num)d announcement today, the most one person can send in a day.",
                         "You have sent %(num)d announcements today, the most one person can send in a day.", n)
-        return text + " " + _("You can send more from {when}.").format(when=when)
+        return text + sep + _("You can send more from {when}.").format(when=when)
     if exc.kind == INVITES:
         text = ngettext("You have made %(num)d invite today, the most one person can make in a day.",
                         "You have made %(num)d invites today, the most one person can make in a day.", n)
-        return text + " " + _("You can make more from {when}.").format(when=when)
+        return text + sep + _("You can make more from {when}.").format(when=when)
     if exc.kind == ANSWERS:
         text = ngettext("You have answered %(num)d time about this report today, the most in one day.",
                         "You have answered %(num)d times about this report today, the most in one day.", n)
-        return text + " " + _("You can answer again from {when}.").format(when=when)
+        return text + sep + _("You can answer again from {when}.").format(when=when)
     return _("You have reached today's limit. Please try again from {when}.").format(when=when)
 
 

@@ -44,6 +44,7 @@ from bot.keyboards.reporting import (
 from bot.rendering import esc, render
 from bot.services.access import Actor, can
 from bot.services.cards import CardService, fmt_date, status_label
+from bot.services.limits import DailyLimitReached
 from bot.services.reporting import (
     MAX_DESCRIPTION,
     MAX_PHOTOS,
@@ -55,6 +56,7 @@ from bot.services.reporting import (
     issue_place,
     parse_reference,
 )
+from handlers.errors import limit_text
 from models import Issue, Member
 
 log = logging.getLogger(__name__)
@@ -642,7 +644,14 @@ async def send(
         else:
             await query.answer(_("This report is no longer open. Send /report to start again."), show_alert=True)
         return
-    created = await reporting.create(member, actor, draft)
+    try:
+        created = await reporting.create(member, actor, draft)
+    except DailyLimitReached as exc:
+        # The draft stays: after midnight it can still be sent, or cancelled now.
+        await query.answer()
+        if isinstance(query.message, Message):
+            await query.message.answer(limit_text(exc))
+        return
     await state.clear()
     issue = created.issue
     await query.answer()

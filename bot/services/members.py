@@ -27,6 +27,7 @@ from bot.services.access import (
     require,
     require_grant,
 )
+from bot.services.limits import INVITES, enforce_daily
 from models import Area, Building, Community, Invite, JoinRequest, Member, Role
 
 INVITE_TTL = timedelta(days=7)
@@ -456,6 +457,12 @@ class MembersService:
             require(actor, "link_chat", place)
             if chat_kind not in {"team", "residents"}:
                 raise ValueError("chat_kind")
+        community = await self.session.get(Community, place.community_id)
+        if community is not None:
+            # Capped per person and day, counted from the invites (and link codes) they made today.
+            await enforce_daily(self.session, community, INVITES, self.clock(), lambda since: (
+                select(func.count()).select_from(Invite).where(
+                    Invite.created_by == actor.member_id, Invite.created_at >= since)))
         invite = Invite(
             code=secrets.token_urlsafe(12),  # 96 bits: unguessable
             purpose=purpose, role=role if purpose == "join" else None, chat_kind=chat_kind,

@@ -27,6 +27,7 @@ from bot.services.access import Actor, Level, NotAllowed, Place, can, require
 from bot.services.base import CommunityService
 from bot.services.cards import CardService, PublishResult
 from bot.services.chats import ChatsService
+from bot.services.limits import URGENT_REPORTS, enforce_daily
 from bot.services.members import MembersService
 from bot.services.outbox import Outbox
 from models import Building, Community, Issue, IssueEvent, IssueFollower, IssuePhoto, IssueStatus, Member
@@ -347,6 +348,12 @@ class ReportingService(CommunityService):
         existing = await self._by_token(draft.token)
         if existing is not None:
             return Created(existing, False, None)
+        if cat.urgent:
+            # Urgent reports skip quiet hours and wake captains and the office: capped per person and
+            # day (counted under the community lock above, so two at once cannot both pass).
+            await enforce_daily(self.session, community, URGENT_REPORTS, self.clock(), lambda since: (
+                select(func.count()).select_from(Issue).where(
+                    Issue.reporter_id == member.id, Issue.urgent.is_(True), Issue.created_at >= since)))
         number = (await self.session.execute(
             update(Community).where(Community.id == community.id)
             .values(next_issue_number=Community.next_issue_number + 1)

@@ -256,3 +256,28 @@ async def test_forged_handover_target_reveals_no_name(harness: BotHarness, commu
     await harness.feed(up.callback(zhang, MemCb(a="hot", p=f"b{b1.id}", id=b1.id, fr=ids[3001],
                                                 to=ids[ann.id]).pack(), message=tg.last(3001).message))
     assert "Hand the captaincy of Building 1 over from Zhang to Ann?" in tg.edits(3001)[-1].text
+
+
+async def test_invites_per_person_and_day_are_capped(harness: BotHarness, community: Any) -> None:
+    """`limits.invites_per_day` (2 here): the third invite link of the day is refused with the limit
+    and when it resets; counted from the invites in the database."""
+    from bot.keyboards.members import InvCb
+    from models import Community
+
+    tg, up = harness.tg, harness.up
+    async with harness.sessions() as s:
+        nanchi = (await s.execute(select(Community).where(Community.key == "nanchi"))).scalar_one()
+        nanchi.settings = {**(nanchi.settings or {}), "limits": {"invites_per_day": 2}}
+        b1 = (await s.execute(select(Building).where(Building.key == "b1"))).scalar_one()
+        await s.commit()
+    zhang = up.user(3001, "Zhang", "en")
+    await harness.feed(up.text(zhang, "/invite"))
+    make = InvCb(a="make", p=f"b{b1.id}", v="resident").pack()
+    for _n in range(2):
+        await harness.feed(up.callback(zhang, make, message=tg.last(3001).message))
+        assert "Invite link for a resident" in tg.edits(3001)[-1].text
+    await harness.feed(up.callback(zhang, make, message=tg.last(3001).message))
+    refusal = tg.alerts()[-1].params["text"]
+    assert "You have made 2 invites today" in refusal and "tomorrow 00:00" in refusal, refusal
+    async with harness.sessions() as s:
+        assert len((await s.execute(select(Invite))).scalars().all()) == 2

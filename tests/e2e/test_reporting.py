@@ -437,3 +437,56 @@ async def test_transcript_zh(harness: BotHarness, community: Any) -> None:
     assert "感谢" in confirm and "119" in confirm
     card = harness.tg.sent(TEAM_B1)[0].plain
     assert "占用消防通道" in card and "紧急" in card and "李女士" not in card
+
+
+URGENT_WORDS = {
+    "en": {"cat": "Blocked fire lane", "mine": "(my building)", "new": "No, mine is new", "send": "✅ Send",
+           "cap": "You have sent 2 urgent reports today", "resets": "tomorrow 00:00", "ref": "#NC0003"},
+    "zh": {"cat": "占用消防通道", "mine": "（我的楼栋）", "new": "不是，我的是新问题", "send": "✅ 发送",
+           "cap": "您今天已提交2条紧急上报", "resets": "明天00:00", "ref": "#NC0003"},
+}
+
+
+async def _urgent_until_preview(harness: BotHarness, user: Any, words: dict[str, str], text: str) -> None:
+    await harness.feed(harness.up.text(user, "/report"))
+    await harness.feed(harness.up.photo(user))
+    await press(harness, user, words["cat"])
+    await press_on(harness, user, words["mine"])
+    await harness.feed(harness.up.text(user, text))
+    if words["new"] in " ".join(b for row in harness.tg.buttons(harness.tg.last(user.id)) for b in row):
+        await press(harness, user, words["new"])
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+async def test_urgent_reports_are_capped_per_person_and_day(harness: BotHarness, community: Any, lang: str) -> None:
+    """Urgent reports wake the captains and the office at any hour: one person may send
+    `limits.urgent_reports_per_day` a day (2 here); the next one is refused with the limit and when
+    it resets, and can be sent after local midnight."""
+    from models import Community
+
+    words = URGENT_WORDS[lang]
+    groups(harness)
+    async with harness.sessions() as s:
+        nanchi = (await s.execute(select(Community).where(Community.key == "nanchi"))).scalar_one()
+        nanchi.settings = {**(nanchi.settings or {}), "limits": {"urgent_reports_per_day": 2}}
+        await s.commit()
+    ann = await join_building(harness, unique_id(), name="李女士" if lang == "zh" else "Ann",
+                              lang="zh-hans" if lang == "zh" else "en")
+    for n in range(2):
+        await _urgent_until_preview(harness, ann, words, f"bikes {n}")
+        await press(harness, ann, words["send"])
+    assert len(await issues(harness)) == 2
+    harness.record({ann.id: "李女士（居民）" if lang == "zh" else "Ann (resident)"})
+    harness.note("Ann has sent 2 urgent reports today, the community's daily limit; she sends a third.")
+    await _urgent_until_preview(harness, ann, words, "bikes again")
+    await press(harness, ann, words["send"])
+    refusal = harness.tg.last(ann.id).plain
+    assert words["cap"] in refusal and words["resets"] in refusal and "119" in refusal, refusal
+    assert len(await issues(harness)) == 2
+    harness.note("After midnight the same preview can be sent.")
+    harness.clock.advance(days=1)
+    await press_on(harness, ann, words["send"])
+    assert words["ref"] in harness.tg.last(ann.id).plain
+    assert len(await issues(harness)) == 3
+    harness.save_transcript(f"urgent_limit_{lang}", "紧急上报每日上限（中文）" if lang == "zh"
+                            else "The daily limit of urgent reports (English)")
