@@ -128,6 +128,13 @@ def create_storage(settings: Settings, sessions: async_sessionmaker[AsyncSession
     return SqlStorage(sessions), SimpleEventIsolation()
 
 
+def create_throttle(settings: Settings, storage: BaseStorage) -> ThrottlingMiddleware:
+    """The per-person throttle: with REDIS_URL shared by every worker through the FSM storage's Redis
+    client, else kept in this process."""
+    shared = getattr(storage, "redis", None) if settings.redis_url else None
+    return ThrottlingMiddleware(rate=settings.throttle_rate, redis=shared, prefix=settings.redis_prefix)
+
+
 def create_dispatcher(settings: Settings, sessions: async_sessionmaker[AsyncSession], *,
                       clock: Clock = system_clock, storage: BaseStorage | None = None,
                       isolation: BaseEventIsolation | None = None,
@@ -144,7 +151,7 @@ def create_dispatcher(settings: Settings, sessions: async_sessionmaker[AsyncSess
     dp.update.outer_middleware(UpdateContextMiddleware())
     if in_flight is not None:
         dp.update.outer_middleware(in_flight)
-    dp.update.outer_middleware(ThrottlingMiddleware(rate=settings.throttle_rate))
+    dp.update.outer_middleware(create_throttle(settings, storage))
     db_middleware = DbMiddleware(sessions, settings, clock, on_commit)
     dp.update.outer_middleware(db_middleware)
     dp.update.outer_middleware(StateMiddleware())

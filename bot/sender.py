@@ -2,9 +2,10 @@
 
 Limits honoured: SEND_RATE overall, 1 message/s per private chat, 20/min per group, and every 429's
 retry_after. Rows are claimed with one `UPDATE … RETURNING` (atomic on SQLite and PostgreSQL) under a
-lease, one row per chat at a time, so several instances share the work and a dead instance's claims
-are taken over when the lease runs out. Results are written back in small batches. Delivery is
-at-least-once: a crash repeats at most the sends in flight at that moment.
+lease, one row per chat at a time (a chat's urgent rows before its others, each kind in order), so
+several instances share the work and a dead instance's claims are taken over when the lease runs out.
+Results are written back in small batches. Delivery is at-least-once: a crash repeats at most the sends
+in flight at that moment.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from aiogram.types import (
     Message,
     ReplyParameters,
 )
-from sqlalchemy import Integer, and_, func, or_, select, update
+from sqlalchemy import Integer, and_, case, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import Clock, system_clock
@@ -213,9 +214,12 @@ class OutboxSender:
             # Chats this instance is still sending to, or has sent to but not yet recorded: never claim
             # them again here, even when a slow moment let their lease run out (that would send twice).
             mine = list(self.in_flight | {result[0].chat_id for result in self.results})
-            # One row per chat: the oldest due one, so a chat's messages stay in order.
+            # One row per chat: its oldest due urgent row if it has one (a fire-lane card must not wait
+            # behind two dozen relayed answers to the same group), else its oldest due row; so within
+            # one urgency a chat's messages stay in order.
             first_per_chat = (
-                select(func.min(OutboxItem.id))
+                select(func.coalesce(func.min(case((OutboxItem.urgent.is_(True), OutboxItem.id))),
+                                     func.min(OutboxItem.id)))
                 .where(due, OutboxItem.chat_id.not_in(busy), OutboxItem.chat_id.not_in(waiting),
                        OutboxItem.chat_id.not_in(mine))
                 .group_by(OutboxItem.chat_id)

@@ -22,7 +22,9 @@ from bot.keyboards import announcements as kb
 from bot.rendering import esc, local_time
 from bot.services.access import Actor
 from bot.services.announcements import BODY_LIMIT_CAPTION, BODY_LIMIT_TEXT, AnnDraft, AnnouncementsService, body_fits
+from bot.services.limits import DailyLimitReached
 from bot.services.recurrence import parse_hhmm
+from handlers.errors import limit_text
 from models import Community, Member
 
 router = Router(name=__name__)
@@ -292,7 +294,14 @@ async def _preview(event: Message | CallbackQuery, state: FSMContext, draft: Ann
 async def send(query: CallbackQuery, state: FSMContext, actor: Actor, session: Any,
                announcements: AnnouncementsService) -> None:
     draft = await _draft(state)
-    ann, created = await announcements.create(actor, draft)
+    try:
+        ann, created = await announcements.create(actor, draft)
+    except DailyLimitReached as exc:
+        # The draft stays: it can be sent after midnight, or cancelled.
+        await query.answer()
+        if isinstance(query.message, Message):
+            await query.message.answer(limit_text(exc), reply_markup=kb.confirm_kb())
+        return
     await state.clear()
     if not created:
         await query.answer(_("Already sent."))

@@ -10,8 +10,10 @@ from aiogram.filters import ExceptionTypeFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, ErrorEvent, Message
 
-from bot.i18n import _
+from bot.i18n import _, current_locale, ngettext
 from bot.services.access import Actor, Level, NotAllowed
+from bot.services.cards import fmt_when
+from bot.services.limits import ANNOUNCEMENTS, ANSWERS, INVITES, URGENT_REPORTS, DailyLimitReached
 from bot.services.members import MembersService
 from handlers.start import ask_join
 from models import Member
@@ -35,6 +37,30 @@ def not_allowed_text(exc: NotAllowed) -> str:
     return _("Only an admin can do this.")
 
 
+def limit_text(exc: DailyLimitReached) -> str:
+    """One friendly line for a daily cap: what the cap is and when it resets (local midnight)."""
+    n, when = exc.limit, fmt_when(exc.resets_at, exc.tz, exc.now)
+    sep = "" if current_locale().startswith("zh") else " "  # Chinese sentences run on without a space
+    if exc.kind == URGENT_REPORTS:
+        text = ngettext("You have sent %(num)d urgent report today, the most one person can send in a day.",
+                        "You have sent %(num)d urgent reports today, the most one person can send in a day.", n)
+        return text + sep + _("You can send more from {when}. If anyone is in danger, call 119 (fire) or 110 "
+                              "(police) now.").format(when=when)
+    if exc.kind == ANNOUNCEMENTS:
+        text = ngettext("You have sent %(num)d announcement today, the most one person can send in a day.",
+                        "You have sent %(num)d announcements today, the most one person can send in a day.", n)
+        return text + sep + _("You can send more from {when}.").format(when=when)
+    if exc.kind == INVITES:
+        text = ngettext("You have made %(num)d invite today, the most one person can make in a day.",
+                        "You have made %(num)d invites today, the most one person can make in a day.", n)
+        return text + sep + _("You can make more from {when}.").format(when=when)
+    if exc.kind == ANSWERS:
+        text = ngettext("You have answered %(num)d time about this report today, the most in one day.",
+                        "You have answered %(num)d times about this report today, the most in one day.", n)
+        return text + sep + _("You can answer again from {when}.").format(when=when)
+    return _("You have reached today's limit. Please try again from {when}.").format(when=when)
+
+
 async def _reply(event: ErrorEvent, text: str) -> None:
     update = event.update
     try:
@@ -50,6 +76,12 @@ async def _reply(event: ErrorEvent, text: str) -> None:
 async def on_not_allowed(event: ErrorEvent) -> None:
     assert isinstance(event.exception, NotAllowed)
     await _reply(event, not_allowed_text(event.exception))
+
+
+@router.error(ExceptionTypeFilter(DailyLimitReached))
+async def on_daily_limit(event: ErrorEvent) -> None:
+    assert isinstance(event.exception, DailyLimitReached)
+    await _reply(event, limit_text(event.exception))
 
 
 @router.error(ExceptionTypeFilter(LookupError))

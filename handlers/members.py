@@ -280,11 +280,9 @@ async def _handover_targets(query: CallbackQuery, code: str, building_id: int, f
 
 @router.callback_query(MemCb.filter(F.a == "hot"))
 async def handover_ask(query: CallbackQuery, callback_data: MemCb, actor: Actor, members: MembersService) -> None:
+    # Only the captain and the candidate that were offered (a forged id → "can't find that").
+    old, new = await members.handover_choice(actor, callback_data.id, callback_data.fr, callback_data.to)
     info = await members.place_info(await members.building_place(callback_data.id))
-    old = await members.get(callback_data.fr)
-    new = await members.get(callback_data.to)
-    if old is None or new is None:
-        raise LookupError("member")
     kb = builder()
     kb.button(text=_("✅ Yes, hand over"), callback_data=MemCb(a="hog", p=callback_data.p, id=callback_data.id,
                                                               fr=callback_data.fr, to=callback_data.to))

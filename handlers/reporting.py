@@ -44,6 +44,7 @@ from bot.keyboards.reporting import (
 from bot.rendering import esc, render
 from bot.services.access import Actor, can
 from bot.services.cards import CardService, fmt_date, status_label
+from bot.services.limits import DailyLimitReached
 from bot.services.reporting import (
     MAX_DESCRIPTION,
     MAX_PHOTOS,
@@ -55,6 +56,7 @@ from bot.services.reporting import (
     issue_place,
     parse_reference,
 )
+from handlers.errors import limit_text
 from models import Issue, Member
 
 log = logging.getLogger(__name__)
@@ -121,11 +123,13 @@ async def _ask(
     draft.community_id = community.id
     step = draft.next_step()
     if step == "duplicates":
-        dups = await reporting.duplicates(community.id, draft)
+        dups = await reporting.duplicates(community.id, draft, viewer=member)
         if not dups:
             draft.duplicates_done = True
             step = "preview"
         else:
+            # The answer buttons carry the issue id; only the one asked about is accepted on press.
+            draft.offered = [dups[0].issue.id]
             await state.set_state(Report.duplicates)
             await _save(state, draft)
             await msg.answer(
@@ -563,7 +567,8 @@ async def duplicate_same(
     actor: Actor,
     reporting: ReportingService,
 ) -> None:
-    issue, _newly = await reporting.follow(member, actor, int(callback_data.arg or 0))
+    offered = (await _draft(state)).offered
+    issue, _newly = await reporting.follow(member, actor, int(callback_data.arg or 0), offered=offered)
     await state.clear()
     await query.answer()
     if isinstance(query.message, Message):
@@ -587,7 +592,7 @@ async def duplicate_rebound(
 ) -> None:
     draft = await _draft(state)
     issue, _changed = await reporting.reopen_rebound(
-        member, actor, int(callback_data.arg or 0), photos=draft.photos, note=draft.description
+        member, actor, int(callback_data.arg or 0), offered=draft.offered, photos=draft.photos, note=draft.description
     )
     await state.clear()
     await query.answer()
@@ -639,7 +644,14 @@ async def send(
         else:
             await query.answer(_("This report is no longer open. Send /report to start again."), show_alert=True)
         return
-    created = await reporting.create(member, actor, draft)
+    try:
+        created = await reporting.create(member, actor, draft)
+    except DailyLimitReached as exc:
+        # The draft stays: after midnight it can still be sent, or cancelled now.
+        await query.answer()
+        if isinstance(query.message, Message):
+            await query.message.answer(limit_text(exc))
+        return
     await state.clear()
     issue = created.issue
     await query.answer()

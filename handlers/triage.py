@@ -37,6 +37,7 @@ from bot.keyboards.issues import (
 )
 from bot.rendering import esc, shorten
 from bot.services.access import Actor, Level, NotAllowed
+from bot.services.limits import DailyLimitReached
 from bot.services.triage import (
     MAX_NOTE,
     InvalidInput,
@@ -46,6 +47,7 @@ from bot.services.triage import (
     status_label,
     when_text,
 )
+from handlers.errors import limit_text
 from models import Issue, IssueStatus, Member
 
 T = TypeVar("T")
@@ -81,6 +83,8 @@ def input_error(reason: str) -> str:
         "too_long": _("That is too long: please keep it under {n} characters.").format(n=MAX_NOTE),
         "empty": _("Please write a few words."),
         "no_reporter": _("The reporter deleted their data, so I can't ask them anything."),
+        "answered": _("You have already answered this question. Thank you — the team has your answer."),
+        "no_question": _("This question is no longer open."),
     }
     return texts.get(reason, _("I couldn't use that. Please try again."))
 
@@ -596,18 +600,35 @@ async def not_fixed_comment(message: Message, state: FSMContext, member: Member,
 @router.callback_query(IssueCb.filter(F.action == "answer"))
 async def on_answer(query: CallbackQuery, callback_data: IssueCb, member: Member, triage: TriageService,
                     bot: Bot, state: FSMContext) -> None:
-    issue = await triage.get(callback_data.id)
-    if issue.reporter_id != member.id:
-        await denied(query, triage, issue.id, NotAllowed("answer"))
+    # The button names the question it answers; only an open one of the person's own report counts.
+    question_id = int(callback_data.arg) if callback_data.arg.isdigit() else 0
+    try:
+        await triage.open_question(member, callback_data.id, question_id)
+    except NotAllowed as exc:
+        await denied(query, triage, callback_data.id, exc)
         return
-    await go_private(query, bot, state, TriageFlow.answer_text, {"issue_id": issue.id},
+    except InvalidInput as exc:
+        await query.answer(input_error(exc.reason), show_alert=True)
+        return
+    except DailyLimitReached as exc:
+        await query.answer(limit_text(exc)[:200], show_alert=True)
+        return
+    await go_private(query, bot, state, TriageFlow.answer_text,
+                     {"issue_id": callback_data.id, "question_id": question_id},
                      _("✍️ Write your answer. The team will see it, not your name."))
 
 
 @router.message(TriageFlow.answer_text)
 async def answer_text(message: Message, state: FSMContext, member: Member, triage: TriageService) -> None:
-    outcome = await _text_step(message, state, _("Please write your answer again."),
-                               lambda text, issue_id: triage.answer(member, issue_id, text))
+    question_id = int((await state.get_data()).get("question_id") or 0)
+    try:
+        outcome = await _text_step(message, state, _("Please write your answer again."),
+                                   lambda text, issue_id: triage.answer(member, issue_id, text, question_id),
+                                   final=("answered", "no_question"))
+    except DailyLimitReached as exc:
+        await state.clear()
+        await message.answer(limit_text(exc))
+        return
     if outcome is None:
         return
     await message.answer(_("✅ Thank you! I've passed your answer on to the team handling {ref}.").format(

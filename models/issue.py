@@ -141,6 +141,9 @@ class IssueEvent(Base):
     to_status: Mapped[str | None] = mapped_column(String(16))
     note: Mapped[str | None] = mapped_column(Text)
     public: Mapped[bool] = mapped_column(default=True)
+    # An "answered" event names the "asked" event it answers; unique, so a question is answered once.
+    answer_to_id: Mapped[int | None] = mapped_column(
+        ForeignKey("issue_events.id", ondelete="SET NULL"), unique=True)
 
     issue: Mapped[Issue] = relationship(back_populates="events")
 

@@ -24,6 +24,7 @@ from bot.rendering import CAPTION_LIMIT, TEXT_LIMIT, plain_len, render
 from bot.services import EXTRA_SERVICES
 from bot.services.access import Actor, Place, can, require
 from bot.services.base import CommunityService
+from bot.services.limits import ANNOUNCEMENTS, enforce_daily
 from bot.services.onboarding import role_label
 from models import Announcement, Area, Building, ChatLink, Community, Member, OutboxItem, Role
 
@@ -202,6 +203,12 @@ class AnnouncementsService(CommunityService):
         if not draft.body_html.strip():
             raise ValueError("body")
         now = self.clock()
+        community = await self.session.get(Community, draft.community_id)
+        if community is not None:
+            # Capped per author and day, counted from the announcements they created today.
+            await enforce_daily(self.session, community, ANNOUNCEMENTS, now, lambda since: (
+                select(func.count()).select_from(Announcement).where(
+                    Announcement.author_id == actor.member_id, Announcement.created_at >= since)))
         send_at = datetime.fromisoformat(draft.send_at) if draft.send_at else now
         ann = Announcement(community_id=draft.community_id, author_id=actor.member_id, body_html=draft.body_html,
                            photo_file_id=draft.photo_file_id, audience=draft.audience, area_id=draft.area_id,

@@ -27,6 +27,7 @@ from bot.services.access import (
     require,
     require_grant,
 )
+from bot.services.limits import INVITES, enforce_daily
 from models import Area, Building, Community, Invite, JoinRequest, Member, Role
 
 INVITE_TTL = timedelta(days=7)
@@ -352,6 +353,23 @@ class MembersService:
         return [m for m in await self.holders("resident", place)
                 if m.id not in captains and m.data_deleted_at is None]
 
+    async def handover_choice(self, actor: Actor, building_id: int, from_member_id: int,
+                              to_member_id: int) -> tuple[Member, Member]:
+        """(old captain, new captain) of a proposed handover, only when both are among what /members
+        offered: `from` a captain of the building whose captaincy the actor may hand over (their own,
+        for a captain), `to` one of handover_targets. Callback data is untrusted: anything else is a
+        LookupError, so a forged id never reveals a member's name."""
+        place = await self.building_place(building_id)
+        targets = await self.handover_targets(actor, building_id)  # checks the actor's right
+        captains = await self.holders("captain", place)
+        if not can(actor, "handover_captain", place):
+            captains = [c for c in captains if c.id == actor.member_id]
+        old = next((c for c in captains if c.id == from_member_id), None)
+        new = next((m for m in targets if m.id == to_member_id), None)
+        if old is None or new is None:
+            raise LookupError("member")
+        return old, new
+
     async def role_view(self, role_id: int) -> RoleView:
         role = (await self.session.execute(select(Role).options(selectinload(Role.member))
                                            .where(Role.id == role_id))).scalar_one_or_none()
@@ -439,6 +457,12 @@ class MembersService:
             require(actor, "link_chat", place)
             if chat_kind not in {"team", "residents"}:
                 raise ValueError("chat_kind")
+        community = await self.session.get(Community, place.community_id)
+        if community is not None:
+            # Capped per person and day, counted from the invites (and link codes) they made today.
+            await enforce_daily(self.session, community, INVITES, self.clock(), lambda since: (
+                select(func.count()).select_from(Invite).where(
+                    Invite.created_by == actor.member_id, Invite.created_at >= since)))
         invite = Invite(
             code=secrets.token_urlsafe(12),  # 96 bits: unguessable
             purpose=purpose, role=role if purpose == "join" else None, chat_kind=chat_kind,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import re
 import uuid
+from collections.abc import Collection
 from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -26,6 +27,7 @@ from bot.services.access import Actor, Level, NotAllowed, Place, can, require
 from bot.services.base import CommunityService
 from bot.services.cards import CardService, PublishResult
 from bot.services.chats import ChatsService
+from bot.services.limits import URGENT_REPORTS, enforce_daily
 from bot.services.members import MembersService
 from bot.services.outbox import Outbox
 from models import Building, Community, Issue, IssueEvent, IssueFollower, IssuePhoto, IssueStatus, Member
@@ -158,6 +160,9 @@ class Draft:
     editing: bool = False
     album: str | None = None
     album_seq: int = 0
+    # Issue ids the similar-report question offered in this conversation: "Same — follow it" and "It
+    # came back" accept only these (callback data is untrusted; a forged id is refused).
+    offered: list[int] = field(default_factory=list)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> Draft:
@@ -284,9 +289,12 @@ class ReportingService(CommunityService):
 
     # ------------------------------------------------------------------ duplicates
 
-    async def duplicates(self, community_id: int, draft: Draft, limit: int = 3) -> list[Duplicate]:
+    async def duplicates(self, community_id: int, draft: Draft, limit: int = 3,
+                         viewer: Member | None = None) -> list[Duplicate]:
         """Likely the same problem: same category and (same building, or within 50 m of the pin);
-        open and reported in the last 30 days, or fixed (resolved/closed) in the last 30 days."""
+        open and reported in the last 30 days, or fixed (resolved/closed) in the last 30 days. With a
+        `viewer`, only issues that person may see: following one makes it visible to them, so offering
+        another building's issue would name it to someone without the right to see it."""
         if draft.category is None:
             return []
         since = self.clock() - DUPLICATE_WINDOW
@@ -299,12 +307,15 @@ class ReportingService(CommunityService):
             ))
         candidates = list((await self.session.execute(stmt.order_by(Issue.created_at.desc()).limit(200))).scalars())
         found: list[tuple[int, float, Issue]] = []
+        actor = await self.members.actor(viewer) if viewer is not None else None
         for issue in candidates:
             near = math.inf
             if draft.lat is not None and draft.lon is not None and issue.lat is not None and issue.lon is not None:
                 near = distance_m(draft.lat, draft.lon, issue.lat, issue.lon)
             same_building = draft.building_id is not None and issue.building_id == draft.building_id
             if not same_building and near > DUPLICATE_RADIUS_M:
+                continue
+            if viewer is not None and actor is not None and not await self.can_view(actor, viewer, issue):
                 continue
             # Open ones first (follow), then the closest, then the newest.
             found.append((0 if issue.is_open else 1, near, issue))
@@ -337,6 +348,12 @@ class ReportingService(CommunityService):
         existing = await self._by_token(draft.token)
         if existing is not None:
             return Created(existing, False, None)
+        if cat.urgent:
+            # Urgent reports skip quiet hours and wake captains and the office: capped per person and
+            # day (counted under the community lock above, so two at once cannot both pass).
+            await enforce_daily(self.session, community, URGENT_REPORTS, self.clock(), lambda since: (
+                select(func.count()).select_from(Issue).where(
+                    Issue.reporter_id == member.id, Issue.urgent.is_(True), Issue.created_at >= since)))
         number = (await self.session.execute(
             update(Community).where(Community.id == community.id)
             .values(next_issue_number=Community.next_issue_number + 1)
@@ -433,11 +450,26 @@ class ReportingService(CommunityService):
 
     # ------------------------------------------------------------------ following and rebounds
 
-    async def follow(self, member: Member, actor: Actor, issue_id: int) -> tuple[Issue, bool]:
-        """Follow an issue (the "same problem" answer). Returns (issue, newly)."""
+    async def follow(self, member: Member, actor: Actor, issue_id: int,
+                     offered: Collection[int] | None = None) -> tuple[Issue, bool]:
+        """Follow an issue: 🔔 Follow under a view, or the "same problem" answer of /report, which
+        passes the ids its question `offered`. Returns (issue, newly).
+
+        Following makes an issue visible to the follower, so it needs the right to view the issue at
+        its place now; the right to report there is not enough (anyone in a community may report
+        anywhere in it)."""
         issue = await self.get(issue_id)
-        if not (await self.can_view(actor, member, issue) or can(actor, "report", issue_place(issue))):
-            raise NotAllowed("view_issue", issue_place(issue), Level.RESIDENT)
+        await self._require_offered_and_visible(member, actor, issue, offered)
+        return await self._add_follower(member, issue)
+
+    async def _require_offered_and_visible(self, member: Member, actor: Actor, issue: Issue,
+                                           offered: Collection[int] | None) -> None:
+        if offered is not None and issue.id not in offered:
+            raise NotAllowed("view_issue", issue_place(issue), None)
+        if not await self.can_view(actor, member, issue):
+            raise NotAllowed("view_issue", issue_place(issue), None)
+
+    async def _add_follower(self, member: Member, issue: Issue) -> tuple[Issue, bool]:
         if await self.is_follower(member, issue):
             return issue, False
         try:
@@ -448,14 +480,17 @@ class ReportingService(CommunityService):
             return issue, False
         return issue, True
 
-    async def reopen_rebound(self, member: Member, actor: Actor, issue_id: int,
+    async def reopen_rebound(self, member: Member, actor: Actor, issue_id: int, *, offered: Collection[int],
                              photos: list[str] | None = None, note: str | None = None) -> tuple[Issue, bool]:
         """A fixed problem came back (反弹回潮): reopen it instead of filing a new one. The reporter of
-        the rebound follows it and their photos join the issue. Returns (issue, changed)."""
+        the rebound follows it and their photos join the issue. Returns (issue, changed).
+
+        Only an issue the similar-report question `offered` in this conversation, and only while the
+        person may view it at its place."""
         issue = await self.get(issue_id)
-        require(actor, "report", issue_place(issue))
+        await self._require_offered_and_visible(member, actor, issue, offered)
         if issue.status not in (IssueStatus.RESOLVED, IssueStatus.CLOSED):
-            await self.follow(member, actor, issue.id)
+            await self._add_follower(member, issue)
             return issue, False
         now = self.clock()
         community = await self.session.get(Community, issue.community_id)
@@ -474,7 +509,7 @@ class ReportingService(CommunityService):
         for i, file_id in enumerate((photos or [])[:MAX_PHOTOS]):
             self.session.add(IssuePhoto(issue_id=issue.id, file_id=file_id, kind="before", position=start + i))
         await self.session.flush()
-        await self.follow(member, actor, issue.id)
+        await self._add_follower(member, issue)
         await self.cards.refresh(issue)
         await self.cards.announce(issue, "reopened")
         return issue, True

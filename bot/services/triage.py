@@ -35,6 +35,7 @@ from bot.services.base import CommunityService
 from bot.services.cards import PrivateViewInGroup, status_label
 from bot.services.cards import fmt_when as when_text
 from bot.services.chats import ChatsService
+from bot.services.limits import ANSWERS, enforce_daily
 from bot.services.members import MembersService
 from bot.services.outbox import Outbox
 from models import Area, Building, Community, Issue, IssueEvent, IssueFollower, IssuePhoto, IssueStatus, Member
@@ -646,17 +647,43 @@ class TriageService(CommunityService):
                                  tz=community.timezone)
         return Outcome(issue, True)
 
-    async def answer(self, member: Member, issue_id: int, text: str) -> Outcome:
-        """The reporter's answer goes to the card's thread as a reply to the card, without their name."""
+    async def open_question(self, member: Member, issue_id: int, question_id: int) -> IssueEvent:
+        """The question (an "asked" event of this issue, named by the ✍️ Answer button) that the
+        reporter may answer now. Callback data is untrusted: NotAllowed for anyone but the reporter,
+        InvalidInput("no_question") for an id that is not a question of this issue,
+        InvalidInput("answered") once it has its answer, DailyLimitReached past the day's cap."""
         issue = await self.get(issue_id)
         if issue.reporter_id != member.id:
             raise NotAllowed("answer")
+        question = await self.session.get(IssueEvent, question_id) if question_id > 0 else None
+        if question is None or question.issue_id != issue.id or question.kind != "asked":
+            raise InvalidInput("no_question")
+        answered = (await self.session.execute(select(IssueEvent.id).where(
+            IssueEvent.answer_to_id == question.id))).first()
+        if answered is not None:
+            raise InvalidInput("answered")
+        community = await self.community_of(issue)
+        await enforce_daily(self.session, community, ANSWERS, self.clock(), lambda since: (
+            select(func.count()).select_from(IssueEvent).where(
+                IssueEvent.issue_id == issue.id, IssueEvent.kind == "answered",
+                IssueEvent.actor_id == member.id, IssueEvent.at >= since)))
+        return question
+
+    async def answer(self, member: Member, issue_id: int, text: str, question_id: int) -> Outcome:
+        """The reporter's answer to one open question goes to the card's thread as a reply to the
+        card, without their name. Each question is answered once (see open_question)."""
+        # Locked: two answers to one question at once (two workers) are serialised (PostgreSQL; SQLite
+        # holds the write lock), and the unique answer_to_id is the last guard.
+        issue = await self.get(issue_id, lock=True)
+        question = await self.open_question(member, issue.id, question_id)
         text = text.strip()
         if not text:
             raise InvalidInput("empty")
         if len(text) > MAX_NOTE:
             raise InvalidInput("too_long")
         event = await self._event(issue, "answered", member.id, note=text, public=False)
+        event.answer_to_id = question.id
+        await self.session.flush()
         community = await self.community_of(issue)
         with use_locale(community.locale):
             body = _("💬 The reporter answers about {headline}:\n{answer}").format(

@@ -226,3 +226,58 @@ async def test_group_link_code(harness: BotHarness, community: Any) -> None:
     assert text.startswith("Add me to the group, then send this message there:\n<code>/link ")
     assert "as the residents' chat of Building 1. The code works once, until 2026-11-27 09:00." in text
     assert "Building 1 already has a residents' chat; the new group will replace it." in text
+
+
+async def test_forged_handover_target_reveals_no_name(harness: BotHarness, community: Any) -> None:
+    """The captaincy handover shows a target only if /members offered it: a captain who forges the
+    confirm step with any member id learns nothing about that person."""
+    from bot.keyboards.members import MemCb
+
+    tg, up = harness.tg, harness.up
+    ann = await _join(harness, "Ann")
+    sam = await _join(harness, "Secret Sam", building="b2")  # a resident of another building
+    zhang = up.user(3001, "Zhang", "en")
+    await harness.feed(up.text(zhang, "/members"))
+    async with harness.sessions() as s:
+        ids = {m.telegram_id: m.id for m in (await s.execute(select(Member))).scalars()}
+        b1 = (await s.execute(select(Building).where(Building.key == "b1"))).scalar_one()
+    n_before = len(tg.calls)
+    forged = [
+        MemCb(a="hot", p=f"b{b1.id}", id=b1.id, fr=ids[3001], to=ids[sam.id]),  # not a resident of b1
+        MemCb(a="hot", p=f"b{b1.id}", id=b1.id, fr=ids[3001], to=ids[2002]),  # office staff
+        MemCb(a="hot", p=f"b{b1.id}", id=b1.id, fr=ids[2001], to=ids[ann.id]),  # not Zhang's captaincy
+    ]
+    for data in forged:
+        await harness.feed(up.callback(zhang, data.pack(), message=tg.last(3001).message))
+        assert "can't find" in tg.alerts()[-1].params["text"]
+    shown = " ".join(str(c.params) for c in tg.calls[n_before:])
+    assert "Secret Sam" not in shown and "Hand the captaincy" not in shown
+    # The offered candidate still works.
+    await harness.feed(up.callback(zhang, MemCb(a="hot", p=f"b{b1.id}", id=b1.id, fr=ids[3001],
+                                                to=ids[ann.id]).pack(), message=tg.last(3001).message))
+    assert "Hand the captaincy of Building 1 over from Zhang to Ann?" in tg.edits(3001)[-1].text
+
+
+async def test_invites_per_person_and_day_are_capped(harness: BotHarness, community: Any) -> None:
+    """`limits.invites_per_day` (2 here): the third invite link of the day is refused with the limit
+    and when it resets; counted from the invites in the database."""
+    from bot.keyboards.members import InvCb
+    from models import Community
+
+    tg, up = harness.tg, harness.up
+    async with harness.sessions() as s:
+        nanchi = (await s.execute(select(Community).where(Community.key == "nanchi"))).scalar_one()
+        nanchi.settings = {**(nanchi.settings or {}), "limits": {"invites_per_day": 2}}
+        b1 = (await s.execute(select(Building).where(Building.key == "b1"))).scalar_one()
+        await s.commit()
+    zhang = up.user(3001, "Zhang", "en")
+    await harness.feed(up.text(zhang, "/invite"))
+    make = InvCb(a="make", p=f"b{b1.id}", v="resident").pack()
+    for _n in range(2):
+        await harness.feed(up.callback(zhang, make, message=tg.last(3001).message))
+        assert "Invite link for a resident" in tg.edits(3001)[-1].text
+    await harness.feed(up.callback(zhang, make, message=tg.last(3001).message))
+    refusal = tg.alerts()[-1].params["text"]
+    assert "You have made 2 invites today" in refusal and "tomorrow 00:00" in refusal, refusal
+    async with harness.sessions() as s:
+        assert len((await s.execute(select(Invite))).scalars().all()) == 2

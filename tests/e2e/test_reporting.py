@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from handlers.reporting import settle_albums
 from models import Issue, IssueFollower
@@ -324,6 +324,72 @@ async def test_issue_visibility(harness: BotHarness, community: Any, riverside: 
     assert "Timeline" in harness.tg.last(3001).plain
 
 
+async def test_forged_follow_and_rebound_are_refused(harness: BotHarness, community: Any) -> None:
+    """A resident of Building 2 forges the callback data of 🔔 Follow, "Same — follow it" and "It came
+    back" with the id of a Building 1 issue: nothing changes and the issue stays hidden from them."""
+    from bot.keyboards.issues import IssueCb
+    from bot.keyboards.reporting import ReportCb
+
+    groups(harness)
+    ann = await join_building(harness, unique_id())
+    await walk_to_preview(harness, ann)
+    await press(harness, ann, "✅ Send")
+    [b1_issue] = await issues(harness)
+    carl = await join_building(harness, unique_id(), "b2", name="Carl")
+
+    await harness.feed(harness.up.callback(carl, IssueCb(action="follow", id=b1_issue.id).pack()))
+    assert "You now follow" not in (harness.tg.alerts()[-1].params.get("text") or "")
+    await harness.feed(harness.up.text(carl, "/issue NC0001"))
+    assert "can't find an issue" in harness.tg.last(carl.id).plain
+
+    # Fixed and closed; Carl reports a lamp of his own building twice, so the second report asks
+    # about his first one — and he answers with Building 1's id instead.
+    async with harness.sessions() as s:
+        await s.execute(update(Issue).where(Issue.id == b1_issue.id).values(status="closed",
+                                                                            closed_at=harness.clock()))
+        await s.commit()
+    await walk_to_preview(harness, carl, description="stairs lamp")
+    await press(harness, carl, "✅ Send")
+    await walk_to_preview(harness, carl, description="stairs lamp again")
+    question = harness.tg.last(carl.id)
+    assert "#NC0002" in question.plain and "#NC0001" not in question.plain
+    for action in ("rebound", "same"):
+        await harness.feed(harness.up.callback(carl, ReportCb(action=action, arg=str(b1_issue.id)).pack(),
+                                               message=question.message))
+        assert "Sorry, you can't do this here." in harness.tg.alerts()[-1].params["text"]
+    async with harness.sessions() as s:
+        assert (await s.get(Issue, b1_issue.id)).status == "closed"  # type: ignore[union-attr]
+        followers = (await s.execute(select(IssueFollower.member_id).where(
+            IssueFollower.issue_id == b1_issue.id))).scalars().all()
+    assert len(followers) == 1  # Ann only
+    await harness.feed(harness.up.text(carl, "/issue NC0001"))
+    assert "can't find an issue" in harness.tg.last(carl.id).plain
+    # The question offered is still answered as offered.
+    await press_on(harness, carl, "Same — follow it")
+    assert "You now follow #NC0002" in harness.tg.last(carl.id).plain
+
+
+async def test_similar_report_of_another_building_is_not_offered(harness: BotHarness, community: Any) -> None:
+    """Reporting at Building 1 (anyone may), a resident of Building 2 is not asked about Building 1's
+    issue: following it would show them an issue they have no right to see. A new report is filed."""
+    groups(harness)
+    ann = await join_building(harness, unique_id())
+    await walk_to_preview(harness, ann)
+    await press(harness, ann, "✅ Send")
+    carl = await join_building(harness, unique_id(), "b2", name="Carl")
+    await harness.feed(harness.up.text(carl, "/report"))
+    await harness.feed(harness.up.photo(carl))
+    await press(harness, carl, "Broken lamp")
+    await press_on(harness, carl, "Another building")
+    chooser = harness.tg.sent(carl.id)[-1]  # its buttons were replaced by every building
+    await harness.feed(harness.up.callback_on(harness.tg.current(carl.id, chooser.message_id), carl, "Building 1"))
+    await harness.feed(harness.up.text(carl, "Lamp on floor 3 is out"))
+    preview = harness.tg.last(carl.id).plain
+    assert "Please check" in preview and "#NC0001" not in preview
+    await press(harness, carl, "✅ Send")
+    assert "#NC0002" in harness.tg.last(carl.id).plain
+
+
 def issue_cb(action: str, card: Any) -> str:
     """The callback data of another action on the same card (the card names its issue in every button)."""
     from bot.keyboards.issues import IssueCb
@@ -371,3 +437,56 @@ async def test_transcript_zh(harness: BotHarness, community: Any) -> None:
     assert "感谢" in confirm and "119" in confirm
     card = harness.tg.sent(TEAM_B1)[0].plain
     assert "占用消防通道" in card and "紧急" in card and "李女士" not in card
+
+
+URGENT_WORDS = {
+    "en": {"cat": "Blocked fire lane", "mine": "(my building)", "new": "No, mine is new", "send": "✅ Send",
+           "cap": "You have sent 2 urgent reports today", "resets": "tomorrow 00:00", "ref": "#NC0003"},
+    "zh": {"cat": "占用消防通道", "mine": "（我的楼栋）", "new": "不是，我的是新问题", "send": "✅ 发送",
+           "cap": "您今天已提交2条紧急上报", "resets": "明天00:00", "ref": "#NC0003"},
+}
+
+
+async def _urgent_until_preview(harness: BotHarness, user: Any, words: dict[str, str], text: str) -> None:
+    await harness.feed(harness.up.text(user, "/report"))
+    await harness.feed(harness.up.photo(user))
+    await press(harness, user, words["cat"])
+    await press_on(harness, user, words["mine"])
+    await harness.feed(harness.up.text(user, text))
+    if words["new"] in " ".join(b for row in harness.tg.buttons(harness.tg.last(user.id)) for b in row):
+        await press(harness, user, words["new"])
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+async def test_urgent_reports_are_capped_per_person_and_day(harness: BotHarness, community: Any, lang: str) -> None:
+    """Urgent reports wake the captains and the office at any hour: one person may send
+    `limits.urgent_reports_per_day` a day (2 here); the next one is refused with the limit and when
+    it resets, and can be sent after local midnight."""
+    from models import Community
+
+    words = URGENT_WORDS[lang]
+    groups(harness)
+    async with harness.sessions() as s:
+        nanchi = (await s.execute(select(Community).where(Community.key == "nanchi"))).scalar_one()
+        nanchi.settings = {**(nanchi.settings or {}), "limits": {"urgent_reports_per_day": 2}}
+        await s.commit()
+    ann = await join_building(harness, unique_id(), name="李女士" if lang == "zh" else "Ann",
+                              lang="zh-hans" if lang == "zh" else "en")
+    for n in range(2):
+        await _urgent_until_preview(harness, ann, words, f"bikes {n}")
+        await press(harness, ann, words["send"])
+    assert len(await issues(harness)) == 2
+    harness.record({ann.id: "李女士（居民）" if lang == "zh" else "Ann (resident)"})
+    harness.note("Ann has sent 2 urgent reports today, the community's daily limit; she sends a third.")
+    await _urgent_until_preview(harness, ann, words, "bikes again")
+    await press(harness, ann, words["send"])
+    refusal = harness.tg.last(ann.id).plain
+    assert words["cap"] in refusal and words["resets"] in refusal and "119" in refusal, refusal
+    assert len(await issues(harness)) == 2
+    harness.note("After midnight the same preview can be sent.")
+    harness.clock.advance(days=1)
+    await press_on(harness, ann, words["send"])
+    assert words["ref"] in harness.tg.last(ann.id).plain
+    assert len(await issues(harness)) == 3
+    harness.save_transcript(f"urgent_limit_{lang}", "紧急上报每日上限（中文）" if lang == "zh"
+                            else "The daily limit of urgent reports (English)")

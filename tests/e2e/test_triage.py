@@ -432,3 +432,84 @@ async def test_queue_lists_filters_and_acts(harness: BotHarness, community: Any)
     await press(harness, listing, zhang, "Queue")
     await press(harness, tg.current(zhang.id, listing.message_id), zhang, "New")  # type: ignore[arg-type]
     assert "5 in all" in (tg.current(zhang.id, listing.message_id).text or "")
+
+
+# ---------------------------------------------------------------------------- answers to the team's questions
+
+ANSWER_WORDS = {
+    "en": {"thanks": "passed your answer", "again": "already answered this question",
+           "closed": "no longer open", "cap": "answered 2 times about this report today",
+           "resets": "tomorrow 00:00", "relay": "The reporter answers"},
+    "zh": {"thanks": "已把您的回答转给", "again": "您已经回答过这个问题了",
+           "closed": "该提问已失效", "cap": "回答了2次", "resets": "明天00:00", "relay": "上报人关于"},
+}
+
+
+async def _ask(harness: BotHarness, issue_id: int, question: str) -> None:
+    """A captain asks the reporter (the card's ❓ button path is tested above): the service call."""
+    async with harness.sessions() as s:
+        svc = build_services(s, harness.clock, harness.dp["settings"])
+        captain = await svc["members"].by_telegram_id(CAPTAIN)
+        await svc["triage"].ask(await svc["members"].actor(captain), issue_id, question)
+        await s.commit()
+    await harness.deliver()
+
+
+async def test_answer_only_an_open_question_once_and_capped(harness: BotHarness, community: Any) -> None:
+    for lang in ("en", "zh"):
+        await _answers(harness, lang)
+
+
+async def _answers(harness: BotHarness, lang: str) -> None:
+    """A reporter answers each question of the team once; a second answer, a forged ✍️ Answer
+    without a question and answers past the day's cap are refused with a friendly line."""
+    from bot.keyboards.issues import IssueCb
+
+    zh = lang == "zh"
+    words = ANSWER_WORDS[lang]
+    await set_locale(harness, "zh_Hans" if zh else "en")
+    groups(harness)
+    tg = harness.tg
+    ann = await person(harness, unique_id(), "李女士" if zh else "Ann", "zh-hans" if zh else "en", resident_of="b1")
+    await person(harness, CAPTAIN, "张楼长" if zh else "Zhang", "zh-hans" if zh else "en")
+    issue_id = await file_issue(harness, ann)
+    async with harness.sessions() as s:
+        nanchi = (await s.execute(select(Community).where(Community.key == "nanchi"))).scalar_one()
+        nanchi.settings = {**(nanchi.settings or {}), "limits": {"answers_per_issue_per_day": 2}}
+        await s.commit()
+    relays_before = sum(words["relay"] in (t or "") for t in tg.texts(TEAM_B1, as_plain=True))
+    harness.record({ann.id: "李女士（居民）" if zh else "Ann (resident)", TEAM_B1: "Building 1 team chat"})
+    harness.note("The team asks Ann which entrance; she answers.")
+    await _ask(harness, issue_id, "哪个单元门口？" if zh else "Which entrance?")
+    await press_private(harness, ann, "✍️")
+    await harness.feed(harness.up.text(ann, "2单元" if zh else "Entrance 2"))
+    assert words["thanks"] in tg.last(ann.id).plain  # type: ignore[operator]
+    harness.note("She presses ✍️ Answer under the same question again.")
+    await press_private(harness, ann, "✍️")
+    assert words["again"] in tg.alerts()[-1].params["text"]
+    harness.note("A forged ✍️ Answer that names no question of the team.")
+    await harness.feed(harness.up.callback(ann, IssueCb(action="answer", id=issue_id).pack()))
+    assert words["closed"] in tg.alerts()[-1].params["text"]
+    harness.note("The community allows 2 answers per report and day: the second question is answered, the "
+                 "third waits for tomorrow.")
+    await _ask(harness, issue_id, "什么时候开始的？" if zh else "Since when?")
+    await press_private(harness, ann, "✍️")
+    await harness.feed(harness.up.text(ann, "周一" if zh else "Since Monday"))
+    await _ask(harness, issue_id, "现在还堵着吗？" if zh else "Still blocked?")
+    await press_private(harness, ann, "✍️")
+    refusal = tg.alerts()[-1].params["text"]
+    assert words["cap"] in refusal and words["resets"] in refusal, refusal
+    await harness.deliver()
+    relays = sum(words["relay"] in (t or "") for t in tg.texts(TEAM_B1, as_plain=True)) - relays_before
+    assert relays == 2
+    # Tomorrow the third question may be answered.
+    harness.clock.advance(days=1)
+    await press_private(harness, ann, "✍️")
+    await harness.feed(harness.up.text(ann, "是的" if zh else "Yes"))
+    assert words["thanks"] in tg.last(ann.id).plain  # type: ignore[operator]
+    harness.save_transcript(f"answers_{lang}", "问题只回答一次，每天有上限（中文）" if zh
+                            else "Answers to the team's questions: once each, capped per day (English)")
+    async with harness.sessions() as s:
+        nanchi = (await s.execute(select(Community).where(Community.key == "nanchi"))).scalar_one()
+        nanchi.settings = {k: v for k, v in (nanchi.settings or {}).items() if k != "limits"}
+        await s.commit()

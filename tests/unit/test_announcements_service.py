@@ -216,3 +216,37 @@ async def test_scheduled_announcement_can_be_withdrawn(sessions: async_sessionma
         clock.advance(hours=3)
         assert await svc.queue_due() == 0
         assert (await s.get(Announcement, ann.id)).status == "cancelled"  # type: ignore[union-attr]
+
+
+async def test_announcements_per_author_and_day_are_capped(sessions: async_sessionmaker[AsyncSession],
+                                                           clock: FrozenClock, community: Any) -> None:
+    """Default 10 a day per author, counted from the announcements in the database; resets at local
+    midnight (Asia/Shanghai)."""
+    from bot.services.limits import DailyLimitReached
+
+    async with sessions() as s:
+        await resident(s, clock, 94001)
+        _author, actor = await staff(s, clock)
+        svc = AnnouncementsService(s, clock)
+        for n in range(10):
+            await svc.create(actor, AnnDraft(community_id=community.id, building_ids=[await b1(s)],
+                                             body_html=f"Notice {n}", token=f"t{n}"))
+        await s.commit()
+    async with sessions() as s:  # a fresh session (another worker): the count comes from the rows
+        _author, actor = await staff(s, clock)
+        svc = AnnouncementsService(s, clock)
+        try:
+            await svc.create(actor, AnnDraft(community_id=community.id, building_ids=[await b1(s)],
+                                             body_html="One too many", token="t10"))
+        except DailyLimitReached as exc:
+            assert exc.limit == 10 and exc.resets_at == datetime(2026, 11, 20, 16, 0, tzinfo=UTC)
+        else:
+            raise AssertionError("the 11th announcement of the day was accepted")
+        # A second press of an announcement already sent is still answered as "already sent".
+        _ann, created = await svc.create(actor, AnnDraft(community_id=community.id, building_ids=[await b1(s)],
+                                                         body_html="Notice 0", token="t0"))
+        assert not created
+        clock.set(datetime(2026, 11, 20, 16, 0, tzinfo=UTC))  # local midnight
+        _ann, created = await svc.create(actor, AnnDraft(community_id=community.id, building_ids=[await b1(s)],
+                                                         body_html="Next day", token="t11"))
+        assert created

@@ -150,11 +150,11 @@ async def test_rebound_reopens_instead_of_refiling(session: AsyncSession, clock:
     issue = (await reporting.create(ann, ann_actor, draft(await building(session, "b1")))).issue
     issue.status, issue.closed_at = IssueStatus.CLOSED, clock()
     await session.flush()
-    reopened, changed = await reporting.reopen_rebound(bob, bob_actor, issue.id, photos=["p9"])
+    reopened, changed = await reporting.reopen_rebound(bob, bob_actor, issue.id, offered=[issue.id], photos=["p9"])
     assert changed and reopened.status == IssueStatus.REOPENED and reopened.reopen_count == 1
     assert await reporting.is_follower(bob, reopened)
     assert await reporting.photos(reopened) == ["p1", "p9"]
-    _again, changed = await reporting.reopen_rebound(bob, bob_actor, issue.id)
+    _again, changed = await reporting.reopen_rebound(bob, bob_actor, issue.id, offered=[issue.id])
     assert not changed and reopened.reopen_count == 1
     assert len((await session.execute(select(Issue))).scalars().all()) == 1
 

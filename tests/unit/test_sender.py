@@ -472,6 +472,46 @@ async def test_urgent_items_are_claimed_first(bot: Bot, tg: FakeTelegram,
     assert [i.dedup_key for i in claimed] == ["u"]
 
 
+async def test_urgent_item_overtakes_a_chats_backlog(bot: Bot, tg: FakeTelegram,
+                                                     sessions: async_sessionmaker[AsyncSession],
+                                                     clock: FrozenClock) -> None:
+    """25 relayed answers queued for a team chat must not hold back the urgent fire-lane card that
+    comes after them (at 20 messages a minute to a group, that was more than a minute)."""
+    people(tg, GROUP)
+    for n in range(25):
+        await enqueue(sessions, clock, key=f"answer{n}", chat_id=GROUP, text=f"answer {n}")
+    sender = make_sender(bot, sessions, clock)
+    claimed: list[OutboxItem] = []
+
+    async def hold(item: OutboxItem) -> None:
+        claimed.append(item)
+
+    # The first answer is already on its way when the urgent card is enqueued.
+    sender._deliver = hold  # type: ignore[method-assign]
+    assert await sender.claim_once() == 1
+    await asyncio.sleep(0)
+    await enqueue(sessions, clock, key="fire", chat_id=GROUP, text="🚒 fire lane blocked", urgent=True)
+    async with sessions() as s:  # the first answer was sent
+        await s.execute(update(OutboxItem).where(OutboxItem.dedup_key == "answer0")
+                        .values(status=OutboxStatus.SENT, lease_until=None))
+        await s.commit()
+    await make_sender(bot, sessions, clock).drain()
+    # The urgent card goes next, and the answers keep their own order behind it.
+    assert tg.texts(GROUP) == ["🚒 fire lane blocked", *[f"answer {n}" for n in range(1, 25)]]
+
+
+async def test_urgent_items_of_a_chat_keep_their_order(bot: Bot, tg: FakeTelegram,
+                                                       sessions: async_sessionmaker[AsyncSession],
+                                                       clock: FrozenClock) -> None:
+    people(tg, ANN)
+    await enqueue(sessions, clock, key="n0", chat_id=ANN, text="routine 0")
+    await enqueue(sessions, clock, key="u0", chat_id=ANN, text="urgent 0", urgent=True)
+    await enqueue(sessions, clock, key="n1", chat_id=ANN, text="routine 1")
+    await enqueue(sessions, clock, key="u1", chat_id=ANN, text="urgent 1", urgent=True)
+    await make_sender(bot, sessions, clock).drain()
+    assert tg.texts(ANN) == ["urgent 0", "urgent 1", "routine 0", "routine 1"]
+
+
 # ------------------------------------------------------------------ edits
 
 

@@ -13,7 +13,7 @@ from bot.clock import FrozenClock
 from bot.config import Settings
 from bot.services.access import NotAllowed
 from bot.services.triage import InvalidInput, TriageService, deadline_after_days, escalation_settings, parse_date
-from models import IssueEvent, IssueFollower, IssueStatus, Member, OutboxItem
+from models import Community, IssueEvent, IssueFollower, IssueStatus, Member, OutboxItem
 from tests.unit.test_triage_support import (
     ADMIN,
     AREA_CHAT,
@@ -255,14 +255,53 @@ async def test_triage_note_and_questions(session, community, clock, settings) ->
     await triage.ask(captain, issue.id, "Which entrance?")
     q = (await outbox(session, "issue_question:"))[0]
     assert q.chat_id == ann.telegram_id and "Which entrance?" in q.payload["text"]
+    question_id = next(e.id for e in await events(session, issue.id) if e.kind == "asked")
     with pytest.raises(NotAllowed):
-        await triage.answer(await member(session, CAPTAIN_B1), issue.id, "me")
-    await triage.answer(ann, issue.id, "Entrance 2 <b>")
+        await triage.answer(await member(session, CAPTAIN_B1), issue.id, "me", question_id)
+    await triage.answer(ann, issue.id, "Entrance 2 <b>", question_id)
     a = (await outbox(session, "issue_answer:"))[0]
     assert a.chat_id == B1_TEAM_CHAT and a.payload["reply_to"] == issue.card_message_id
     assert "Entrance 2 &lt;b&gt;" in a.payload["text"] and "Ann" not in a.payload["text"]
     kinds = [(e.kind, e.public) for e in await events(session, issue.id)]
     assert ("note", False) in kinds and ("note", True) in kinds and ("asked", False) in kinds
+
+
+async def test_answer_needs_an_open_question_and_counts_once(session, community, clock, settings) -> None:
+    from bot.services.limits import DailyLimitReached
+    from bot.services.triage import InvalidInput
+
+    ann = await resident(session, community)
+    issue = await make_issue(session, community, clock(), reporter=ann)
+    other = await make_issue(session, community, clock(), reporter=ann)
+    triage = triage_of(session, clock, settings)
+    captain = await actor(session, clock, settings, CAPTAIN_B1)
+    # No question asked: a forged ✍️ Answer relays nothing.
+    with pytest.raises(InvalidInput, match="no_question"):
+        await triage.answer(ann, issue.id, "spam", 0)
+    await triage.ask(captain, other.id, "Which floor?")
+    other_q = next(e.id for e in await events(session, other.id) if e.kind == "asked")
+    with pytest.raises(InvalidInput, match="no_question"):
+        await triage.answer(ann, issue.id, "spam", other_q)  # another issue's question
+    nanchi = await session.get(Community, issue.community_id)
+    nanchi.settings = {**(nanchi.settings or {}), "limits": {"answers_per_issue_per_day": 2}}
+    await session.flush()
+    questions = []
+    for text in ("Which entrance?", "Since when?", "Still there?"):
+        await triage.ask(captain, issue.id, text)
+        questions.append(max(e.id for e in await events(session, issue.id) if e.kind == "asked"))
+    await triage.answer(ann, issue.id, "Entrance 2", questions[0])
+    with pytest.raises(InvalidInput, match="answered"):
+        await triage.answer(ann, issue.id, "Entrance 2 again", questions[0])
+    await triage.answer(ann, issue.id, "Monday", questions[1])
+    with pytest.raises(DailyLimitReached) as refused:
+        await triage.answer(ann, issue.id, "Yes", questions[2])
+    # The cap resets at local midnight (Asia/Shanghai): 2026-11-21 00:00 +08:00 = 16:00 UTC the day before.
+    assert refused.value.limit == 2 and refused.value.resets_at.astimezone(UTC).isoformat() == \
+        "2026-11-20T16:00:00+00:00"
+    assert len(await outbox(session, "issue_answer:")) == 2
+    clock.advance(days=1)
+    await triage.answer(ann, issue.id, "Yes", questions[2])
+    assert len(await outbox(session, "issue_answer:")) == 3
 
 
 async def test_reminders_one_day_before_and_on_the_day(session, community, clock, settings) -> None:
