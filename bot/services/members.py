@@ -558,7 +558,8 @@ class MembersService:
         if invite.purpose != purpose:
             raise InviteError("purpose")
         if invite.revoked_at is not None:
-            raise InviteError("revoked")
+            # Revoked because its maker lost the role: say so, rather than "withdrawn by its maker".
+            raise InviteError("revoked" if await self._creator_may(invite) else "stale")
         if invite.expires_at is not None and invite.expires_at <= self.clock():
             raise InviteError("expired")
         if invite.max_uses is not None and invite.uses >= invite.max_uses:

@@ -381,3 +381,77 @@ async def test_scheduled_announcement_of_a_former_captain_is_cancelled(harness: 
     assert any("A scheduled announcement to Building 1" in t and "was cancelled" in t
                for t in tg.texts(OFFICE, as_plain=True))
     assert TEAM_B1 not in {c.chat_id for c in tg.sent(TEAM_B1) if "Water off" in (c.plain or "")}
+
+
+# ---------------------------------------------------------------------------- transcripts
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+async def test_transcript_powers_and_traces_end_with_the_role(lang: str, harness: BotHarness,
+                                                              community: Any) -> None:
+    from bot.services.announcements import AnnDraft
+
+    tg, up = harness.tg, harness.up
+    zh = lang == "zh"
+    code = "zh-hans" if zh else "en"
+    await set_locale(harness, "zh_Hans" if zh else "en")
+    groups(harness)
+    ann = await person(harness, unique_id(), "安" if zh else "Ann", code, resident_of="b1")
+    zhang = await person(harness, CAPTAIN, "张" if zh else "Zhang", code)
+    li = await person(harness, VOLUNTEER, "李" if zh else "Li", code)
+    wang = await person(harness, NORTH_HEAD, "王" if zh else "Wang", code)
+    wen = up.user(unique_id(), "文" if zh else "Wen", code)
+    harness.record({ann.id: "Ann (resident)", zhang.id: "Captain Zhang", li.id: "Li (volunteer)",
+                    wang.id: "Wang (North area head)", wen.id: "Wen (newcomer)", TEAM_B1: "Building 1 team chat",
+                    OFFICE: "Office chat"})
+    harness.note("Ann asks what the bot keeps about her.")
+    await harness.feed(up.text(ann, "/privacy"))
+
+    harness.note("Ann reports a blocked fire lane; Captain Zhang accepts it and assigns it to the volunteer Li.")
+    issue_id = await file_issue(harness, ann)
+    the_card = card(harness)
+    await press(harness, the_card, zhang, "受理" if zh else "Accept")
+    await press(harness, the_card, zhang, "派单" if zh else "Assign")
+    await press(harness, the_card, zhang, "👤 李" if zh else "👤 Li")
+    await harness.deliver()
+
+    harness.note("Li erases their data: the issue goes back to the captains, who are told.")
+    await harness.feed(up.text(li, "/deletedata"))
+    await harness.feed(up.callback_on(tg.last(li.id), li, "是的，删除我的信息" if zh else "Yes, delete my data"))
+    await harness.deliver()
+    assert (await issue(harness, issue_id)).assignee_id is None
+    back = "已退回给您" if zh else "is back with you"
+    assert any(back in t for t in tg.texts(CAPTAIN, as_plain=True))
+
+    harness.note("Zhang made an invite link for Building 1 and scheduled an announcement for noon. "
+                 "The area head Wang sees Zhang's invite among those made for his places.")
+    invite = await _make_invite(harness, CAPTAIN, "resident")
+    async with harness.sessions() as s:
+        svc = await services(harness, s)
+        actor = await svc["members"].actor(await svc["members"].by_telegram_id(CAPTAIN))
+        b1 = (await s.execute(select(Role.building_id).where(Role.member_id == actor.member_id,
+                                                            Role.role == "captain"))).scalar_one()
+        await svc["announcements"].create(actor, AnnDraft(
+            community_id=community.id, audience="buildings", building_ids=[b1],
+            body_html="停水通知" if zh else "Water off on Sunday",
+            send_at=(harness.clock() + timedelta(hours=3)).isoformat()))
+        await s.commit()
+    await harness.feed(up.text(wang, "/invite"))
+    made_by = "他人为您负责的地方创建的邀请" if zh else "Made by others for your places"
+    assert made_by in (tg.last(NORTH_HEAD).text or "")
+
+    harness.note("Wang removes Zhang's captaincy in /members. Zhang's invite stops working, and his "
+                 "scheduled announcement is cancelled when it is due: he and the office are told.")
+    await remove_role(harness, NORTH_HEAD, CAPTAIN, "captain")
+    await harness.deliver()
+    await harness.feed(up.text(wen, f"/start {invite.code}"))
+    assert ("已失效" if zh else "no longer works") in tg.texts(wen.id)[0]
+    harness.clock.advance(hours=3)
+    async with harness.sessions() as s:
+        await s.execute(delete(JobLease))
+        await s.commit()
+    await harness.tick()
+    await harness.deliver()
+    assert any(("未发送" if zh else "was not sent") in t for t in tg.texts(CAPTAIN, as_plain=True))
+    harness.save_transcript(f"stale_roles_{lang}", "Powers and traces end with the role" +
+                            ("（中文）" if zh else " (English)"))
