@@ -28,7 +28,19 @@ from bot.services.access import (
     require_grant,
 )
 from bot.services.tenure import ERASE_HOOKS, ROLE_END_HOOKS, Erased
-from models import Area, Building, ChatState, Community, Invite, JoinRequest, Member, OutboxItem, OutboxStatus, Role
+from models import (
+    Area,
+    Building,
+    ChatState,
+    Community,
+    GroupChat,
+    Invite,
+    JoinRequest,
+    Member,
+    OutboxItem,
+    OutboxStatus,
+    Role,
+)
 
 INVITE_TTL = timedelta(days=7)
 
@@ -711,6 +723,9 @@ class MembersService:
         await self.session.execute(update(OutboxItem).where(theirs).values(
             chat_id=0, member_id=None, payload={"erased": True}, message_id=None))
         await self.session.execute(delete(ChatState).where(ChatState.chat_id == erased.telegram_id))
+        # Who added the bot to a group is stored as a Telegram id: it goes with the rest.
+        await self.session.execute(update(GroupChat).where(GroupChat.added_by == erased.telegram_id)
+                                   .values(added_by=None))
 
     async def mark_privacy_seen(self, member: Member) -> bool:
         if member.privacy_seen_at is None:

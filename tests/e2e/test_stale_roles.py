@@ -19,6 +19,7 @@ from bot.services.access import NotAllowed, Place
 from models import (
     Announcement,
     CheckpointVisit,
+    GroupChat,
     Invite,
     Issue,
     IssueEvent,
@@ -166,6 +167,7 @@ async def test_deletedata_cancels_pending_and_scrubs_delivered_outbox_rows(harne
         await svc["outbox"].notify(m, key="t:sent", kind="test", text="Your report #NC0001 was accepted")
         await svc["outbox"].notify(m, key="t:later", kind="test", text="Cleaning day tomorrow",
                                    not_before=harness.clock() + timedelta(hours=2))
+        s.add(GroupChat(chat_id=-1009000000001, title="Ann's group", added_by=ann.id, added_at=harness.clock()))
         await s.commit()
     await harness.deliver()
     assert "Your report #NC0001 was accepted" in tg.texts(ann.id)
@@ -184,6 +186,7 @@ async def test_deletedata_cancels_pending_and_scrubs_delivered_outbox_rows(harne
         # Nothing of any kind is still addressed to the person's Telegram chat.
         left = (await s.execute(select(OutboxItem).where(OutboxItem.chat_id == ann.id))).scalars().all()
         assert left == []
+        assert (await s.get(GroupChat, -1009000000001)).added_by is None  # type: ignore[union-attr]
 
 
 async def test_deletedata_forgets_patrol_check_in_places_but_keeps_the_hours(harness: BotHarness,
@@ -455,3 +458,25 @@ async def test_transcript_powers_and_traces_end_with_the_role(lang: str, harness
     assert any(("未发送" if zh else "was not sent") in t for t in tg.texts(CAPTAIN, as_plain=True))
     harness.save_transcript(f"stale_roles_{lang}", "Powers and traces end with the role" +
                             ("（中文）" if zh else " (English)"))
+
+
+async def test_reimport_dropping_a_volunteer_puts_their_issue_back(harness: BotHarness, community: Any) -> None:
+    from pathlib import Path
+
+    from bot.services.structure import StructureService
+
+    tg = harness.tg
+    issue_id, _ann, _zhang, _li = await assigned_to_li(harness)
+    invite = await _make_invite(harness, CAPTAIN, "resident")
+    text = (Path(__file__).parents[1] / "data" / "structure.yaml").read_text(encoding="utf-8")
+    assert "volunteers: [4001, 4002]" in text
+    async with harness.sessions() as s:
+        await StructureService(s, harness.clock).import_text(text.replace("volunteers: [4001, 4002]",
+                                                                          "volunteers: [4002]"))
+        await s.commit()
+    await harness.deliver()
+    found = await issue(harness, issue_id)
+    assert found.assignee_id is None and found.status == IssueStatus.ACCEPTED
+    assert any("is back with you" in t for t in tg.texts(CAPTAIN, as_plain=True))
+    async with harness.sessions() as s:
+        assert (await s.get(Invite, invite.id)).revoked_at is None  # Zhang is still a captain
