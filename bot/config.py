@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     tick_seconds: int = 30
     # Per-user throttle: messages a person may send per second before being slowed down.
     throttle_rate: float = 3.0
+    # Days a delivered (or failed, or cancelled) outbox row is kept before the daily prune removes it:
+    # the rows hold chat ids and message texts, so they should not outlive their use.
+    outbox_retention_days: int = Field(default=30, ge=1)
     log_level: str = "INFO"
     log_json: bool = False
 

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import Clock
 from bot.config import Settings
-from models import JobLease, ProcessedUpdate
+from models import JobLease, OutboxItem, OutboxStatus, ProcessedUpdate
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +111,28 @@ class Ticker:
 async def prune_processed_updates(session: AsyncSession, ctx: JobContext) -> None:
     await session.execute(delete(ProcessedUpdate).where(
         ProcessedUpdate.at < ctx.clock() - timedelta(days=2)))
+
+
+# Outbox rows the prune keeps however old: an issue card's own message, which the bot edits for as long
+# as the issue lives (its row holds the message id).
+PRUNE_KEEP_KINDS = ("issue_card",)
+
+
+@job("prune_outbox")
+async def prune_outbox(session: AsyncSession, ctx: JobContext) -> None:
+    """Once a day, delete finished outbox rows (sent, failed, cancelled or expired) older than
+    OUTBOX_RETENTION_DAYS: they hold chat ids and message texts nobody needs once delivered. A lease
+    row with a day's lifetime makes it daily however often the tick runs (and whichever instance)."""
+    now = ctx.clock()
+    if not await acquire_lease(session, "prune_outbox", uuid.uuid4().hex, now, timedelta(days=1)):
+        return
+    cutoff = now - timedelta(days=ctx.settings.outbox_retention_days)
+    finished = (OutboxStatus.SENT, OutboxStatus.FAILED, OutboxStatus.EXPIRED)
+    result = await session.execute(delete(OutboxItem).where(
+        OutboxItem.status.in_(finished), OutboxItem.kind.not_in(PRUNE_KEEP_KINDS),
+        OutboxItem.created_at < cutoff, (OutboxItem.sent_at.is_(None)) | (OutboxItem.sent_at < cutoff)))
+    log.info("outbox prune: %s row(s) older than %s days removed", getattr(result, "rowcount", "?"),
+             ctx.settings.outbox_retention_days)
 
 
 @job("leave_unlinked_groups")

@@ -355,6 +355,24 @@ async def invite_home(event: Message | CallbackQuery, actor: Actor, members: Mem
         sizes += [4] * (-(-min(len(invites), PAGE) // 4))
         if len(invites) > PAGE:
             lines.append(_("…and {n} more. Revoke some to see them.").format(n=len(invites) - PAGE))
+    # A successor (the next captain, the area head, staff) sees and may revoke what others made for
+    # their places: a link made by someone who left keeps working only while its maker may still grant.
+    others = await members.invites_for_my_places(actor)
+    if others:
+        first = min(len(invites), PAGE) + 1
+        lines.append("")
+        lines.append(_("<b>Made by others for your places</b>"))
+        for n, invite in enumerate(others[:PAGE], first):
+            info = await members.place_info(await _invite_place(members, invite))
+            maker = await members.get(invite.created_by) if invite.created_by else None
+            who = _("a former member") if maker is not None and maker.data_deleted_at else \
+                (maker.display_name if maker is not None else _("the command line"))
+            lines.append(_invite_line(n, invite, info.name, info.community.timezone) + " · "
+                         + _("by {name}").format(name=esc(who)))
+            kb.button(text=_("🗑 Revoke {n}").format(n=n), callback_data=InvCb(a="revoke", id=invite.id))
+        sizes += [4] * (-(-min(len(others), PAGE) // 4))
+        if len(others) > PAGE:
+            lines.append(_("…and {n} more. Revoke some to see them.").format(n=len(others) - PAGE))
     kb.button(text=_("✖️ Close"), callback_data=InvCb(a="close"))
     sizes.append(1)
     await _show(event, "\n".join(lines), finish(kb, sizes))

@@ -281,9 +281,11 @@ def _delete_text() -> str:
     return _(
         "🗑 <b>Delete my personal data</b>\n"
         "I will remove: your name, username and phone number, your language and notification settings, "
-        "and your roles (you leave your buildings and teams).\n"
+        "and your roles (you leave your buildings and teams; reports assigned to you go back to the "
+        "captains, and your invite links stop working). Messages still waiting for you are cancelled; "
+        "sent ones lose your chat and their text; where you checked in on patrols is forgotten.\n"
         "What stays: your reports and their photos, anonymised: nobody will see who sent them. The "
-        "community needs them for its ledger.\n"
+        "community needs them for its ledger. Your patrol hours stay too, without your name.\n"
         "This cannot be undone. Delete now?"
     )
 

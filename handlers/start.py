@@ -9,6 +9,7 @@ from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 
 from bot.commands import visible
+from bot.config import Settings
 from bot.i18n import _
 from bot.keyboards.common import CancelCb, MenuCb, main_menu
 from bot.keyboards.start import JoinCb, JoinDecisionCb, areas_kb, buildings_kb, communities_kb
@@ -35,19 +36,25 @@ def invite_error_text(reason: str) -> str:
         "revoked": _("This invite link was withdrawn by the person who made it."),
         "used_up": _("This invite link has been used as many times as allowed. Please ask for a new one."),
         "purpose": _("This code is for linking a group chat: send it in the group as /link CODE."),
+        "stale": _("This invite link no longer works: the person who made it can no longer invite people "
+                   "there. Please ask your building captain for a new one."),
     }
     return texts.get(reason, texts["unknown"])
 
 
-def privacy_text() -> str:
+def privacy_text(retention_days: int) -> str:
     return _(
         "🔒 <b>What I store and who sees it</b>\n"
         "• Your Telegram name and id, your language and settings, and the places and roles you hold.\n"
         "• What you report: photos, description, place, and when. Captains and office staff of your "
         "community see that you reported it; group chats and other residents never do.\n"
         "• Your phone number only if you share your own contact with me.\n"
-        "Delete your personal data at any time with /deletedata: your reports stay, anonymised."
-    )
+        "• Messages I send you are kept for {days} days after delivery, then deleted.\n"
+        "Delete your personal data at any time with /deletedata: your name, username, phone, settings "
+        "and roles go, messages still waiting for you are cancelled, and sent ones lose your chat and "
+        "their text. What stays, without your name: your reports and their photos (kept in the "
+        "community's ledger for as long as it keeps its records) and the hours you patrolled."
+    ).format(days=retention_days)
 
 
 async def _roles_line(members: MembersService, member: Member) -> str:
@@ -228,8 +235,8 @@ async def help_(event: Message | CallbackQuery, actor: Actor) -> None:
 
 
 @router.message(Command("privacy"))
-async def privacy(message: Message) -> None:
-    await message.answer(privacy_text())
+async def privacy(message: Message, settings: Settings) -> None:
+    await message.answer(privacy_text(settings.outbox_retention_days))
 
 
 @router.message(Command("cancel"))

@@ -20,11 +20,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.clock import Clock
 from bot.i18n import _, use_locale
 from bot.jobs import JobContext, job
-from bot.rendering import CAPTION_LIMIT, TEXT_LIMIT, plain_len, render
+from bot.rendering import CAPTION_LIMIT, TEXT_LIMIT, esc, local_time, plain_len, render
 from bot.services import EXTRA_SERVICES
-from bot.services.access import Actor, Place, can, require
+from bot.services.access import Actor, NotAllowed, Place, can, require
 from bot.services.base import CommunityService
 from bot.services.limits import ANNOUNCEMENTS, enforce_daily
+from bot.services.members import MembersService
 from bot.services.onboarding import role_label
 from models import Announcement, Area, Building, ChatLink, Community, Member, OutboxItem, Role
 
@@ -270,8 +271,57 @@ class AnnouncementsService(CommunityService):
         rows = list((await self.session.execute(select(Announcement).where(
             Announcement.status == "scheduled", Announcement.send_at <= self.clock()))).scalars())
         for ann in rows:
-            await self.queue(ann)
+            if await self.author_may_still(ann):
+                await self.queue(ann)
+            else:
+                await self.cancel_stale(ann)
         return len(rows)
+
+    async def author_may_still(self, ann: Announcement) -> bool:
+        """Whether the author may still announce to this audience now: a scheduled announcement speaks
+        with the author's role at send time, not the one they held when they wrote it."""
+        author = await self.session.get(Member, ann.author_id) if ann.author_id else None
+        if author is None or author.data_deleted_at is not None:
+            return False
+        try:
+            await self._require(await self.members.actor(author), ann)
+        except (NotAllowed, LookupError, ValueError):
+            return False
+        return True
+
+    async def cancel_stale(self, ann: Announcement) -> None:
+        """Cancel an announcement its author may no longer send; the author (unless erased) and the
+        community office (its team chat, else its staff) are told."""
+        ann.status = "cancelled"
+        community = await self.session.get(Community, ann.community_id)
+        assert community is not None
+        when = local_time(ann.send_at, community.timezone, "%Y-%m-%d %H:%M")
+        author = await self.session.get(Member, ann.author_id) if ann.author_id else None
+        if author is not None and author.data_deleted_at is None:
+            with use_locale(self.members.locale_for(author, community)):
+                text = _("📣 Your announcement to {audience} planned for {when} was not sent: you no longer "
+                         "have a role that may announce to them. Nothing went out.").format(
+                    audience=esc(await self.audience_name(ann)), when=when)
+            await self.outbox.notify(author, key=f"ann_stale:{ann.id}:author", kind="announcement_cancelled",
+                                     text=text, community_id=community.id, tz=community.timezone)
+        with use_locale(community.locale):
+            text = _("📣 A scheduled announcement to {audience} ({when}) was cancelled: its author no longer "
+                     "has a role that may announce to them. Send it again with /announce if it is still "
+                     "needed.").format(audience=esc(await self.audience_name(ann)), when=when)
+        office = await self.chats.office_chat(community.id)
+        if office is not None:
+            await self.outbox.enqueue(key=f"ann_stale:{ann.id}:office", kind="announcement_cancelled",
+                                      chat_id=office, text=text, community_id=community.id)
+            return
+        for person in await self.members.holders("staff", Place(community.id)):
+            if author is not None and person.id == author.id:
+                continue
+            with use_locale(self.members.locale_for(person, community)):
+                text = _("📣 A scheduled announcement to {audience} ({when}) was cancelled: its author no "
+                         "longer has a role that may announce to them. Send it again with /announce if it "
+                         "is still needed.").format(audience=esc(await self.audience_name(ann)), when=when)
+            await self.outbox.notify(person, key=f"ann_stale:{ann.id}:{person.id}", kind="announcement_cancelled",
+                                     text=text, community_id=community.id, tz=community.timezone)
 
     async def cancel(self, actor: Actor, ann_id: int) -> tuple[Announcement, bool]:
         """Withdraw a scheduled announcement before it goes out."""
@@ -341,7 +391,9 @@ EXTRA_SERVICES["announcements"] = _factory
 @job("announcements")
 async def announcements_job(session: AsyncSession, ctx: JobContext) -> None:
     """Queue announcements whose time has come; report finished batches to their authors."""
-    svc = AnnouncementsService(session, ctx.clock)
+    # The admins from the settings: an admin's scheduled announcement is checked with their rights.
+    members = MembersService(session, ctx.clock, ctx.settings.admin_ids)
+    svc = AnnouncementsService(session, ctx.clock, members)
     await svc.queue_due()
     await svc.send_reports()
 

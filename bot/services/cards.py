@@ -112,7 +112,18 @@ class CardService(CommunityService):
         if member_id is None:
             return None
         member = await self.session.get(Member, member_id)
+        if member is not None and member.data_deleted_at is not None:
+            return _("a former member")
         return member.display_name if member else None
+
+    async def _assignee_note(self, note: str) -> str:
+        """The note of an "assigned"/"unassigned" event: a member id (rendered now, so an erased person
+        is "a former member"), "office", or — in rows written before ids — the name as it was."""
+        if note == "office":
+            return _("the community office")
+        if note.startswith(ASSIGNED_PREFIX) and note[len(ASSIGNED_PREFIX):].isdigit():
+            return await self._name(int(note[len(ASSIGNED_PREFIX):])) or _("a former member")
+        return note
 
     # ------------------------------------------------------------------ rendering
 
@@ -229,6 +240,7 @@ class CardService(CommunityService):
             "reopened": _("reopened: the problem came back"),
             "accepted": _("accepted"),
             "assigned": _("assigned"),
+            "unassigned": _("assignment cleared"),
             "deadline": _("deadline set"),
             "escalated": _("escalated"),
             "note": _("note"),
@@ -251,7 +263,8 @@ class CardService(CommunityService):
         if who:
             line += f" · {who}"
         if event.note and (event.public or show_internal):
-            line += f": {shorten(event.note, 300)}"
+            note = await self._assignee_note(event.note) if event.kind in ("assigned", "unassigned") else event.note
+            line += f": {shorten(note, 300)}"
         if not event.public:
             line = "🔒 " + line
         return line
@@ -376,6 +389,15 @@ class CardService(CommunityService):
                                   community_id=issue.community_id, urgent=issue.urgent)
 
 
+ASSIGNED_PREFIX = "member:"
+
+
+def assigned_note(member_id: int) -> str:
+    """How an "assigned"/"unassigned" event names a person: by id, rendered when shown (so a person who
+    erased their data shows as "a former member", and no name outlives /deletedata in the timeline)."""
+    return f"{ASSIGNED_PREFIX}{member_id}"
+
+
 def _esc(text: str) -> str:
     from bot.rendering import esc
 
@@ -406,4 +428,5 @@ async def card_sent(session: AsyncSession, item: OutboxItem) -> None:
 EXTRA_SERVICES["cards"] = lambda session, clock, settings, services: CardService(
     session, clock, services["members"], services["chats"], services["outbox"])
 
-__all__ = ["CARD_KIND", "CardService", "PrivateViewInGroup", "PublishResult", "fmt_date", "fmt_when", "status_label"]
+__all__ = ["ASSIGNED_PREFIX", "CARD_KIND", "CardService", "PrivateViewInGroup", "PublishResult", "assigned_note",
+           "fmt_date", "fmt_when", "status_label"]

@@ -28,7 +28,20 @@ from bot.services.access import (
     require_grant,
 )
 from bot.services.limits import INVITES, enforce_daily
-from models import Area, Building, Community, Invite, JoinRequest, Member, Role
+from bot.services.tenure import ERASE_HOOKS, ROLE_END_HOOKS, Erased
+from models import (
+    Area,
+    Building,
+    ChatState,
+    Community,
+    GroupChat,
+    Invite,
+    JoinRequest,
+    Member,
+    OutboxItem,
+    OutboxStatus,
+    Role,
+)
 
 INVITE_TTL = timedelta(days=7)
 
@@ -42,7 +55,8 @@ ERASED_ID_BASE = -(10**15)
 
 
 class InviteError(Exception):
-    """An invite code that cannot be used: reason is unknown | expired | revoked | used_up | purpose."""
+    """An invite code that cannot be used: reason is unknown | expired | revoked | used_up | purpose |
+    stale (its maker may no longer grant that role at that place)."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
@@ -401,12 +415,30 @@ class MembersService:
             raise NotAllowed("remove_member", place, GRANT_NEEDS.get(role.role))
         await self.session.delete(role)
         await self.session.flush()
+        person = await self.session.get(Member, role.member_id)
+        if person is not None:
+            await self.roles_ended(person)
         return role
 
     async def leave_building(self, member: Member, building_id: int) -> bool:
         result = await self.session.execute(delete(Role).where(
             Role.member_id == member.id, Role.role == "resident", Role.building_id == building_id))
-        return bool(getattr(result, "rowcount", 0))
+        left = bool(getattr(result, "rowcount", 0))
+        if left:
+            await self.roles_ended(member)
+        return left
+
+    async def roles_ended(self, member: Member) -> None:
+        """A person's roles just shrunk: the powers that came with them end now. Their invites that
+        they may no longer grant are revoked, and every capability's hook runs (an issue assigned to
+        someone without a role in its community goes back to the captains)."""
+        from bot.capabilities import load_all
+
+        load_all()  # the CLI's re-import may run before any capability was imported
+        await self.session.flush()
+        await self.revoke_stale_invites(member)
+        for hook in list(ROLE_END_HOOKS.values()):
+            await hook(self.session, self.clock, member)
 
     async def hand_over_captaincy(self, actor: Actor, building_id: int, from_member_id: int,
                                   to_member_id: int) -> None:
@@ -433,6 +465,7 @@ class MembersService:
         await self.grant(target, "captain", place, source="invite", granted_by=actor.member_id)
         if previous is not None:
             await self.grant(previous, "resident", place, source="invite", granted_by=actor.member_id)
+            await self.roles_ended(previous)  # a captain's invites for the building end with the role
 
     async def _role_place(self, role: Role) -> Place:
         if role.building_id:
@@ -482,14 +515,76 @@ class MembersService:
         return [i for i in rows if (i.expires_at is None or i.expires_at > now)
                 and (i.max_uses is None or i.uses < i.max_uses)]
 
+    async def invites_for_my_places(self, actor: Actor) -> list[Invite]:
+        """Active invites made by others for places where the actor may grant the same thing: what
+        a successor (the next captain, the area head, staff) may see and revoke in /invite."""
+        now = self.clock()
+        communities = None if actor.is_admin else sorted(actor.communities())
+        stmt = select(Invite).where(Invite.revoked_at.is_(None),
+                                    (Invite.created_by.is_(None)) | (Invite.created_by != actor.member_id))
+        if communities is not None:
+            stmt = stmt.where(Invite.community_id.in_(communities))
+        rows = (await self.session.execute(stmt.order_by(Invite.id.desc()))).scalars().all()
+        out = []
+        for i in rows:
+            if (i.expires_at is not None and i.expires_at <= now) or (i.max_uses is not None and i.uses >= i.max_uses):
+                continue
+            if await self._may_manage_invite(actor, i):
+                out.append(i)
+        return out
+
+    async def invite_place(self, invite: Invite) -> Place:
+        if invite.building_id is not None:
+            return await self.building_place(invite.building_id)
+        return Place(invite.community_id, invite.area_id)
+
+    async def _may_manage_invite(self, actor: Actor, invite: Invite) -> bool:
+        """May grant what the invite grants, at its place (or link chats there, for a link code)."""
+        if actor.is_admin:
+            return True
+        try:
+            place = await self.invite_place(invite)
+        except LookupError:
+            return False
+        if invite.purpose == "link":
+            return can(actor, "link_chat", place)
+        return invite.role is not None and can_grant(actor, invite.role, place)
+
     async def revoke_invite(self, actor: Actor, invite_id: int) -> Invite:
         invite = await self.session.get(Invite, invite_id)
-        if invite is None or (invite.created_by != actor.member_id and not actor.is_admin):
+        if invite is None or (invite.created_by != actor.member_id
+                              and not await self._may_manage_invite(actor, invite)):
             raise NotAllowed("revoke_invite")
         if invite.revoked_at is None:
             invite.revoked_at = self.clock()
             await self.session.flush()  # the session does not autoflush: later queries must see it
         return invite
+
+    async def revoke_stale_invites(self, member: Member) -> int:
+        """Revoke the member's active invites that they may no longer grant (all of them once erased)."""
+        rows = list((await self.session.execute(select(Invite).where(
+            Invite.created_by == member.id, Invite.revoked_at.is_(None)))).scalars())
+        if not rows:
+            return 0
+        actor = await self.actor(member)
+        revoked = 0
+        for invite in rows:
+            if member.data_deleted_at is None and await self._may_manage_invite(actor, invite):
+                continue
+            invite.revoked_at = self.clock()
+            revoked += 1
+        await self.session.flush()
+        return revoked
+
+    async def _creator_may(self, invite: Invite) -> bool:
+        """Whether the invite's maker may still grant what it grants: checked at every use, because a
+        link outlives its maker's role (invites made by the command line have no maker)."""
+        if invite.created_by is None:
+            return True
+        creator = await self.session.get(Member, invite.created_by)
+        if creator is None or creator.data_deleted_at is not None:
+            return False
+        return await self._may_manage_invite(await self.actor(creator), invite)
 
     async def check_invite(self, code: str, purpose: str) -> Invite:
         invite = (await self.session.execute(
@@ -499,11 +594,14 @@ class MembersService:
         if invite.purpose != purpose:
             raise InviteError("purpose")
         if invite.revoked_at is not None:
-            raise InviteError("revoked")
+            # Revoked because its maker lost the role: say so, rather than "withdrawn by its maker".
+            raise InviteError("revoked" if await self._creator_may(invite) else "stale")
         if invite.expires_at is not None and invite.expires_at <= self.clock():
             raise InviteError("expired")
         if invite.max_uses is not None and invite.uses >= invite.max_uses:
             raise InviteError("used_up")
+        if not await self._creator_may(invite):
+            raise InviteError("stale")
         return invite
 
     async def redeem_invite(self, member: Member, code: str) -> tuple[Invite, bool]:
@@ -610,8 +708,14 @@ class MembersService:
     async def delete_data(self, member: Member) -> None:
         """Erase personal data. The row stays so that reports stay in the ledger, anonymised
         (reporter shown as —); its Telegram id is replaced, so that someone coming back later is a
-        new person whose name is never attached to the old reports. Roles end; pending join
-        requests are withdrawn."""
+        new person whose name is never attached to the old reports. Roles end (and the powers that
+        came with them: invites, assignments); pending join requests are withdrawn; messages still
+        waiting to be sent to them are cancelled, and every outbox row of theirs loses its chat id
+        and text. Capabilities erase their own traces through ERASE_HOOKS (check-in locations,
+        names in issue timelines)."""
+        erased = Erased(
+            member_id=member.id, telegram_id=member.telegram_id, name=member.display_name,
+            community_ids=frozenset(c.id for c in await self.member_communities(member)))
         member.first_name = ""
         member.last_name = None
         member.username = None
@@ -625,7 +729,27 @@ class MembersService:
         await self.session.execute(delete(Role).where(Role.member_id == member.id))
         await self.session.execute(delete(JoinRequest).where(
             JoinRequest.member_id == member.id, JoinRequest.status == "pending"))
+        await self.scrub_outbox(erased)
+        await self.roles_ended(member)
+        for hook in list(ERASE_HOOKS.values()):
+            await hook(self.session, self.clock, member, erased)
         await self.session.flush()
+
+    async def scrub_outbox(self, erased: Erased) -> None:
+        """Cut the outbox's link to an erased person: what still waits for them is cancelled, and every
+        row of theirs (addressed to their private chat or to them) keeps neither chat id nor text.
+        Chat id 0 is the sentinel: no chat has it, and the sender never sees these rows again (a
+        scrubbed row is never pending, and without a message id nothing edits it)."""
+        theirs = (OutboxItem.member_id == erased.member_id) | (OutboxItem.chat_id == erased.telegram_id)
+        await self.session.execute(update(OutboxItem).where(
+            theirs, OutboxItem.status.in_((OutboxStatus.PENDING, OutboxStatus.SENDING))).values(
+            status=OutboxStatus.EXPIRED, last_error="erased"))
+        await self.session.execute(update(OutboxItem).where(theirs).values(
+            chat_id=0, member_id=None, payload={"erased": True}, message_id=None))
+        await self.session.execute(delete(ChatState).where(ChatState.chat_id == erased.telegram_id))
+        # Who added the bot to a group is stored as a Telegram id: it goes with the rest.
+        await self.session.execute(update(GroupChat).where(GroupChat.added_by == erased.telegram_id)
+                                   .values(added_by=None))
 
     async def mark_privacy_seen(self, member: Member) -> bool:
         if member.privacy_seen_at is None:

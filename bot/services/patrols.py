@@ -44,6 +44,7 @@ from bot.services.chats import CHAT_ID_COLUMNS, ChatsService
 from bot.services.members import MembersService
 from bot.services.outbox import Outbox, on_sent
 from bot.services.structure import ImportReport, StructureError, section
+from bot.services.tenure import Erased, on_erased
 from models import (
     Area,
     AssignmentStatus,
@@ -1321,6 +1322,16 @@ async def remember_roster_message(session: AsyncSession, item: OutboxItem) -> No
 
 def _service(session: AsyncSession, ctx: JobContext) -> PatrolService:
     return PatrolService(session, ctx.clock, MembersService(session, ctx.clock, ctx.settings.admin_ids))
+
+
+@on_erased("patrols")
+async def _forget_check_in_places(session: AsyncSession, clock: Clock, member: Member, erased: Erased) -> None:
+    """/deletedata: where the person was when they checked in or passed a checkpoint goes; the hours
+    they served stay (the patrol record counts them, anonymised with the person)."""
+    await session.execute(update(ShiftAssignment).where(ShiftAssignment.member_id == member.id).values(
+        check_in_lat=None, check_in_lon=None))
+    await session.execute(update(CheckpointVisit).where(CheckpointVisit.assignment_id.in_(
+        select(ShiftAssignment.id).where(ShiftAssignment.member_id == member.id))).values(lat=None, lon=None))
 
 
 @job("patrol_reminders")

@@ -375,10 +375,22 @@ class StructureService:
                 report.created.append(f"role {key[1]}")
             elif role.source != "import":
                 role.source = "import"
+        dropped: set[int] = set()
         for key, role in have.items():
             if role.source == "import" and key not in wanted:
                 await self.session.delete(role)
                 report.removed.append(f"role {role.role}")
+                dropped.add(role.member_id)
+        if dropped:
+            # Powers end with the role: invites and assignments of people the file no longer lists.
+            from bot.services.members import MembersService
+
+            await self.session.flush()
+            members = MembersService(self.session, self.clock)
+            for member_id in sorted(dropped):
+                member = await self.session.get(Member, member_id)
+                if member is not None:
+                    await members.roles_ended(member)
 
     async def _sync_links(self, community: Community, wanted: set[tuple[int, str, int, str]],
                           report: ImportReport) -> None:

@@ -20,7 +20,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
@@ -32,13 +32,25 @@ from bot.rendering import esc, shorten
 from bot.services import EXTRA_SERVICES
 from bot.services.access import Actor, Level, NotAllowed, Place, can, require
 from bot.services.base import CommunityService
-from bot.services.cards import PrivateViewInGroup, status_label
+from bot.services.cards import PrivateViewInGroup, assigned_note, status_label
 from bot.services.cards import fmt_when as when_text
 from bot.services.chats import ChatsService
 from bot.services.limits import ANSWERS, enforce_daily
 from bot.services.members import MembersService
 from bot.services.outbox import Outbox
-from models import Area, Building, Community, Issue, IssueEvent, IssueFollower, IssuePhoto, IssueStatus, Member
+from bot.services.tenure import Erased, on_erased, on_roles_ended
+from models import (
+    Area,
+    Building,
+    Community,
+    Issue,
+    IssueEvent,
+    IssueFollower,
+    IssuePhoto,
+    IssueStatus,
+    Member,
+    Role,
+)
 
 ESCALATION_DEFAULTS: dict[str, float] = {"accept_hours": 24, "urgent_accept_hours": 2, "level_days": 7}
 # Deadlines fall at the end of a working day, local time; reminders go out in the morning.
@@ -229,8 +241,11 @@ class TriageService(CommunityService):
 
     def _require(self, actor: Actor, action: str, issue: Issue, *, assignee_ok: bool = False) -> None:
         # The person an issue is assigned to (a volunteer, say) may work on it even without the
-        # captain's role: the assignment is the office's decision to trust them with it.
-        if assignee_ok and issue.assignee_id is not None and issue.assignee_id == actor.member_id:
+        # captain's role: the assignment is the office's decision to trust them with it — but only while
+        # they still hold a role in the issue's community (the assignment is cleared when they lose the
+        # last one; this check covers the moment in between and any assignment left over).
+        if assignee_ok and issue.assignee_id is not None and issue.assignee_id == actor.member_id \
+                and actor.in_community(issue.community_id):
             return
         require(actor, action, self.place_of(issue))
 
@@ -385,7 +400,8 @@ class TriageService(CommunityService):
             issue.accepted_at, issue.accepted_by_id = now, actor.member_id
         issue.assignee_id = target.id if target else None
         issue.assigned_to_office = target is None
-        who_note = target.display_name if target else "office"
+        # The member's id, not their name: a name written into the timeline would outlive /deletedata.
+        who_note = assigned_note(target.id) if target else "office"
         event = await self._set_status(issue, IssueStatus.IN_PROGRESS, actor.member_id, kind="assigned",
                                        note=who_note)
         if issue.deadline_at is None:
@@ -415,6 +431,31 @@ class TriageService(CommunityService):
                                         place=esc(place)))
         await self.refresh_card(issue)
         return Outcome(issue, True)
+
+    async def unassign_former(self, issue: Issue, former: Member) -> bool:
+        """The assignee lost their last role in the issue's community (or erased their data): the
+        issue goes back to the captains (or whoever answers for its place now), who are told."""
+        if issue.assignee_id != former.id or not issue.is_open:
+            return False
+        issue.assignee_id = None
+        if issue.status == IssueStatus.IN_PROGRESS:
+            event = await self._set_status(issue, IssueStatus.ACCEPTED, None, kind="unassigned",
+                                           note=assigned_note(former.id), public=False)
+        else:
+            event = await self._event(issue, "unassigned", None, note=assigned_note(former.id), public=False)
+        community = await self.community_of(issue)
+        place = await self.place_name(issue)
+        for person in await self.members.responsible(self.place_of(issue), 0):
+            if person.id == former.id:
+                continue
+            await self._tell_worker(issue, person, f"issue_unassigned:{issue.id}:{event.id}:{person.id}",
+                                    lambda: _("👤 {headline} ({place}) is back with you: the person it was "
+                                              "assigned to no longer has a role in the community. Please "
+                                              "assign it again or take it on.").format(
+                                        headline=f"{issue.hashtag} {esc(category_label(community, issue.category))}",
+                                        place=esc(place)))
+        await self.refresh_card(issue)
+        return True
 
     async def _tell_worker(self, issue: Issue, person: Member, key: str, text: Callable[[], str],
                            kind: str = "issue_work") -> bool:
@@ -1060,6 +1101,39 @@ def _reminder_text(issue: Issue, community: Community, kind: str, hm: str) -> Ca
         return _("⏰ {headline} is due in one day.").format(headline=head)
 
     return text
+
+
+@on_roles_ended("triage")
+async def _unassign_without_role(session: AsyncSession, clock: Clock, member: Member) -> None:
+    """Open issues assigned to someone who holds no role in their community any more go back."""
+    rows = list((await session.execute(select(Issue).options(selectinload(Issue.photos)).where(
+        Issue.assignee_id == member.id, Issue.status.in_(IssueStatus.OPEN)))).scalars())
+    if not rows:
+        return
+    from bot.services.cards import CardService
+
+    kept = set() if member.data_deleted_at is not None else set((await session.execute(
+        select(Role.community_id).where(Role.member_id == member.id))).scalars())
+    members = MembersService(session, clock)
+    outbox = Outbox(session, clock)
+    chats = ChatsService(session, clock, members)
+    service = TriageService(session, clock, members, chats, outbox, CardService(session, clock, members, chats, outbox))
+    for issue in rows:
+        if issue.community_id not in kept:
+            await service.unassign_former(issue, member)
+
+
+@on_erased("triage")
+async def _erase_from_issues(session: AsyncSession, clock: Clock, member: Member, erased: Erased) -> None:
+    """Timelines written before notes named people by id carry the assignee's name: replace it with the
+    id form. And a card sent to the person's private chat is no longer theirs to see edited."""
+    if erased.name and erased.community_ids:
+        await session.execute(update(IssueEvent).where(
+            IssueEvent.kind == "assigned", IssueEvent.note == erased.name,
+            IssueEvent.issue_id.in_(select(Issue.id).where(Issue.community_id.in_(erased.community_ids))))
+            .values(note=assigned_note(member.id)))
+    await session.execute(update(Issue).where(Issue.card_chat_id == erased.telegram_id).values(
+        card_chat_id=None, card_message_id=None))
 
 
 def _build(session: AsyncSession, clock: Clock, settings: Any, services: dict[str, Any]) -> TriageService:
