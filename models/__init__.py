@@ -5,6 +5,7 @@ from models.base import Base, utcnow
 from models.cleaning import CleaningDay, CleaningPost, CleaningRsvp, CleaningSeries  # noqa: F401
 from models.community import Area, Building, ChatLink, Community, GroupChat
 from models.digest import DigestRun
+from models.household import Household, HouseholdMember
 from models.issue import Issue, IssueEvent, IssueFollower, IssuePhoto, IssueStatus
 from models.member import Invite, JoinRequest, Member, Role
 from models.outbox import ChatState, OutboxItem, OutboxStatus
@@ -24,6 +25,6 @@ from models.system import FsmRecord, JobLease, ProcessedUpdate
 
 __all__ = [
     "Area", "Base", "Building", "ChatLink", "ChatState", "Community", "DigestRun", "FsmRecord", "GroupChat",
-    "Invite", "Issue", "IssueEvent", "IssueFollower", "IssuePhoto", "IssueStatus", "JobLease",
-    "JoinRequest", "Member", "OutboxItem", "OutboxStatus", "ProcessedUpdate", "Role", "utcnow",
+    "Household", "HouseholdMember", "Invite", "Issue", "IssueEvent", "IssueFollower", "IssuePhoto", "IssueStatus",
+    "JobLease", "JoinRequest", "Member", "OutboxItem", "OutboxStatus", "ProcessedUpdate", "Role", "utcnow",
 ]
