@@ -15,12 +15,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock, system_clock
 from bot.i18n import normalize_locale
+from bot.services.households import HouseholdError, HouseholdSpec, HouseholdsService, describe
 from models import Area, Building, ChatLink, Community, Member, Role
 
 
@@ -42,6 +43,7 @@ class CategoryIn(_Strict):
 
 
 class BuildingIn(_Strict):
+    _specs: list[HouseholdSpec] = PrivateAttr(default_factory=list)
     key: str | None = None
     name: str = Field(min_length=1, max_length=200)
     captains: list[int] = []
@@ -49,7 +51,26 @@ class BuildingIn(_Strict):
     chat: int | None = None
     residents_chat: int | None = None
     households: int | None = Field(default=None, ge=0)
+    # The flats (户): listed (`rooms: ["1-101", ...]`) or described (`units`, `floors`, `per_floor`);
+    # `households: N` alone numbers them 1…N. See bot/services/households.py.
+    rooms: list[str] | None = None
+    units: int | None = Field(default=None, ge=1, le=99)
+    floors: int | None = Field(default=None, ge=1, le=200)
+    per_floor: int | None = Field(default=None, ge=1, le=99)
     location: tuple[float, float] | None = None
+
+    @model_validator(mode="after")
+    def _households(self) -> BuildingIn:
+        try:
+            self._specs = describe(rooms=self.rooms, units=self.units, floors=self.floors,
+                                   per_floor=self.per_floor, households=self.households)
+        except HouseholdError as exc:
+            raise ValueError(str(exc)) from None
+        return self
+
+    @property
+    def household_specs(self) -> list[HouseholdSpec]:
+        return self._specs
 
     @field_validator("location", mode="before")
     @classmethod
@@ -304,6 +325,7 @@ class StructureService:
         if c_in.residents_chat:
             wanted_links.add((c_in.residents_chat, "community", community.id, "residents"))
 
+        households = HouseholdsService(self.session, self.clock)
         existing_areas = {a.key: a for a in (await self.session.execute(
             select(Area).where(Area.community_id == community.id))).scalars()}
         existing_buildings = {b.key: b for b in (await self.session.execute(
@@ -329,8 +351,9 @@ class StructureService:
                 bkey = b_in.key or b_in.name
                 lat, lon = b_in.location if b_in.location else (None, None)
                 building = existing_buildings.get(bkey)
-                values = {"area_id": area.id, "name": b_in.name, "households": b_in.households,
-                          "lat": lat, "lon": lon}
+                specs = b_in.household_specs
+                values = {"area_id": area.id, "name": b_in.name,
+                          "households": len(specs) if specs else b_in.households, "lat": lat, "lon": lon}
                 if building is None:
                     building = Building(community_id=community.id, key=bkey, **values)
                     self.session.add(building)
@@ -343,6 +366,14 @@ class StructureService:
                         setattr(building, k, values[k])
                     if changed:
                         report.updated.append(f"building {b_in.name}")
+                created, removed, kept = await households.sync_building(building, specs)
+                if created:
+                    report.created.append(f"{created} households in {b_in.name}")
+                if removed:
+                    report.removed.append(f"{removed} households in {b_in.name}")
+                if kept:
+                    report.updated.append(
+                        f"{kept} households no longer listed in {b_in.name} kept: people belong to them")
                 for tid in b_in.captains:
                     await want_role(tid, "captain", None, building.id)
                 for tid in b_in.residents:
