@@ -231,17 +231,26 @@ def start_scheduler(tick: Callable[[], Awaitable[Any]], seconds: float) -> Any:
     `next_run_time=None`: to APScheduler that means a paused job, and the bot ticked only at start."""
     from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+    async def run_tick() -> None:
+        # The tick runs in its own task: APScheduler's shutdown cancels the jobs it is running (and logs
+        # the CancelledError as a failed job with its traceback). Shielded, the tick goes on, and the
+        # shutdown waits for it (Ticker.stop) before the engine is disposed.
+        task = asyncio.ensure_future(tick())
+        with suppress(asyncio.CancelledError):
+            await asyncio.shield(task)
+
     scheduler = AsyncIOScheduler(event_loop=asyncio.get_running_loop())
-    scheduler.add_job(tick, "interval", seconds=seconds, id="tick", coalesce=True, max_instances=1,
+    scheduler.add_job(run_tick, "interval", seconds=seconds, id="tick", coalesce=True, max_instances=1,
                       misfire_grace_time=None)
     scheduler.start()
     return scheduler
 
 
-async def run(app: App) -> None:
-    """Run until SIGINT/SIGTERM: scheduler, outbox sender, then polling or the webhook server."""
+async def run(app: App, stop: asyncio.Event | None = None) -> None:
+    """Run until SIGINT/SIGTERM (or until `stop` is set): scheduler, outbox sender, then polling or the
+    webhook server."""
     settings = app.settings
-    stop = asyncio.Event()
+    stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with suppress(NotImplementedError):
@@ -277,7 +286,11 @@ async def run(app: App) -> None:
                  app.in_flight.count)
         with suppress(TimeoutError):
             await asyncio.wait_for(app.in_flight.idle.wait(), settings.shutdown_grace)
+        # The scheduler first (no new tick), then the tick that may be running (the first one or the
+        # scheduler's) finishes before the engine goes: disposing it under a running job logged a
+        # traceback from the job's session.
         scheduler.shutdown(wait=False)
+        await app.ticker.stop(settings.shutdown_grace)
         with suppress(BaseException):
             await first_tick
         await app.sender.stop()

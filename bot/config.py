@@ -12,6 +12,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 TOKEN_RE = re.compile(r"^\d{1,20}:[A-Za-z0-9_-]{1,100}$")
 ROOT = Path(__file__).resolve().parent.parent
+MIN_SECRET = 32
+SECRET_HINT = 'python3 -c "import secrets; print(secrets.token_urlsafe(32))"'
 
 
 class ConfigError(Exception):
@@ -94,6 +96,10 @@ class Settings(BaseSettings):
             raise ValueError("WEBHOOK_SECRET is required when WEBHOOK_URL is set")
         if self.webhook_secret and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", self.webhook_secret):
             raise ValueError("WEBHOOK_SECRET may contain only A-Z, a-z, 0-9, _ and - (1-256 chars)")
+        if self.webhook_secret and len(self.webhook_secret) < MIN_SECRET:
+            # A short secret can be guessed, and whoever guesses it can post forged updates.
+            raise ValueError(f"WEBHOOK_SECRET must be at least {MIN_SECRET} characters long; generate one with: "
+                             f"{SECRET_HINT}")
         return self
 
     @property
