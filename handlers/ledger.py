@@ -20,6 +20,7 @@ from aiogram.types import BufferedInputFile, CallbackQuery, InlineKeyboardMarkup
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.config import Settings
 from bot.i18n import _
 from bot.keyboards.common import CancelCb, cancel_kb
 from bot.rendering import esc
@@ -59,9 +60,14 @@ def period_label(p: str) -> str:
     return {"tm": _("This month"), "lm": _("Last month"), "30": _("Last 30 days"), "ty": _("This year")}.get(p, p)
 
 
-def error_text(reason: str) -> str:
-    if reason == "range":
-        return _("The first day must not be after the last one (and at most ten years apart).")
+def error_text(exc: LedgerError | None) -> str:
+    """The real reason a period was refused, with the limit when it is the limit."""
+    if exc is not None and exc.reason == "order":
+        return _("The first day must not be after the last one.")
+    if exc is not None and exc.reason == "range":
+        return _("That is {days} days; an export here covers at most {limit} days. Please choose a shorter "
+                  "period (the office can export any period from the command line).").format(
+            days=exc.days, limit=exc.limit)
     return _("I couldn't read those dates. Please write them like 2026-11-01 2026-11-30.")
 
 
@@ -94,15 +100,16 @@ def format_kb(scope: str, p: str) -> InlineKeyboardMarkup:
     return kb.as_markup()
 
 
-async def resolve_period(ledger: LedgerService, scope: Scope, p: str) -> tuple[date, date]:
+async def resolve_period(ledger: LedgerService, scope: Scope, p: str, max_days: int) -> tuple[date, date]:
     if p in PERIODS:
         community = await ledger.community(scope.community_id)
         return period(p, ledger.clock(), community.timezone)
     try:
         a, b = p.split("-")
-        return parse_range(f"{a[:4]}-{a[4:6]}-{a[6:]} {b[:4]}-{b[4:6]}-{b[6:]}")
     except ValueError:
         raise LedgerError("dates") from None
+    # Callback data is untrusted: the period is checked against the limit again.
+    return parse_range(f"{a[:4]}-{a[4:6]}-{a[6:]} {b[:4]}-{b[4:6]}-{b[6:]}", max_days)
 
 
 @router.message(Command("export"))
@@ -121,7 +128,7 @@ async def export_cmd(message: Message, actor: Actor, ledger: LedgerService, stat
 
 @router.callback_query(LedgerCb.filter())
 async def export_step(query: CallbackQuery, callback_data: LedgerCb, actor: Actor, ledger: LedgerService,
-                      state: FSMContext, bot: Bot, session: AsyncSession, locale: str) -> None:
+                      state: FSMContext, bot: Bot, session: AsyncSession, locale: str, settings: Settings) -> None:
     message = query.message
     if not isinstance(message, Message):
         await query.answer()
@@ -140,9 +147,9 @@ async def export_step(query: CallbackQuery, callback_data: LedgerCb, actor: Acto
                                   "local time)."), reply_markup=cancel_kb())
         return
     try:
-        start, end = await resolve_period(ledger, scope, callback_data.p)
+        start, end = await resolve_period(ledger, scope, callback_data.p, settings.export_max_days)
     except LedgerError as exc:
-        await query.answer(error_text(exc.reason), show_alert=True)
+        await query.answer(error_text(exc)[:200], show_alert=True)
         return
     span = f"{start.isoformat()} – {end.isoformat()}"
     if not callback_data.f:
@@ -156,15 +163,16 @@ async def export_step(query: CallbackQuery, callback_data: LedgerCb, actor: Acto
 
 
 @router.message(LedgerFlow.dates)
-async def export_dates(message: Message, state: FSMContext, actor: Actor, ledger: LedgerService) -> None:
+async def export_dates(message: Message, state: FSMContext, actor: Actor, ledger: LedgerService,
+                       settings: Settings) -> None:
     data = await state.get_data()
     if not message.text or message.text.startswith("/"):
-        await message.answer(error_text("dates"), reply_markup=cancel_kb())
+        await message.answer(error_text(None), reply_markup=cancel_kb())
         return
     try:
-        start, end = parse_range(message.text)
+        start, end = parse_range(message.text, settings.export_max_days)
     except LedgerError as exc:
-        await message.answer(error_text(exc.reason) + "\n" + _("Which days? (first and last, both included)"),
+        await message.answer(error_text(exc) + "\n" + _("Which days? (first and last, both included)"),
                              reply_markup=cancel_kb())
         return
     scope = await ledger.scope(actor, str(data.get("scope") or ""))

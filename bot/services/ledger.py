@@ -39,7 +39,9 @@ from models import Area, Building, Community, Issue, IssueEvent, IssuePhoto, Mem
 CHUNK = 1000
 # Telegram bots may upload 50 MB; stay clearly below it (zip headers, multipart overhead).
 PART_LIMIT = 45 * 1024 * 1024
-MAX_RANGE_DAYS = 3700
+# The longest period an export in Telegram may cover (EXPORT_MAX_DAYS overrides it); the command line
+# has no limit: it streams any range to a file.
+MAX_RANGE_DAYS = 366
 
 # (key, header) in the order of the columns; headers are translated for the requester.
 COLUMNS: list[tuple[str, Any]] = [
@@ -70,11 +72,14 @@ COLUMNS: list[tuple[str, Any]] = [
 
 
 class LedgerError(ValueError):
-    """A request that cannot be exported: reason is dates | range | scope."""
+    """A request that cannot be exported: reason is dates (unreadable) | order (first day after the last)
+    | range (longer than `limit` days; `days` is how long it was) | scope."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, *, days: int = 0, limit: int = 0) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.days = days
+        self.limit = limit
 
 
 @dataclass(frozen=True)
@@ -105,7 +110,7 @@ def parse_day(text: str) -> date:
         raise LedgerError("dates") from None
 
 
-def parse_range(text: str) -> tuple[date, date]:
+def parse_range(text: str, max_days: int | None = MAX_RANGE_DAYS) -> tuple[date, date]:
     """"2026-11-01 2026-11-30", "2026-11-01..2026-11-30" or one day."""
     parts = [p for p in text.replace("..", " ").replace("—", " ").replace("~", " ").replace(",", " ").split() if p]
     if len(parts) == 1:
@@ -113,15 +118,17 @@ def parse_range(text: str) -> tuple[date, date]:
     if len(parts) != 2:
         raise LedgerError("dates")
     start, end = parse_day(parts[0]), parse_day(parts[1])
-    check_range(start, end)
+    check_range(start, end, max_days)
     return start, end
 
 
-def check_range(start: date, end: date) -> None:
+def check_range(start: date, end: date, max_days: int | None = None) -> None:
+    """The first day not after the last; with `max_days`, at most that many days (both included)."""
     if end < start:
-        raise LedgerError("range")
-    if (end - start).days > MAX_RANGE_DAYS:
-        raise LedgerError("range")
+        raise LedgerError("order")
+    days = (end - start).days + 1
+    if max_days is not None and days > max_days:
+        raise LedgerError("range", days=days, limit=max_days)
 
 
 def period(kind: str, now: datetime, tz: str) -> tuple[date, date]:
@@ -478,11 +485,16 @@ def _configure(p: argparse.ArgumentParser) -> None:
 
 @subcommand("export", "export the ledger of a community for a period (XLSX or CSV)", _configure)
 def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
+    # Any range from the command line: the rows are streamed to the file, so a long one costs time only.
     try:
         start, end = parse_day(args.start), parse_day(args.end)
+    except LedgerError:
+        print("error: --from and --to must be dates like 2026-11-01", file=sys.stderr)
+        return 2
+    try:
         check_range(start, end)
     except LedgerError:
-        print("error: --from and --to must be dates like 2026-11-01, --from not after --to", file=sys.stderr)
+        print(f"error: --from ({start}) is after --to ({end})", file=sys.stderr)
         return 2
     out = Path(args.out)
     fmt = "csv" if out.suffix.lower() == ".csv" else "xlsx"

@@ -70,6 +70,10 @@ async def test_other_dates_csv_and_zip_with_photos(harness: BotHarness, communit
     assert "couldn't read those dates" in harness.tg.last(staff.id).plain  # type: ignore[operator]
     await harness.feed(harness.up.text(staff, "2026-11-20 2026-11-01"))
     assert "must not be after" in harness.tg.last(staff.id).plain  # type: ignore[operator]
+    # Too long for Telegram: the real reason and the limit, not "must not be after".
+    await harness.feed(harness.up.text(staff, "2026-01-01 2027-06-30"))
+    said = harness.tg.last(staff.id).plain or ""
+    assert "546 days" in said and "at most 366 days" in said and "must not be after" not in said
     await harness.feed(harness.up.text(staff, "2026-11-01 2026-11-30"))
     await press_private(harness, staff, "CSV")
     name, data, caption = document(harness, staff.id)
