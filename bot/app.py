@@ -34,9 +34,11 @@ from bot.logging import UpdateContextMiddleware
 from bot.middlewares import (
     ChatOrderMiddleware,
     DbMiddleware,
+    HandlerName,
     MemberMiddleware,
     StateMiddleware,
     ThrottlingMiddleware,
+    TimeBudget,
 )
 from bot.sender import OutboxSender
 
@@ -146,10 +148,17 @@ def create_dispatcher(settings: Settings, sessions: async_sessionmaker[AsyncSess
     dp.update.outer_middleware(db_middleware)
     dp.update.outer_middleware(StateMiddleware())
     dp.update.outer_middleware(MemberMiddleware())
+    # Innermost: the budget covers the handler, and on running out it still has the session and locale.
+    budget = TimeBudget(settings.update_time_budget)
+    dp.update.outer_middleware(budget)
+    for name, observer in dp.observers.items():
+        if name not in ("update", "error"):
+            observer.middleware(HandlerName())
     dp.include_routers(*get_routers())
     _run_sync_filters_inline(dp)
     # Kept for tests that swap the database or clock under a dispatcher built once per session.
     dp["db_middleware"] = db_middleware
+    dp["time_budget"] = budget
     return dp
 
 

@@ -43,6 +43,8 @@ class Settings(BaseSettings):
     tick_seconds: int = 30
     # Per-user throttle: messages a person may send per second before being slowed down.
     throttle_rate: float = 3.0
+    # Seconds one update may take; a handler that runs longer is cancelled and the person asked to retry.
+    update_time_budget: float = Field(default=30.0, ge=0)
     # Exports in Telegram cover at most this many days (the command line exports any period).
     export_max_days: int = Field(default=366, ge=1)
     log_level: str = "INFO"
