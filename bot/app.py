@@ -41,6 +41,7 @@ from bot.middlewares import (
     TimeBudget,
 )
 from bot.sender import OutboxSender
+from bot.worker import JobWorker
 
 log = logging.getLogger(__name__)
 
@@ -195,6 +196,7 @@ class App:
     ticker: Ticker
     clock: Clock
     in_flight: InFlight = field(default_factory=InFlight)
+    worker: JobWorker | None = None
 
 
 def build_app(settings: Settings, *, bot_session: BaseSession | None = None,
@@ -204,9 +206,16 @@ def build_app(settings: Settings, *, bot_session: BaseSession | None = None,
     bot = create_bot(settings, bot_session)
     sender = OutboxSender(bot, sessions, rate=settings.send_rate, clock=clock)
     in_flight = InFlight()
-    dp = create_dispatcher(settings, sessions, clock=clock, on_commit=sender.wake, in_flight=in_flight)
+    worker = JobWorker(bot, sessions, settings, clock=clock, on_enqueue=sender.wake)
+
+    def committed() -> None:
+        # An update's commit may have queued messages (the sender) or a background job (the worker).
+        sender.wake()
+        worker.wake()
+
+    dp = create_dispatcher(settings, sessions, clock=clock, on_commit=committed, in_flight=in_flight)
     ticker = Ticker(JobContext(sessions, clock, settings, bot), on_done=sender.wake)
-    return App(settings, engine, sessions, bot, dp, sender, ticker, clock, in_flight)
+    return App(settings, engine, sessions, bot, dp, sender, ticker, clock, in_flight, worker)
 
 
 async def set_commands(bot: Bot) -> None:
@@ -272,6 +281,8 @@ async def run(app: App, stop: asyncio.Event | None = None) -> None:
 
     scheduler = start_scheduler(app.ticker.tick, settings.tick_seconds)
     sender_task = asyncio.create_task(app.sender.run(), name="outbox-sender")
+    # Long work (exports, digests on demand) runs here, off the update path.
+    worker_task = asyncio.create_task(app.worker.run(), name="job-worker") if app.worker is not None else None
     # Catch up at once after downtime instead of waiting for the first interval.
     first_tick = asyncio.create_task(app.ticker.tick(), name="first-tick")
 
@@ -302,6 +313,11 @@ async def run(app: App, stop: asyncio.Event | None = None) -> None:
         await app.ticker.stop(settings.shutdown_grace)
         with suppress(BaseException):
             await first_tick
+        if app.worker is not None and worker_task is not None:
+            # A job still running is queued again and resumed at the next start.
+            await app.worker.stop(settings.shutdown_grace)
+            with suppress(BaseException):
+                await asyncio.wait_for(worker_task, 10)
         await app.sender.stop()
         with suppress(TimeoutError):
             await asyncio.wait_for(sender_task, 20)

@@ -45,6 +45,13 @@ class Settings(BaseSettings):
     throttle_rate: float = 3.0
     # Seconds one update may take; a handler that runs longer is cancelled and the person asked to retry.
     update_time_budget: float = Field(default=30.0, ge=0)
+    # Background jobs (exports, digests on demand): how often the progress message is edited at most,
+    # how long one job may run, how big its files may be in total, and where they wait to be sent (shared
+    # by all workers).
+    job_progress_seconds: float = Field(default=2.0, ge=0)
+    job_time_limit: float = Field(default=600.0, gt=0)
+    job_max_mb: int = Field(default=200, ge=1)
+    job_files_dir: str = "data/jobs"
     # Exports in Telegram cover at most this many days (the command line exports any period).
     export_max_days: int = Field(default=366, ge=1)
     log_level: str = "INFO"

@@ -232,6 +232,20 @@ class BotHarness:
         await sender.drain()
         return sender
 
+    async def work(self) -> int:
+        """Run every queued background job to the end, as the bot's job worker does (progress edits with
+        no pause between them). Returns how many ran."""
+        import tempfile
+
+        from bot.worker import JobWorker
+
+        worker = JobWorker(self.bot, self.sessions, self.dp["settings"], clock=self.clock, progress_interval=0,
+                           folder=Path(tempfile.gettempdir()) / "bot-test-jobs")
+        ran = 0
+        while await worker.run_once():
+            ran += 1
+        return ran
+
     async def tick(self) -> list[str]:
         from bot.jobs import JobContext, Ticker
 
