@@ -200,3 +200,46 @@ async def test_a_resident_may_not_queue_an_export(harness: BotHarness, community
     assert harness.tg.alerts()[-1].params.get("show_alert")
     async with harness.sessions() as s:
         assert (await s.execute(select(BackgroundJob))).first() is None
+
+
+@pytest.mark.parametrize(("lang", "words"), [
+    ("en", {"photos": "with photos", "csv": "CSV", "month": "This month", "busy": "still working",
+            "done": "The file follows"}),
+    ("zh", {"photos": "表格和照片", "csv": "CSV", "month": "本月", "busy": "还在处理中", "done": "文件随后发送"}),
+])
+async def test_transcript(harness: BotHarness, community: Any, monkeypatch: pytest.MonkeyPatch, lang: str,
+                          words: dict[str, str]) -> None:
+    """The export with photos as the office sees it, in both languages (tests/transcripts/background_*.md)."""
+    await set_locale(harness, "en")
+    groups(harness)
+    ann = await person(harness, unique_id(), "Ann", resident_of="b1")
+    await file_issue(harness, ann, photos=3)
+    staff = await person(harness, STAFF, "Office Wu", "zh-hans" if lang == "zh" else "en")
+    bob = await person(harness, unique_id(), "Bob", resident_of="b1")
+    slow_downloads(harness, monkeypatch, 0.2)
+    harness.record({STAFF: "Wu (office staff)", bob.id: "Bob (resident)"})
+    await harness.feed(harness.up.text(staff, "/export"))
+    await press_private(harness, staff, words["month"])
+    await press_private(harness, staff, words["photos"])
+    running = asyncio.create_task(worker(harness).run_once())
+    harness.note("the job worker starts on the export")
+    await harness.feed(harness.up.text(staff, "/export"))
+    await press_private(harness, staff, words["month"])
+    await press_private(harness, staff, words["csv"])
+    assert words["busy"] in screen(harness, staff.id)
+    await harness.feed(harness.up.text(bob, "/help"))
+    for _ in range(100):
+        async with harness.sessions() as s:
+            said = (await s.execute(select(BackgroundJob.progress).order_by(BackgroundJob.id))).scalars().first()
+        if said and "/3" in said.get("text", ""):
+            break
+        await asyncio.sleep(0.05)
+    await harness.deliver()
+    harness.note("the photos are being downloaded; the progress message is edited in place")
+    assert await running
+    await harness.deliver()
+    harness.note("the export is done; the file comes through the outbox")
+    assert words["done"] in await progress_message(harness, staff.id)
+    assert harness.tg.sent(staff.id, "sendDocument")
+    harness.save_transcript(f"background_{lang}", "An export with photos runs in the background" if lang == "en"
+                            else "含照片的台账导出在后台进行")

@@ -52,6 +52,7 @@ async def test_a_handler_over_budget_is_cancelled_and_the_person_asked_to_retry(
     ann = await person(harness, unique_id(), "Ann", lang, resident_of="b1")
     slow_first_send(harness, monkeypatch, ann.id, 5)
     update = harness.up.text(ann, "/help")
+    harness.record({ann.id: "Ann (resident)"})
     caplog.set_level(logging.WARNING, logger="bot.middlewares.budget")
     started = asyncio.get_running_loop().time()
     await harness.feed(update)
@@ -66,6 +67,9 @@ async def test_a_handler_over_budget_is_cancelled_and_the_person_asked_to_retry(
     # Telegram delivering it again (the webhook's answer was late): skipped, not run a second time.
     await harness.feed(update)
     assert harness.tg.texts(ann.id) == [expected]
+    harness.note("Telegram delivers the same update again: it was marked done, nothing happens")
+    harness.save_transcript(f"time_budget_{'zh' if lang != 'en' else 'en'}",
+                            "A handler over the update's time budget (the budget made tiny, the first answer slow)")
 
 
 async def test_a_quick_handler_is_not_touched(harness: BotHarness, community: Any, tiny_budget: None) -> None:
