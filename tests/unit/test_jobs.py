@@ -189,6 +189,20 @@ async def test_stopping_waits_for_a_running_tick_before_the_engine_goes(
     monkeypatch.setattr(jobs_module, "JOBS", {"slow": slow})
     settings = Settings(bot_token=TOKEN, database_url=f"sqlite+aiosqlite:///{db}", tick_seconds=1,
                         shutdown_grace=5, _env_file=None)  # type: ignore[call-arg]
+    # The routers attach to one dispatcher per test session: lend the app the shared one (its FSM storage
+    # closes as a no-op), pointed at this test's database.
+    import bot.app as app_module
+    from bot.clock import FrozenClock
+    from bot.db import session_factory
+    from tests.conftest import START, _shared_dispatcher
+
+    dp = _shared_dispatcher(settings, session_factory(engine), FrozenClock(START))  # built before the patch
+
+    def shared(settings_: Settings, sessions: Any, **_kw: Any) -> Any:
+        return _shared_dispatcher(settings_, sessions, FrozenClock(START))
+
+    monkeypatch.setattr(app_module, "create_dispatcher", shared)
+    assert dp is shared(settings, session_factory(engine))
     app = build_app(settings, bot_session=FakeTelegram())
     stop = asyncio.Event()
     caplog.set_level(logging.WARNING)
@@ -199,12 +213,6 @@ async def test_stopping_waits_for_a_running_tick_before_the_engine_goes(
     assert finished == [1]  # the tick ended before run() returned (and the engine was disposed)
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
     engine = create_engine(f"sqlite+aiosqlite:///{db}")
-    async with session_factory_for(engine)() as s:
+    async with session_factory(engine)() as s:
         assert (await s.execute(select(OutboxItem.dedup_key).where(OutboxItem.dedup_key == "slow"))).scalar()
     await engine.dispose()
-
-
-def session_factory_for(engine: Any) -> Any:
-    from bot.db import session_factory
-
-    return session_factory(engine)
