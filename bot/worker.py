@@ -130,7 +130,9 @@ class JobWorker:
                 return
             folder = self.folder / f"job-{job.id}"
             await asyncio.to_thread(shutil.rmtree, folder, True)  # a resumed job starts over
-            folder.mkdir(parents=True, exist_ok=True)
+            # Exports carry residents' names: the job's files are for the bot's user only.
+            self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+            folder.mkdir(mode=0o700, exist_ok=True)
             last = [0.0]
 
             async def report(text: str) -> None:
