@@ -32,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from bot.cli import subcommand
 from bot.clock import Clock, system_clock
 from bot.config import Settings
-from bot.i18n import _, __, use_locale
+from bot.i18n import _, __, ngettext, use_locale
 from bot.services import EXTRA_SERVICES
 from bot.services.access import Actor, Level, NotAllowed, Place, can, require
 from bot.services.background import JobFailed, JobMessage, JobOutcome, JobRun, job_kind
@@ -539,10 +539,13 @@ async def ledger_export_job(run: JobRun) -> JobOutcome:
     async def progress(phase: str, done: int, total: int) -> None:
         if phase == "rows":
             rows_done[0] = done
-            text = _("⏳ Exporting the ledger of {scope}, {span}… {done} of {total} rows").format(
+            text = ngettext("⏳ Exporting the ledger of {scope}, {span}… {done} of {total} row",
+                            "⏳ Exporting the ledger of {scope}, {span}… {done} of {total} rows", total).format(
                 scope=esc_text(scope.name), span=span, done=f"{done:,}", total=f"{total:,}")
         else:
-            text = _("⏳ Ledger of {scope}, {span}: {rows} rows written, photos {done}/{total}").format(
+            text = ngettext("⏳ Ledger of {scope}, {span}: {rows} row written, photos {done}/{total}",
+                            "⏳ Ledger of {scope}, {span}: {rows} rows written, photos {done}/{total}",
+                            rows_done[0]).format(
                 scope=esc_text(scope.name), span=span, rows=f"{rows_done[0]:,}", done=f"{done:,}",
                 total=f"{total:,}")
         await run.report(text)
@@ -570,7 +573,8 @@ async def ledger_export_job(run: JobRun) -> JobOutcome:
     parts = len(result.files)
     messages = [JobMessage(text=caption if i == 0 else _("Part {n} of {total}").format(n=i + 1, total=parts),
                            document=path) for i, path in enumerate(result.files)]
-    summary = _("✅ Ledger of {scope}, {span}: {n} issues. The file follows.").format(
+    summary = ngettext("✅ Ledger of {scope}, {span}: {n} issue. The file follows.",
+                       "✅ Ledger of {scope}, {span}: {n} issues. The file follows.", result.rows).format(
         scope=esc_text(scope.name), span=span, n=f"{result.rows:,}")
     return JobOutcome(summary, messages, {"rows": result.rows, "photos": result.photos,
                                           "missing": len(result.missing_photos), "files": len(result.files)})

@@ -216,12 +216,18 @@ async def test_transcript(harness: BotHarness, community: Any, monkeypatch: pyte
     await file_issue(harness, ann, photos=3)
     staff = await person(harness, STAFF, "Office Wu", "zh-hans" if lang == "zh" else "en")
     bob = await person(harness, unique_id(), "Bob", resident_of="b1")
-    slow_downloads(harness, monkeypatch, 0.2)
+    slow_downloads(harness, monkeypatch, 0.6)
     harness.record({STAFF: "Wu (office staff)", bob.id: "Bob (resident)"})
     await harness.feed(harness.up.text(staff, "/export"))
     await press_private(harness, staff, words["month"])
     await press_private(harness, staff, words["photos"])
     running = asyncio.create_task(worker(harness).run_once())
+    for _ in range(100):  # the rows are written; the first photo is on its way
+        async with harness.sessions() as s:
+            said = (await s.execute(select(BackgroundJob.progress))).scalar_one()
+        if said.get("text"):
+            break
+        await asyncio.sleep(0.02)
     harness.note("the job worker starts on the export")
     await harness.feed(harness.up.text(staff, "/export"))
     await press_private(harness, staff, words["month"])
