@@ -186,7 +186,8 @@ class JobWorker:
     async def _deliver(self, job: BackgroundJob, outcome: JobOutcome) -> None:
         async with self.sessions() as session:
             outbox = Outbox(session, self.clock)
-            await self._say(outbox, job, outcome.summary)
+            if outcome.summary or job.message_id is not None:
+                await self._say(outbox, job, outcome.summary or "✅")
             for n, m in enumerate(outcome.messages):
                 key = f"job:{job.id}:result:{n}"
                 buttons = m.buttons or None

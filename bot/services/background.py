@@ -72,7 +72,7 @@ class JobMessage:
 
 @dataclass
 class JobOutcome:
-    summary: str  # the progress message's last words ("✅ …")
+    summary: str  # the progress message's last words ("✅ …"); "" for a job without one says nothing more
     messages: list[JobMessage] = field(default_factory=list)
     result: dict[str, Any] = field(default_factory=dict)  # figures kept with the job
 

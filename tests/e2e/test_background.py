@@ -249,3 +249,18 @@ async def test_transcript(harness: BotHarness, community: Any, monkeypatch: pyte
     assert harness.tg.sent(staff.id, "sendDocument")
     harness.save_transcript(f"background_{lang}", "An export with photos runs in the background" if lang == "en"
                             else "含照片的台账导出在后台进行")
+
+
+async def test_the_patrol_calendar_is_made_in_the_background(harness: BotHarness, community: Any) -> None:
+    """📅 Calendar (.ics): the press is answered at once, the file comes through the outbox."""
+    await set_locale(harness, "en")
+    groups(harness)
+    li = await person(harness, 4001, "Li")  # a volunteer of the sample community
+    await harness.feed(harness.up.text(li, "/patrols"))
+    await harness.feed(harness.up.callback_on(harness.tg.last(li.id), li, "📅 Calendar (.ics)"))
+    assert "Making your calendar file" in (harness.tg.alerts()[-1].params.get("text") or "")
+    assert not harness.tg.sent(li.id, "sendDocument")
+    assert await harness.work() == 1
+    await harness.deliver()
+    name, data, caption = document(harness, li.id)
+    assert name == "patrols.ics" and data.startswith(b"BEGIN:VCALENDAR") and "Your patrol shifts" in caption
