@@ -15,6 +15,7 @@ machines that directory must be shared (the outbox row may be sent by another wo
 from __future__ import annotations
 
 import asyncio
+import base64
 import io
 import logging
 import shutil
@@ -32,6 +33,7 @@ from bot.config import Settings
 from bot.i18n import _, ngettext, use_locale
 from bot.services.background import (
     JOB_KINDS,
+    LEASE,
     MAX_ATTEMPTS,
     JobFailed,
     JobOutcome,
@@ -146,6 +148,9 @@ class JobWorker:
                          self.clock, folder, self.settings.job_max_mb * 1024 * 1024, report,
                          tools={"download": self._download}, settings=self.settings)
             limit = self.settings.job_time_limit
+            # The lease is renewed while the job runs, also when a step is silent for long (one slow photo,
+            # a big digest), so that no other worker takes a live job for a dead one.
+            heartbeat = asyncio.create_task(self._keep_lease(job))
             try:
                 async with asyncio.timeout(limit):
                     outcome = await kind(run)
@@ -171,7 +176,19 @@ class JobWorker:
                 await self._fail(job, _("Sorry, something went wrong on my side. Please try again in a moment."),
                                  "error", folder)
                 return
+            finally:
+                heartbeat.cancel()
             await self._deliver(job, outcome)
+
+    async def _keep_lease(self, job: BackgroundJob) -> None:
+        while True:
+            await asyncio.sleep(LEASE.total_seconds() / 3)
+            try:
+                async with self.sessions() as session:
+                    await renew(session, job.id, self.instance, self.clock())
+                    await session.commit()
+            except Exception:  # the database away for a moment: the next beat tries again
+                log.warning("could not renew the lease of job %s", job.id, exc_info=True)
 
     async def _progress(self, job: BackgroundJob, text: str) -> None:
         async with self.sessions() as session:
@@ -196,8 +213,6 @@ class JobWorker:
                                          document={"path": str(m.document.resolve()), "filename": m.document.name},
                                          text=m.text, buttons=buttons)
                 elif m.photo is not None:
-                    import base64
-
                     await outbox.enqueue(key=key, kind="job_result", chat_id=job.chat_id, member_id=job.member_id,
                                          photo={"b64": base64.b64encode(m.photo).decode(), "filename": "chart.png"},
                                          text=m.text, buttons=buttons)

@@ -136,17 +136,23 @@ async def claim(session: AsyncSession, instance: str, now: datetime) -> Backgrou
             .values(status=JobStatus.RUNNING, claimed_by=instance, lease_until=now + LEASE,
                     attempts=BackgroundJob.attempts + 1, started_at=now))
         if getattr(result, "rowcount", 0):
-            await session.commit()
+            # Read before the commit: a read after it would open a new (on SQLite, write-locking) transaction.
             job = await session.get(BackgroundJob, job_id, populate_existing=True)
+            await session.commit()
             return job
     await session.commit()
     return None
 
 
-async def renew(session: AsyncSession, job_id: int, instance: str, now: datetime, progress: dict[str, Any]) -> None:
+async def renew(session: AsyncSession, job_id: int, instance: str, now: datetime,
+                progress: dict[str, Any] | None = None) -> None:
+    """Keep the job (and record how far it is)."""
+    values: dict[str, Any] = {"lease_until": now + LEASE}
+    if progress is not None:
+        values["progress"] = progress
     await session.execute(update(BackgroundJob).where(
-        BackgroundJob.id == job_id, BackgroundJob.claimed_by == instance).values(
-        lease_until=now + LEASE, progress=progress))
+        BackgroundJob.id == job_id, BackgroundJob.claimed_by == instance,
+        BackgroundJob.status == JobStatus.RUNNING).values(**values))
 
 
 async def finish(session: AsyncSession, job_id: int, now: datetime, *, status: str,
