@@ -34,11 +34,14 @@ from bot.logging import UpdateContextMiddleware
 from bot.middlewares import (
     ChatOrderMiddleware,
     DbMiddleware,
+    HandlerName,
     MemberMiddleware,
     StateMiddleware,
     ThrottlingMiddleware,
+    TimeBudget,
 )
 from bot.sender import OutboxSender
+from bot.worker import JobWorker
 
 log = logging.getLogger(__name__)
 
@@ -156,10 +159,17 @@ def create_dispatcher(settings: Settings, sessions: async_sessionmaker[AsyncSess
     dp.update.outer_middleware(db_middleware)
     dp.update.outer_middleware(StateMiddleware())
     dp.update.outer_middleware(MemberMiddleware())
+    # Innermost: the budget covers the handler, and on running out it still has the session and locale.
+    budget = TimeBudget(settings.update_time_budget)
+    dp.update.outer_middleware(budget)
+    for name, observer in dp.observers.items():
+        if name not in ("update", "error"):
+            observer.middleware(HandlerName())
     dp.include_routers(*get_routers())
     _run_sync_filters_inline(dp)
     # Kept for tests that swap the database or clock under a dispatcher built once per session.
     dp["db_middleware"] = db_middleware
+    dp["time_budget"] = budget
     return dp
 
 
@@ -196,6 +206,7 @@ class App:
     ticker: Ticker
     clock: Clock
     in_flight: InFlight = field(default_factory=InFlight)
+    worker: JobWorker | None = None
 
 
 def build_app(settings: Settings, *, bot_session: BaseSession | None = None,
@@ -205,9 +216,16 @@ def build_app(settings: Settings, *, bot_session: BaseSession | None = None,
     bot = create_bot(settings, bot_session)
     sender = OutboxSender(bot, sessions, rate=settings.send_rate, clock=clock)
     in_flight = InFlight()
-    dp = create_dispatcher(settings, sessions, clock=clock, on_commit=sender.wake, in_flight=in_flight)
+    worker = JobWorker(bot, sessions, settings, clock=clock, on_enqueue=sender.wake)
+
+    def committed() -> None:
+        # An update's commit may have queued messages (the sender) or a background job (the worker).
+        sender.wake()
+        worker.wake()
+
+    dp = create_dispatcher(settings, sessions, clock=clock, on_commit=committed, in_flight=in_flight)
     ticker = Ticker(JobContext(sessions, clock, settings, bot), on_done=sender.wake)
-    return App(settings, engine, sessions, bot, dp, sender, ticker, clock, in_flight)
+    return App(settings, engine, sessions, bot, dp, sender, ticker, clock, in_flight, worker)
 
 
 async def set_commands(bot: Bot) -> None:
@@ -241,17 +259,26 @@ def start_scheduler(tick: Callable[[], Awaitable[Any]], seconds: float) -> Any:
     `next_run_time=None`: to APScheduler that means a paused job, and the bot ticked only at start."""
     from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+    async def run_tick() -> None:
+        # The tick runs in its own task: APScheduler's shutdown cancels the jobs it is running (and logs
+        # the CancelledError as a failed job with its traceback). Shielded, the tick goes on, and the
+        # shutdown waits for it (Ticker.stop) before the engine is disposed.
+        task = asyncio.ensure_future(tick())
+        with suppress(asyncio.CancelledError):
+            await asyncio.shield(task)
+
     scheduler = AsyncIOScheduler(event_loop=asyncio.get_running_loop())
-    scheduler.add_job(tick, "interval", seconds=seconds, id="tick", coalesce=True, max_instances=1,
+    scheduler.add_job(run_tick, "interval", seconds=seconds, id="tick", coalesce=True, max_instances=1,
                       misfire_grace_time=None)
     scheduler.start()
     return scheduler
 
 
-async def run(app: App) -> None:
-    """Run until SIGINT/SIGTERM: scheduler, outbox sender, then polling or the webhook server."""
+async def run(app: App, stop: asyncio.Event | None = None) -> None:
+    """Run until SIGINT/SIGTERM (or until `stop` is set): scheduler, outbox sender, then polling or the
+    webhook server."""
     settings = app.settings
-    stop = asyncio.Event()
+    stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with suppress(NotImplementedError):
@@ -264,6 +291,8 @@ async def run(app: App) -> None:
 
     scheduler = start_scheduler(app.ticker.tick, settings.tick_seconds)
     sender_task = asyncio.create_task(app.sender.run(), name="outbox-sender")
+    # Long work (exports, digests on demand) runs here, off the update path.
+    worker_task = asyncio.create_task(app.worker.run(), name="job-worker") if app.worker is not None else None
     # Catch up at once after downtime instead of waiting for the first interval.
     first_tick = asyncio.create_task(app.ticker.tick(), name="first-tick")
 
@@ -287,9 +316,18 @@ async def run(app: App) -> None:
                  app.in_flight.count)
         with suppress(TimeoutError):
             await asyncio.wait_for(app.in_flight.idle.wait(), settings.shutdown_grace)
+        # The scheduler first (no new tick), then the tick that may be running (the first one or the
+        # scheduler's) finishes before the engine goes: disposing it under a running job logged a
+        # traceback from the job's session.
         scheduler.shutdown(wait=False)
+        await app.ticker.stop(settings.shutdown_grace)
         with suppress(BaseException):
             await first_tick
+        if app.worker is not None and worker_task is not None:
+            # A job still running is queued again and resumed at the next start.
+            await app.worker.stop(settings.shutdown_grace)
+            with suppress(BaseException):
+                await asyncio.wait_for(worker_task, 10)
         await app.sender.stop()
         with suppress(TimeoutError):
             await asyncio.wait_for(sender_task, 20)

@@ -8,8 +8,8 @@ from __future__ import annotations
 import importlib
 import importlib.util
 
-CAPABILITIES: list[str] = ["cleaning", "announcements", "operations", "digests", "reporting", "triage", "ledger",
-                           "patrols", "households"]
+CAPABILITIES: list[str] = ["background", "cleaning", "announcements", "operations", "digests", "reporting",
+                           "triage", "ledger", "patrols", "households"]
 
 _loaded = False
 

@@ -12,6 +12,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 TOKEN_RE = re.compile(r"^\d{1,20}:[A-Za-z0-9_-]{1,100}$")
 ROOT = Path(__file__).resolve().parent.parent
+MIN_SECRET = 32
+SECRET_HINT = 'python3 -c "import secrets; print(secrets.token_urlsafe(32))"'
 
 
 class ConfigError(Exception):
@@ -44,6 +46,17 @@ class Settings(BaseSettings):
     # Days a delivered (or failed, or cancelled) outbox row is kept before the daily prune removes it:
     # the rows hold chat ids and message texts, so they should not outlive their use.
     outbox_retention_days: int = Field(default=30, ge=1)
+    # Seconds one update may take; a handler that runs longer is cancelled and the person asked to retry.
+    update_time_budget: float = Field(default=30.0, ge=0)
+    # Background jobs (exports, digests on demand): how often the progress message is edited at most,
+    # how long one job may run, how big its files may be in total, and where they wait to be sent (shared
+    # by all workers).
+    job_progress_seconds: float = Field(default=2.0, ge=0)
+    job_time_limit: float = Field(default=600.0, gt=0)
+    job_max_mb: int = Field(default=200, ge=1)
+    job_files_dir: str = "data/jobs"
+    # Exports in Telegram cover at most this many days (the command line exports any period).
+    export_max_days: int = Field(default=366, ge=1)
     log_level: str = "INFO"
     log_json: bool = False
 
@@ -97,6 +110,10 @@ class Settings(BaseSettings):
             raise ValueError("WEBHOOK_SECRET is required when WEBHOOK_URL is set")
         if self.webhook_secret and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", self.webhook_secret):
             raise ValueError("WEBHOOK_SECRET may contain only A-Z, a-z, 0-9, _ and - (1-256 chars)")
+        if self.webhook_secret and len(self.webhook_secret) < MIN_SECRET:
+            # A short secret can be guessed, and whoever guesses it can post forged updates.
+            raise ValueError(f"WEBHOOK_SECRET must be at least {MIN_SECRET} characters long; generate one with: "
+                             f"{SECRET_HINT}")
         return self
 
     @property

@@ -3,6 +3,7 @@ PostgreSQL through asyncpg with the same code."""
 
 from __future__ import annotations
 
+import os
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
@@ -21,12 +22,23 @@ def sqlite_path(url: str) -> Path | None:
     return Path(parsed.database)
 
 
+def create_private(path: Path) -> None:
+    """Create the database file readable by its owner only (0600) before SQLite opens it: it holds
+    residents' names and chat ids. SQLite gives its -wal and -shm files the database file's mode, and
+    an empty file is a valid empty database. An existing file keeps the mode the operator gave it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
+
+
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     parsed = make_url(url)
     if parsed.drivername.startswith("sqlite"):
         path = sqlite_path(url)
         if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            create_private(path)
         engine = create_async_engine(
             url, connect_args={"timeout": SQLITE_BUSY_SECONDS, "isolation_level": None}, **kwargs)
         _tune_sqlite(engine)

@@ -5,6 +5,7 @@ missed tick (the bot was down) is caught up by the next and a double tick change
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
@@ -63,6 +64,23 @@ class Ticker:
         self.ctx = ctx
         self.instance = instance or uuid.uuid4().hex[:12]
         self.on_done = on_done
+        self.stopping = False
+        self._running: set[asyncio.Task[Any]] = set()
+
+    async def stop(self, grace: float) -> None:
+        """No new tick starts; a running one finishes (its jobs commit) before the caller disposes the
+        engine. Cancelled after `grace` seconds: a tick that outlives the grace period is simply run again by
+        the next start (jobs are idempotent)."""
+        self.stopping = True
+        running = {t for t in self._running if not t.done()}
+        if not running:
+            return
+        _done, late = await asyncio.wait(running, timeout=grace)
+        for task in late:
+            log.warning("stopping in the middle of a scheduler tick; it runs again at the next start")
+            task.cancel()
+        if late:
+            await asyncio.wait(late)
 
     @property
     def lease_ttl(self) -> timedelta:
@@ -83,6 +101,12 @@ class Ticker:
 
     async def tick(self) -> list[str]:
         """Run every job once. Returns the names of jobs that failed (logged, retried next tick)."""
+        if self.stopping:
+            return []
+        task = asyncio.current_task()
+        if task is not None:
+            self._running.add(task)
+            task.add_done_callback(self._running.discard)
         if not await self._lease():
             return []
         from bot.capabilities import load_all

@@ -3,37 +3,25 @@ ledger as a file in their private chat. Glue only: bot/services/ledger.py writes
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import shutil
-import tempfile
 from datetime import date
-from pathlib import Path
 
-from aiogram import Bot, F, Router
-from aiogram.exceptions import TelegramBadRequest
+from aiogram import F, Router
 from aiogram.filters import Command
 from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
-from aiogram.types import BufferedInputFile, CallbackQuery, InlineKeyboardMarkup, Message
+from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from aiogram.utils.keyboard import InlineKeyboardBuilder
-from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.config import Settings
 from bot.i18n import _
 from bot.keyboards.common import CancelCb, cancel_kb
 from bot.rendering import esc
 from bot.services.access import Actor
-from bot.services.ledger import (
-    LedgerError,
-    LedgerService,
-    Scope,
-    bot_downloader,
-    export_ledger,
-    parse_range,
-    period,
-    read_sessions,
-)
+from bot.services.background import BackgroundService
+from bot.services.ledger import LedgerError, LedgerService, Scope, parse_range, period
+from models import BackgroundJob, Member
 
 log = logging.getLogger(__name__)
 router = Router(name=__name__)
@@ -59,9 +47,14 @@ def period_label(p: str) -> str:
     return {"tm": _("This month"), "lm": _("Last month"), "30": _("Last 30 days"), "ty": _("This year")}.get(p, p)
 
 
-def error_text(reason: str) -> str:
-    if reason == "range":
-        return _("The first day must not be after the last one (and at most ten years apart).")
+def error_text(exc: LedgerError | None) -> str:
+    """The real reason a period was refused, with the limit when it is the limit."""
+    if exc is not None and exc.reason == "order":
+        return _("The first day must not be after the last one.")
+    if exc is not None and exc.reason == "range":
+        return _("That is {days} days; an export here covers at most {limit} days. Please choose a shorter "
+                  "period (the office can export any period from the command line).").format(
+            days=exc.days, limit=exc.limit)
     return _("I couldn't read those dates. Please write them like 2026-11-01 2026-11-30.")
 
 
@@ -94,15 +87,16 @@ def format_kb(scope: str, p: str) -> InlineKeyboardMarkup:
     return kb.as_markup()
 
 
-async def resolve_period(ledger: LedgerService, scope: Scope, p: str) -> tuple[date, date]:
+async def resolve_period(ledger: LedgerService, scope: Scope, p: str, max_days: int) -> tuple[date, date]:
     if p in PERIODS:
         community = await ledger.community(scope.community_id)
         return period(p, ledger.clock(), community.timezone)
     try:
         a, b = p.split("-")
-        return parse_range(f"{a[:4]}-{a[4:6]}-{a[6:]} {b[:4]}-{b[4:6]}-{b[6:]}")
     except ValueError:
         raise LedgerError("dates") from None
+    # Callback data is untrusted: the period is checked against the limit again.
+    return parse_range(f"{a[:4]}-{a[4:6]}-{a[6:]} {b[:4]}-{b[4:6]}-{b[6:]}", max_days)
 
 
 @router.message(Command("export"))
@@ -121,7 +115,8 @@ async def export_cmd(message: Message, actor: Actor, ledger: LedgerService, stat
 
 @router.callback_query(LedgerCb.filter())
 async def export_step(query: CallbackQuery, callback_data: LedgerCb, actor: Actor, ledger: LedgerService,
-                      state: FSMContext, bot: Bot, session: AsyncSession, locale: str) -> None:
+                      state: FSMContext, background: BackgroundService, member: Member, locale: str,
+                      settings: Settings) -> None:
     message = query.message
     if not isinstance(message, Message):
         await query.answer()
@@ -140,9 +135,9 @@ async def export_step(query: CallbackQuery, callback_data: LedgerCb, actor: Acto
                                   "local time)."), reply_markup=cancel_kb())
         return
     try:
-        start, end = await resolve_period(ledger, scope, callback_data.p)
+        start, end = await resolve_period(ledger, scope, callback_data.p, settings.export_max_days)
     except LedgerError as exc:
-        await query.answer(error_text(exc.reason), show_alert=True)
+        await query.answer(error_text(exc)[:200], show_alert=True)
         return
     span = f"{start.isoformat()} – {end.isoformat()}"
     if not callback_data.f:
@@ -152,19 +147,22 @@ async def export_step(query: CallbackQuery, callback_data: LedgerCb, actor: Acto
                                 reply_markup=format_kb(scope.token, callback_data.p))
         return
     await query.answer()
-    await run_export(message, bot, session, ledger, actor, scope, start, end, callback_data.f, locale)
+    if callback_data.f not in ("xlsx", "csv", "zip"):  # callback data is untrusted: only the offered formats
+        return
+    await run_export(message, background, member, scope, start, end, callback_data.f, locale)
 
 
 @router.message(LedgerFlow.dates)
-async def export_dates(message: Message, state: FSMContext, actor: Actor, ledger: LedgerService) -> None:
+async def export_dates(message: Message, state: FSMContext, actor: Actor, ledger: LedgerService,
+                       settings: Settings) -> None:
     data = await state.get_data()
     if not message.text or message.text.startswith("/"):
-        await message.answer(error_text("dates"), reply_markup=cancel_kb())
+        await message.answer(error_text(None), reply_markup=cancel_kb())
         return
     try:
-        start, end = parse_range(message.text)
+        start, end = parse_range(message.text, settings.export_max_days)
     except LedgerError as exc:
-        await message.answer(error_text(exc.reason) + "\n" + _("Which days? (first and last, both included)"),
+        await message.answer(error_text(exc) + "\n" + _("Which days? (first and last, both included)"),
                              reply_markup=cancel_kb())
         return
     scope = await ledger.scope(actor, str(data.get("scope") or ""))
@@ -174,34 +172,26 @@ async def export_dates(message: Message, state: FSMContext, actor: Actor, ledger
         scope=esc(scope.name), span=f"{start.isoformat()} – {end.isoformat()}"), reply_markup=format_kb(scope.token, p))
 
 
-async def run_export(message: Message, bot: Bot, session: AsyncSession, ledger: LedgerService, actor: Actor,
-                     scope: Scope, start: date, end: date, fmt: str, locale: str) -> None:
-    community = await ledger.community(scope.community_id)
-    reporter = ledger.may_see_reporter(actor, scope)
+async def run_export(message: Message, background: BackgroundService, member: Member, scope: Scope,
+                     start: date, end: date, fmt: str, locale: str) -> None:
+    """Queue the export and answer at once: the job worker writes the file, edits this message with its
+    progress and sends the file (a ledger with photos takes minutes; nobody else waits for it)."""
     span = f"{start.isoformat()} – {end.isoformat()}"
-    # Editing the message commits the update's transaction first (bot request middleware), so the
-    # export below holds no write lock: it reads through its own read-only session.
-    await message.edit_text(_("⏳ Preparing the ledger of {scope}, {span}…").format(scope=esc(scope.name), span=span))
-    folder = Path(tempfile.mkdtemp(prefix="ledger-"))
-    stem = f"ledger-{community.code}{'-' + scope.token if scope.area_id else ''}-{start:%Y%m%d}-{end:%Y%m%d}"
-    try:
-        result = await export_ledger(
-            read_sessions(session), community, scope.area_id, start, end,
-            folder / f"{stem}.{'csv' if fmt == 'csv' else 'xlsx'}", fmt="csv" if fmt == "csv" else "xlsx",
-            locale=locale, reporter=reporter, download=bot_downloader(bot) if fmt == "zip" else None)
-        caption = _("📊 Ledger of {scope}, {span}: {n} issues.").format(scope=esc(scope.name), span=span,
-                                                                       n=result.rows)
-        if fmt == "zip":
-            caption += "\n" + _("{n} photos, named by reference.").format(n=result.photos)
-            if result.missing_photos:
-                caption += " " + _("{n} could not be downloaded (see missing_photos.txt).").format(
-                    n=len(result.missing_photos))
-        for i, path in enumerate(result.files):
-            data = await asyncio.to_thread(path.read_bytes)
-            text = caption if i == 0 else _("Part {n} of {total}").format(n=i + 1, total=len(result.files))
-            await bot.send_document(message.chat.id, BufferedInputFile(data, filename=path.name), caption=text)
-    except TelegramBadRequest:
-        log.exception("could not send the ledger")
-        await message.answer(_("Sorry, Telegram refused the file. Please try a shorter period."))
-    finally:
-        await asyncio.to_thread(shutil.rmtree, folder, True)
+    job = await background.submit(
+        kind="ledger_export", member_id=member.id, chat_id=message.chat.id, locale=locale,
+        message_id=message.message_id,
+        params={"scope": scope.token, "start": start.isoformat(), "end": end.isoformat(), "fmt": fmt})
+    if job is None:
+        await message.edit_text(still_running(await background.running_for(member.id)))
+        return
+    await message.edit_text(_("⏳ Preparing the ledger of {scope}, {span}… I'll show the progress here and send "
+                              "the file when it is ready; you can go on using the bot meanwhile.").format(
+        scope=esc(scope.name), span=span))
+
+
+def still_running(job: BackgroundJob | None) -> str:
+    """One job per person: the second request is told about the first."""
+    text = _("⏳ I'm still working on your previous request; one at a time, please. I'll send it here when it "
+             "is ready.")
+    progress = str((job.progress or {}).get("text") or "") if job is not None else ""
+    return text + ("\n" + progress if progress else "")

@@ -4,6 +4,7 @@ assigning, shift records). Glue only: the rules are in bot/services/patrols.py."
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -13,7 +14,7 @@ from aiogram.dispatcher.event.bases import SkipHandler
 from aiogram.filters import Command, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
-from aiogram.types import BufferedInputFile, CallbackQuery, Message, ReplyKeyboardRemove, TelegramObject
+from aiogram.types import CallbackQuery, Message, ReplyKeyboardRemove, TelegramObject
 
 from bot.i18n import _
 from bot.keyboards import patrols as kb
@@ -21,6 +22,7 @@ from bot.keyboards.common import MenuCb
 from bot.keyboards.patrols import PatrolCb, RosterCb
 from bot.rendering import esc, render
 from bot.services.access import Actor, Level, NotAllowed, Place
+from bot.services.background import BackgroundService, JobFailed, JobMessage, JobOutcome, JobRun, job_kind
 from bot.services.patrols import (
     DEFAULT_WEEKS,
     PatrolError,
@@ -300,13 +302,35 @@ async def accept_swap(query: CallbackQuery, callback_data: PatrolCb, patrols: Pa
 
 
 @router.callback_query(PatrolCb.filter(F.action == "ics"))
-async def calendar(query: CallbackQuery, patrols: PatrolService, member: Member) -> None:
-    data = await patrols.calendar(member)
+async def calendar(query: CallbackQuery, member: Member, background: BackgroundService, locale: str) -> None:
+    """The .ics is made by the job worker (bot/worker.py) and arrives through the outbox; the press is
+    answered at once."""
     message = _msg(query)
-    if message is not None:
-        await message.answer_document(BufferedInputFile(data, filename="patrols.ics"),
-                                      caption=_("📅 Your patrol shifts. Open the file to add them to your calendar."))
-    await query.answer()
+    if message is None:
+        await query.answer()
+        return
+    running = await background.running_for(member.id)
+    job = None if running is not None else await background.submit(
+        kind="patrol_calendar", member_id=member.id, chat_id=message.chat.id, locale=locale, params={})
+    if job is None:
+        await query.answer(_("I'm still working on your previous request; one at a time, please."), show_alert=True)
+        return
+    await query.answer(_("📅 Making your calendar file; it comes in a moment."))
+
+
+@job_kind("patrol_calendar")
+async def calendar_job(run: JobRun) -> JobOutcome:
+    from bot.services import build_services
+
+    async with run.sessions() as session:
+        member = await session.get(Member, run.member_id)
+        if member is None:
+            raise JobFailed(_("Sorry, you can't do this here."))
+        data = await build_services(session, run.clock, run.settings)["patrols"].calendar(member)
+    path = run.folder / "patrols.ics"
+    await asyncio.to_thread(path.write_bytes, data)
+    return JobOutcome("", [JobMessage(text=_("📅 Your patrol shifts. Open the file to add them to your calendar."),
+                                      document=path)])
 
 
 # ------------------------------------------------------------------------------------- check in / out

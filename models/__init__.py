@@ -1,6 +1,7 @@
 """ORM models. Importing this package registers every table with Base.metadata (Alembic sees them all)."""
 
 from models.announcement import Announcement  # noqa: F401
+from models.background import BackgroundJob, JobStatus
 from models.base import Base, utcnow
 from models.cleaning import CleaningDay, CleaningPost, CleaningRsvp, CleaningSeries  # noqa: F401
 from models.community import Area, Building, ChatLink, Community, GroupChat
@@ -24,7 +25,8 @@ from models.patrol import (  # noqa: F401
 from models.system import FsmRecord, JobLease, ProcessedUpdate
 
 __all__ = [
-    "Area", "Base", "Building", "ChatLink", "ChatState", "Community", "DigestRun", "FsmRecord", "GroupChat",
-    "Household", "HouseholdMember", "Invite", "Issue", "IssueEvent", "IssueFollower", "IssuePhoto", "IssueStatus",
-    "JobLease", "JoinRequest", "Member", "OutboxItem", "OutboxStatus", "ProcessedUpdate", "Role", "utcnow",
+    "Area", "BackgroundJob", "Base", "Building", "ChatLink", "ChatState", "Community", "DigestRun", "FsmRecord",
+    "GroupChat", "Household", "HouseholdMember", "Invite", "Issue", "IssueEvent", "IssueFollower", "IssuePhoto",
+    "IssueStatus", "JobLease", "JobStatus", "JoinRequest", "Member", "OutboxItem", "OutboxStatus", "ProcessedUpdate",
+    "Role", "utcnow",
 ]

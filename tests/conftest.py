@@ -232,6 +232,30 @@ class BotHarness:
         await sender.drain()
         return sender
 
+    def document(self, chat: int, index: int = -1) -> tuple[str, bytes, str]:
+        """(file name, bytes, caption) of a document sent to `chat`. Background jobs send files from disk
+        and delete them once sent, so the bytes are what the Bot API double received."""
+        call = self.tg.sent(chat, "sendDocument")[index]
+        upload = next(iter(call.files.values()))
+        data = getattr(upload, "data", None)
+        if data is None:
+            data = self.tg.file_content(call.result.document.file_id)
+        return upload.filename or "", data, call.plain or ""
+
+    async def work(self) -> int:
+        """Run every queued background job to the end, as the bot's job worker does (progress edits with
+        no pause between them). Returns how many ran."""
+        import tempfile
+
+        from bot.worker import JobWorker
+
+        worker = JobWorker(self.bot, self.sessions, self.dp["settings"], clock=self.clock, progress_interval=0,
+                           folder=Path(tempfile.gettempdir()) / "bot-test-jobs")
+        ran = 0
+        while await worker.run_once():
+            ran += 1
+        return ran
+
     async def tick(self) -> list[str]:
         from bot.jobs import JobContext, Ticker
 

@@ -60,9 +60,13 @@ class DbMiddleware(BaseMiddleware):
             return result
 
     async def _first_time(self, session: AsyncSession, update_id: int) -> bool:
-        dialect = session.bind.dialect.name if session.bind else "sqlite"
-        ins: Any = postgresql.insert(ProcessedUpdate) if dialect == "postgresql" else sqlite.insert(
-            ProcessedUpdate)
-        result = await session.execute(ins.values(update_id=update_id, at=self.clock())
-                                       .on_conflict_do_nothing(index_elements=["update_id"]))
-        return bool(getattr(result, "rowcount", 1))
+        return await mark_processed(session, update_id, self.clock())
+
+
+async def mark_processed(session: AsyncSession, update_id: int, now: Any) -> bool:
+    """Record the update as processed; False when it already was."""
+    dialect = session.bind.dialect.name if session.bind else "sqlite"
+    ins: Any = postgresql.insert(ProcessedUpdate) if dialect == "postgresql" else sqlite.insert(ProcessedUpdate)
+    result = await session.execute(ins.values(update_id=update_id, at=now)
+                                   .on_conflict_do_nothing(index_elements=["update_id"]))
+    return bool(getattr(result, "rowcount", 1))

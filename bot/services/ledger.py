@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import csv
+import html
 import io
 import re
 import sys
@@ -31,15 +32,18 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from bot.cli import subcommand
 from bot.clock import Clock, system_clock
 from bot.config import Settings
-from bot.i18n import _, __, use_locale
+from bot.i18n import _, __, ngettext, use_locale
 from bot.services import EXTRA_SERVICES
 from bot.services.access import Actor, Level, NotAllowed, Place, can, require
+from bot.services.background import JobFailed, JobMessage, JobOutcome, JobRun, job_kind
 from models import Area, Building, Community, Issue, IssueEvent, IssuePhoto, Member
 
 CHUNK = 1000
 # Telegram bots may upload 50 MB; stay clearly below it (zip headers, multipart overhead).
 PART_LIMIT = 45 * 1024 * 1024
-MAX_RANGE_DAYS = 3700
+# The longest period an export in Telegram may cover (EXPORT_MAX_DAYS overrides it); the command line
+# has no limit: it streams any range to a file.
+MAX_RANGE_DAYS = 366
 
 # (key, header) in the order of the columns; headers are translated for the requester.
 COLUMNS: list[tuple[str, Any]] = [
@@ -74,11 +78,18 @@ COLUMNS: list[tuple[str, Any]] = [
 
 
 class LedgerError(ValueError):
-    """A request that cannot be exported: reason is dates | range | scope."""
+    """A request that cannot be exported: reason is dates (unreadable) | order (first day after the last)
+    | range (longer than `limit` days; `days` is how long it was) | scope."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, *, days: int = 0, limit: int = 0) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.days = days
+        self.limit = limit
+
+
+class ExportTooBig(Exception):
+    """The export's files would be bigger than its size cap (raised by a capped downloader)."""
 
 
 @dataclass(frozen=True)
@@ -109,7 +120,7 @@ def parse_day(text: str) -> date:
         raise LedgerError("dates") from None
 
 
-def parse_range(text: str) -> tuple[date, date]:
+def parse_range(text: str, max_days: int | None = MAX_RANGE_DAYS) -> tuple[date, date]:
     """"2026-11-01 2026-11-30", "2026-11-01..2026-11-30" or one day."""
     parts = [p for p in text.replace("..", " ").replace("—", " ").replace("~", " ").replace(",", " ").split() if p]
     if len(parts) == 1:
@@ -117,15 +128,17 @@ def parse_range(text: str) -> tuple[date, date]:
     if len(parts) != 2:
         raise LedgerError("dates")
     start, end = parse_day(parts[0]), parse_day(parts[1])
-    check_range(start, end)
+    check_range(start, end, max_days)
     return start, end
 
 
-def check_range(start: date, end: date) -> None:
+def check_range(start: date, end: date, max_days: int | None = None) -> None:
+    """The first day not after the last; with `max_days`, at most that many days (both included)."""
     if end < start:
-        raise LedgerError("range")
-    if (end - start).days > MAX_RANGE_DAYS:
-        raise LedgerError("range")
+        raise LedgerError("order")
+    days = (end - start).days + 1
+    if max_days is not None and days > max_days:
+        raise LedgerError("range", days=days, limit=max_days)
 
 
 def period(kind: str, now: datetime, tz: str) -> tuple[date, date]:
@@ -347,15 +360,30 @@ def _csv_value(value: Any) -> Any:
 
 
 Downloader = Callable[[str], Awaitable[bytes]]
+Progress = Callable[[str, int, int], Awaitable[None]]
+
+
+async def count_rows(sessions: async_sessionmaker[AsyncSession], community: Community, area_id: int | None,
+                     start: date, end: date) -> int:
+    """How many issues an export will write (for its progress: "1,200 of 3,400 rows")."""
+    lo, hi = utc_bounds(start, end, community.timezone)
+    conds = [Issue.community_id == community.id, Issue.created_at >= lo, Issue.created_at < hi]
+    if area_id is not None:
+        conds.append(Issue.area_id == area_id)
+    async with sessions() as session:
+        return int((await session.execute(select(func.count()).select_from(Issue).where(*conds))).scalar_one())
 
 
 async def export_ledger(sessions: async_sessionmaker[AsyncSession], community: Community, area_id: int | None,
                         start: date, end: date, out: Path, *, fmt: str = "xlsx", locale: str = "en",
                         reporter: bool = False, download: Downloader | None = None,
-                        part_limit: int = PART_LIMIT, chunk: int = CHUNK) -> ExportResult:
+                        part_limit: int = PART_LIMIT, chunk: int = CHUNK,
+                        progress: Progress | None = None) -> ExportResult:
     """Write the ledger to `out` (xlsx or csv); with `download`, also zip it with every photo into
-    `out` with a .zip suffix (…_part2.zip and so on when over `part_limit`)."""
+    `out` with a .zip suffix (…_part2.zip and so on when over `part_limit`). `progress(phase, done, total)`
+    is awaited after every chunk of rows ("rows") and every photo ("photos")."""
     check_range(start, end)
+    total_rows = await count_rows(sessions, community, area_id, start, end) if progress is not None else 0
     labels = _Labels(community, locale)
     headers = [h for (k, _h), h in zip(COLUMNS, labels.headers, strict=True) if reporter or k != "reporter"]
     table = out if download is None else out.with_suffix(f".{fmt}")
@@ -368,6 +396,8 @@ async def export_ledger(sessions: async_sessionmaker[AsyncSession], community: C
                                           chunk=chunk):
         await asyncio.to_thread(writer.append, rows)
         total += len(rows)
+        if progress is not None:
+            await progress("rows", total, max(total, total_rows))
         if download is not None:
             for reference, items in photos:
                 counts: dict[str, int] = {}
@@ -377,7 +407,7 @@ async def export_ledger(sessions: async_sessionmaker[AsyncSession], community: C
     await asyncio.to_thread(writer.close)
     if download is None:
         return ExportResult([table], total)
-    return await _zip_with_photos(table, photo_names, out.with_suffix(".zip"), download, part_limit, total)
+    return await _zip_with_photos(table, photo_names, out.with_suffix(".zip"), download, part_limit, total, progress)
 
 
 class _Zipper:
@@ -420,19 +450,27 @@ class _Zipper:
 
 
 async def _zip_with_photos(table: Path, photos: Sequence[tuple[str, str]], out: Path, download: Downloader,
-                           part_limit: int, rows: int) -> ExportResult:
+                           part_limit: int, rows: int, progress: Progress | None = None) -> ExportResult:
     zipper = await asyncio.to_thread(_Zipper, out, part_limit)
     await asyncio.to_thread(zipper.add_file, table)
     missing: list[str] = []
     got = 0
-    for name, file_id in photos:
-        try:
-            data = await download(file_id)
-        except Exception:  # too big for getFile (20 MB), deleted, network: listed, not fatal
-            missing.append(name)
-            continue
-        await asyncio.to_thread(zipper.add, name, data)
-        got += 1
+    try:
+        for name, file_id in photos:
+            try:
+                data = await download(file_id)
+            except ExportTooBig:
+                raise
+            except Exception:  # too big for getFile (20 MB), deleted, network: listed, not fatal
+                missing.append(name)
+            else:
+                await asyncio.to_thread(zipper.add, name, data)
+                got += 1
+            if progress is not None:
+                await progress("photos", got + len(missing), len(photos))
+    except BaseException:
+        await asyncio.to_thread(zipper.close)
+        raise
     if missing:
         await asyncio.to_thread(zipper.add, "missing_photos.txt", ("\n".join(missing) + "\n").encode())
     await asyncio.to_thread(zipper.close)
@@ -457,6 +495,100 @@ def read_sessions(session_or_engine: AsyncSession | AsyncEngine) -> async_sessio
 
 
 EXTRA_SERVICES["ledger"] = lambda session, clock, settings, services: LedgerService(session, clock)
+
+
+# ---------------------------------------------------------------------------- the background job
+
+
+def file_stem(community: Community, scope: Scope, start: date, end: date) -> str:
+    return f"ledger-{community.code}{'-' + scope.token if scope.area_id else ''}-{start:%Y%m%d}-{end:%Y%m%d}"
+
+
+def _capped(download: Downloader, max_bytes: int) -> Downloader:
+    """A downloader that stops the export once its photos pass the size cap."""
+    got = [0]
+
+    async def fetch(file_id: str) -> bytes:
+        data = await download(file_id)
+        got[0] += len(data)
+        if got[0] > max_bytes:
+            raise ExportTooBig()
+        return data
+
+    return fetch
+
+
+@job_kind("ledger_export")
+async def ledger_export_job(run: JobRun) -> JobOutcome:
+    """/export in the background: rights re-checked now (the person may have lost the role since), rows
+    streamed with progress ("1,200 of 3,400 rows", then "photos 340/900"), files under the size cap."""
+    from bot.services.members import MembersService
+
+    p = run.params
+    start, end, fmt = date.fromisoformat(p["start"]), date.fromisoformat(p["end"]), str(p["fmt"])
+    async with run.sessions() as session:
+        member = await session.get(Member, run.member_id)
+        if member is None:
+            raise JobFailed(_("Sorry, you can't do this here."))
+        actor = await MembersService(session, run.clock, run.settings.admin_ids if run.settings else ()).actor(member)
+        ledger = LedgerService(session, run.clock)
+        try:
+            scope = await ledger.scope(actor, str(p["scope"]))
+        except NotAllowed:
+            raise JobFailed(_("Exporting the ledger is for area heads (their area) and office staff.")) from None
+        community = await ledger.community(scope.community_id)
+        reporter = ledger.may_see_reporter(actor, scope)
+        reads = read_sessions(session)
+    span = f"{start.isoformat()} – {end.isoformat()}"
+    rows_done = [0]
+
+    async def progress(phase: str, done: int, total: int) -> None:
+        if phase == "rows":
+            rows_done[0] = done
+            text = ngettext("⏳ Exporting the ledger of {scope}, {span}… {done} of {total} row",
+                            "⏳ Exporting the ledger of {scope}, {span}… {done} of {total} rows", total).format(
+                scope=esc_text(scope.name), span=span, done=f"{done:,}", total=f"{total:,}")
+        else:
+            text = ngettext("⏳ Ledger of {scope}, {span}: {rows} row written, photos {done}/{total}",
+                            "⏳ Ledger of {scope}, {span}: {rows} rows written, photos {done}/{total}",
+                            rows_done[0]).format(
+                scope=esc_text(scope.name), span=span, rows=f"{rows_done[0]:,}", done=f"{done:,}",
+                total=f"{total:,}")
+        await run.report(text)
+
+    download = _capped(run.tools["download"], run.max_bytes) if fmt == "zip" else None
+    too_big = _("Sorry, this export would be bigger than {mb} MB, more than I can send. Please choose a shorter "
+                "period, or the spreadsheet without photos.").format(mb=run.max_bytes // (1024 * 1024))
+    stem = file_stem(community, scope, start, end)
+    try:
+        result = await export_ledger(
+            reads, community, scope.area_id, start, end, run.folder / f"{stem}.{'csv' if fmt == 'csv' else 'xlsx'}",
+            fmt="csv" if fmt == "csv" else "xlsx", locale=run.locale, reporter=reporter, download=download,
+            progress=progress)
+    except ExportTooBig:
+        raise JobFailed(too_big) from None
+    if sum(f.stat().st_size for f in result.files) > run.max_bytes:
+        raise JobFailed(too_big)
+    caption = _("📊 Ledger of {scope}, {span}: {n} issues.").format(scope=esc_text(scope.name), span=span,
+                                                                   n=result.rows)
+    if fmt == "zip":
+        caption += "\n" + _("{n} photos, named by reference.").format(n=result.photos)
+        if result.missing_photos:
+            caption += " " + _("{n} could not be downloaded (see missing_photos.txt).").format(
+                n=len(result.missing_photos))
+    parts = len(result.files)
+    messages = [JobMessage(text=caption if i == 0 else _("Part {n} of {total}").format(n=i + 1, total=parts),
+                           document=path) for i, path in enumerate(result.files)]
+    summary = ngettext("✅ Ledger of {scope}, {span}: {n} issue. The file follows.",
+                       "✅ Ledger of {scope}, {span}: {n} issues. The file follows.", result.rows).format(
+        scope=esc_text(scope.name), span=span, n=f"{result.rows:,}")
+    return JobOutcome(summary, messages, {"rows": result.rows, "photos": result.photos,
+                                          "missing": len(result.missing_photos), "files": len(result.files)})
+
+
+def esc_text(text: str) -> str:
+    """The messages are Telegram HTML: a name is text, never markup."""
+    return html.escape(text, quote=False)
 
 
 def _register_commands() -> None:
@@ -484,11 +616,16 @@ def _configure(p: argparse.ArgumentParser) -> None:
 
 @subcommand("export", "export the ledger of a community for a period (XLSX or CSV)", _configure)
 def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
+    # Any range from the command line: the rows are streamed to the file, so a long one costs time only.
     try:
         start, end = parse_day(args.start), parse_day(args.end)
+    except LedgerError:
+        print("error: --from and --to must be dates like 2026-11-01", file=sys.stderr)
+        return 2
+    try:
         check_range(start, end)
     except LedgerError:
-        print("error: --from and --to must be dates like 2026-11-01, --from not after --to", file=sys.stderr)
+        print(f"error: --from ({start}) is after --to ({end})", file=sys.stderr)
         return 2
     out = Path(args.out)
     fmt = "csv" if out.suffix.lower() == ".csv" else "xlsx"
@@ -545,5 +682,5 @@ async def _cli_export(settings: Settings, args: argparse.Namespace, start: date,
     return 0
 
 
-__all__ = ["COLUMNS", "ExportResult", "LedgerError", "LedgerService", "Scope", "check_range", "export_ledger",
-           "parse_range", "period", "read_sessions", "require", "utc_bounds"]
+__all__ = ["COLUMNS", "ExportResult", "ExportTooBig", "LedgerError", "LedgerService", "Scope", "check_range",
+           "export_ledger", "parse_range", "period", "read_sessions", "require", "utc_bounds"]

@@ -51,6 +51,9 @@ def backup_sqlite(source: Path, target: Path, pages_per_step: int = 4096) -> int
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(target.name + ".partial")
     partial.unlink(missing_ok=True)
+    # The copy holds everything the database does: readable by the owner only, from the first byte
+    # (sqlite3 would create it with the umask's mode, usually world-readable).
+    os.close(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     src = sqlite3.connect(f"file:{source}?mode=ro", uri=True, timeout=30)
     try:
         dst = sqlite3.connect(partial)

@@ -177,12 +177,20 @@ async def test_weekly_summary_on_friday_with_xlsx(harness: BotHarness, community
     assert len(digests_in(harness, OFFICE)) == 1
 
 
+async def asked(harness: BotHarness, update: Any) -> None:
+    """Ask for a digest on demand: it is built by the background job worker and comes through the outbox."""
+    await harness.feed(update)
+    await harness.work()
+    await harness.deliver()
+    harness.note("the job worker builds the digest; it arrives through the outbox")
+
+
 async def test_digest_command(harness: BotHarness, community: Community) -> None:
     await setup(harness, community)
     up = harness.up
     wang = up.user(STAFF, "Wang", "en")
     harness.record({STAFF: "Wang (office staff)"})
-    await harness.feed(up.text(wang, "/digest"))
+    await asked(harness, up.text(wang, "/digest"))
     texts = harness.tg.texts(STAFF)
     assert any("Fri 20 Nov daily digest" in t and "Needs attention" in t for t in texts)
     photo = harness.tg.sent(STAFF, "sendPhoto")[-1]
@@ -193,10 +201,10 @@ async def test_digest_command(harness: BotHarness, community: Community) -> None
     await harness.feed(up.text(wang, "someday"))
     assert harness.tg.texts(STAFF)[-2] == "Please send a date like 2026-11-18 (or 11-18)."
     assert "Which day's digest" in harness.tg.texts(STAFF)[-1]
-    await harness.feed(up.text(wang, "11-19"))
+    await asked(harness, up.text(wang, "11-19"))
     assert any("Thu 19 Nov daily digest" in t for t in harness.tg.texts(STAFF)), harness.tg.texts(STAFF)[-3:]
     photo = harness.tg.sent(STAFF, "sendPhoto")[-1]
-    await harness.feed(up.callback_on(photo, wang, "📈 Weekly summary"))
+    await asked(harness, up.callback_on(photo, wang, "📈 Weekly summary"))
     assert any("Weekly summary Fri 13 Nov – Thu 19 Nov" in t for t in harness.tg.texts(STAFF))
     assert harness.tg.sent(STAFF, "sendDocument")
     await harness.feed(up.text(wang, "/digest 2026-02-30"))
@@ -208,8 +216,8 @@ async def test_digest_command_area_head_and_refusals(harness: BotHarness, commun
     await setup(harness, community)
     up = harness.up
     li = up.user(NORTH_HEAD, "Li", "zh-hans")
-    await harness.feed(up.text(li, "/digest"))
-    text = harness.tg.texts(NORTH_HEAD)[0]
+    await asked(harness, up.text(li, "/digest"))
+    text = harness.tg.texts(NORTH_HEAD)[1]  # after "⏳ Preparing the digest…"
     assert "Nanchi Community · North area" in text and "11月20日（周五）日报" in text
     assert "Building 3" not in text
     photo = harness.tg.sent(NORTH_HEAD, "sendPhoto")[-1]

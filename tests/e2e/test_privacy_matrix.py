@@ -274,9 +274,9 @@ async def test_privacy_matrix(harness: BotHarness, community: Any) -> None:
         await harness.feed(up.text(user, "/export"))
         await press_private(harness, user, "This year")
         await press_private(harness, user, "Spreadsheet (XLSX)")
+        await harness.work()  # exports run as background jobs
         await harness.deliver()
-        document = harness.tg.sent(user.id, "sendDocument")[-1]
-        data = next(iter(document.files.values())).data  # type: ignore[attr-defined]
+        _name, data, _caption = harness.document(user.id)
         rows = load_workbook(io.BytesIO(data)).active.iter_rows(values_only=True)
         cells = "\n".join(str(v) for row in rows for v in row if v is not None)
         assert f"#{ref}" in cells, viewer

@@ -22,7 +22,7 @@ from tests.botapi_server import BotApiStub
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "123456:TEST-token"
-SECRET = "s3cret-token_1"
+SECRET = "s3cret-token_1-long-enough-for-32chars"
 
 
 def start_update(user_id: int, name: str, language: str, update_id: int | None = None) -> dict[str, Any]:

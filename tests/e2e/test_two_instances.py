@@ -61,7 +61,7 @@ from tests.telegram import FakeTelegram, Updates
 
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL")
 REDIS_URL = os.environ.get("TEST_REDIS_URL")
-SECRET = "two-workers-secret"
+SECRET = "two-workers-secret-at-least-32-chars"
 OFFICE = -1001000000001
 B1_RESIDENTS = -1001000000031
 CAPTAIN = 3001

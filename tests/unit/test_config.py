@@ -140,5 +140,39 @@ def test_default_locale_mapped() -> None:
 def test_webhook_secret_charset() -> None:
     with pytest.raises(ConfigError, match="WEBHOOK_SECRET"):
         settings(WEBHOOK_URL="https://x.example/webhook", WEBHOOK_SECRET="has spaces!")
-    ok = settings(WEBHOOK_URL="https://x.example/webhook", WEBHOOK_SECRET="s3cret-_X")
-    assert ok.webhook_secret == "s3cret-_X"
+    ok = settings(WEBHOOK_URL="https://x.example/webhook", WEBHOOK_SECRET="s3cret-_X" * 4)
+    assert ok.webhook_secret == "s3cret-_X" * 4
+
+
+def test_short_webhook_secret_is_refused_with_how_to_make_one(tmp_path: Path) -> None:
+    """A short secret can be guessed, and whoever guesses it posts forged updates to the webhook."""
+    result = run_main(tmp_path, BOT_TOKEN="123:abc", WEBHOOK_URL="https://bot.example.org/webhook",
+                      WEBHOOK_SECRET="s3cret-_X")
+    assert result.returncode == 2
+    line = one_error_line(result)
+    assert "WEBHOOK_SECRET" in line and "at least 32 characters" in line
+    assert 'python3 -c "import secrets; print(secrets.token_urlsafe(32))"' in line
+    with pytest.raises(ConfigError, match="at least 32"):
+        settings(WEBHOOK_SECRET="x" * 31)
+    assert settings(WEBHOOK_SECRET="x" * 32).webhook_secret == "x" * 32
+
+
+def test_database_file_is_readable_by_its_owner_only(tmp_path: Path) -> None:
+    old = os.umask(0o022)  # the usual umask, under which SQLite made the file world-readable
+    try:
+        result = run_main(tmp_path, "migrate")
+    finally:
+        os.umask(old)
+    assert result.returncode == 0, result.stderr
+    for path in (tmp_path / "data").glob("bot.sqlite3*"):
+        assert path.stat().st_mode & 0o777 == 0o600, path
+
+
+def test_healthz_is_not_public_in_the_nginx_examples() -> None:
+    """/healthz says how busy the workers are and touches the database: internal only (workers listen on
+    127.0.0.1 or the compose network; the monitoring reaches them there), never through nginx."""
+    for conf in (ROOT / "deploy").glob("nginx*.conf"):
+        text = conf.read_text(encoding="utf-8")
+        routed = [line for line in text.splitlines() if "location" in line and not line.strip().startswith("#")]
+        assert not any("healthz" in line for line in routed), conf
+        assert "location / { return 404; }" in text, conf

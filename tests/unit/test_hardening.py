@@ -86,6 +86,21 @@ async def test_backup_copies_a_live_database_that_opens_with_its_rows(tmp_path: 
     await engine.dispose()
 
 
+async def test_backup_is_readable_by_its_owner_only(tmp_path: Path, clock: FrozenClock) -> None:
+    """A backup holds every resident's name and chat id: 0600 from its first byte, whatever the umask."""
+    db = tmp_path / "bot.sqlite3"
+    await _sqlite_with_structure(db, clock)
+    assert db.stat().st_mode & 0o777 == 0o600  # the database file itself, created by the engine
+    out = tmp_path / "copy.sqlite3"
+    settings = Settings(bot_token=TOKEN, database_url=f"sqlite+aiosqlite:///{db}", _env_file=None)  # type: ignore[call-arg]
+    old = os.umask(0o022)
+    try:
+        assert await asyncio.to_thread(cmd_backup, argparse.Namespace(out=str(out)), settings) == 0
+    finally:
+        os.umask(old)
+    assert out.stat().st_mode & 0o777 == 0o600
+
+
 def test_backup_explains_missing_database_and_postgres(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     missing = Settings(bot_token=TOKEN, database_url=f"sqlite+aiosqlite:///{tmp_path / 'nope.sqlite3'}",
                        _env_file=None)  # type: ignore[call-arg]

@@ -154,3 +154,65 @@ async def test_the_scheduler_keeps_ticking() -> None:
     finally:
         scheduler.shutdown(wait=False)
     assert len(ticks) >= 3
+
+
+async def test_stopping_waits_for_a_running_tick_before_the_engine_goes(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Any, caplog: pytest.LogCaptureFixture) -> None:
+    """Stopping the bot while the scheduler's tick runs a job: the job finishes and commits before the
+    engine is disposed, and nothing is logged as an error (a traceback from the job's session was)."""
+    import asyncio
+    import logging
+
+    from bot.app import build_app, run
+    from bot.db import create_engine
+    from models import Base
+    from tests.conftest import TOKEN
+    from tests.telegram import FakeTelegram
+
+    load_all()
+    db = tmp_path / "bot.sqlite3"
+    engine = create_engine(f"sqlite+aiosqlite:///{db}")
+    async with engine.begin() as conn:
+        await conn.run_sync(Base.metadata.create_all)
+    await engine.dispose()
+    started, calls, finished = asyncio.Event(), [], []
+
+    async def slow(session: AsyncSession, ctx: JobContext) -> None:
+        calls.append(1)
+        if len(calls) < 2:
+            return  # the first tick at start is quick; the scheduler's next one is the slow one
+        started.set()
+        await asyncio.sleep(0.5)
+        await Outbox(session, ctx.clock).enqueue(key="slow", kind="t", chat_id=1, text="late")
+        finished.append(1)
+
+    monkeypatch.setattr(jobs_module, "JOBS", {"slow": slow})
+    settings = Settings(bot_token=TOKEN, database_url=f"sqlite+aiosqlite:///{db}", tick_seconds=1,
+                        shutdown_grace=5, _env_file=None)  # type: ignore[call-arg]
+    # The routers attach to one dispatcher per test session: lend the app the shared one (its FSM storage
+    # closes as a no-op), pointed at this test's database.
+    import bot.app as app_module
+    from bot.clock import FrozenClock
+    from bot.db import session_factory
+    from tests.conftest import START, _shared_dispatcher
+
+    dp = _shared_dispatcher(settings, session_factory(engine), FrozenClock(START))  # built before the patch
+
+    def shared(settings_: Settings, sessions: Any, **_kw: Any) -> Any:
+        return _shared_dispatcher(settings_, sessions, FrozenClock(START))
+
+    monkeypatch.setattr(app_module, "create_dispatcher", shared)
+    assert dp is shared(settings, session_factory(engine))
+    app = build_app(settings, bot_session=FakeTelegram())
+    stop = asyncio.Event()
+    caplog.set_level(logging.WARNING)
+    running = asyncio.create_task(run(app, stop))
+    await asyncio.wait_for(started.wait(), 10)
+    stop.set()
+    await asyncio.wait_for(running, 20)
+    assert finished == [1]  # the tick ended before run() returned (and the engine was disposed)
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    engine = create_engine(f"sqlite+aiosqlite:///{db}")
+    async with session_factory(engine)() as s:
+        assert (await s.execute(select(OutboxItem.dedup_key).where(OutboxItem.dedup_key == "slow"))).scalar()
+    await engine.dispose()

@@ -136,6 +136,10 @@ async def test_area_scope_and_ranges(session, engine, community, clock, settings
     for bad in ("soon", "2026-11-30 2026-11-01", "2026-13-01 2026-12-01"):
         with pytest.raises(LedgerError):
             parse_range(bad)
+    with pytest.raises(LedgerError) as too_long:
+        parse_range("2026-01-01 2027-06-30", max_days=366)
+    assert (too_long.value.reason, too_long.value.days, too_long.value.limit) == ("range", 546, 366)
+    assert parse_range("2026-01-01 2027-06-30", max_days=None) == (date(2026, 1, 1), date(2027, 6, 30))
     now = datetime(2026, 11, 20, 1, 0, tzinfo=UTC)
     assert period("lm", now, "Asia/Shanghai") == (date(2026, 10, 1), date(2026, 10, 31))
     assert period("tm", now, "Asia/Shanghai") == (date(2026, 11, 1), date(2026, 11, 20))
@@ -175,7 +179,7 @@ async def test_who_may_export(session, community, riverside, clock, settings) ->
     assert await ledger.scopes(await actor(session, clock, settings, CAPTAIN_B1)) == []
 
 
-def test_cli_export(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cli_export(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     """python main.py export against a migrated SQLite file with the sample community and one issue."""
     import asyncio
 
@@ -208,6 +212,17 @@ def test_cli_export(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert load_workbook(out).active.max_row == 2
     assert main.main(["export", "--community", "nanchi", "--from", "2026-11-30", "--to", "2026-11-01",
                       "--out", str(out)]) == 2
+    assert "--from (2026-11-30) is after --to (2026-11-01)" in capsys.readouterr().err
+    # Any range from the command line (the rows are streamed): a year and a half, and twenty years.
+    assert main.main(["export", "--community", "NC", "--from", "2026-01-01", "--to", "2027-06-30",
+                      "--out", str(out)]) == 0
+    assert load_workbook(out).active.max_row == 2
+    assert main.main(["export", "--community", "NC", "--from", "2010-01-01", "--to", "2029-12-31",
+                      "--out", str(out)]) == 0
+    assert "1 issues written" in capsys.readouterr().out
+    assert main.main(["export", "--community", "NC", "--from", "2026-11-01", "--to", "soon",
+                      "--out", str(out)]) == 2
+    assert "must be dates like 2026-11-01" in capsys.readouterr().err
     assert main.main(["export", "--community", "NC", "--from", "2026-11-01", "--to", "2026-11-30",
                       "--out", str(tmp_path / "x.zip"), "--photos"]) == 2  # needs BOT_TOKEN
     assert main.main(["export", "--community", "Nowhere", "--from", "2026-11-01", "--to", "2026-11-30",

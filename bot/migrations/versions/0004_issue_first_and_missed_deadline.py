@@ -1,7 +1,7 @@
 """issues: first deadline and first missed deadline
 
 Revision ID: 0004
-Revises: 0001
+Revises: 0003
 Create Date: 2026-12-03 10:30:00
 """
 from collections.abc import Sequence
@@ -12,7 +12,7 @@ from alembic import op
 import models.base
 
 revision: str = '0004'
-down_revision: str | None = '0001'
+down_revision: str | None = '0003'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

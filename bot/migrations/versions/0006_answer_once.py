@@ -1,7 +1,7 @@
 """an answer to a question of the team names the question (answered once)
 
 Revision ID: 0006
-Revises: 0001
+Revises: 0004
 Create Date: 2026-12-03 10:30:00
 """
 from collections.abc import Sequence
