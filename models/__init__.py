@@ -21,10 +21,12 @@ from models.patrol import (  # noqa: F401
     ShiftSwap,
     ShiftTemplate,
 )
+from models.survey import Survey, SurveyResponse
 from models.system import FsmRecord, JobLease, ProcessedUpdate
 
 __all__ = [
     "Area", "Base", "Building", "ChatLink", "ChatState", "Community", "DigestRun", "FsmRecord", "GroupChat",
     "Household", "HouseholdMember", "Invite", "Issue", "IssueEvent", "IssueFollower", "IssuePhoto", "IssueStatus",
-    "JobLease", "JoinRequest", "Member", "OutboxItem", "OutboxStatus", "ProcessedUpdate", "Role", "utcnow",
+    "JobLease", "JoinRequest", "Member", "OutboxItem", "OutboxStatus", "ProcessedUpdate", "Role", "Survey",
+    "SurveyResponse", "utcnow",
 ]
