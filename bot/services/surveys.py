@@ -101,6 +101,7 @@ class QuestionResult:
     responses: int
     mean: float | None
     satisfied: int | None  # percent of responses scoring 4 or 5
+    raw: dict[str, str] = field(default_factory=dict)  # the question as stored, to show in any language
 
 
 @dataclass
@@ -394,7 +395,7 @@ class SurveysService(CommunityService):
                 scores = [int(r.scores[i]) for r in rs if i < len(r.scores)]
                 mean = round(sum(scores) / len(scores), 2) if scores else None
                 sat = round(100 * sum(1 for v in scores if v >= SATISFIED) / len(scores)) if scores else None
-                out.append(QuestionResult(i, question_text(q, locale), len(scores), mean, sat))
+                out.append(QuestionResult(i, question_text(q, locale), len(scores), mean, sat, dict(q)))
             return out
 
         places = [PlaceResult(p.name, p, figures(by_building.get(p.building_id, [])), p.households, p.responses)
@@ -536,8 +537,9 @@ def results_text(results: SurveyResults) -> str:
         for q in place.questions:
             if q.mean is None:
                 continue
+            mean = f"{q.mean:.1f}"
             lines.append(_("· %(q)s — mean %(mean)s, satisfied %(sat)s%%, %(n)s responses",
-                           q=esc(q.question), mean=f"{q.mean:.2f}", sat=q.satisfied, n=q.responses))
+                           q=esc(q.question), mean=mean, sat=q.satisfied, n=q.responses))
     lines.append("")
     lines.append(_("📎 The table is in the attached spreadsheet."))
     return "\n".join(lines)

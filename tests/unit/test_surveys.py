@@ -84,7 +84,7 @@ async def test_32_of_48_households_meet_two_thirds_and_show_in_the_weekly_figure
         assert first.responses == 32 and first.satisfied == round(100 * 31 / 32)
         assert "cleanliness" in first.question
         result_msg = (await s.execute(select(OutboxItem).where(OutboxItem.kind == "survey_results"))).scalar_one()
-        assert result_msg.chat_id == 2002 and "32 of 48 households" in result_msg.payload["caption"]
+        assert result_msg.chat_id == 2002 and "48户中已有32户" in result_msg.payload["caption"]
         assert result_msg.payload["method"] == "document"
 
 
@@ -135,3 +135,46 @@ async def test_reminders_twice_once_each_across_a_restart_and_lagging_in_the_dai
     async with sessions() as s:
         lag = await survey_lagging(s, c.id, clock())
         assert lag == []  # closed by now
+
+
+async def test_weekly_report_shows_the_survey_beside_the_issue_ratings_and_daily_lists_lagging(
+        sessions: async_sessionmaker[AsyncSession], clock: FrozenClock, community: Community) -> None:
+    from bot.services.digests import DigestService
+
+    async with sessions() as s:
+        c, b1, _people = await _setup(s, clock, 0)
+        staff, staff_actor = await _actor(s, clock, 2002)
+        _captain, captain_actor = await _actor(s, clock, 3001)
+        service = SurveysService(s, clock)
+        survey = await service.start(staff_actor, c, place=Place(c.id, b1.area_id, b1.id), title="Autumn 2026",
+                                     by=staff, ends_at=clock() + timedelta(days=4))
+        flats = await HouseholdsService(s, clock).of_building(b1.id)
+        await service.record_in_person(captain_actor, survey.id, flats[0].id, [4] * 5)
+        await s.commit()
+        clock.advance(days=2)
+        digests = DigestService(s, clock)
+        daily = "\n".join(digests.render_daily(await digests.daily(c, digests.today(c)), "en"))
+        assert "Surveys behind schedule" in daily and "Autumn 2026: Building 1 1 of 48 households" in daily
+        for flat in flats[1:32]:
+            await service.record_in_person(captain_actor, survey.id, flat.id, [5, 4, 3, 2, 1])
+        clock.advance(days=3)
+        await service.run_due()
+        await s.commit()
+        report = await digests.period(c, "weekly", digests.today(c))
+        en = "\n".join(digests.render_period(report, "en"))
+        assert "Satisfaction survey</b> Autumn 2026  32 of 48 households (67%) · target met" in en
+        assert "Building 1: 32 of 48 households (67%), target 32 ✅" in en
+        assert ("How satisfied are you with the cleanliness of your building and yard? — mean 5.0, satisfied 100%, "
+                "32 responses") in en
+        # The per-issue ratings stay in the same report.
+        assert "No satisfaction ratings in this period." in en
+        zh = "\n".join(digests.render_period(report, "zh_Hans"))
+        assert "满意度测评" in zh
+        xlsx = digests.xlsx(report, "en")
+        from io import BytesIO
+
+        from openpyxl import load_workbook
+
+        sheet = load_workbook(BytesIO(xlsx))["Surveys"]
+        rows = list(sheet.iter_rows(values_only=True))
+        assert rows[1][:2] == ("Autumn 2026", "Building 1") and rows[1][5:] == (32, 48, 67, "yes")
