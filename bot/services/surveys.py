@@ -254,7 +254,7 @@ class SurveysService(CommunityService):
                 button = _("📝 Take the survey")
             if await self.outbox.notify(member, key=f"survey:{survey.id}:{moment}:{member.id}",
                                         kind="survey_invite", text=text, tz=community.timezone,
-                                        buttons=[[(button, f"sv:go:{survey.id}")]], expires_at=survey.ends_at,
+                                        buttons=[[(button, take_data(survey.id))]], expires_at=survey.ends_at,
                                         community_id=community.id):
                 sent += 1
         return sent
@@ -478,6 +478,25 @@ class SurveysService(CommunityService):
                                      text=text, tz=community.timezone, community_id=community.id,
                                      document={"b64": _b64(self.xlsx(results, locale)), "filename": name})
         await self.session.flush()
+
+
+def take_data(survey_id: int) -> str:
+    """The invitation's button: handlers/surveys.py SurveyCb(a="go", s=survey_id) packed."""
+    return f"sv:go:{survey_id}:0:0"
+
+
+async def places_for(session: AsyncSession, actor: Actor, community_id: int) -> list[tuple[str, Place]]:
+    """Where this person may start a survey: the community, each area, each building (staff only)."""
+    community = await session.get(Community, community_id)
+    if community is None or not can(actor, "survey", Place(community_id)):
+        return []
+    out = [(community.name, Place(community_id))]
+    for a in (await session.execute(select(Area).where(Area.community_id == community_id).order_by(Area.id))).scalars():
+        out.append((a.name, Place(community_id, a.id)))
+    for b in (await session.execute(select(Building).where(Building.community_id == community_id)
+                                    .order_by(Building.id))).scalars():
+        out.append((b.name, Place(community_id, b.area_id, b.id)))
+    return out
 
 
 def _b64(data: bytes) -> str:
