@@ -178,3 +178,23 @@ async def test_weekly_report_shows_the_survey_beside_the_issue_ratings_and_daily
         sheet = load_workbook(BytesIO(xlsx))["Surveys"]
         rows = list(sheet.iter_rows(values_only=True))
         assert rows[1][:2] == ("Autumn 2026", "Building 1") and rows[1][5:] == (32, 48, 67, "yes")
+
+
+async def test_erasing_data_keeps_the_household_answer_but_not_who_gave_it(
+        sessions: async_sessionmaker[AsyncSession], clock: FrozenClock, community: Community) -> None:
+    async with sessions() as s:
+        c, b1, (ann, bo) = await _setup(s, clock)
+        hh = HouseholdsService(s, clock)
+        flat = (await hh.of_building(b1.id))[0]
+        await hh.join(ann, flat.id)
+        await hh.join(bo, flat.id)
+        staff, staff_actor = await _actor(s, clock, 2002)
+        service = SurveysService(s, clock)
+        survey = await service.start(staff_actor, c, place=Place(c.id, b1.area_id, b1.id), title="T", by=staff)
+        await service.respond(ann, survey.id, [3] * 5)
+        await MembersService(s, clock).delete_data(ann)
+        await s.flush()
+        mine = await service.status(bo, survey.id)
+        assert mine.response is not None and mine.response.member_id is None and mine.by is None
+        (p,) = await service.progress(survey)
+        assert p.responses == 1
