@@ -22,11 +22,12 @@ from models.patrol import (  # noqa: F401
     ShiftSwap,
     ShiftTemplate,
 )
+from models.survey import Survey, SurveyResponse
 from models.system import FsmRecord, JobLease, ProcessedUpdate
 
 __all__ = [
     "Area", "BackgroundJob", "Base", "Building", "ChatLink", "ChatState", "Community", "DigestRun", "FsmRecord",
     "GroupChat", "Household", "HouseholdMember", "Invite", "Issue", "IssueEvent", "IssueFollower", "IssuePhoto",
     "IssueStatus", "JobLease", "JobStatus", "JoinRequest", "Member", "OutboxItem", "OutboxStatus", "ProcessedUpdate",
-    "Role", "utcnow",
+    "Role", "Survey", "SurveyResponse", "utcnow",
 ]

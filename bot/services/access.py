@@ -139,6 +139,11 @@ ACTIONS: dict[str, Level] = {
     "cleanday": Level.CAPTAIN,
     "announce": Level.CAPTAIN,
     "digest": Level.AREA_HEAD,
+    # satisfaction surveys: staff start them; captains see their buildings' progress and record
+    # answers given door to door
+    "survey": Level.STAFF,
+    "survey_progress": Level.CAPTAIN,
+    "survey_record": Level.CAPTAIN,
     "admin": Level.ADMIN,
 }
 

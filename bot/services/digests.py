@@ -190,6 +190,8 @@ class DailyDigest:
     late: bool = False
     skipped: list[date] = field(default_factory=list)
     missed: int = 0  # issues whose deadline passed during the covered day before they were done
+    # Running satisfaction surveys with a building behind schedule: (survey, [BuildingProgress]).
+    surveys_behind: list[Any] = field(default_factory=list)
 
     @property
     def attention(self) -> bool:
@@ -199,7 +201,7 @@ class DailyDigest:
     @property
     def quiet(self) -> bool:
         return not (self.new_total or self.accepted or self.resolved or self.closed or self.missed
-                    or self.attention)
+                    or self.attention or self.surveys_behind)
 
     def attention_issues(self) -> list[IssueRow]:
         seen: dict[int, IssueRow] = {}
@@ -253,6 +255,8 @@ class PeriodReport:
     volunteer_hours: list[tuple[str, float]] | None
     late: bool = False
     skipped: list[date] = field(default_factory=list)
+    # Satisfaction surveys that ended in the period (bot.services.surveys.SurveyResults).
+    surveys: list[Any] = field(default_factory=list)
 
 
 @dataclass
@@ -677,7 +681,9 @@ class DigestService(CommunityService):
             satisfaction=totals.satisfaction, ratings=totals.ratings, patrols=patrols, cleaning=cleaning,
             hotspots=hotspots, chart_days=chart_days, chart_new=[new_per_day.get(d, 0) for d in chart_days],
             chart_resolved=[resolved_per_day.get(d, 0) for d in chart_days],
-            open_by_category=Counter(r.category for r in open_rows).most_common(), missed=len(missed))
+            open_by_category=Counter(r.category for r in open_rows).most_common(), missed=len(missed),
+            surveys_behind=await self._surveys("survey_lagging", community_id=cid, now=as_of)
+            if area_id is None else [])
 
     async def _patrols(self, community_id: int, start: datetime, end: datetime) -> PatrolFigures | None:
         fn = _optional("bot.services.patrols", "patrol_summary")
@@ -706,6 +712,19 @@ class DigestService(CommunityService):
         except Exception:
             log.exception("cleaning section of the digest failed; left out")
             return None
+
+    async def _surveys(self, name: str, **kwargs: Any) -> list[Any]:
+        fn = _optional("bot.services.surveys", name)
+        if fn is None:
+            return []
+        try:
+            data = _call(fn, session=self.session, **kwargs)
+            if inspect.isawaitable(data):
+                data = await data
+            return list(data or [])
+        except Exception:
+            log.exception("survey section of the digest failed; left out")
+            return []
 
     async def _volunteer_hours(self, community_id: int, start: datetime, end: datetime
                                ) -> list[tuple[str, float]] | None:
@@ -778,7 +797,8 @@ class DigestService(CommunityService):
             current=current, previous=previous, areas=area_rows, buildings=building_rows,
             overdue=_listing(overdue, 5), overdue_all=overdue,
             top_categories=Counter(c for c, _b, _t in created).most_common(5), patrols=patrols,
-            cleaning=[d for d in cleaning if d.held] if cleaning is not None else None, volunteer_hours=hours)
+            cleaning=[d for d in cleaning if d.held] if cleaning is not None else None, volunteer_hours=hours,
+            surveys=await self._surveys("survey_results", community_id=cid, start_utc=start, end_utc=end))
 
     # ---- rendering
 
@@ -860,6 +880,17 @@ class DigestService(CommunityService):
             categories.append([_("Category"), _("New")])
             for key, n in report.top_categories:
                 categories.append([helpers["cat"](key), n])
+            if report.surveys:
+                surveys = wb.create_sheet(_("Surveys")[:31])
+                surveys.append([_("Survey"), _("Place"), _("Question"), _("Mean"), _("Satisfied (4–5) %"),
+                                _("Responses"), _("Households"), _("Coverage %"), _("Target met")])
+                for result in report.surveys:
+                    for place in result.places:
+                        met = place.progress.met if place.progress is not None else result.all_met
+                        for q in place.questions:
+                            surveys.append([result.title, place.name or _("All places"), helpers["qtext"](q.raw),
+                                            q.mean, q.satisfied, q.responses, place.households, place.coverage,
+                                            _("yes") if met else _("no")])
             for sheet in wb.worksheets:
                 start_row = 3 if sheet is summary else 1
                 for cell in sheet[start_row]:
@@ -1246,6 +1277,11 @@ def _helpers(community: Community, places: dict[str, dict[int, str]], locale: st
     def when(value: datetime) -> str:
         return f"{day_label(value.astimezone(tz).date())} {hm(value)}"
 
+    def qtext(question: dict[str, str]) -> str:
+        """A survey question in the reader's language (bot.services.surveys.question_text)."""
+        fn = _optional("bot.services.surveys", "question_text")
+        return str(fn(question, locale)) if fn is not None else str(next(iter(question.values()), ""))
+
     def change(now: float | None, before: float | None) -> str:
         if now is None or before is None:
             return ""
@@ -1256,7 +1292,7 @@ def _helpers(community: Community, places: dict[str, dict[int, str]], locale: st
 
     return dict(cat=cat, place=place, area_of=area_of, hm=hm, day=day_label, span=span, dur=duration,
                 over=over, when=when, change=change, num=_num, hours=_hours, days=_days, tz=tz,
-                send_time=hm(moment))
+                send_time=hm(moment), qtext=qtext)
 
 
 # ------------------------------------------------------------------------------------ the CLI
