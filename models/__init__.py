@@ -6,7 +6,7 @@ from models.cleaning import CleaningDay, CleaningPost, CleaningRsvp, CleaningSer
 from models.community import Area, Building, ChatLink, Community, GroupChat
 from models.digest import DigestRun
 from models.household import Household, HouseholdMember
-from models.issue import Issue, IssueEvent, IssueFollower, IssuePhoto, IssueStatus
+from models.issue import CloseHow, Issue, IssueEvent, IssueFollower, IssuePhoto, IssueStatus
 from models.member import Invite, JoinRequest, Member, Role
 from models.outbox import ChatState, OutboxItem, OutboxStatus
 from models.patrol import (  # noqa: F401
@@ -24,7 +24,30 @@ from models.patrol import (  # noqa: F401
 from models.system import FsmRecord, JobLease, ProcessedUpdate
 
 __all__ = [
-    "Area", "Base", "Building", "ChatLink", "ChatState", "Community", "DigestRun", "FsmRecord", "GroupChat",
-    "Household", "HouseholdMember", "Invite", "Issue", "IssueEvent", "IssueFollower", "IssuePhoto", "IssueStatus",
-    "JobLease", "JoinRequest", "Member", "OutboxItem", "OutboxStatus", "ProcessedUpdate", "Role", "utcnow",
+    "Area",
+    "Base",
+    "Building",
+    "ChatLink",
+    "ChatState",
+    "CloseHow",
+    "Community",
+    "DigestRun",
+    "FsmRecord",
+    "GroupChat",
+    "Household",
+    "HouseholdMember",
+    "Invite",
+    "Issue",
+    "IssueEvent",
+    "IssueFollower",
+    "IssuePhoto",
+    "IssueStatus",
+    "JobLease",
+    "JoinRequest",
+    "Member",
+    "OutboxItem",
+    "OutboxStatus",
+    "ProcessedUpdate",
+    "Role",
+    "utcnow",
 ]

@@ -20,9 +20,31 @@ class IssueStatus:
     DUPLICATE = "duplicate"
     REOPENED = "reopened"
     WITHDRAWN = "withdrawn"
+    # Fixed, and the reporter confirmed (or the confirmation window passed), but the office or the area
+    # head still has to check it (验收) before it leaves the ledger (销号).
+    VERIFYING = "verifying"
 
     OPEN = (NEW, ACCEPTED, IN_PROGRESS, REOPENED)
-    DONE = (RESOLVED, CLOSED, REJECTED, DUPLICATE, WITHDRAWN)
+    # Nobody has to *work* on a VERIFYING issue (no reminders, no escalation for the fix), so it sits
+    # with the finished statuses: resolved_at is set, like RESOLVED. Not accepted sends it back to OPEN.
+    DONE = (RESOLVED, VERIFYING, CLOSED, REJECTED, DUPLICATE, WITHDRAWN)
+    # Fixed but not yet closed out: waiting for the reporter (RESOLVED) or for the check (VERIFYING).
+    AWAITING = (RESOLVED, VERIFYING)
+
+
+class CloseHow:
+    """How an issue left the ledger (recorded with who and when on every close-out)."""
+
+    VERIFIED = "verified"  # checked on site by staff or an area head
+    CONFIRMED = "confirmed"  # the reporter said it is fixed; no check required
+    UNCONFIRMED = "unconfirmed"  # nobody answered within the window; no check required
+    MERGED = "merged"  # a duplicate of another issue
+    REJECTED = "rejected"
+    WITHDRAWN = "withdrawn"
+
+    ALL = (VERIFIED, CONFIRMED, UNCONFIRMED, MERGED, REJECTED, WITHDRAWN)
+    # Fixed work that left the ledger without anybody checking it.
+    WITHOUT_VERIFICATION = (CONFIRMED, UNCONFIRMED)
 
 
 class Issue(Base):
@@ -83,6 +105,11 @@ class Issue(Base):
     accepted_at: Mapped[datetime | None]
     resolved_at: Mapped[datetime | None]
     closed_at: Mapped[datetime | None]
+    # Who closed it out and how (CloseHow); None for a person while the bot closed it (auto-close).
+    closed_by_id: Mapped[int | None] = mapped_column(ForeignKey("members.id", ondelete="SET NULL"))
+    close_how: Mapped[str | None] = mapped_column(String(16))
+    # Set while the fix waits for the office's check; kept afterwards as the moment it was asked for.
+    verify_requested_at: Mapped[datetime | None]
     last_escalated_at: Mapped[datetime | None]
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

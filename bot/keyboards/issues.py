@@ -38,7 +38,15 @@ def triage_buttons(issue: Issue) -> Rows:
     if issue.status in (IssueStatus.ACCEPTED, IssueStatus.IN_PROGRESS, IssueStatus.REOPENED):
         return [[(_("🔧 Resolve"), cb("resolve", i)), (_("👤 Assign"), cb("assign", i))],
                 [(_("⏰ Deadline"), cb("deadline", i)), (_("⋯ More"), cb("more", i))]]
+    if issue.status == IssueStatus.VERIFYING:
+        return [[(_("✅ Verify and close"), cb("verify", i)), (_("❌ Not accepted"), cb("notacc", i))],
+                [(_("📄 Details"), cb("details", i))]]
     return [[(_("📄 Details"), cb("details", i))]]
+
+
+def verify_buttons(issue_id: int) -> Rows:
+    """The optional on-site photo and note of a check: send them, or close now."""
+    return [[(_("✅ Close without a photo"), cb("vfy", issue_id, "go"))], [(_("✖️ Cancel"), CancelCb().pack())]]
 
 
 def markup(rows: Rows) -> InlineKeyboardMarkup:
@@ -124,7 +132,7 @@ def skip_note_buttons(issue_id: int) -> Rows:
 
 
 class QueueCb(CallbackData, prefix="q"):
-    """status: open | new | work | resolved | overdue; cat: category key or ""; page from 0;
+    """status: open | new | work | resolved | overdue | verify; cat: category key or ""; page from 0;
     open: an issue id to show (0 = the list)."""
 
     status: str = "open"
@@ -133,9 +141,9 @@ class QueueCb(CallbackData, prefix="q"):
     open: int = 0
 
 
-QUEUE_FILTERS = ("open", "new", "work", "overdue", "resolved")
+QUEUE_FILTERS = ("open", "new", "work", "overdue", "resolved", "verify")
 
 
 def queue_filter_label(status: str) -> str:
     return {"open": _("All open"), "new": _("🆕 New"), "work": _("🔧 In progress"), "overdue": _("⚠️ Overdue"),
-            "resolved": _("✅ Awaiting confirmation")}.get(status, status)
+            "resolved": _("✅ Awaiting confirmation"), "verify": _("🔍 To verify")}.get(status, status)

@@ -29,7 +29,8 @@ EDIT_DELAY = timedelta(seconds=3)  # coalesce rapid changes: Telegram allows ~20
 # Events a resident causes by reporting and following up (as opposed to the team's work): who did
 # them is named only to viewers who may see the reporter, never to other residents.
 _RESIDENT_KINDS = frozenset({"created", "edited", "withdrawn", "reopened", "confirmed", "rated", "answered"})
-_RESIDENT_STATUSES = frozenset({IssueStatus.REOPENED, IssueStatus.CLOSED, IssueStatus.WITHDRAWN})
+_RESIDENT_STATUSES = frozenset({IssueStatus.REOPENED, IssueStatus.VERIFYING, IssueStatus.CLOSED,
+                                IssueStatus.WITHDRAWN})
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
@@ -40,6 +41,7 @@ def status_label(status: str) -> str:
         IssueStatus.ACCEPTED: _("accepted"),
         IssueStatus.IN_PROGRESS: _("in progress"),
         IssueStatus.RESOLVED: _("fixed, awaiting confirmation"),
+        IssueStatus.VERIFYING: _("fixed, awaiting verification"),
         IssueStatus.CLOSED: _("closed out"),
         IssueStatus.REJECTED: _("rejected"),
         IssueStatus.DUPLICATE: _("duplicate"),
@@ -252,6 +254,10 @@ class CardService(CommunityService):
             "triage": _("triage set"),
             "asked": _("question to the reporter"),
             "answered": _("answer from the reporter"),
+            "verified": _("verified on site and closed out"),
+            "not_accepted": _("not accepted at the check"),
+            "spot_check": _("picked for a spot check"),
+            "spot_checked": _("spot check: all is well"),
         }
         if event.kind == "status" and event.to_status:
             what = status_label(event.to_status)

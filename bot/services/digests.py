@@ -44,7 +44,7 @@ from bot.rendering import render, split_blocks
 from bot.services.access import Actor, Level, NotAllowed, Place, require
 from bot.services.base import CommunityService
 from bot.services.ledger import export_ledger, read_sessions
-from models import Area, Community, DigestRun, Issue, IssueEvent, IssueStatus, Member, Role
+from models import Area, CloseHow, Community, DigestRun, Issue, IssueEvent, IssueStatus, Member, Role
 
 log = logging.getLogger(__name__)
 
@@ -190,11 +190,16 @@ class DailyDigest:
     late: bool = False
     skipped: list[date] = field(default_factory=list)
     missed: int = 0  # issues whose deadline passed during the covered day before they were done
+    # Fixed and confirmed, waiting for the office's or area head's check (验收) before they are closed out.
+    verifying: Listing = field(default_factory=lambda: Listing(0, []))
+    # Closed out during the covered day: checked on site, and closed without anybody checking.
+    closed_verified: int = 0
+    closed_unverified: int = 0
 
     @property
     def attention(self) -> bool:
         return bool(self.urgent.total or self.overdue.total or self.escalated.total or self.reopened.total
-                    or (self.patrols and self.patrols.no_checkin))
+                    or self.verifying.total or (self.patrols and self.patrols.no_checkin))
 
     @property
     def quiet(self) -> bool:
@@ -204,7 +209,7 @@ class DailyDigest:
     def attention_issues(self) -> list[IssueRow]:
         seen: dict[int, IssueRow] = {}
         for row in [*self.urgent.top, *self.overdue.top, *self.escalated.top,
-                    *self.reopened.top]:
+                    *self.reopened.top, *self.verifying.top]:
             seen.setdefault(row.id, row)
         return list(seen.values())
 
@@ -221,6 +226,8 @@ class PeriodTotals:
     median_resolve: float | None = None
     satisfaction: float | None = None
     ratings: int = 0
+    verified: int = 0  # closed out after a check on site
+    unverified: int = 0  # closed out without a check (the reporter's word, or nobody's)
 
 
 @dataclass
@@ -549,6 +556,13 @@ class DigestService(CommunityService):
             if row[5] is not None:
                 rated.setdefault(row[0], int(row[5]))
         totals = PeriodTotals(new=len(created), accepted=len(accepted), resolved=len(resolved), closed=len(closed))
+        for how, n in (await self.session.execute(
+                select(Issue.close_how, func.count()).where(*scope, Issue.closed_at >= start, Issue.closed_at < end)
+                .group_by(Issue.close_how))).all():
+            if how == CloseHow.VERIFIED:
+                totals.verified += int(n)
+            elif how in CloseHow.WITHOUT_VERIFICATION:
+                totals.unverified += int(n)
         totals.median_accept = _median([(r[2] - r[1]).total_seconds() for r in accepted])
         totals.median_resolve = _median([(r[2] - r[1]).total_seconds() for r in resolved])
         if rated:
@@ -642,6 +656,9 @@ class DigestService(CommunityService):
                 reopened.setdefault(row.id, row)
 
         totals = await self.window(cid, area_id, start, end)
+        verifying = sorted((_issue_row(x) for x in (await self.session.execute(select(*_ROW).where(
+            *self._scope(cid, area_id), Issue.status == IssueStatus.VERIFYING))).all()),
+            key=lambda r: (r.created_at, r.id))
         missed = await self.missed_between(cid, area_id, start, end, open_rows)
         created = await self._created(cid, area_id, start, end)
         by_category = Counter(c for c, _b, _t in created).most_common()
@@ -677,7 +694,8 @@ class DigestService(CommunityService):
             satisfaction=totals.satisfaction, ratings=totals.ratings, patrols=patrols, cleaning=cleaning,
             hotspots=hotspots, chart_days=chart_days, chart_new=[new_per_day.get(d, 0) for d in chart_days],
             chart_resolved=[resolved_per_day.get(d, 0) for d in chart_days],
-            open_by_category=Counter(r.category for r in open_rows).most_common(), missed=len(missed))
+            open_by_category=Counter(r.category for r in open_rows).most_common(), missed=len(missed),
+            verifying=_listing(verifying), closed_verified=totals.verified, closed_unverified=totals.unverified)
 
     async def _patrols(self, community_id: int, start: datetime, end: datetime) -> PatrolFigures | None:
         fn = _optional("bot.services.patrols", "patrol_summary")
