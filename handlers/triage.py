@@ -16,7 +16,7 @@ from aiogram.fsm.state import State, StatesGroup
 from aiogram.fsm.storage.base import StorageKey
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
-from bot.i18n import _
+from bot.i18n import _, ngettext
 from bot.keyboards.common import MenuCb, cancel_kb
 from bot.keyboards.issues import (
     QUEUE_FILTERS,
@@ -210,7 +210,8 @@ async def on_menu(query: CallbackQuery, callback_data: IssueCb, actor: Actor, tr
             issue = await triage.get(issue_id)
             rows = assign_buttons(issue_id, [(m.id, m.display_name) for m in people])
         elif action == "triage":
-            issue = await triage.check(actor, issue_id, "set_triage")
+            # Captains propose the way (or decide, when the community lets them); staff decide.
+            issue = await triage.check(actor, issue_id)
             rows = triage_kind_buttons(issue_id)
         else:
             issue = await triage.check(actor, issue_id, assignee_ok=action in {"more", "note", "back"})
@@ -305,11 +306,23 @@ async def on_triage_kind(query: CallbackQuery, callback_data: IssueCb, actor: Ac
     except NotAllowed as exc:
         await denied(query, triage, callback_data.id, exc)
         return
-    if outcome.changed:
+    if outcome.changed and outcome.issue.triage_proposed == callback_data.arg:
+        await query.answer(_("🏷 Proposed. The community office will confirm or change it."))
+    elif outcome.changed:
         await query.answer(_("🏷 Triage saved."))
     else:
         await query.answer(_("Already done."))
     await show(query, triage, actor, outcome.issue)
+
+
+@router.callback_query(IssueCb.filter(F.action == "settled"))
+async def on_settled(query: CallbackQuery, callback_data: IssueCb, actor: Actor, triage: TriageService) -> None:
+    try:
+        outcome = await triage.settle(actor, callback_data.id)
+    except NotAllowed as exc:
+        await denied(query, triage, callback_data.id, exc)
+        return
+    await finish(query, triage, actor, outcome, _("🤝 Settled and closed out. I've told the reporter."))
 
 
 @router.callback_query(IssueCb.filter(F.action == "resolve"))
@@ -456,6 +469,40 @@ async def notacc_reason(message: Message, state: FSMContext, actor: Actor, triag
     else:
         await message.answer(_("{headline} is already {status}: nothing changed.").format(
             headline=head, status=status_label(outcome.issue.status)))
+
+
+SPOT_CHECK_DEFAULT = 3
+
+
+@router.message(Command("spotcheck"), F.chat.type == "private")
+async def spot_check_cmd(message: Message, actor: Actor, triage: TriageService) -> None:
+    """/spotcheck [N]: N random issues closed out last week, each with the check's two outcomes."""
+    arg = (message.text or "").split(maxsplit=1)[1:]
+    n = int(arg[0]) if arg and arg[0].strip().isdigit() else SPOT_CHECK_DEFAULT
+    communities = [g.community_id for g in actor.roles("staff")]
+    if not communities and actor.is_admin:
+        communities = [c.id for c in await triage.members.communities()]
+    if not communities:
+        await message.answer(_("Spot checks are for office staff."))
+        return
+    picked: list[Issue] = []
+    for community_id in communities:
+        picked += await triage.spot_check(actor, community_id, n)
+    if not picked:
+        await message.answer(_("Nothing was closed out last week, so there is nothing to spot-check."))
+        return
+    lines = [ngettext("🎲 Spot check: %(num)s issue closed out last week. Check it on site, then record the "
+                      "outcome:",
+                      "🎲 Spot check: %(num)s issues closed out last week. Check them on site, then record the "
+                      "outcome:", len(picked))]
+    rows: Rows = []
+    for issue in picked:
+        community = await triage.community_of(issue)
+        lines.append(f"· <b>{issue.hashtag}</b> {esc(category_label(community, issue.category))} · "
+                     f"{esc(await triage.place_name(issue))}")
+        rows.append([(_("✅ {ref} is fine").format(ref=issue.hashtag), IssueCb(action="verify", id=issue.id).pack()),
+                     (_("❌ {ref} not fixed").format(ref=issue.hashtag), IssueCb(action="notacc", id=issue.id).pack())])
+    await message.answer("\n".join(lines), reply_markup=markup(rows))
 
 
 # ---------------------------------------------------------------------------- private steps

@@ -41,8 +41,9 @@ class CloseHow:
     MERGED = "merged"  # a duplicate of another issue
     REJECTED = "rejected"
     WITHDRAWN = "withdrawn"
+    SETTLED = "settled"  # a private matter (私事) the captain or both sides say is settled
 
-    ALL = (VERIFIED, CONFIRMED, UNCONFIRMED, MERGED, REJECTED, WITHDRAWN)
+    ALL = (VERIFIED, CONFIRMED, UNCONFIRMED, MERGED, REJECTED, WITHDRAWN, SETTLED)
     # Fixed work that left the ledger without anybody checking it.
     WITHOUT_VERIFICATION = (CONFIRMED, UNCONFIRMED)
 
@@ -72,6 +73,8 @@ class Issue(Base):
     urgent: Mapped[bool] = mapped_column(default=False)
     status: Mapped[str] = mapped_column(String(16), default=IssueStatus.NEW)
     triage: Mapped[str | None] = mapped_column(String(16))  # office | joint | residents (三事分流)
+    # A captain's proposal of the way, waiting for staff to confirm or change it (None once decided).
+    triage_proposed: Mapped[str | None] = mapped_column(String(16))
     description: Mapped[str] = mapped_column(Text, default="")
     place_note: Mapped[str | None] = mapped_column(String(255))
     lat: Mapped[float | None]

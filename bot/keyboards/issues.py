@@ -36,8 +36,12 @@ def triage_buttons(issue: Issue) -> Rows:
                 [(_("⏰ Deadline"), cb("deadline", i)), (_("❌ Reject"), cb("reject", i)),
                  (_("⋯ More"), cb("more", i))]]
     if issue.status in (IssueStatus.ACCEPTED, IssueStatus.IN_PROGRESS, IssueStatus.REOPENED):
-        return [[(_("🔧 Resolve"), cb("resolve", i)), (_("👤 Assign"), cb("assign", i))],
+        rows = [[(_("🔧 Resolve"), cb("resolve", i)), (_("👤 Assign"), cb("assign", i))],
                 [(_("⏰ Deadline"), cb("deadline", i)), (_("⋯ More"), cb("more", i))]]
+        if issue.triage == "residents":
+            # A private matter closes when the sides settle it, not with an "after" photo.
+            rows.insert(1, [(_("🤝 Settled"), cb("settled", i))])
+        return rows
     if issue.status == IssueStatus.VERIFYING:
         return [[(_("✅ Verify and close"), cb("verify", i)), (_("❌ Not accepted"), cb("notacc", i))],
                 [(_("📄 Details"), cb("details", i))]]

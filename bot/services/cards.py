@@ -77,6 +77,17 @@ class PrivateViewInGroup(RuntimeError):
     """Someone tried to render names or internal notes for a chat that is not private: a bug."""
 
 
+def _way_line(issue: Issue) -> str:
+    """三事分流 on the card: the decided way, or a captain's proposal waiting for staff."""
+    labels = {"office": _("office matter (大事)"), "joint": _("joint matter (小事)"),
+              "residents": _("private matter (私事)")}
+    if issue.triage in labels:
+        return labels[issue.triage]
+    if issue.triage_proposed in labels:
+        return _("{way}, proposed by a captain").format(way=labels[issue.triage_proposed])
+    return ""
+
+
 def _by_resident(event: IssueEvent) -> bool:
     return event.kind in _RESIDENT_KINDS or (event.kind == "status" and event.to_status in _RESIDENT_STATUSES)
 
@@ -171,7 +182,7 @@ class CardService(CommunityService):
                 # Beside a new deadline (escalation, an extension), the first one the work was promised by.
                 first_due=fmt_when(issue.first_deadline_at, tz) if issue.deadline_moved and issue.is_open else None,
                 status=status_label(issue.status), overdue=issue.overdue and issue.is_open, handler=handler,
-                escalated=escalated, photos=len(ctx.photos))
+                escalated=escalated, photos=len(ctx.photos), way=_way_line(issue))
 
     async def _handler_line(self, ctx: _Context) -> str:
         issue = ctx.issue

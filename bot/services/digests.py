@@ -260,6 +260,8 @@ class PeriodReport:
     volunteer_hours: list[tuple[str, float]] | None
     late: bool = False
     skipped: list[date] = field(default_factory=list)
+    # 三事分流: issues reported in the period by way (office / joint / residents / not decided).
+    ways: list[tuple[str, int]] = field(default_factory=list)
 
 
 @dataclass
@@ -791,10 +793,14 @@ class DigestService(CommunityService):
         patrols = await self._patrols(cid, start, end)
         cleaning = await self._cleaning(cid, start, end, end)
         hours = await self._volunteer_hours(cid, start, end)
+        ways = {way or "": int(n) for way, n in (await self.session.execute(
+            select(Issue.triage, func.count()).where(*self._scope(cid, None), Issue.created_at >= start,
+                                                     Issue.created_at < end).group_by(Issue.triage))).all()}
         return PeriodReport(
             community=community, kind=kind, start=first, end=last, as_of=as_of, places=places,
             current=current, previous=previous, areas=area_rows, buildings=building_rows,
             overdue=_listing(overdue, 5), overdue_all=overdue,
+            ways=[(k, ways[k]) for k in ("office", "joint", "residents") if ways.get(k)],
             top_categories=Counter(c for c, _b, _t in created).most_common(5), patrols=patrols,
             cleaning=[d for d in cleaning if d.held] if cleaning is not None else None, volunteer_hours=hours)
 

@@ -127,8 +127,25 @@ def close_how_label(how: str | None) -> str:
         CloseHow.MERGED: _("closed by merge"),
         CloseHow.REJECTED: _("closed by rejection"),
         CloseHow.WITHDRAWN: _("withdrawn by the reporter"),
+        CloseHow.SETTLED: _("settled between the neighbours"),
     }
     return labels.get(how or "", "")
+
+
+TRIAGE_DEFAULTS: dict[str, Any] = {"captains_decide": False, "office_days": 3}
+
+
+def triage_settings(community: Community) -> dict[str, Any]:
+    """`community.settings["triage"]`: captains_decide (bool), office_days (the office's deadline)."""
+    raw = (community.settings or {}).get("triage") or {}
+    out = dict(TRIAGE_DEFAULTS)
+    if isinstance(raw, dict):
+        if isinstance(raw.get("captains_decide"), bool):
+            out["captains_decide"] = raw["captains_decide"]
+        days = raw.get("office_days")
+        if isinstance(days, int) and not isinstance(days, bool) and 0 <= days <= 60:
+            out["office_days"] = days
+    return out
 
 
 def escalation_settings(community: Community) -> dict[str, float]:
@@ -671,15 +688,76 @@ class TriageService(CommunityService):
                                      tz=community.timezone)
 
     async def set_triage(self, actor: Actor, issue_id: int, kind: str) -> Outcome:
+        """三事分流. Staff decide (or confirm a captain's proposal); a captain proposes, and staff hear
+        it in the office chat — unless `settings.triage.captains_decide` lets captains decide alone.
+        `Outcome.changed` with `issue.triage_proposed == kind` means "proposed, not decided"."""
         if kind not in TRIAGE_KINDS:
             raise ValueError(kind)
         issue = await self.get(issue_id, lock=True)
-        self._require(actor, "set_triage", issue)
+        community = await self.community_of(issue)
+        decides = self.can(actor, "set_triage", issue) or (
+            triage_settings(community)["captains_decide"] and self.can(actor, "triage", issue))
+        if not decides:
+            self._require(actor, "triage", issue)  # captains of its building (and above) may propose
+            if issue.status not in WORKABLE or issue.triage_proposed == kind or issue.triage is not None:
+                return Outcome(issue, False)
+            issue.triage_proposed = kind
+            event = await self._event(issue, "triage_proposed", actor.member_id, note=kind, public=False)
+            await self._post_to_team(issue, f"issue_way_proposed:{issue.id}:{event.id}", lambda: _(
+                "🏷 {headline}: a captain proposes it as {way}. Confirm or change it with 🏷 Triage.").format(
+                headline=f"{issue.hashtag} {esc(category_label(community, issue.category))}",
+                way=triage_label(kind)), level=TOP_LEVEL)
+            await self.refresh_card(issue)
+            return Outcome(issue, True)
         if issue.triage == kind:
+            if issue.triage_proposed is not None:
+                issue.triage_proposed = None
+                await self.refresh_card(issue)
             return Outcome(issue, False)
         old = issue.triage
-        issue.triage = kind
+        issue.triage, issue.triage_proposed = kind, None
         await self._event(issue, "triage", actor.member_id, note=f"{old or '-'} → {kind}", public=False)
+        if issue.status in WORKABLE:
+            await self._route(issue, community, actor)
+        await self.refresh_card(issue)
+        return Outcome(issue, True)
+
+    async def _route(self, issue: Issue, community: Community, actor: Actor) -> None:
+        """What the way changes: an office matter goes to the office at once with the office's deadline
+        (skipping the building and area levels); a private matter comes back to the building and never
+        leaves it; a joint matter stays with the captains."""
+        now = self.clock()
+        if issue.triage == "office":
+            issue.assigned_to_office = True
+            issue.escalation_level = TOP_LEVEL
+            days = triage_settings(community)["office_days"]
+            await self._set_deadline(issue, deadline_after_days(now, days, community.timezone), actor.member_id,
+                                     public=False)
+            await self._post_to_team(issue, f"issue_way_office:{issue.id}:{int(now.timestamp())}", lambda: _(
+                "🏛 {headline} is an office matter: the community office handles it now.").format(
+                headline=f"{issue.hashtag} {esc(category_label(community, issue.category))}"), level=TOP_LEVEL)
+        elif issue.triage == "residents":
+            issue.assigned_to_office = False
+            issue.escalation_level = 0
+
+    async def settle(self, actor: Actor, issue_id: int) -> Outcome:
+        """🤝 Settled: a private matter the captain (having put the sides in touch) says is settled."""
+        issue = await self.get(issue_id, lock=True)
+        self._require(actor, "triage", issue)
+        if issue.triage != "residents" or issue.status not in WORKABLE:
+            return Outcome(issue, False)
+        community = await self.community_of(issue)
+        self._close_out(issue, CloseHow.SETTLED, actor.member_id)
+        event = await self._set_status(issue, IssueStatus.CLOSED, actor.member_id, kind="settled")
+        await self._cancel_reminders(issue)
+
+        head = f"{issue.hashtag} {esc(category_label(community, issue.category))}"
+
+        def text() -> str:
+            return _("🤝 {headline} is settled between the neighbours, says the building captain. Thank you for "
+                     "reporting it!").format(headline=head)
+
+        await self._tell_followers(issue, event, text)
         await self.refresh_card(issue)
         return Outcome(issue, True)
 
@@ -1208,6 +1286,17 @@ class TriageService(CommunityService):
             issue.overdue = True
             if issue.missed_deadline_at is None:  # kept when escalation sets a new deadline below
                 issue.missed_deadline_at = issue.deadline_at
+        if issue.triage == "residents":
+            # A private matter (私事) never leaves the building: its captains hear once per missed deadline.
+            if why != "overdue" or issue.deadline_at is None:
+                return False
+            key = f"issue_overdue_private:{issue.id}:{int(issue.deadline_at.timestamp())}"
+            await self._post_to_team(issue, key, lambda: _(
+                "⚠️ {headline} ({place}) is overdue since {when}. It is a private matter, so it stays with the "
+                "building: help the neighbours settle it, then press 🤝 Settled.").format(
+                headline=f"{issue.hashtag} {esc(category_label(community, issue.category))}",
+                place=esc(place_name), when=when_text(issue.deadline_at, community.timezone, now)), level=0)
+            return False
         if issue.escalation_level >= TOP_LEVEL or (why == "overdue" and issue.assigned_to_office):
             # Nobody above the office: tell the office once per missed deadline.
             if why != "overdue" or issue.deadline_at is None:
@@ -1354,6 +1443,7 @@ def _register_commands() -> None:
     from bot.i18n import __
 
     register(CommandInfo("queue", Level.CAPTAIN, __("Open reports in my places")))
+    register(CommandInfo("spotcheck", Level.STAFF, __("Spot-check issues closed out last week")))
 
 
 _register_commands()

@@ -166,3 +166,120 @@ async def test_zh_verify_and_digest_lists_awaiting(harness: BotHarness, communit
     assert found.status == IssueStatus.CLOSED and found.close_how == "verified"
     assert any("现场核查" in t for t in tg.texts(li.id, as_plain=True))
     harness.save_transcript("closeout_zh", "验收销号：整改后由社区核查再销号（中文）")
+
+
+async def test_spot_check_from_the_bot(harness: BotHarness, community: Any) -> None:
+    from sqlalchemy import update
+
+    from models import Community
+
+    await set_locale(harness, "en")
+    groups(harness)
+    tg = harness.tg
+    async with harness.sessions() as s:  # litter needs no check: closed on the reporter's word
+        await s.execute(update(Community).where(Community.key == "nanchi").values(settings={"verification": "none"}))
+        await s.commit()
+    ann = await person(harness, unique_id(), "Ann", resident_of="b1")
+    zhang = await person(harness, CAPTAIN, "Zhang")
+    wu = await person(harness, STAFF, "Office Wu")
+    issue_id = await file_issue(harness, ann, category="litter", photos=1, description="Rubbish by the gate")
+    the_card = card(harness)
+    await press(harness, the_card, zhang, "Accept")
+    await resolve(harness, the_card, zhang, "after-s", "Resolve", "Resolve without a note")
+    await press(harness, tg.last(ann.id), ann, "Fixed, thank you")
+    found = await issue(harness, issue_id)
+    assert found.status == IssueStatus.CLOSED and found.close_how == "confirmed"
+    # A captain has no spot checks.
+    await harness.feed(harness.up.text(zhang, "/spotcheck"))
+    assert "for office staff" in (tg.last(zhang.id).plain or "")
+    await harness.feed(harness.up.text(wu, "/spotcheck 2"))
+    listing = tg.last(wu.id)
+    assert "Spot check: 1 issue closed out last week" in (listing.plain or "")
+    await press(harness, listing, wu, f"{found.hashtag} not fixed")
+    await harness.feed(harness.up.text(wu, "Rubbish is back"))
+    await harness.deliver()
+    found = await issue(harness, issue_id)
+    assert found.status == IssueStatus.REOPENED and found.close_how is None
+    assert any("still being worked on" in t for t in tg.texts(ann.id, as_plain=True))
+
+
+# ---------------------------------------------------------------------------- 三事分流 routes the work
+
+
+async def test_private_matter_never_escalates_and_is_settled(harness: BotHarness, community: Any) -> None:
+    from tests.e2e.test_triage import OFFICE
+
+    await set_locale(harness, "en")
+    groups(harness)
+    tg = harness.tg
+    ann = await person(harness, unique_id(), "Ann", resident_of="b1")
+    zhang = await person(harness, CAPTAIN, "Zhang")
+    wu = await person(harness, STAFF, "Office Wu")
+    harness.record({ann.id: "Ann (resident)", zhang.id: "Captain Zhang", wu.id: "Office Wu",
+                    TEAM_B1: "Building 1 team chat", AREA_NORTH: "North area chat", OFFICE: "Office chat"})
+    harness.note("Ann reports a neighbour's flower pots blocking the stairs: Zhang proposes a private matter.")
+    issue_id = await file_issue(harness, ann, category="clutter", photos=1, description="Flower pots on the stairs")
+    the_card = card(harness)
+    await press(harness, the_card, zhang, "Accept")
+    await press(harness, the_card, zhang, "More")
+    await press(harness, the_card, zhang, "Triage")
+    await press(harness, the_card, zhang, "Residents (private matter)")
+    assert "Proposed" in alert(harness)
+    found = await issue(harness, issue_id)
+    assert found.triage is None and found.triage_proposed == "residents"
+    await harness.deliver()
+    proposal = latest_with(harness, OFFICE, "a captain proposes it")
+    harness.note("Office Wu confirms it from the office chat.")
+    await press(harness, proposal, wu, "More")
+    await press(harness, proposal, wu, "Triage")
+    await press(harness, proposal, wu, "Residents (private matter)")
+    assert alert(harness) == "🏷 Triage saved."
+    found = await issue(harness, issue_id)
+    assert found.triage == "residents" and found.triage_proposed is None
+    await settle(harness)
+    caption = tg.current(TEAM_B1, the_card.message_id).caption or ""
+    assert "private matter" in caption and "Settled" in str(tg.buttons(tg.current(TEAM_B1, the_card.message_id)))
+
+    harness.note("Weeks pass past the deadline: the matter stays with the building; its captains are told.")
+    before_area, before_office = len(tg.sent(AREA_NORTH)), len(tg.sent(OFFICE))
+    for _ in range(3):
+        harness.clock.advance(days=8)
+        await harness.tick()
+        await harness.deliver()
+    found = await issue(harness, issue_id)
+    assert found.escalation_level == 0 and found.escalations == 0 and not found.assigned_to_office
+    assert not any("escalated" in (c.plain or "") for c in tg.sent(AREA_NORTH)[before_area:])
+    # (The office's daily digest may list it as overdue work; nothing hands it to the office.)
+    assert not any(f"#{found.reference}" in (c.plain or "") and ("escalated to" in (c.plain or "")
+                                                                 or "with the office" in (c.plain or ""))
+                   for c in tg.sent(OFFICE)[before_office:])
+    assert any("private matter, so it stays with the building" in t for t in tg.texts(TEAM_B1, as_plain=True))
+
+    harness.note("Zhang put the neighbours in touch; they settled it.")
+    await settle(harness)
+    await press(harness, the_card, zhang, "Settled")
+    assert "Settled and closed out" in alert(harness)
+    await harness.deliver()
+    found = await issue(harness, issue_id)
+    assert found.status == IssueStatus.CLOSED and found.close_how == "settled"
+    assert any("settled between the neighbours" in t for t in tg.texts(ann.id, as_plain=True))
+    harness.save_transcript("ways_private_en", "A private matter (私事) stays with the building (English)")
+
+
+async def test_office_matter_goes_to_the_office_at_once(harness: BotHarness, community: Any) -> None:
+    from tests.e2e.test_triage import OFFICE
+
+    await set_locale(harness, "en")
+    groups(harness)
+    ann = await person(harness, unique_id(), "Ann", resident_of="b1")
+    wu = await person(harness, STAFF, "Office Wu")
+    issue_id = await file_issue(harness, ann, category="road", photos=1, description="Big pothole")
+    the_card = card(harness)
+    await press(harness, the_card, wu, "More")
+    await press(harness, the_card, wu, "Triage")
+    await press(harness, the_card, wu, "Office (big matter)")
+    await harness.deliver()
+    found = await issue(harness, issue_id)
+    assert found.triage == "office" and found.assigned_to_office and found.escalation_level == 2
+    assert found.deadline_at is not None
+    assert latest_with(harness, OFFICE, "is an office matter")

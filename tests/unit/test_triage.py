@@ -243,8 +243,11 @@ async def test_triage_note_and_questions(session, community, clock, settings) ->
     triage = triage_of(session, clock, settings)
     captain = await actor(session, clock, settings, CAPTAIN_B1)
     staff = await actor(session, clock, settings, STAFF)
-    with pytest.raises(NotAllowed):
-        await triage.set_triage(captain, issue.id, "office")
+    with pytest.raises(NotAllowed):  # another building's captain
+        await triage.set_triage(await actor(session, clock, settings, CAPTAIN_B2), issue.id, "office")
+    # Issue 14: the building's captain proposes the way; staff decide it.
+    proposed = await triage.set_triage(captain, issue.id, "office")
+    assert proposed.changed and proposed.issue.triage is None and proposed.issue.triage_proposed == "office"
     assert (await triage.set_triage(staff, issue.id, "joint")).changed
     assert not (await triage.set_triage(staff, issue.id, "joint")).changed
 
