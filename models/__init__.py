@@ -4,6 +4,7 @@ from models.announcement import Announcement  # noqa: F401
 from models.base import Base, utcnow
 from models.cleaning import CleaningDay, CleaningPost, CleaningRsvp, CleaningSeries  # noqa: F401
 from models.community import Area, Building, ChatLink, Community, GroupChat
+from models.department import DEPARTMENT_KINDS, Department
 from models.digest import DigestRun
 from models.household import Household, HouseholdMember
 from models.issue import CloseHow, Issue, IssueEvent, IssueFollower, IssuePhoto, IssueStatus
@@ -24,6 +25,7 @@ from models.patrol import (  # noqa: F401
 from models.system import FsmRecord, JobLease, ProcessedUpdate
 
 __all__ = [
+    "DEPARTMENT_KINDS",
     "Area",
     "Base",
     "Building",
@@ -31,6 +33,7 @@ __all__ = [
     "ChatState",
     "CloseHow",
     "Community",
+    "Department",
     "DigestRun",
     "FsmRecord",
     "GroupChat",

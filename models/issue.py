@@ -23,8 +23,10 @@ class IssueStatus:
     # Fixed, and the reporter confirmed (or the confirmation window passed), but the office or the area
     # head still has to check it (验收) before it leaves the ledger (销号).
     VERIFYING = "verifying"
+    # With an enforcement or service department (转办), working to the department's deadline.
+    REFERRED = "referred"
 
-    OPEN = (NEW, ACCEPTED, IN_PROGRESS, REOPENED)
+    OPEN = (NEW, ACCEPTED, IN_PROGRESS, REOPENED, REFERRED)
     # Nobody has to *work* on a VERIFYING issue (no reminders, no escalation for the fix), so it sits
     # with the finished statuses: resolved_at is set, like RESOLVED. Not accepted sends it back to OPEN.
     DONE = (RESOLVED, VERIFYING, CLOSED, REJECTED, DUPLICATE, WITHDRAWN)
@@ -111,6 +113,10 @@ class Issue(Base):
     # Who closed it out and how (CloseHow); None for a person while the bot closed it (auto-close).
     closed_by_id: Mapped[int | None] = mapped_column(ForeignKey("members.id", ondelete="SET NULL"))
     close_how: Mapped[str | None] = mapped_column(String(16))
+    # Referral (转办): the department, when, and how often the responsible party refused to comply.
+    department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id", ondelete="SET NULL"))
+    referred_at: Mapped[datetime | None]
+    refusals: Mapped[int] = mapped_column(default=0)
     # Set while the fix waits for the office's check; kept afterwards as the moment it was asked for.
     verify_requested_at: Mapped[datetime | None]
     last_escalated_at: Mapped[datetime | None]

@@ -35,6 +35,10 @@ def triage_buttons(issue: Issue) -> Rows:
         return [[(_("✅ Accept"), cb("accept", i)), (_("👤 Assign"), cb("assign", i))],
                 [(_("⏰ Deadline"), cb("deadline", i)), (_("❌ Reject"), cb("reject", i)),
                  (_("⋯ More"), cb("more", i))]]
+    if issue.status == IssueStatus.REFERRED:
+        # The department reports back: fixed (the normal resolve → verification path) or refused.
+        return [[(_("🔧 Resolve"), cb("resolve", i)), (_("🚫 Refused to comply"), cb("refused", i))],
+                [(_("⏰ Deadline"), cb("deadline", i)), (_("⋯ More"), cb("more", i))]]
     if issue.status in (IssueStatus.ACCEPTED, IssueStatus.IN_PROGRESS, IssueStatus.REOPENED):
         rows = [[(_("🔧 Resolve"), cb("resolve", i)), (_("👤 Assign"), cb("assign", i))],
                 [(_("⏰ Deadline"), cb("deadline", i)), (_("⋯ More"), cb("more", i))]]
@@ -73,6 +77,10 @@ def more_buttons(issue: Issue) -> Rows:
     if issue.status in (IssueStatus.ACCEPTED, IssueStatus.IN_PROGRESS, IssueStatus.REOPENED):
         rows.append([(_("❌ Reject"), cb("reject", i))])
     rows.append([(_("🏷 Triage"), cb("triage", i)), (_("📝 Note"), cb("note", i))])
+    if issue.status in (IssueStatus.NEW, IssueStatus.ACCEPTED, IssueStatus.IN_PROGRESS, IssueStatus.REOPENED,
+                        IssueStatus.REFERRED):
+        rows.append([(_("📨 Refer to a department"), cb("refer", i)),
+                     (_("📄 Rectification notice"), cb("notice", i))])
     rows.append([(_("❓ Ask the reporter"), cb("ask", i)), (_("📄 Details"), cb("details", i))])
     rows.append(back_row(i))
     return rows
@@ -115,6 +123,17 @@ def assign_buttons(issue_id: int, people: list[tuple[int, str]]) -> Rows:
     rows.append([(_("🏢 Community office"), cb("asg", issue_id, "office"))])
     rows.append(back_row(issue_id))
     return rows
+
+
+def department_buttons(issue_id: int, departments: list[tuple[int, str]]) -> Rows:
+    """departments: (id, label in the viewer's language)."""
+    return [*([(f"📨 {label[:40]}", cb("ref", issue_id, str(dept_id)))] for dept_id, label in departments[:8]),
+            back_row(issue_id)]
+
+
+def referral_deadline_buttons(issue_id: int, department_id: int, days: tuple[int, ...]) -> Rows:
+    return [[(_("{n} days").format(n=n), cb("refd", issue_id, f"{department_id}-{n}")) for n in days],
+            back_row(issue_id)]
 
 
 def confirm_buttons(issue_id: int, *, reporter: bool) -> Rows:

@@ -16,13 +16,24 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.i18n import _, use_locale
+from bot.i18n import _, ngettext, use_locale
 from bot.rendering import CAPTION_LIMIT, TEXT_LIMIT, plain_len, render, shorten
 from bot.services import EXTRA_SERVICES
 from bot.services.access import Place
 from bot.services.base import CommunityService
 from bot.services.outbox import Outbox, on_sent
-from models import Building, Community, Issue, IssueEvent, IssuePhoto, IssueStatus, Member, OutboxItem, OutboxStatus
+from models import (
+    Building,
+    Community,
+    Department,
+    Issue,
+    IssueEvent,
+    IssuePhoto,
+    IssueStatus,
+    Member,
+    OutboxItem,
+    OutboxStatus,
+)
 
 CARD_KIND = "issue_card"
 EDIT_DELAY = timedelta(seconds=3)  # coalesce rapid changes: Telegram allows ~20 edits/min per group
@@ -42,6 +53,7 @@ def status_label(status: str) -> str:
         IssueStatus.IN_PROGRESS: _("in progress"),
         IssueStatus.RESOLVED: _("fixed, awaiting confirmation"),
         IssueStatus.VERIFYING: _("fixed, awaiting verification"),
+        IssueStatus.REFERRED: _("referred to a department"),
         IssueStatus.CLOSED: _("closed out"),
         IssueStatus.REJECTED: _("rejected"),
         IssueStatus.DUPLICATE: _("duplicate"),
@@ -182,7 +194,20 @@ class CardService(CommunityService):
                 # Beside a new deadline (escalation, an extension), the first one the work was promised by.
                 first_due=fmt_when(issue.first_deadline_at, tz) if issue.deadline_moved and issue.is_open else None,
                 status=status_label(issue.status), overdue=issue.overdue and issue.is_open, handler=handler,
-                escalated=escalated, photos=len(ctx.photos), way=_way_line(issue))
+                escalated=escalated, photos=len(ctx.photos), way=_way_line(issue),
+                referred=await self._referred_line(issue, locale))
+
+    async def _referred_line(self, issue: Issue, locale: str) -> str:
+        if issue.department_id is None or issue.status != IssueStatus.REFERRED:
+            return ""
+        dept = await self.session.get(Department, issue.department_id)
+        if dept is None:
+            return ""
+        line = _("referred to {department}").format(department=dept.label(locale))
+        if issue.refusals:
+            line += " · " + ngettext("refused to comply %(num)s time", "refused to comply %(num)s times",
+                                     issue.refusals)
+        return line
 
     async def _handler_line(self, ctx: _Context) -> str:
         issue = ctx.issue
@@ -266,6 +291,9 @@ class CardService(CommunityService):
             "asked": _("question to the reporter"),
             "answered": _("answer from the reporter"),
             "verified": _("verified on site and closed out"),
+            "referred": _("referred to a department"),
+            "refused": _("the responsible party refused to comply"),
+            "notice": _("rectification notice issued"),
             "not_accepted": _("not accepted at the check"),
             "spot_check": _("picked for a spot check"),
             "spot_checked": _("spot check: all is well"),

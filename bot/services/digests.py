@@ -44,7 +44,7 @@ from bot.rendering import render, split_blocks
 from bot.services.access import Actor, Level, NotAllowed, Place, require
 from bot.services.base import CommunityService
 from bot.services.ledger import export_ledger, read_sessions
-from models import Area, CloseHow, Community, DigestRun, Issue, IssueEvent, IssueStatus, Member, Role
+from models import Area, CloseHow, Community, Department, DigestRun, Issue, IssueEvent, IssueStatus, Member, Role
 
 log = logging.getLogger(__name__)
 
@@ -262,6 +262,8 @@ class PeriodReport:
     skipped: list[date] = field(default_factory=list)
     # 三事分流: issues reported in the period by way (office / joint / residents / not decided).
     ways: list[tuple[str, int]] = field(default_factory=list)
+    # "Refused to comply" recorded in the period: (hashtag, department name, department name in Chinese).
+    refusals: list[tuple[str, str, str]] = field(default_factory=list)
 
 
 @dataclass
@@ -796,7 +798,15 @@ class DigestService(CommunityService):
         ways = {way or "": int(n) for way, n in (await self.session.execute(
             select(Issue.triage, func.count()).where(*self._scope(cid, None), Issue.created_at >= start,
                                                      Issue.created_at < end).group_by(Issue.triage))).all()}
+        refusals = [(f"#{ref}", name or "", name_zh or "") for ref, name, name_zh in (await self.session.execute(
+            select(Issue.reference, Department.name, Department.name_zh)
+            .join(IssueEvent, IssueEvent.issue_id == Issue.id)
+            .outerjoin(Department, Department.key == IssueEvent.note)
+            .where(Issue.community_id == cid, IssueEvent.kind == "refused", IssueEvent.at >= start,
+                   IssueEvent.at < end, (Department.community_id == cid) | Department.id.is_(None))
+            .order_by(IssueEvent.at))).all()]
         return PeriodReport(
+            refusals=refusals,
             community=community, kind=kind, start=first, end=last, as_of=as_of, places=places,
             current=current, previous=previous, areas=area_rows, buildings=building_rows,
             overdue=_listing(overdue, 5), overdue_all=overdue,
@@ -815,7 +825,7 @@ class DigestService(CommunityService):
 
     def render_period(self, report: PeriodReport, locale: str) -> list[str]:
         moment = send_moment(report.kind, report.start, report.community)
-        text = render("digests_period.html.j2", locale=locale, r=report, **_helpers(
+        text = render("digests_period.html.j2", locale=locale, r=report, zh=locale.startswith("zh"), **_helpers(
             report.community, report.places, locale, moment))
         return split_blocks(_sections(text))
 

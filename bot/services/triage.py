@@ -71,7 +71,8 @@ TRIAGE_KINDS = ("office", "joint", "residents")
 MAX_NOTE = 1000
 QUEUE_PAGE = 5
 # Statuses in which the card's work buttons act.
-WORKABLE = (IssueStatus.NEW, IssueStatus.ACCEPTED, IssueStatus.IN_PROGRESS, IssueStatus.REOPENED)
+WORKABLE = (IssueStatus.NEW, IssueStatus.ACCEPTED, IssueStatus.IN_PROGRESS, IssueStatus.REOPENED,
+            IssueStatus.REFERRED)
 # A resolved issue still waits for the reporter, and a verifying one for the office: both stay in the queue.
 QUEUE_STATUSES = (*WORKABLE, *IssueStatus.AWAITING)
 VERIFY_DEFAULT = "default"
@@ -1157,7 +1158,8 @@ class TriageService(CommunityService):
         if status == "new":
             conds.append(Issue.status == IssueStatus.NEW)
         elif status == "work":
-            conds.append(Issue.status.in_((IssueStatus.ACCEPTED, IssueStatus.IN_PROGRESS, IssueStatus.REOPENED)))
+            conds.append(Issue.status.in_((IssueStatus.ACCEPTED, IssueStatus.IN_PROGRESS, IssueStatus.REOPENED,
+                                           IssueStatus.REFERRED)))
         elif status == "resolved":
             conds.append(Issue.status == IssueStatus.RESOLVED)
         elif status == "verify":
@@ -1214,7 +1216,9 @@ class TriageService(CommunityService):
             person = await self.session.get(Member, issue.assignee_id)
             if person is not None:
                 return [person]
-        level = TOP_LEVEL if issue.assigned_to_office else issue.escalation_level
+        # A referred issue is the office's to chase with the department.
+        level = TOP_LEVEL if issue.assigned_to_office or issue.status == IssueStatus.REFERRED \
+            else issue.escalation_level
         return await self._responsible(issue, level)
 
     async def send_reminders(self) -> int:
@@ -1286,6 +1290,18 @@ class TriageService(CommunityService):
             issue.overdue = True
             if issue.missed_deadline_at is None:  # kept when escalation sets a new deadline below
                 issue.missed_deadline_at = issue.deadline_at
+        if issue.status == IssueStatus.REFERRED:
+            # The department works to its own deadline: when it is late the office chases it (once per
+            # missed deadline); the grid above the building has nothing to do with it.
+            if why != "overdue" or issue.deadline_at is None:
+                return False
+            key = f"issue_referral_late:{issue.id}:{int(issue.deadline_at.timestamp())}"
+            await self._post_to_team(issue, key, lambda: _(
+                "⚠️ {headline} ({place}) was referred to a department, and its deadline passed {when}. Please "
+                "chase the department or record its outcome.").format(
+                headline=f"{issue.hashtag} {esc(category_label(community, issue.category))}",
+                place=esc(place_name), when=when_text(issue.deadline_at, community.timezone, now)), level=TOP_LEVEL)
+            return False
         if issue.triage == "residents":
             # A private matter (私事) never leaves the building: its captains hear once per missed deadline.
             if why != "overdue" or issue.deadline_at is None:
