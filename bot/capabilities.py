@@ -9,7 +9,7 @@ import importlib
 import importlib.util
 
 CAPABILITIES: list[str] = ["background", "cleaning", "announcements", "operations", "digests", "reporting",
-                           "triage", "ledger", "patrols", "households", "surveys"]
+                           "triage", "ledger", "patrols", "households", "surveys", "referrals", "notices"]
 
 _loaded = False
 

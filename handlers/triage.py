@@ -16,7 +16,7 @@ from aiogram.fsm.state import State, StatesGroup
 from aiogram.fsm.storage.base import StorageKey
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
-from bot.i18n import _
+from bot.i18n import _, ngettext
 from bot.keyboards.common import MenuCb, cancel_kb
 from bot.keyboards.issues import (
     QUEUE_FILTERS,
@@ -34,6 +34,7 @@ from bot.keyboards.issues import (
     skip_note_buttons,
     triage_buttons,
     triage_kind_buttons,
+    verify_buttons,
 )
 from bot.rendering import esc, shorten
 from bot.services.access import Actor, Level, NotAllowed
@@ -66,6 +67,8 @@ class TriageFlow(StatesGroup):
     ask_text = State()
     notfixed_comment = State()
     answer_text = State()
+    verify_photo = State()
+    notacc_reason = State()
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -207,7 +210,8 @@ async def on_menu(query: CallbackQuery, callback_data: IssueCb, actor: Actor, tr
             issue = await triage.get(issue_id)
             rows = assign_buttons(issue_id, [(m.id, m.display_name) for m in people])
         elif action == "triage":
-            issue = await triage.check(actor, issue_id, "set_triage")
+            # Captains propose the way (or decide, when the community lets them); staff decide.
+            issue = await triage.check(actor, issue_id)
             rows = triage_kind_buttons(issue_id)
         else:
             issue = await triage.check(actor, issue_id, assignee_ok=action in {"more", "note", "back"})
@@ -302,11 +306,23 @@ async def on_triage_kind(query: CallbackQuery, callback_data: IssueCb, actor: Ac
     except NotAllowed as exc:
         await denied(query, triage, callback_data.id, exc)
         return
-    if outcome.changed:
+    if outcome.changed and outcome.issue.triage_proposed == callback_data.arg:
+        await query.answer(_("🏷 Proposed. The community office will confirm or change it."))
+    elif outcome.changed:
         await query.answer(_("🏷 Triage saved."))
     else:
         await query.answer(_("Already done."))
     await show(query, triage, actor, outcome.issue)
+
+
+@router.callback_query(IssueCb.filter(F.action == "settled"))
+async def on_settled(query: CallbackQuery, callback_data: IssueCb, actor: Actor, triage: TriageService) -> None:
+    try:
+        outcome = await triage.settle(actor, callback_data.id)
+    except NotAllowed as exc:
+        await denied(query, triage, callback_data.id, exc)
+        return
+    await finish(query, triage, actor, outcome, _("🤝 Settled and closed out. I've told the reporter."))
 
 
 @router.callback_query(IssueCb.filter(F.action == "resolve"))
@@ -355,6 +371,138 @@ async def on_ask(query: CallbackQuery, callback_data: IssueCb, actor: Actor, tri
                        "anyone who they are, and bring the answer back to the card.").format(
                          headline=await headline(triage, issue)))
     await show(query, triage, actor, issue, triage_buttons(issue))
+
+
+# ---------------------------------------------------------------------------- close-out (验收销号)
+
+
+@router.callback_query(IssueCb.filter(F.action.in_({"verify", "notacc"})))
+async def on_verify(query: CallbackQuery, callback_data: IssueCb, actor: Actor, triage: TriageService,
+                    bot: Bot, state: FSMContext) -> None:
+    """✅ Verify and close / ❌ Not accepted: the photo, note or reason follow in private."""
+    try:
+        issue = await triage.check(actor, callback_data.id, "verify")
+    except NotAllowed as exc:
+        await denied(query, triage, callback_data.id, exc)
+        return
+    if issue.status not in (IssueStatus.VERIFYING, IssueStatus.CLOSED):
+        await finish(query, triage, actor, Outcome(issue, False), "")
+        return
+    head = await headline(triage, issue)
+    if callback_data.action == "verify":
+        await go_private(query, bot, state, TriageFlow.verify_photo, {"issue_id": issue.id},
+                         _("🔍 {headline}: send a photo taken on site (a caption becomes the note), or write a "
+                           "note, or close it now.").format(headline=head), verify_buttons(issue.id))
+    else:
+        await go_private(query, bot, state, TriageFlow.notacc_reason, {"issue_id": issue.id},
+                         _("❌ {headline}: what is still wrong? It goes back to whoever fixed it with a new "
+                           "deadline, and the reporter hears it is still being worked on.").format(headline=head))
+
+
+async def _verify(message: Message, state: FSMContext, actor: Actor, triage: TriageService,
+                  photo: str | None, note: str | None) -> None:
+    issue_id = int((await state.get_data())["issue_id"])
+    try:
+        outcome = await triage.verify(actor, issue_id, photo, note)
+    except InvalidInput as exc:
+        await message.answer(input_error(exc.reason), reply_markup=markup(verify_buttons(issue_id)))
+        return
+    await state.clear()
+    head = await headline(triage, outcome.issue)
+    if not outcome.changed:
+        await message.answer(_("{headline} is already {status}: nothing changed.").format(
+            headline=head, status=status_label(outcome.issue.status)))
+    elif outcome.issue.status == IssueStatus.CLOSED and outcome.issue.close_how == "verified" \
+            and outcome.issue.closed_by_id == actor.member_id:
+        await message.answer(_("✅ {headline} is verified and closed out. I've told the reporter.").format(
+            headline=head))
+    else:
+        await message.answer(_("✅ Spot check of {headline} recorded: all is well.").format(headline=head))
+
+
+@router.message(TriageFlow.verify_photo, F.photo)
+async def verify_photo(message: Message, state: FSMContext, actor: Actor, triage: TriageService) -> None:
+    assert message.photo
+    await _verify(message, state, actor, triage, message.photo[-1].file_id, message.caption)
+
+
+@router.message(TriageFlow.verify_photo, F.text & ~F.text.startswith("/"))
+async def verify_note(message: Message, state: FSMContext, actor: Actor, triage: TriageService) -> None:
+    await _verify(message, state, actor, triage, None, message.text)
+
+
+@router.message(TriageFlow.verify_photo)
+async def verify_wrong(message: Message, state: FSMContext) -> None:
+    data = await state.get_data()
+    await message.answer(_("Please send a photo or write a note, or close it now:"),
+                         reply_markup=markup(verify_buttons(int(data["issue_id"]))))
+
+
+@router.callback_query(IssueCb.filter(F.action == "vfy"))
+async def verify_now(query: CallbackQuery, callback_data: IssueCb, state: FSMContext, actor: Actor,
+                     triage: TriageService) -> None:
+    data = await state.get_data()
+    if await state.get_state() != TriageFlow.verify_photo.state or int(data.get("issue_id", 0)) != callback_data.id:
+        await query.answer(_("This button is no longer active."))
+        return
+    await query.answer()
+    if isinstance(query.message, Message):
+        try:
+            await query.message.edit_reply_markup(reply_markup=None)
+        except TelegramBadRequest:
+            pass
+        await _verify(query.message, state, actor, triage, None, None)
+
+
+@router.message(TriageFlow.notacc_reason)
+async def notacc_reason(message: Message, state: FSMContext, actor: Actor, triage: TriageService) -> None:
+    outcome = await _text_step(message, state, _("What is still wrong?"),
+                               lambda text, issue_id: triage.not_accepted(actor, issue_id, text))
+    if outcome is None:
+        return
+    head = await headline(triage, outcome.issue)
+    if outcome.changed:
+        community = await triage.community_of(outcome.issue)
+        await message.answer(_("❌ {headline} is not accepted and back with whoever fixed it. New deadline: "
+                               "{when}.").format(headline=head, when=when_text(
+                                   outcome.issue.deadline_at, community.timezone, triage.clock())))
+    else:
+        await message.answer(_("{headline} is already {status}: nothing changed.").format(
+            headline=head, status=status_label(outcome.issue.status)))
+
+
+SPOT_CHECK_DEFAULT = 3
+
+
+@router.message(Command("spotcheck"), F.chat.type == "private")
+async def spot_check_cmd(message: Message, actor: Actor, triage: TriageService) -> None:
+    """/spotcheck [N]: N random issues closed out last week, each with the check's two outcomes."""
+    arg = (message.text or "").split(maxsplit=1)[1:]
+    n = int(arg[0]) if arg and arg[0].strip().isdigit() else SPOT_CHECK_DEFAULT
+    communities = [g.community_id for g in actor.roles("staff")]
+    if not communities and actor.is_admin:
+        communities = [c.id for c in await triage.members.communities()]
+    if not communities:
+        await message.answer(_("Spot checks are for office staff."))
+        return
+    picked: list[Issue] = []
+    for community_id in communities:
+        picked += await triage.spot_check(actor, community_id, n)
+    if not picked:
+        await message.answer(_("Nothing was closed out last week, so there is nothing to spot-check."))
+        return
+    lines = [ngettext("🎲 Spot check: %(num)s issue closed out last week. Check it on site, then record the "
+                      "outcome:",
+                      "🎲 Spot check: %(num)s issues closed out last week. Check them on site, then record the "
+                      "outcome:", len(picked))]
+    rows: Rows = []
+    for issue in picked:
+        community = await triage.community_of(issue)
+        lines.append(f"· <b>{issue.hashtag}</b> {esc(category_label(community, issue.category))} · "
+                     f"{esc(await triage.place_name(issue))}")
+        rows.append([(_("✅ {ref} is fine").format(ref=issue.hashtag), IssueCb(action="verify", id=issue.id).pack()),
+                     (_("❌ {ref} not fixed").format(ref=issue.hashtag), IssueCb(action="notacc", id=issue.id).pack())])
+    await message.answer("\n".join(lines), reply_markup=markup(rows))
 
 
 # ---------------------------------------------------------------------------- private steps
@@ -534,11 +682,14 @@ async def on_confirm(query: CallbackQuery, callback_data: IssueCb, member: Membe
         return
     issue = outcome.issue
     head = await headline(triage, issue)
-    if outcome.changed or (issue.status == IssueStatus.CLOSED and issue.satisfaction is None):
+    if outcome.changed or (issue.status in (IssueStatus.CLOSED, IssueStatus.VERIFYING)
+                           and issue.satisfaction is None):
         await query.answer(_("Thank you!"))
+        done = _("🎉 Thank you! {headline} is closed.") if issue.status == IssueStatus.CLOSED else _(
+            "🎉 Thank you! The community office will check {headline} on site and then close it out.")
         if isinstance(query.message, Message):
             await query.message.edit_text(
-                _("🎉 Thank you! {headline} is closed.").format(headline=head) + "\n" +
+                done.format(headline=head) + "\n" +
                 _("How satisfied are you with how this was handled?"), reply_markup=markup(rating_buttons(issue.id)))
         return
     await query.answer(_("{headline} is already {status}.").format(headline=f"{issue.hashtag}",

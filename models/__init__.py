@@ -5,9 +5,10 @@ from models.background import BackgroundJob, JobStatus
 from models.base import Base, utcnow
 from models.cleaning import CleaningDay, CleaningPost, CleaningRsvp, CleaningSeries  # noqa: F401
 from models.community import Area, Building, ChatLink, Community, GroupChat
+from models.department import DEPARTMENT_KINDS, Department
 from models.digest import DigestRun
 from models.household import Household, HouseholdMember
-from models.issue import Issue, IssueEvent, IssueFollower, IssuePhoto, IssueStatus
+from models.issue import CloseHow, Issue, IssueEvent, IssueFollower, IssuePhoto, IssueStatus
 from models.member import Invite, JoinRequest, Member, Role
 from models.outbox import ChatState, OutboxItem, OutboxStatus
 from models.patrol import (  # noqa: F401
@@ -26,8 +27,8 @@ from models.survey import Survey, SurveyResponse
 from models.system import FsmRecord, JobLease, ProcessedUpdate
 
 __all__ = [
-    "Area", "BackgroundJob", "Base", "Building", "ChatLink", "ChatState", "Community", "DigestRun", "FsmRecord",
-    "GroupChat", "Household", "HouseholdMember", "Invite", "Issue", "IssueEvent", "IssueFollower", "IssuePhoto",
-    "IssueStatus", "JobLease", "JobStatus", "JoinRequest", "Member", "OutboxItem", "OutboxStatus", "ProcessedUpdate",
-    "Role", "Survey", "SurveyResponse", "utcnow",
+    "DEPARTMENT_KINDS", "Area", "BackgroundJob", "Base", "Building", "ChatLink", "ChatState", "CloseHow",
+    "Community", "Department", "DigestRun", "FsmRecord", "GroupChat", "Household", "HouseholdMember", "Invite",
+    "Issue", "IssueEvent", "IssueFollower", "IssuePhoto", "IssueStatus", "JobLease", "JobStatus", "JoinRequest",
+    "Member", "OutboxItem", "OutboxStatus", "ProcessedUpdate", "Role", "Survey", "SurveyResponse", "utcnow",
 ]

@@ -20,9 +20,34 @@ class IssueStatus:
     DUPLICATE = "duplicate"
     REOPENED = "reopened"
     WITHDRAWN = "withdrawn"
+    # Fixed, and the reporter confirmed (or the confirmation window passed), but the office or the area
+    # head still has to check it (验收) before it leaves the ledger (销号).
+    VERIFYING = "verifying"
+    # With an enforcement or service department (转办), working to the department's deadline.
+    REFERRED = "referred"
 
-    OPEN = (NEW, ACCEPTED, IN_PROGRESS, REOPENED)
-    DONE = (RESOLVED, CLOSED, REJECTED, DUPLICATE, WITHDRAWN)
+    OPEN = (NEW, ACCEPTED, IN_PROGRESS, REOPENED, REFERRED)
+    # Nobody has to *work* on a VERIFYING issue (no reminders, no escalation for the fix), so it sits
+    # with the finished statuses: resolved_at is set, like RESOLVED. Not accepted sends it back to OPEN.
+    DONE = (RESOLVED, VERIFYING, CLOSED, REJECTED, DUPLICATE, WITHDRAWN)
+    # Fixed but not yet closed out: waiting for the reporter (RESOLVED) or for the check (VERIFYING).
+    AWAITING = (RESOLVED, VERIFYING)
+
+
+class CloseHow:
+    """How an issue left the ledger (recorded with who and when on every close-out)."""
+
+    VERIFIED = "verified"  # checked on site by staff or an area head
+    CONFIRMED = "confirmed"  # the reporter said it is fixed; no check required
+    UNCONFIRMED = "unconfirmed"  # nobody answered within the window; no check required
+    MERGED = "merged"  # a duplicate of another issue
+    REJECTED = "rejected"
+    WITHDRAWN = "withdrawn"
+    SETTLED = "settled"  # a private matter (私事) the captain or both sides say is settled
+
+    ALL = (VERIFIED, CONFIRMED, UNCONFIRMED, MERGED, REJECTED, WITHDRAWN, SETTLED)
+    # Fixed work that left the ledger without anybody checking it.
+    WITHOUT_VERIFICATION = (CONFIRMED, UNCONFIRMED)
 
 
 class Issue(Base):
@@ -50,6 +75,8 @@ class Issue(Base):
     urgent: Mapped[bool] = mapped_column(default=False)
     status: Mapped[str] = mapped_column(String(16), default=IssueStatus.NEW)
     triage: Mapped[str | None] = mapped_column(String(16))  # office | joint | residents (三事分流)
+    # A captain's proposal of the way, waiting for staff to confirm or change it (None once decided).
+    triage_proposed: Mapped[str | None] = mapped_column(String(16))
     description: Mapped[str] = mapped_column(Text, default="")
     place_note: Mapped[str | None] = mapped_column(String(255))
     lat: Mapped[float | None]
@@ -83,6 +110,15 @@ class Issue(Base):
     accepted_at: Mapped[datetime | None]
     resolved_at: Mapped[datetime | None]
     closed_at: Mapped[datetime | None]
+    # Who closed it out and how (CloseHow); None for a person while the bot closed it (auto-close).
+    closed_by_id: Mapped[int | None] = mapped_column(ForeignKey("members.id", ondelete="SET NULL"))
+    close_how: Mapped[str | None] = mapped_column(String(16))
+    # Referral (转办): the department, when, and how often the responsible party refused to comply.
+    department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id", ondelete="SET NULL"))
+    referred_at: Mapped[datetime | None]
+    refusals: Mapped[int] = mapped_column(default=0)
+    # Set while the fix waits for the office's check; kept afterwards as the moment it was asked for.
+    verify_requested_at: Mapped[datetime | None]
     last_escalated_at: Mapped[datetime | None]
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

@@ -35,10 +35,26 @@ def triage_buttons(issue: Issue) -> Rows:
         return [[(_("✅ Accept"), cb("accept", i)), (_("👤 Assign"), cb("assign", i))],
                 [(_("⏰ Deadline"), cb("deadline", i)), (_("❌ Reject"), cb("reject", i)),
                  (_("⋯ More"), cb("more", i))]]
-    if issue.status in (IssueStatus.ACCEPTED, IssueStatus.IN_PROGRESS, IssueStatus.REOPENED):
-        return [[(_("🔧 Resolve"), cb("resolve", i)), (_("👤 Assign"), cb("assign", i))],
+    if issue.status == IssueStatus.REFERRED:
+        # The department reports back: fixed (the normal resolve → verification path) or refused.
+        return [[(_("🔧 Resolve"), cb("resolve", i)), (_("🚫 Refused to comply"), cb("refused", i))],
                 [(_("⏰ Deadline"), cb("deadline", i)), (_("⋯ More"), cb("more", i))]]
+    if issue.status in (IssueStatus.ACCEPTED, IssueStatus.IN_PROGRESS, IssueStatus.REOPENED):
+        rows = [[(_("🔧 Resolve"), cb("resolve", i)), (_("👤 Assign"), cb("assign", i))],
+                [(_("⏰ Deadline"), cb("deadline", i)), (_("⋯ More"), cb("more", i))]]
+        if issue.triage == "residents":
+            # A private matter closes when the sides settle it, not with an "after" photo.
+            rows.insert(1, [(_("🤝 Settled"), cb("settled", i))])
+        return rows
+    if issue.status == IssueStatus.VERIFYING:
+        return [[(_("✅ Verify and close"), cb("verify", i)), (_("❌ Not accepted"), cb("notacc", i))],
+                [(_("📄 Details"), cb("details", i))]]
     return [[(_("📄 Details"), cb("details", i))]]
+
+
+def verify_buttons(issue_id: int) -> Rows:
+    """The optional on-site photo and note of a check: send them, or close now."""
+    return [[(_("✅ Close without a photo"), cb("vfy", issue_id, "go"))], [(_("✖️ Cancel"), CancelCb().pack())]]
 
 
 def markup(rows: Rows) -> InlineKeyboardMarkup:
@@ -61,6 +77,10 @@ def more_buttons(issue: Issue) -> Rows:
     if issue.status in (IssueStatus.ACCEPTED, IssueStatus.IN_PROGRESS, IssueStatus.REOPENED):
         rows.append([(_("❌ Reject"), cb("reject", i))])
     rows.append([(_("🏷 Triage"), cb("triage", i)), (_("📝 Note"), cb("note", i))])
+    if issue.status in (IssueStatus.NEW, IssueStatus.ACCEPTED, IssueStatus.IN_PROGRESS, IssueStatus.REOPENED,
+                        IssueStatus.REFERRED):
+        rows.append([(_("📨 Refer to a department"), cb("refer", i)),
+                     (_("📄 Rectification notice"), cb("notice", i))])
     rows.append([(_("❓ Ask the reporter"), cb("ask", i)), (_("📄 Details"), cb("details", i))])
     rows.append(back_row(i))
     return rows
@@ -105,6 +125,17 @@ def assign_buttons(issue_id: int, people: list[tuple[int, str]]) -> Rows:
     return rows
 
 
+def department_buttons(issue_id: int, departments: list[tuple[int, str]]) -> Rows:
+    """departments: (id, label in the viewer's language)."""
+    return [*([(f"📨 {label[:40]}", cb("ref", issue_id, str(dept_id)))] for dept_id, label in departments[:8]),
+            back_row(issue_id)]
+
+
+def referral_deadline_buttons(issue_id: int, department_id: int, days: tuple[int, ...]) -> Rows:
+    return [[(_("{n} days").format(n=n), cb("refd", issue_id, f"{department_id}-{n}")) for n in days],
+            back_row(issue_id)]
+
+
 def confirm_buttons(issue_id: int, *, reporter: bool) -> Rows:
     """Under the "is it fixed?" question: the reporter confirms or not; followers can only say no."""
     if reporter:
@@ -124,7 +155,7 @@ def skip_note_buttons(issue_id: int) -> Rows:
 
 
 class QueueCb(CallbackData, prefix="q"):
-    """status: open | new | work | resolved | overdue; cat: category key or ""; page from 0;
+    """status: open | new | work | resolved | overdue | verify; cat: category key or ""; page from 0;
     open: an issue id to show (0 = the list)."""
 
     status: str = "open"
@@ -133,9 +164,9 @@ class QueueCb(CallbackData, prefix="q"):
     open: int = 0
 
 
-QUEUE_FILTERS = ("open", "new", "work", "overdue", "resolved")
+QUEUE_FILTERS = ("open", "new", "work", "overdue", "resolved", "verify")
 
 
 def queue_filter_label(status: str) -> str:
     return {"open": _("All open"), "new": _("🆕 New"), "work": _("🔧 In progress"), "overdue": _("⚠️ Overdue"),
-            "resolved": _("✅ Awaiting confirmation")}.get(status, status)
+            "resolved": _("✅ Awaiting confirmation"), "verify": _("🔍 To verify")}.get(status, status)

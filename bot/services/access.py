@@ -124,6 +124,8 @@ ACTIONS: dict[str, Level] = {
     "view_reporter": Level.CAPTAIN,
     "triage": Level.CAPTAIN,  # accept, assign, deadline, reject, resolve, note, ask the reporter
     "set_triage": Level.STAFF,  # 三事分流 is set by staff
+    "verify": Level.AREA_HEAD,  # 验收销号: check a fix and close it out, or send it back; spot checks
+    "refer": Level.AREA_HEAD,  # refer to an enforcement department, record its outcome (refused to comply)
     "queue": Level.CAPTAIN,
     "export": Level.AREA_HEAD,  # area heads for their area, staff for the community
     "export_reporter": Level.STAFF,

@@ -16,20 +16,32 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.i18n import _, use_locale
+from bot.i18n import _, ngettext, use_locale
 from bot.rendering import CAPTION_LIMIT, TEXT_LIMIT, plain_len, render, shorten
 from bot.services import EXTRA_SERVICES
 from bot.services.access import Place
 from bot.services.base import CommunityService
 from bot.services.outbox import Outbox, on_sent
-from models import Building, Community, Issue, IssueEvent, IssuePhoto, IssueStatus, Member, OutboxItem, OutboxStatus
+from models import (
+    Building,
+    Community,
+    Department,
+    Issue,
+    IssueEvent,
+    IssuePhoto,
+    IssueStatus,
+    Member,
+    OutboxItem,
+    OutboxStatus,
+)
 
 CARD_KIND = "issue_card"
 EDIT_DELAY = timedelta(seconds=3)  # coalesce rapid changes: Telegram allows ~20 edits/min per group
 # Events a resident causes by reporting and following up (as opposed to the team's work): who did
 # them is named only to viewers who may see the reporter, never to other residents.
 _RESIDENT_KINDS = frozenset({"created", "edited", "withdrawn", "reopened", "confirmed", "rated", "answered"})
-_RESIDENT_STATUSES = frozenset({IssueStatus.REOPENED, IssueStatus.CLOSED, IssueStatus.WITHDRAWN})
+_RESIDENT_STATUSES = frozenset({IssueStatus.REOPENED, IssueStatus.VERIFYING, IssueStatus.CLOSED,
+                                IssueStatus.WITHDRAWN})
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
@@ -40,6 +52,8 @@ def status_label(status: str) -> str:
         IssueStatus.ACCEPTED: _("accepted"),
         IssueStatus.IN_PROGRESS: _("in progress"),
         IssueStatus.RESOLVED: _("fixed, awaiting confirmation"),
+        IssueStatus.VERIFYING: _("fixed, awaiting verification"),
+        IssueStatus.REFERRED: _("referred to a department"),
         IssueStatus.CLOSED: _("closed out"),
         IssueStatus.REJECTED: _("rejected"),
         IssueStatus.DUPLICATE: _("duplicate"),
@@ -73,6 +87,17 @@ def fmt_when(value: datetime | None, tz: str, now: datetime | None = None) -> st
 
 class PrivateViewInGroup(RuntimeError):
     """Someone tried to render names or internal notes for a chat that is not private: a bug."""
+
+
+def _way_line(issue: Issue) -> str:
+    """三事分流 on the card: the decided way, or a captain's proposal waiting for staff."""
+    labels = {"office": _("office matter (大事)"), "joint": _("joint matter (小事)"),
+              "residents": _("private matter (私事)")}
+    if issue.triage in labels:
+        return labels[issue.triage]
+    if issue.triage_proposed in labels:
+        return _("{way}, proposed by a captain").format(way=labels[issue.triage_proposed])
+    return ""
 
 
 def _by_resident(event: IssueEvent) -> bool:
@@ -169,7 +194,20 @@ class CardService(CommunityService):
                 # Beside a new deadline (escalation, an extension), the first one the work was promised by.
                 first_due=fmt_when(issue.first_deadline_at, tz) if issue.deadline_moved and issue.is_open else None,
                 status=status_label(issue.status), overdue=issue.overdue and issue.is_open, handler=handler,
-                escalated=escalated, photos=len(ctx.photos))
+                escalated=escalated, photos=len(ctx.photos), way=_way_line(issue),
+                referred=await self._referred_line(issue, locale))
+
+    async def _referred_line(self, issue: Issue, locale: str) -> str:
+        if issue.department_id is None or issue.status != IssueStatus.REFERRED:
+            return ""
+        dept = await self.session.get(Department, issue.department_id)
+        if dept is None:
+            return ""
+        line = _("referred to {department}").format(department=dept.label(locale))
+        if issue.refusals:
+            line += " · " + ngettext("refused to comply %(num)s time", "refused to comply %(num)s times",
+                                     issue.refusals)
+        return line
 
     async def _handler_line(self, ctx: _Context) -> str:
         issue = ctx.issue
@@ -252,6 +290,13 @@ class CardService(CommunityService):
             "triage": _("triage set"),
             "asked": _("question to the reporter"),
             "answered": _("answer from the reporter"),
+            "verified": _("verified on site and closed out"),
+            "referred": _("referred to a department"),
+            "refused": _("the responsible party refused to comply"),
+            "notice": _("rectification notice issued"),
+            "not_accepted": _("not accepted at the check"),
+            "spot_check": _("picked for a spot check"),
+            "spot_checked": _("spot check: all is well"),
         }
         if event.kind == "status" and event.to_status:
             what = status_label(event.to_status)

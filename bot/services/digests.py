@@ -44,7 +44,7 @@ from bot.rendering import render, split_blocks
 from bot.services.access import Actor, Level, NotAllowed, Place, require
 from bot.services.base import CommunityService
 from bot.services.ledger import export_ledger, read_sessions
-from models import Area, Community, DigestRun, Issue, IssueEvent, IssueStatus, Member, Role
+from models import Area, CloseHow, Community, Department, DigestRun, Issue, IssueEvent, IssueStatus, Member, Role
 
 log = logging.getLogger(__name__)
 
@@ -192,11 +192,16 @@ class DailyDigest:
     missed: int = 0  # issues whose deadline passed during the covered day before they were done
     # Running satisfaction surveys with a building behind schedule: (survey, [BuildingProgress]).
     surveys_behind: list[Any] = field(default_factory=list)
+    # Fixed and confirmed, waiting for the office's or area head's check (验收) before they are closed out.
+    verifying: Listing = field(default_factory=lambda: Listing(0, []))
+    # Closed out during the covered day: checked on site, and closed without anybody checking.
+    closed_verified: int = 0
+    closed_unverified: int = 0
 
     @property
     def attention(self) -> bool:
         return bool(self.urgent.total or self.overdue.total or self.escalated.total or self.reopened.total
-                    or (self.patrols and self.patrols.no_checkin))
+                    or self.verifying.total or (self.patrols and self.patrols.no_checkin))
 
     @property
     def quiet(self) -> bool:
@@ -206,7 +211,7 @@ class DailyDigest:
     def attention_issues(self) -> list[IssueRow]:
         seen: dict[int, IssueRow] = {}
         for row in [*self.urgent.top, *self.overdue.top, *self.escalated.top,
-                    *self.reopened.top]:
+                    *self.reopened.top, *self.verifying.top]:
             seen.setdefault(row.id, row)
         return list(seen.values())
 
@@ -223,6 +228,8 @@ class PeriodTotals:
     median_resolve: float | None = None
     satisfaction: float | None = None
     ratings: int = 0
+    verified: int = 0  # closed out after a check on site
+    unverified: int = 0  # closed out without a check (the reporter's word, or nobody's)
 
 
 @dataclass
@@ -257,6 +264,10 @@ class PeriodReport:
     skipped: list[date] = field(default_factory=list)
     # Satisfaction surveys that ended in the period (bot.services.surveys.SurveyResults).
     surveys: list[Any] = field(default_factory=list)
+    # 三事分流: issues reported in the period by way (office / joint / residents / not decided).
+    ways: list[tuple[str, int]] = field(default_factory=list)
+    # "Refused to comply" recorded in the period: (hashtag, department name, department name in Chinese).
+    refusals: list[tuple[str, str, str]] = field(default_factory=list)
 
 
 @dataclass
@@ -553,6 +564,13 @@ class DigestService(CommunityService):
             if row[5] is not None:
                 rated.setdefault(row[0], int(row[5]))
         totals = PeriodTotals(new=len(created), accepted=len(accepted), resolved=len(resolved), closed=len(closed))
+        for how, n in (await self.session.execute(
+                select(Issue.close_how, func.count()).where(*scope, Issue.closed_at >= start, Issue.closed_at < end)
+                .group_by(Issue.close_how))).all():
+            if how == CloseHow.VERIFIED:
+                totals.verified += int(n)
+            elif how in CloseHow.WITHOUT_VERIFICATION:
+                totals.unverified += int(n)
         totals.median_accept = _median([(r[2] - r[1]).total_seconds() for r in accepted])
         totals.median_resolve = _median([(r[2] - r[1]).total_seconds() for r in resolved])
         if rated:
@@ -646,6 +664,9 @@ class DigestService(CommunityService):
                 reopened.setdefault(row.id, row)
 
         totals = await self.window(cid, area_id, start, end)
+        verifying = sorted((_issue_row(x) for x in (await self.session.execute(select(*_ROW).where(
+            *self._scope(cid, area_id), Issue.status == IssueStatus.VERIFYING))).all()),
+            key=lambda r: (r.created_at, r.id))
         missed = await self.missed_between(cid, area_id, start, end, open_rows)
         created = await self._created(cid, area_id, start, end)
         by_category = Counter(c for c, _b, _t in created).most_common()
@@ -683,7 +704,8 @@ class DigestService(CommunityService):
             chart_resolved=[resolved_per_day.get(d, 0) for d in chart_days],
             open_by_category=Counter(r.category for r in open_rows).most_common(), missed=len(missed),
             surveys_behind=await self._surveys("survey_lagging", community_id=cid, now=as_of)
-            if area_id is None else [])
+            if area_id is None else [],
+            verifying=_listing(verifying), closed_verified=totals.verified, closed_unverified=totals.unverified)
 
     async def _patrols(self, community_id: int, start: datetime, end: datetime) -> PatrolFigures | None:
         fn = _optional("bot.services.patrols", "patrol_summary")
@@ -792,10 +814,22 @@ class DigestService(CommunityService):
         patrols = await self._patrols(cid, start, end)
         cleaning = await self._cleaning(cid, start, end, end)
         hours = await self._volunteer_hours(cid, start, end)
+        ways = {way or "": int(n) for way, n in (await self.session.execute(
+            select(Issue.triage, func.count()).where(*self._scope(cid, None), Issue.created_at >= start,
+                                                     Issue.created_at < end).group_by(Issue.triage))).all()}
+        refusals = [(f"#{ref}", name or "", name_zh or "") for ref, name, name_zh in (await self.session.execute(
+            select(Issue.reference, Department.name, Department.name_zh)
+            .join(IssueEvent, IssueEvent.issue_id == Issue.id)
+            .outerjoin(Department, Department.key == IssueEvent.note)
+            .where(Issue.community_id == cid, IssueEvent.kind == "refused", IssueEvent.at >= start,
+                   IssueEvent.at < end, (Department.community_id == cid) | Department.id.is_(None))
+            .order_by(IssueEvent.at))).all()]
         return PeriodReport(
+            refusals=refusals,
             community=community, kind=kind, start=first, end=last, as_of=as_of, places=places,
             current=current, previous=previous, areas=area_rows, buildings=building_rows,
             overdue=_listing(overdue, 5), overdue_all=overdue,
+            ways=[(k, ways[k]) for k in ("office", "joint", "residents") if ways.get(k)],
             top_categories=Counter(c for c, _b, _t in created).most_common(5), patrols=patrols,
             cleaning=[d for d in cleaning if d.held] if cleaning is not None else None, volunteer_hours=hours,
             surveys=await self._surveys("survey_results", community_id=cid, start_utc=start, end_utc=end))
@@ -811,7 +845,7 @@ class DigestService(CommunityService):
 
     def render_period(self, report: PeriodReport, locale: str) -> list[str]:
         moment = send_moment(report.kind, report.start, report.community)
-        text = render("digests_period.html.j2", locale=locale, r=report, **_helpers(
+        text = render("digests_period.html.j2", locale=locale, r=report, zh=locale.startswith("zh"), **_helpers(
             report.community, report.places, locale, moment))
         return split_blocks(_sections(text))
 

@@ -36,7 +36,7 @@ from bot.i18n import _, __, ngettext, use_locale
 from bot.services import EXTRA_SERVICES
 from bot.services.access import Actor, Level, NotAllowed, Place, can, require
 from bot.services.background import JobFailed, JobMessage, JobOutcome, JobRun, job_kind
-from models import Area, Building, Community, Issue, IssueEvent, IssuePhoto, Member
+from models import Area, Building, CloseHow, Community, Issue, IssueEvent, IssuePhoto, IssueStatus, Member
 
 CHUNK = 1000
 # Telegram bots may upload 50 MB; stay clearly below it (zip headers, multipart overhead).
@@ -61,6 +61,10 @@ COLUMNS: list[tuple[str, Any]] = [
     ("accepted", __("Accepted at")),
     ("resolved", __("Resolved at")),
     ("closed", __("Closed at")),
+    # Every close-out says who and how (verified on site, confirmed by the reporter, without confirmation,
+    # merged, rejected): "closed without verification" must be visible, not hidden in "closed".
+    ("closed_by", __("Closed by")),
+    ("close_how", __("Closed how")),
     ("deadline", __("Deadline")),
     # The first deadline beside the current one: escalation gives an overdue issue a new deadline, and the
     # office judges the work against the first (and sees when a deadline was missed).
@@ -74,6 +78,9 @@ COLUMNS: list[tuple[str, Any]] = [
     ("reopened", __("Times reopened")),
     ("photos", __("Photo file ids")),
     ("last_note", __("Last note")),
+    # The steps of the issue in order (status changes with their local time): the ledger row tells the
+    # whole story, including a fix the check did not accept.
+    ("history", __("History")),
 ]
 
 
@@ -183,6 +190,13 @@ class _Labels:
             self.yes, self.no = _("yes"), _("no")
             self.triage = {k: triage_label(k) for k in ("office", "joint", "residents")}
             self.unconfirmed = _("closed without confirmation")
+            from bot.services.triage import close_how_label
+
+            self.how = {k: close_how_label(k) for k in CloseHow.ALL}
+            self.the_reporter = _("the reporter")
+            self.steps = {k: status_label(k) for k in (*IssueStatus.OPEN, *IssueStatus.DONE)}
+            self.steps["not_accepted"] = _("not accepted at the check")
+            self.steps["verified"] = _("verified on site")
             self.headers = [str(h) for _k, h in COLUMNS]
         self.locale = locale
 
@@ -240,6 +254,9 @@ async def stream_rows(sessions: async_sessionmaker[AsyncSession], community: Com
     tz = ZoneInfo(community.timezone)
     lo, hi = utc_bounds(start, end, community.timezone)
 
+    def tz_text(value: datetime) -> str:
+        return value.astimezone(tz).strftime("%m-%d %H:%M")
+
     def local(value: datetime | None) -> datetime | None:
         # Spreadsheets have no time zones: write the community's wall-clock time.
         return value.astimezone(tz).replace(tzinfo=None) if value is not None else None
@@ -278,6 +295,18 @@ async def stream_rows(sessions: async_sessionmaker[AsyncSession], community: Com
                 if rids:
                     names = {m.id: m.display_name for m in (await session.execute(
                         select(Member).where(Member.id.in_(rids)))).scalars()}
+            closers = {i.closed_by_id for i in issues if i.closed_by_id and i.close_how not in (
+                CloseHow.CONFIRMED, CloseHow.WITHDRAWN)}
+            closer_names = {m.id: m.display_name for m in (await session.execute(
+                select(Member).where(Member.id.in_(closers)))).scalars()} if closers else {}
+            history: dict[int, list[str]] = {}
+            for e in (await session.execute(
+                    select(IssueEvent.issue_id, IssueEvent.kind, IssueEvent.to_status, IssueEvent.at)
+                    .where(IssueEvent.issue_id.in_(ids), IssueEvent.to_status.is_not(None))
+                    .order_by(IssueEvent.issue_id, IssueEvent.id))).all():
+                step = labels.steps.get(e.kind) if e.kind in ("not_accepted", "verified") else None
+                step = step or labels.steps.get(e.to_status, e.to_status)
+                history.setdefault(e.issue_id, []).append(f"{step} {tz_text(e.at)}")
             rows: list[list[Any]] = []
             for i in issues:
                 row = {
@@ -296,6 +325,10 @@ async def stream_rows(sessions: async_sessionmaker[AsyncSession], community: Com
                     "satisfaction": i.satisfaction, "reopened": i.reopen_count,
                     "photos": " ".join(p.file_id for p in photos.get(i.id, [])),
                     "last_note": notes.get(i.id) or "",
+                    "closed_by": (labels.the_reporter if i.close_how in (CloseHow.CONFIRMED, CloseHow.WITHDRAWN)
+                                  else closer_names.get(i.closed_by_id or 0, "")),
+                    "close_how": labels.how.get(i.close_how or "", ""),
+                    "history": " → ".join(history.get(i.id, [])),
                 }
                 rows.append([row[k] for k, _h in COLUMNS if reporter or k != "reporter"])
             yield rows, [(i.reference, photos.get(i.id, [])) for i in issues]
@@ -305,7 +338,7 @@ _ISSUE_COLUMNS = (Issue.id, Issue.reference, Issue.area_id, Issue.building_id, I
                   Issue.status, Issue.triage, Issue.description, Issue.reporter_id, Issue.created_at,
                   Issue.accepted_at, Issue.resolved_at, Issue.closed_at, Issue.deadline_at, Issue.overdue,
                   Issue.escalations, Issue.satisfaction, Issue.reopen_count, Issue.closed_without_confirmation,
-                  Issue.first_deadline_at, Issue.missed_deadline_at)
+                  Issue.first_deadline_at, Issue.missed_deadline_at, Issue.closed_by_id, Issue.close_how)
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f]")
 
 

@@ -30,7 +30,7 @@ from bot.services.chats import ChatsService
 from bot.services.limits import URGENT_REPORTS, enforce_daily
 from bot.services.members import MembersService
 from bot.services.outbox import Outbox
-from models import Building, Community, Issue, IssueEvent, IssueFollower, IssuePhoto, IssueStatus, Member
+from models import Building, CloseHow, Community, Issue, IssueEvent, IssueFollower, IssuePhoto, IssueStatus, Member
 
 MAX_PHOTOS = 10
 MAX_DESCRIPTION = 1000
@@ -529,6 +529,7 @@ class ReportingService(CommunityService):
         now = self.clock()
         issue.status = IssueStatus.WITHDRAWN
         issue.closed_at = now
+        issue.closed_by_id, issue.close_how = member.id, CloseHow.WITHDRAWN
         issue.updated_at = now
         self.session.add(IssueEvent(issue_id=issue.id, actor_id=member.id, at=now, kind="withdrawn",
                                     from_status=IssueStatus.NEW, to_status=IssueStatus.WITHDRAWN, public=True))

@@ -7,6 +7,13 @@ Every action re-loads the issue by id (callback data is untrusted), checks the a
 issue's place, is idempotent (a second press returns `changed=False`), records an IssueEvent and
 enqueues what people must hear through the outbox, in each recipient's language.
 
+Close-out (验收销号): when the reporter confirms a fix (or the window passes) an issue that requires
+the office's check — `community.settings["verification"]`: "default" (urgent categories, illegal
+construction, anything with the office), "all", "none", or a list of category keys — waits in
+VERIFYING until staff or an area head verify it (optionally with an on-site photo and a note) or do not
+accept it (back to whoever fixed it, with a new deadline). Every close-out records who, how
+(models.CloseHow) and when.
+
 Escalation rules are per community: `community.settings["escalation"]` may set
 `accept_hours` (24), `urgent_accept_hours` (2) and `level_days` (7); see ESCALATION_DEFAULTS.
 """
@@ -42,6 +49,7 @@ from bot.services.tenure import Erased, on_erased, on_roles_ended
 from models import (
     Area,
     Building,
+    CloseHow,
     Community,
     Issue,
     IssueEvent,
@@ -63,9 +71,13 @@ TRIAGE_KINDS = ("office", "joint", "residents")
 MAX_NOTE = 1000
 QUEUE_PAGE = 5
 # Statuses in which the card's work buttons act.
-WORKABLE = (IssueStatus.NEW, IssueStatus.ACCEPTED, IssueStatus.IN_PROGRESS, IssueStatus.REOPENED)
-# A resolved issue still waits for the reporter, so it stays in the queue.
-QUEUE_STATUSES = (*WORKABLE, IssueStatus.RESOLVED)
+WORKABLE = (IssueStatus.NEW, IssueStatus.ACCEPTED, IssueStatus.IN_PROGRESS, IssueStatus.REOPENED,
+            IssueStatus.REFERRED)
+# A resolved issue still waits for the reporter, and a verifying one for the office: both stay in the queue.
+QUEUE_STATUSES = (*WORKABLE, *IssueStatus.AWAITING)
+VERIFY_DEFAULT = "default"
+# The construction category (违章搭建) always needs a look on site under the default rule.
+VERIFY_CATEGORIES = ("construction",)
 
 
 class InvalidInput(ValueError):
@@ -91,6 +103,50 @@ class QueuePage:
     pages: int
     total: int
     categories: list[str] = field(default_factory=list)
+
+
+def verification_required(community: Community, issue: Issue) -> bool:
+    """Whether a confirmed fix waits for the office's check before it is closed out (see module doc)."""
+    raw = (community.settings or {}).get("verification", VERIFY_DEFAULT)
+    if raw == "none":
+        return False
+    if raw == "all":
+        return True
+    if isinstance(raw, list):
+        return issue.category in {str(k) for k in raw}
+    cat = _category(community, issue.category)
+    return bool(issue.urgent or (cat is not None and getattr(cat, "urgent", False))
+                or issue.category in VERIFY_CATEGORIES or issue.assigned_to_office
+                or issue.escalation_level >= TOP_LEVEL or issue.triage == "office")
+
+
+def close_how_label(how: str | None) -> str:
+    labels = {
+        CloseHow.VERIFIED: _("verified on site"),
+        CloseHow.CONFIRMED: _("confirmed by the reporter"),
+        CloseHow.UNCONFIRMED: _("closed without confirmation"),
+        CloseHow.MERGED: _("closed by merge"),
+        CloseHow.REJECTED: _("closed by rejection"),
+        CloseHow.WITHDRAWN: _("withdrawn by the reporter"),
+        CloseHow.SETTLED: _("settled between the neighbours"),
+    }
+    return labels.get(how or "", "")
+
+
+TRIAGE_DEFAULTS: dict[str, Any] = {"captains_decide": False, "office_days": 3}
+
+
+def triage_settings(community: Community) -> dict[str, Any]:
+    """`community.settings["triage"]`: captains_decide (bool), office_days (the office's deadline)."""
+    raw = (community.settings or {}).get("triage") or {}
+    out = dict(TRIAGE_DEFAULTS)
+    if isinstance(raw, dict):
+        if isinstance(raw.get("captains_decide"), bool):
+            out["captains_decide"] = raw["captains_decide"]
+        days = raw.get("office_days")
+        if isinstance(days, int) and not isinstance(days, bool) and 0 <= days <= 60:
+            out["office_days"] = days
+    return out
 
 
 def escalation_settings(community: Community) -> dict[str, float]:
@@ -520,6 +576,7 @@ class TriageService(CommunityService):
             return Outcome(issue, False)
         community = await self.community_of(issue)
         issue.reject_reason = reason
+        self._close_out(issue, CloseHow.REJECTED, actor.member_id)
         event = await self._set_status(issue, IssueStatus.REJECTED, actor.member_id)
         await self._cancel_reminders(issue)
 
@@ -552,6 +609,7 @@ class TriageService(CommunityService):
         community = await self.community_of(issue)
         issue.duplicate_of_id = original.id
         issue.reject_reason = "duplicate"
+        self._close_out(issue, CloseHow.MERGED, actor.member_id)
         event = await self._set_status(issue, IssueStatus.DUPLICATE, actor.member_id, note=original.reference)
         await self._cancel_reminders(issue)
         people = await self.followers(issue)
@@ -631,15 +689,76 @@ class TriageService(CommunityService):
                                      tz=community.timezone)
 
     async def set_triage(self, actor: Actor, issue_id: int, kind: str) -> Outcome:
+        """三事分流. Staff decide (or confirm a captain's proposal); a captain proposes, and staff hear
+        it in the office chat — unless `settings.triage.captains_decide` lets captains decide alone.
+        `Outcome.changed` with `issue.triage_proposed == kind` means "proposed, not decided"."""
         if kind not in TRIAGE_KINDS:
             raise ValueError(kind)
         issue = await self.get(issue_id, lock=True)
-        self._require(actor, "set_triage", issue)
+        community = await self.community_of(issue)
+        decides = self.can(actor, "set_triage", issue) or (
+            triage_settings(community)["captains_decide"] and self.can(actor, "triage", issue))
+        if not decides:
+            self._require(actor, "triage", issue)  # captains of its building (and above) may propose
+            if issue.status not in WORKABLE or issue.triage_proposed == kind or issue.triage is not None:
+                return Outcome(issue, False)
+            issue.triage_proposed = kind
+            event = await self._event(issue, "triage_proposed", actor.member_id, note=kind, public=False)
+            await self._post_to_team(issue, f"issue_way_proposed:{issue.id}:{event.id}", lambda: _(
+                "🏷 {headline}: a captain proposes it as {way}. Confirm or change it with 🏷 Triage.").format(
+                headline=f"{issue.hashtag} {esc(category_label(community, issue.category))}",
+                way=triage_label(kind)), level=TOP_LEVEL)
+            await self.refresh_card(issue)
+            return Outcome(issue, True)
         if issue.triage == kind:
+            if issue.triage_proposed is not None:
+                issue.triage_proposed = None
+                await self.refresh_card(issue)
             return Outcome(issue, False)
         old = issue.triage
-        issue.triage = kind
+        issue.triage, issue.triage_proposed = kind, None
         await self._event(issue, "triage", actor.member_id, note=f"{old or '-'} → {kind}", public=False)
+        if issue.status in WORKABLE:
+            await self._route(issue, community, actor)
+        await self.refresh_card(issue)
+        return Outcome(issue, True)
+
+    async def _route(self, issue: Issue, community: Community, actor: Actor) -> None:
+        """What the way changes: an office matter goes to the office at once with the office's deadline
+        (skipping the building and area levels); a private matter comes back to the building and never
+        leaves it; a joint matter stays with the captains."""
+        now = self.clock()
+        if issue.triage == "office":
+            issue.assigned_to_office = True
+            issue.escalation_level = TOP_LEVEL
+            days = triage_settings(community)["office_days"]
+            await self._set_deadline(issue, deadline_after_days(now, days, community.timezone), actor.member_id,
+                                     public=False)
+            await self._post_to_team(issue, f"issue_way_office:{issue.id}:{int(now.timestamp())}", lambda: _(
+                "🏛 {headline} is an office matter: the community office handles it now.").format(
+                headline=f"{issue.hashtag} {esc(category_label(community, issue.category))}"), level=TOP_LEVEL)
+        elif issue.triage == "residents":
+            issue.assigned_to_office = False
+            issue.escalation_level = 0
+
+    async def settle(self, actor: Actor, issue_id: int) -> Outcome:
+        """🤝 Settled: a private matter the captain (having put the sides in touch) says is settled."""
+        issue = await self.get(issue_id, lock=True)
+        self._require(actor, "triage", issue)
+        if issue.triage != "residents" or issue.status not in WORKABLE:
+            return Outcome(issue, False)
+        community = await self.community_of(issue)
+        self._close_out(issue, CloseHow.SETTLED, actor.member_id)
+        event = await self._set_status(issue, IssueStatus.CLOSED, actor.member_id, kind="settled")
+        await self._cancel_reminders(issue)
+
+        head = f"{issue.hashtag} {esc(category_label(community, issue.category))}"
+
+        def text() -> str:
+            return _("🤝 {headline} is settled between the neighbours, says the building captain. Thank you for "
+                     "reporting it!").format(headline=head)
+
+        await self._tell_followers(issue, event, text)
         await self.refresh_card(issue)
         return Outcome(issue, True)
 
@@ -758,16 +877,164 @@ class TriageService(CommunityService):
             IssueFollower.issue_id == issue.id, IssueFollower.member_id == member.id))).first() is not None
 
     async def confirm(self, member: Member, issue_id: int) -> Outcome:
-        """👍 Fixed, thank you: closed (销号)."""
+        """👍 Fixed, thank you: closed out (销号), or waiting for the office's check when it needs one."""
         issue = await self.get(issue_id, lock=True)
         if issue.reporter_id != member.id:
             raise NotAllowed("confirm")
         if issue.status != IssueStatus.RESOLVED:
             return Outcome(issue, False)
-        issue.closed_at = self.clock()
-        await self._set_status(issue, IssueStatus.CLOSED, member.id)
+        community = await self.community_of(issue)
+        if verification_required(community, issue):
+            await self._await_check(issue, member.id, CloseHow.CONFIRMED)
+        else:
+            self._close_out(issue, CloseHow.CONFIRMED, member.id)
+            await self._set_status(issue, IssueStatus.CLOSED, member.id)
         await self.refresh_card(issue)
         return Outcome(issue, True)
+
+    # ------------------------------------------------------------------ close-out (验收销号)
+
+    def _close_out(self, issue: Issue, how: str, by: int | None) -> None:
+        """Who closed it, how and when: kept on the issue for the ledger (the timeline has the rest)."""
+        issue.closed_at = self.clock()
+        issue.closed_by_id = by
+        issue.close_how = how
+
+    async def _verifier_level(self, issue: Issue) -> int:
+        """Who checks a fix: the office for its own work, else the area head (the office without one)."""
+        if issue.assigned_to_office or issue.escalation_level >= TOP_LEVEL or issue.area_id is None:
+            return TOP_LEVEL
+        heads = await self.members.holders("area_head", Place(issue.community_id, issue.area_id))
+        return 1 if heads else TOP_LEVEL
+
+    async def _await_check(self, issue: Issue, actor_id: int | None, pending: str) -> None:
+        """The fix is confirmed (`pending` says how); now the office or area head must check it."""
+        community = await self.community_of(issue)
+        issue.verify_requested_at = self.clock()
+        event = await self._set_status(issue, IssueStatus.VERIFYING, actor_id, public=False)
+        place = await self.place_name(issue)
+        await self._post_to_team(issue, f"issue_verify:{issue.id}:{event.id}", lambda: _(
+            "🔍 {headline} ({place}) is fixed ({how}) and waits for your check before it is closed out.").format(
+            headline=f"{issue.hashtag} {esc(category_label(community, issue.category))}", place=esc(place),
+            how=close_how_label(pending)), level=await self._verifier_level(issue))
+
+    async def verify(self, actor: Actor, issue_id: int, photo: str | None = None, note: str | None = None
+                     ) -> Outcome:
+        """✅ Verify and close: checked (on site), closed out by this person. A photo taken on site and a
+        note are kept on the timeline. A closed issue may be re-checked too (抽查): that records the
+        outcome without closing it again."""
+        issue = await self.get(issue_id, lock=True)
+        self._require(actor, "verify", issue)
+        note = (note or "").strip() or None
+        if note is not None and len(note) > MAX_NOTE:
+            raise InvalidInput("too_long")
+        if issue.status == IssueStatus.CLOSED and await self._spot_check_open(issue):
+            if photo:
+                self._add_check_photo(issue, photo)
+            await self._event(issue, "spot_checked", actor.member_id, note=note, public=False)
+            return Outcome(issue, True)
+        if issue.status != IssueStatus.VERIFYING:
+            return Outcome(issue, False)
+        community = await self.community_of(issue)
+        if photo:
+            self._add_check_photo(issue, photo)
+        self._close_out(issue, CloseHow.VERIFIED, actor.member_id)
+        event = await self._set_status(issue, IssueStatus.CLOSED, actor.member_id, kind="verified", note=note)
+
+        def text() -> str:
+            return _("🎉 {headline} was checked on site and is now closed out. Thank you for reporting it!").format(
+                headline=f"{issue.hashtag} {esc(category_label(community, issue.category))}")
+
+        await self._tell_followers(issue, event, text)
+        await self.refresh_card(issue)
+        return Outcome(issue, True)
+
+    def _add_check_photo(self, issue: Issue, file_id: str) -> None:
+        start = max((p.position for p in issue.photos), default=-1) + 1
+        issue.photos.append(IssuePhoto(file_id=file_id, kind="check", position=start))
+
+    async def _fixer(self, issue: Issue) -> Member | None:
+        """Whoever marked it fixed last (the work goes back to them when the check fails)."""
+        actor_id = (await self.session.execute(
+            select(IssueEvent.actor_id).where(IssueEvent.issue_id == issue.id,
+                                              IssueEvent.to_status == IssueStatus.RESOLVED)
+            .order_by(IssueEvent.id.desc()).limit(1))).scalar_one_or_none()
+        return await self.session.get(Member, actor_id) if actor_id else None
+
+    async def not_accepted(self, actor: Actor, issue_id: int, reason: str) -> Outcome:
+        """❌ Not accepted (驳回整改): back to whoever fixed it, with a new deadline and the reason; the
+        reporter is told it is still being worked on. Also the failed outcome of a spot check."""
+        issue = await self.get(issue_id, lock=True)
+        self._require(actor, "verify", issue)
+        reason = reason.strip()
+        if not reason:
+            raise InvalidInput("empty")
+        if len(reason) > MAX_NOTE:
+            raise InvalidInput("too_long")
+        spot = issue.status == IssueStatus.CLOSED and await self._spot_check_open(issue)
+        if issue.status != IssueStatus.VERIFYING and not spot:
+            return Outcome(issue, False)
+        community = await self.community_of(issue)
+        now = self.clock()
+        fixer = await self._fixer(issue)
+        issue.resolved_at = None
+        issue.closed_at = issue.closed_by_id = issue.close_how = None
+        issue.verify_requested_at = None
+        event = await self._set_status(issue, IssueStatus.REOPENED, actor.member_id, kind="not_accepted",
+                                       note=reason, public=False)
+        if fixer is not None and fixer.id != actor.member_id and fixer.data_deleted_at is None \
+                and issue.assignee_id != fixer.id:
+            issue.assignee_id = fixer.id
+            await self._event(issue, "assigned", actor.member_id, note=assigned_note(fixer.id), public=False)
+        await self._set_deadline(issue, deadline_after_days(now, category_days(community, issue.category),
+                                                            community.timezone), actor.member_id, public=False)
+        head = f"{issue.hashtag} {esc(category_label(community, issue.category))}"
+
+        def team() -> str:
+            return _("❌ {headline} was not accepted at the check: {reason}\nPlease fix it again by {when}.").format(
+                headline=head, reason=esc(reason),
+                when=when_text(issue.deadline_at, community.timezone, self.clock()))
+
+        if fixer is not None and fixer.id != actor.member_id:
+            await self._tell_worker(issue, fixer, f"issue_notacc:{issue.id}:{event.id}:{fixer.id}", team,
+                                    kind="issue_team")
+        await self._post_to_team(issue, f"issue_notacc:{issue.id}:{event.id}", team, level=0)
+
+        def residents() -> str:
+            return _("🔧 {headline} is still being worked on: the check found more to do. I'll tell you when "
+                     "it is done.").format(headline=head)
+
+        await self._tell_followers(issue, event, residents)
+        await self.refresh_card(issue)
+        return Outcome(issue, True)
+
+    async def _spot_check_open(self, issue: Issue) -> bool:
+        """A closed issue the office picked for a spot check (抽查) whose outcome is not recorded yet."""
+        picked = (await self.session.execute(select(func.max(IssueEvent.id)).where(
+            IssueEvent.issue_id == issue.id, IssueEvent.kind == "spot_check"))).scalar_one_or_none()
+        if picked is None:
+            return False
+        done = (await self.session.execute(select(IssueEvent.id).where(
+            IssueEvent.issue_id == issue.id, IssueEvent.id > picked,
+            IssueEvent.kind.in_(("spot_checked", "not_accepted"))).limit(1))).first()
+        return done is None
+
+    async def spot_check(self, actor: Actor, community_id: int, n: int) -> list[Issue]:
+        """抽查: N random issues of the community closed out in the last 7 days (fixed work, not
+        rejections), picked for a re-check. Each pick is on the issue's timeline; the outcome is recorded
+        with verify / not_accepted. Staff only (the whole community)."""
+        require(actor, "verify", Place(community_id))
+        n = max(1, min(int(n), 20))
+        since = self.clock() - timedelta(days=7)
+        rows = list((await self.session.execute(
+            select(Issue).options(selectinload(Issue.photos)).where(
+                Issue.community_id == community_id, Issue.status == IssueStatus.CLOSED,
+                Issue.closed_at >= since, Issue.close_how.in_((*CloseHow.WITHOUT_VERIFICATION, CloseHow.VERIFIED)))
+            .order_by(func.random()).limit(n))).scalars())
+        for issue in rows:
+            if not await self._spot_check_open(issue):
+                await self._event(issue, "spot_check", actor.member_id, public=False)
+        return rows
 
     async def rate(self, member: Member, issue_id: int, score: int) -> Outcome:
         issue = await self.get(issue_id, lock=True)
@@ -775,7 +1042,7 @@ class TriageService(CommunityService):
             raise NotAllowed("rate")
         if not 1 <= score <= 5:
             raise ValueError(score)
-        if issue.satisfaction is not None or issue.status != IssueStatus.CLOSED:
+        if issue.satisfaction is not None or issue.status not in (IssueStatus.CLOSED, IssueStatus.VERIFYING):
             return Outcome(issue, False)
         issue.satisfaction = score
         await self._event(issue, "rated", member.id, note=str(score), public=False)
@@ -891,9 +1158,12 @@ class TriageService(CommunityService):
         if status == "new":
             conds.append(Issue.status == IssueStatus.NEW)
         elif status == "work":
-            conds.append(Issue.status.in_((IssueStatus.ACCEPTED, IssueStatus.IN_PROGRESS, IssueStatus.REOPENED)))
+            conds.append(Issue.status.in_((IssueStatus.ACCEPTED, IssueStatus.IN_PROGRESS, IssueStatus.REOPENED,
+                                           IssueStatus.REFERRED)))
         elif status == "resolved":
             conds.append(Issue.status == IssueStatus.RESOLVED)
+        elif status == "verify":
+            conds.append(Issue.status == IssueStatus.VERIFYING)
         elif status == "overdue":
             conds.append(Issue.status.in_(WORKABLE))
             # A missed deadline keeps it here after escalation or a captain gave it a new one.
@@ -946,7 +1216,9 @@ class TriageService(CommunityService):
             person = await self.session.get(Member, issue.assignee_id)
             if person is not None:
                 return [person]
-        level = TOP_LEVEL if issue.assigned_to_office else issue.escalation_level
+        # A referred issue is the office's to chase with the department.
+        level = TOP_LEVEL if issue.assigned_to_office or issue.status == IssueStatus.REFERRED \
+            else issue.escalation_level
         return await self._responsible(issue, level)
 
     async def send_reminders(self) -> int:
@@ -1018,6 +1290,29 @@ class TriageService(CommunityService):
             issue.overdue = True
             if issue.missed_deadline_at is None:  # kept when escalation sets a new deadline below
                 issue.missed_deadline_at = issue.deadline_at
+        if issue.status == IssueStatus.REFERRED:
+            # The department works to its own deadline: when it is late the office chases it (once per
+            # missed deadline); the grid above the building has nothing to do with it.
+            if why != "overdue" or issue.deadline_at is None:
+                return False
+            key = f"issue_referral_late:{issue.id}:{int(issue.deadline_at.timestamp())}"
+            await self._post_to_team(issue, key, lambda: _(
+                "⚠️ {headline} ({place}) was referred to a department, and its deadline passed {when}. Please "
+                "chase the department or record its outcome.").format(
+                headline=f"{issue.hashtag} {esc(category_label(community, issue.category))}",
+                place=esc(place_name), when=when_text(issue.deadline_at, community.timezone, now)), level=TOP_LEVEL)
+            return False
+        if issue.triage == "residents":
+            # A private matter (私事) never leaves the building: its captains hear once per missed deadline.
+            if why != "overdue" or issue.deadline_at is None:
+                return False
+            key = f"issue_overdue_private:{issue.id}:{int(issue.deadline_at.timestamp())}"
+            await self._post_to_team(issue, key, lambda: _(
+                "⚠️ {headline} ({place}) is overdue since {when}. It is a private matter, so it stays with the "
+                "building: help the neighbours settle it, then press 🤝 Settled.").format(
+                headline=f"{issue.hashtag} {esc(category_label(community, issue.category))}",
+                place=esc(place_name), when=when_text(issue.deadline_at, community.timezone, now)), level=0)
+            return False
         if issue.escalation_level >= TOP_LEVEL or (why == "overdue" and issue.assigned_to_office):
             # Nobody above the office: tell the office once per missed deadline.
             if why != "overdue" or issue.deadline_at is None:
@@ -1080,9 +1375,15 @@ class TriageService(CommunityService):
                 Issue.status == IssueStatus.RESOLVED, Issue.resolved_at.is_not(None),
                 Issue.resolved_at <= now - AUTO_CLOSE_AFTER).order_by(Issue.id).limit(TICK_BATCH))).scalars().all()
         for issue in rows:
-            issue.closed_at = now
-            issue.closed_without_confirmation = True
-            await self._set_status(issue, IssueStatus.CLOSED, None, public=False)
+            community = await self.community_of(issue)
+            if verification_required(community, issue):
+                # Nobody answered, so the check matters all the more: it waits for the office.
+                await self._await_check(issue, None, CloseHow.UNCONFIRMED)
+            else:
+                self._close_out(issue, CloseHow.UNCONFIRMED, None)
+                issue.closed_at = now
+                issue.closed_without_confirmation = True
+                await self._set_status(issue, IssueStatus.CLOSED, None, public=False)
             await self.refresh_card(issue)
         return len(rows)
 
@@ -1158,10 +1459,25 @@ def _register_commands() -> None:
     from bot.i18n import __
 
     register(CommandInfo("queue", Level.CAPTAIN, __("Open reports in my places")))
+    register(CommandInfo("spotcheck", Level.STAFF, __("Spot-check issues closed out last week")))
 
 
 _register_commands()
 
-__all__ = ["ESCALATION_DEFAULTS", "InvalidInput", "Outcome", "QueuePage", "TriageService", "category_label",
-           "deadline_after_days", "escalation_settings", "parse_date", "reason_label", "status_label",
-           "triage_label", "when_text"]
+__all__ = [
+    "ESCALATION_DEFAULTS",
+    "InvalidInput",
+    "Outcome",
+    "QueuePage",
+    "TriageService",
+    "category_label",
+    "close_how_label",
+    "deadline_after_days",
+    "escalation_settings",
+    "parse_date",
+    "reason_label",
+    "status_label",
+    "triage_label",
+    "verification_required",
+    "when_text",
+]

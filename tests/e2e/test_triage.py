@@ -217,9 +217,10 @@ async def test_full_path_accept_assign_remind_escalate_resolve_confirm_rate(harn
     await press(harness, question, ann, "5")
     assert "⭐⭐⭐⭐⭐" in tg.current(ann.id, question.message_id).text  # type: ignore[operator]
     found = await issue(harness, issue_id)
-    assert found.status == IssueStatus.CLOSED and found.satisfaction == 5 and not found.closed_without_confirmation
+    # Issue 14: an urgent issue escalated to the office waits for its check (验收) once the reporter confirms.
+    assert found.status == IssueStatus.VERIFYING and found.satisfaction == 5 and not found.closed_without_confirmation
     await settle(harness)
-    assert "closed" in (tg.current(TEAM_B1, the_card.message_id).caption or "")
+    assert "awaiting verification" in (tg.current(TEAM_B1, the_card.message_id).caption or "")
     harness.save_transcript("triage_en", "Triage from the card to a confirmed fix (English)")
 
 

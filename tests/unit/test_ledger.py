@@ -32,6 +32,9 @@ HEADERS = [str(h) for _k, h in COLUMNS]
 async def seed(session, community, clock, settings):  # type: ignore[no-untyped-def]
     """Three issues in November (local time) and one just outside, with a known history."""
     triage = services(session, clock, settings)["triage"]
+    # Issue 14: closed on the reporter's word, without the office's check (tested in test_closeout.py).
+    c = await session.get(Community, community.id)
+    c.settings = {**(c.settings or {}), "verification": "none"}
     ann = await resident(session, community, name="Ann")
     captain = await actor(session, clock, settings, CAPTAIN_B1)
     # 2026-11-01 00:30 Shanghai = 2026-10-31 16:30 UTC: inside November locally, October in UTC.

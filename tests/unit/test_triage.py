@@ -199,7 +199,9 @@ async def test_resolve_confirm_rate(session, community, clock, settings) -> None
     with pytest.raises(NotAllowed):
         await triage.confirm(fan, issue.id)
     closed = await triage.confirm(ann, issue.id)
-    assert closed.changed and closed.issue.status == IssueStatus.CLOSED and closed.issue.closed_at == clock()
+    # Issue 14: an urgent issue waits for the office's check (验收) after the reporter confirms.
+    assert closed.changed and closed.issue.status == IssueStatus.VERIFYING \
+        and closed.issue.verify_requested_at == clock()
     assert not (await triage.confirm(ann, issue.id)).changed
     rated = await triage.rate(ann, issue.id, 5)
     assert rated.changed and rated.issue.satisfaction == 5
@@ -241,8 +243,11 @@ async def test_triage_note_and_questions(session, community, clock, settings) ->
     triage = triage_of(session, clock, settings)
     captain = await actor(session, clock, settings, CAPTAIN_B1)
     staff = await actor(session, clock, settings, STAFF)
-    with pytest.raises(NotAllowed):
-        await triage.set_triage(captain, issue.id, "office")
+    with pytest.raises(NotAllowed):  # another building's captain
+        await triage.set_triage(await actor(session, clock, settings, CAPTAIN_B2), issue.id, "office")
+    # Issue 14: the building's captain proposes the way; staff decide it.
+    proposed = await triage.set_triage(captain, issue.id, "office")
+    assert proposed.changed and proposed.issue.triage is None and proposed.issue.triage_proposed == "office"
     assert (await triage.set_triage(staff, issue.id, "joint")).changed
     assert not (await triage.set_triage(staff, issue.id, "joint")).changed
 
@@ -406,6 +411,10 @@ async def test_escalation_settings_per_community(session, community, clock, sett
 
 
 async def test_auto_close_after_seven_days(session, community, clock, settings) -> None:
+    # Issue 14: this community closes fixes without the office's check (the default would make these
+    # urgent issues wait for it; tests/unit/test_closeout.py covers that path).
+    c = await session.get(Community, community.id)
+    c.settings = {**(c.settings or {}), "verification": "none"}
     ann = await resident(session, community)
     gone = await resident(session, community, name="Gone")
     triage = triage_of(session, clock, settings)
@@ -422,6 +431,7 @@ async def test_auto_close_after_seven_days(session, community, clock, settings) 
     assert await triage.auto_close() == 2
     for issue in (one, two):
         assert issue.status == IssueStatus.CLOSED and issue.closed_without_confirmation
+        assert issue.close_how == "unconfirmed" and issue.closed_by_id is None
     assert await triage.auto_close() == 0
     assert not (await triage.confirm(ann, one.id)).changed
 

@@ -48,7 +48,9 @@ ACTIONS: dict[str, Action] = {
     "menu": lambda t, a, i: t.check(a, i.id),
 }
 ALL = set(ACTIONS)
-WORK = ALL - {"triage"}
+# 三事分流: a captain's (or area head's) way is a proposal that staff confirm, so they may press it too;
+# tests/e2e/test_closeout.py checks that only staff decide.
+WORK = ALL
 
 # who → the buttons they may press (everything else is refused)
 MATRIX: dict[str, tuple[int | str, set[str]]] = {
