@@ -106,6 +106,16 @@ ACTION_MATRIX: dict[str, dict[str, str]] = {
         "admin": "Y Y Y Y Y Y Y Y",
         "rs_staff": ". . . . . . Y Y",
     },
+    "dashboard": {
+        "nobody": ". . . . . . . .",
+        "resident": ". . . . . . . .",
+        "volunteer": ". . . . . . . .",
+        "captain": ". . . . . . . .",
+        "area_head": "Y Y . Y . . . .",
+        "staff": "Y Y Y Y Y Y . .",
+        "admin": "Y Y Y Y Y Y Y Y",
+        "rs_staff": ". . . . . . Y Y",
+    },
     "export_reporter": {
         "nobody": ". . . . . . . .",
         "resident": ". . . . . . . .",

@@ -1,0 +1,61 @@
+"""the dashboard's sign-in: one-time links and browser sessions (hashed secrets)
+
+Revision ID: 0011
+Revises: 0007
+"""
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+import models.base
+
+revision: str = '0011'
+down_revision: str | None = '0007'
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+ID = sa.BigInteger().with_variant(sa.Integer(), 'sqlite')
+
+
+def upgrade() -> None:
+    op.create_table('web_login_tokens',
+    sa.Column('id', ID, nullable=False),
+    sa.Column('token_hash', sa.String(length=64), nullable=False),
+    sa.Column('member_id', ID, nullable=False),
+    sa.Column('expires_at', models.base.UTCDateTime(), nullable=False),
+    sa.Column('used_at', models.base.UTCDateTime(), nullable=True),
+    sa.Column('created_at', models.base.UTCDateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['member_id'], ['members.id'], name=op.f('fk_web_login_tokens_member_id_members'),
+                            ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_web_login_tokens')),
+    sa.UniqueConstraint('token_hash', name=op.f('uq_web_login_tokens_token_hash'))
+    )
+    with op.batch_alter_table('web_login_tokens', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_web_login_tokens_member_id'), ['member_id'], unique=False)
+    op.create_table('web_sessions',
+    sa.Column('id', ID, nullable=False),
+    sa.Column('token_hash', sa.String(length=64), nullable=False),
+    sa.Column('csrf', sa.String(length=64), nullable=False),
+    sa.Column('member_id', ID, nullable=False),
+    sa.Column('via', sa.String(length=8), nullable=False),
+    sa.Column('expires_at', models.base.UTCDateTime(), nullable=False),
+    sa.Column('created_at', models.base.UTCDateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['member_id'], ['members.id'], name=op.f('fk_web_sessions_member_id_members'),
+                            ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_web_sessions')),
+    sa.UniqueConstraint('token_hash', name=op.f('uq_web_sessions_token_hash'))
+    )
+    with op.batch_alter_table('web_sessions', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_web_sessions_expires_at'), ['expires_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_web_sessions_member_id'), ['member_id'], unique=False)
+
+
+def downgrade() -> None:
+    with op.batch_alter_table('web_sessions', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_web_sessions_member_id'))
+        batch_op.drop_index(batch_op.f('ix_web_sessions_expires_at'))
+    op.drop_table('web_sessions')
+    with op.batch_alter_table('web_login_tokens', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_web_login_tokens_member_id'))
+    op.drop_table('web_login_tokens')

@@ -1,0 +1,171 @@
+"""The office's desk (web dashboard): who may enter, one-time sign-in links, browser sessions, and the
+figures its pages show. Rules only: the aiohttp layer (bot/web/) checks Telegram's signatures, renders
+pages and calls these."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.clock import Clock, system_clock
+from bot.services.access import Actor, Place, can
+from bot.services.ledger import Scope
+from models import Area, Community, Issue, IssueStatus, Member
+from models.web import WebLoginToken, WebSession
+
+LINK_TTL = timedelta(minutes=10)
+SESSION_TTL = timedelta(hours=12)
+OPEN = IssueStatus.OPEN
+
+
+def _hash(raw: str) -> str:
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Signed:
+    member_id: int
+    csrf: str
+    token: str  # the raw cookie value, handed to the browser once
+
+
+class WebService:
+    def __init__(self, session: AsyncSession, clock: Clock = system_clock) -> None:
+        self.session = session
+        self.clock = clock
+
+    # ------------------------------------------------------------------ who may enter
+
+    async def scopes(self, actor: Actor) -> list[Scope]:
+        """Where the actor may look: whole communities (staff, admins), else their areas (area heads).
+        Empty for everyone else: residents, volunteers and captains keep to the chat."""
+        out: list[Scope] = []
+        communities = (await self.session.execute(select(Community).order_by(Community.id))).scalars().all()
+        for community in communities:
+            if can(actor, "dashboard", Place(community.id)):
+                out.append(Scope(community.id, None, community.name))
+                continue
+            for grant in actor.roles("area_head"):
+                if grant.community_id == community.id and grant.area_id is not None:
+                    area = await self.session.get(Area, grant.area_id)
+                    if area is not None and can(actor, "dashboard", Place(community.id, area.id)):
+                        out.append(Scope(community.id, area.id, f"{community.name} · {area.name}"))
+        return out
+
+    # ------------------------------------------------------------------ sign-in links (/web)
+
+    async def issue_link(self, member: Member) -> str:
+        """A fresh one-time sign-in secret for the member; only its hash is stored."""
+        raw = secrets.token_urlsafe(32)
+        now = self.clock()
+        # Old links of this person go: one valid link at a time, and the table stays small.
+        await self.session.execute(delete(WebLoginToken).where(
+            (WebLoginToken.member_id == member.id) | (WebLoginToken.expires_at < now)))
+        self.session.add(WebLoginToken(token_hash=_hash(raw), member_id=member.id, expires_at=now + LINK_TTL,
+                                       created_at=now))
+        await self.session.flush()
+        return raw
+
+    async def redeem_link(self, raw: str) -> int | None:
+        """The member a link signs in, once: a single UPDATE claims it, so two clicks at once do not both
+        succeed. None when unknown, used or expired."""
+        if not raw or len(raw) > 128:
+            return None
+        now = self.clock()
+        claimed = (await self.session.execute(
+            update(WebLoginToken)
+            .where(WebLoginToken.token_hash == _hash(raw), WebLoginToken.used_at.is_(None),
+                   WebLoginToken.expires_at > now)
+            .values(used_at=now).returning(WebLoginToken.member_id))).scalar_one_or_none()
+        return claimed
+
+    # ------------------------------------------------------------------ sessions
+
+    async def open_session(self, member_id: int, via: str) -> Signed:
+        raw, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(24)
+        now = self.clock()
+        await self.session.execute(delete(WebSession).where(WebSession.expires_at < now))
+        self.session.add(WebSession(token_hash=_hash(raw), csrf=csrf, member_id=member_id, via=via,
+                                    expires_at=now + SESSION_TTL, created_at=now))
+        await self.session.flush()
+        return Signed(member_id, csrf, raw)
+
+    async def current(self, raw: str | None) -> Signed | None:
+        if not raw or len(raw) > 128:
+            return None
+        row = (await self.session.execute(select(WebSession).where(
+            WebSession.token_hash == _hash(raw), WebSession.expires_at > self.clock()))).scalar_one_or_none()
+        return Signed(row.member_id, row.csrf, raw) if row is not None else None
+
+    async def close_session(self, raw: str | None) -> None:
+        if raw:
+            await self.session.execute(delete(WebSession).where(WebSession.token_hash == _hash(raw)))
+
+    # ------------------------------------------------------------------ Today
+
+    async def today(self, scope: Scope, *, limit: int = 20) -> Today:
+        """The exceptions the digest names (urgent, overdue, escalated, reopened) and the day's and week's
+        figures, for the scope."""
+        now = self.clock()
+        where = [Issue.community_id == scope.community_id]
+        if scope.area_id is not None:
+            where.append(Issue.area_id == scope.area_id)
+        open_ = Issue.status.in_(OPEN)
+
+        async def rows(*cond: object) -> list[IssueLine]:
+            found = (await self.session.execute(
+                select(Issue.id, Issue.reference, Issue.category, Issue.status, Issue.deadline_at)
+                .where(*where, *cond).order_by(Issue.created_at.desc()).limit(limit))).all()
+            return [IssueLine(*r) for r in found]
+
+        async def count(*cond: object) -> int:
+            return int((await self.session.execute(select(func.count()).select_from(Issue)
+                                                   .where(*where, *cond))).scalar_one())
+
+        day, week = now - timedelta(days=1), now - timedelta(days=7)
+        return Today(
+            urgent=await rows(open_, Issue.urgent.is_(True)),
+            overdue=await rows(open_, Issue.overdue.is_(True)),
+            escalated=await rows(open_, Issue.escalation_level > 0),
+            reopened=await rows(open_, Issue.reopen_count > 0),
+            # Extension point: "awaiting verification" joins these lists when close-out verification lands.
+            new_day=await count(Issue.created_at >= day), new_week=await count(Issue.created_at >= week),
+            resolved_day=await count(Issue.resolved_at >= day), resolved_week=await count(Issue.resolved_at >= week),
+            open_now=await count(open_),
+        )
+
+
+@dataclass(frozen=True)
+class IssueLine:
+    id: int
+    reference: str
+    category: str
+    status: str
+    deadline_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Today:
+    urgent: list[IssueLine]
+    overdue: list[IssueLine]
+    escalated: list[IssueLine]
+    reopened: list[IssueLine]
+    new_day: int
+    new_week: int
+    resolved_day: int
+    resolved_week: int
+    open_now: int
+
+
+def _register() -> None:
+    from bot.services import EXTRA_SERVICES
+
+    EXTRA_SERVICES["web"] = lambda session, clock, settings, services: WebService(session, clock)
+
+
+_register()

@@ -1,0 +1,137 @@
+"""The office's desk (web dashboard): signing in with a one-time /web link or with the Mini App's signed
+init data, sessions, CSRF, and who gets in (staff and area heads) and who is politely turned away."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import re
+from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from bot.web import CSP, DeskContext, desk_app
+from tests.conftest import TOKEN, BotHarness, unique_id
+from tests.e2e.test_triage import file_issue, groups, person
+
+STAFF, NORTH_HEAD = 2002, 2001
+WEB_URL = "https://desk.example.org/desk"
+
+
+def signed_init_data(user_id: int, auth_date: int, token: str = TOKEN, name: str = "Wu") -> str:
+    """Init data as Telegram signs it for a Mini App: HMAC-SHA256 keyed with HMAC("WebAppData", token)."""
+    fields = {"auth_date": str(auth_date), "query_id": "AAH",
+              "user": json.dumps({"id": user_id, "first_name": name}, separators=(",", ":"))}
+    check = "\n".join(f"{k}={v}" for k, v in sorted(fields.items()))
+    secret = hmac.new(b"WebAppData", token.encode(), hashlib.sha256).digest()
+    fields["hash"] = hmac.new(secret, check.encode(), hashlib.sha256).hexdigest()
+    return urlencode(fields)
+
+
+@pytest.fixture
+async def desk(harness: BotHarness, settings: Any, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[TestClient]:
+    monkeypatch.setattr(settings, "web_url", WEB_URL)
+    ctx = DeskContext(settings, harness.sessions, harness.clock, harness.bot)
+    client = TestClient(TestServer(desk_app(ctx)))
+    await client.start_server()
+    try:
+        yield client
+    finally:
+        await client.close()
+
+
+def link_path(harness: BotHarness, chat: int) -> str:
+    text = harness.tg.sent(chat, "sendMessage")[-1].plain or ""
+    found = re.search(r"https://desk\.example\.org(/desk/login\?t=\S+)", text)
+    assert found, text
+    return found.group(1)
+
+
+async def test_staff_signs_in_once_with_the_web_link(harness: BotHarness, community: Any, desk: TestClient) -> None:
+    groups(harness)
+    ann = await person(harness, unique_id(), "Ann", resident_of="b1")
+    await file_issue(harness, ann)  # urgent fire lane: on Today's urgent list
+    staff = await person(harness, STAFF, "Office Wu")
+    await harness.feed(harness.up.text(staff, "/web"))
+    path = link_path(harness, staff.id)
+    menu = [c for c in harness.tg.calls_of("setChatMenuButton") if c.chat_id == staff.id and not c.error]
+    assert menu and menu[-1].params["menu_button"]["web_app"]["url"] == WEB_URL + "/"
+
+    page = await desk.get("/desk/")
+    assert page.status == 200 and "Sign in" in await page.text()  # not signed in yet
+
+    first = await desk.get(path, allow_redirects=False)
+    assert first.status == 303
+    cookie = first.cookies["desk"]
+    assert cookie["httponly"] and cookie["secure"] and cookie["samesite"] == "Lax"
+    assert int(cookie["max-age"]) == 12 * 3600
+    desk.session.cookie_jar.update_cookies({"desk": cookie.value})  # the test server speaks plain http
+    today = await desk.get("/desk/")
+    body = await today.text()
+    assert today.status == 200 and "Today" in body and "#NC0001" in body and "Urgent, not fixed" in body
+    assert today.headers["Content-Security-Policy"] == CSP and "'unsafe-inline'" not in CSP
+
+    desk.session.cookie_jar.clear()
+    again = await desk.get(path, allow_redirects=False)
+    assert again.status == 403 and "used or has expired" in await again.text()
+
+
+async def test_link_expires_after_ten_minutes(harness: BotHarness, community: Any, desk: TestClient) -> None:
+    groups(harness)
+    staff = await person(harness, STAFF, "Office Wu")
+    await harness.feed(harness.up.text(staff, "/web"))
+    path = link_path(harness, staff.id)
+    harness.clock.advance(minutes=11)
+    late = await desk.get(path, allow_redirects=False)
+    assert late.status == 403 and "desk" not in late.cookies
+
+
+async def test_resident_gets_no_link_and_no_desk(harness: BotHarness, community: Any, desk: TestClient) -> None:
+    groups(harness)
+    ann = await person(harness, unique_id(), "Ann", resident_of="b1")
+    await harness.feed(harness.up.text(ann, "/web"))
+    answer = harness.tg.sent(ann.id, "sendMessage")[-1].plain or ""
+    assert "for the community office" in answer and "login" not in answer
+    assert not harness.tg.calls_of("setChatMenuButton")
+
+    # Inside Telegram, with genuine init data, a resident is shown the polite page, never the ledger.
+    now = int(harness.clock().timestamp())
+    signin = await desk.post("/desk/tg", data={"init_data": signed_init_data(ann.id, now)})
+    assert signin.status == 200
+    desk.session.cookie_jar.update_cookies({"desk": signin.cookies["desk"].value})
+    page = await desk.get("/desk/")
+    assert page.status == 403 and "This desk is for the office" in await page.text()
+
+
+async def test_mini_app_init_data_signs_in_and_forgeries_do_not(harness: BotHarness, community: Any,
+                                                                desk: TestClient) -> None:
+    groups(harness)
+    head = await person(harness, NORTH_HEAD, "Wang", "zh-hans")
+    now = int(harness.clock().timestamp())
+    forged = signed_init_data(head.id, now, token="123456:someone-else")
+    assert (await desk.post("/desk/tg", data={"init_data": forged})).status == 403
+    stale = signed_init_data(head.id, now - 2 * 86400)
+    assert (await desk.post("/desk/tg", data={"init_data": stale})).status == 403
+    assert "desk" not in desk.session.cookie_jar.filter_cookies(desk.make_url("/desk/"))
+
+    ok = await desk.post("/desk/tg", data={"init_data": signed_init_data(head.id, now)})
+    assert ok.status == 200 and (await ok.json())["ok"]
+    desk.session.cookie_jar.update_cookies({"desk": ok.cookies["desk"].value})
+    page = await desk.get("/desk/")
+    body = await page.text()
+    assert page.status == 200 and "今天" in body
+
+    english = await desk.get("/desk/?lang=en")
+    assert "Today" in await english.text()
+
+    # Sign out needs the form's CSRF token.
+    assert (await desk.post("/desk/logout", data={"csrf": "wrong"}, allow_redirects=False)).status == 403
+    csrf = re.search(r'name="csrf" value="([^"]+)"', await english.text())
+    assert csrf
+    out = await desk.post("/desk/logout", data={"csrf": csrf.group(1)}, allow_redirects=False)
+    assert out.status == 303
+    assert "Sign in" in await (await desk.get("/desk/")).text()
