@@ -140,6 +140,107 @@ class WebService:
         )
 
 
+    # ------------------------------------------------------------------ Ledger and Issue
+
+    async def ledger(self, scope: Scope, f: LedgerFilter) -> LedgerPage:
+        """One page of the ledger, filtered and sorted in SQL. No total count: counting a million rows on every
+        click costs more than the page; a "next" link is enough (one row more than a page is fetched)."""
+        from models import Building
+
+        q = select(Issue.id, Issue.reference, Issue.category, Issue.status, Issue.urgent, Issue.overdue,
+                   Building.name, Issue.description, Issue.created_at, Issue.deadline_at) \
+            .outerjoin(Building, Building.id == Issue.building_id).where(Issue.community_id == scope.community_id)
+        if scope.area_id is not None:
+            q = q.where(Issue.area_id == scope.area_id)
+        if f.area_id is not None:
+            q = q.where(Issue.area_id == f.area_id)
+        if f.status == "open":
+            q = q.where(Issue.status.in_(IssueStatus.OPEN))
+        elif f.status:
+            q = q.where(Issue.status == f.status)
+        if f.category:
+            q = q.where(Issue.category == f.category)
+        if f.building_id is not None:
+            q = q.where(Issue.building_id == f.building_id)
+        if f.triage:
+            q = q.where(Issue.triage == f.triage)
+        if f.since is not None:
+            q = q.where(Issue.created_at >= f.since)
+        if f.until is not None:
+            q = q.where(Issue.created_at < f.until)
+        if f.overdue:
+            q = q.where(Issue.overdue.is_(True))
+        text = f.text.strip().lstrip("#")
+        if text:
+            if text.upper() == text and any(ch.isdigit() for ch in text) and len(text) <= 16:
+                q = q.where(Issue.reference == text.upper())
+            else:
+                q = q.where(Issue.description.contains(text, autoescape=True))
+        key = f.sort.lstrip("-")
+        column = SORTS.get(key, Issue.created_at)
+        q = q.order_by(column.desc() if f.sort.startswith("-") else column.asc(), Issue.id.desc())
+        page = max(1, min(f.page, 10_000))
+        found = (await self.session.execute(q.offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE + 1))).all()
+        rows = [LedgerRow(r[0], r[1], r[2], r[3], bool(r[4]), bool(r[5]), r[6] or "", (r[7] or "")[:140], r[8], r[9])
+                for r in found[:PAGE_SIZE]]
+        return LedgerPage(rows, page, len(found) > PAGE_SIZE)
+
+
+    async def issue_in_scope(self, scopes: list[Scope], issue_id: int) -> Issue | None:
+        """The issue, if it lies in one of the person's scopes (else None: the page says "not found")."""
+        issue = await self.session.get(Issue, issue_id)
+        if issue is None:
+            return None
+        for s in scopes:
+            if s.community_id == issue.community_id and (s.area_id is None or s.area_id == issue.area_id):
+                return issue
+        return None
+
+
+
+@dataclass(frozen=True)
+class LedgerFilter:
+    """What the ledger page was asked for; every value comes from the query string and is checked here."""
+
+    status: str = ""
+    category: str = ""
+    building_id: int | None = None
+    area_id: int | None = None
+    triage: str = ""
+    since: datetime | None = None
+    until: datetime | None = None
+    overdue: bool = False
+    text: str = ""
+    sort: str = "-created"
+    page: int = 1
+
+
+SORTS = {"created": Issue.created_at, "deadline": Issue.deadline_at, "reference": Issue.number,
+         "status": Issue.status, "category": Issue.category}
+PAGE_SIZE = 50
+
+
+@dataclass(frozen=True)
+class LedgerPage:
+    rows: list[LedgerRow]
+    page: int
+    has_next: bool
+
+
+@dataclass(frozen=True)
+class LedgerRow:
+    id: int
+    reference: str
+    category: str
+    status: str
+    urgent: bool
+    overdue: bool
+    building: str
+    description: str
+    created_at: datetime
+    deadline_at: datetime | None
+
+
 @dataclass(frozen=True)
 class IssueLine:
     id: int
@@ -160,6 +261,7 @@ class Today:
     resolved_day: int
     resolved_week: int
     open_now: int
+
 
 
 def _register() -> None:

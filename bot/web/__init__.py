@@ -12,11 +12,12 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
+from urllib.parse import urlencode, urlparse
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import i18n
@@ -55,6 +56,9 @@ class DeskContext:
 
 
 DESK = web.AppKey("desk", DeskContext)
+LOCALE = web.RequestKey("locale", str)
+MEMBER_ID = web.RequestKey("member_id", int)
+CSRF_KEY = web.RequestKey("csrf", str)
 
 
 def desk_prefix(settings: Settings) -> str:
@@ -89,11 +93,11 @@ async def security_headers(request: web.Request, handler: Handler) -> web.Stream
 
 def render(request: web.Request, template: str, status: int = 200, **context: Any) -> web.Response:
     desk: DeskContext = request.app[DESK]
-    locale = request.get("locale") or "en"
+    locale = request.get(LOCALE) or "en"
     with i18n.use_locale(locale):
         html = ENV.get_template(template).render(prefix=desk.prefix, locale=locale, lang="zh-Hans" if
-                                             locale == "zh_Hans" else "en", csrf=request.get("csrf", ""),
-                                             signed_in=request.get("member_id") is not None,
+                                             locale == "zh_Hans" else "en", csrf=request.get(CSRF_KEY, ""),
+                                             signed_in=request.get(MEMBER_ID) is not None,
                                              path=request.path, **context)
     return web.Response(text=html, status=status, content_type="text/html", charset="utf-8")
 
@@ -122,11 +126,11 @@ async def index(request: web.Request) -> web.StreamResponse:
         signed = await service.current(request.cookies.get(COOKIE))
         members = MembersService(session, desk.clock, desk.settings.admin_ids)
         member = await members.get(signed.member_id) if signed else None
-        request["locale"] = _locale(request, member, members)
+        request[LOCALE] = _locale(request, member, members)
         if signed is None or member is None:
             # Not signed in: inside Telegram the page's script signs in with the Mini App's init data.
             return _with_lang(request, render(request, "web_signin.html.j2"))
-        request["member_id"], request["csrf"] = member.id, signed.csrf
+        request[MEMBER_ID], request[CSRF_KEY] = member.id, signed.csrf
         actor = await members.actor(member)
         scopes = await service.scopes(actor)
         if not scopes:
@@ -136,7 +140,7 @@ async def index(request: web.Request) -> web.StreamResponse:
         from bot.services.digests import category_label
 
         community = (await members.place_info(Place(scope.community_id))).community
-        locale = request["locale"]
+        locale = request[LOCALE]
         return _with_lang(request, render(
             request, "web_today.html.j2", today=today, scope=scope, scopes=scopes, name=member.display_name,
             label=lambda key: category_label(community, key, locale)))
@@ -157,7 +161,7 @@ async def login(request: web.Request) -> web.StreamResponse:
         member_id = await service.redeem_link(request.query.get("t", ""))
         if member_id is None:
             await session.commit()
-            request["locale"] = _locale(request, None, None)
+            request[LOCALE] = _locale(request, None, None)
             return render(request, "web_link_expired.html.j2", status=403)
         signed = await service.open_session(member_id, "link")
         await session.commit()
@@ -205,6 +209,177 @@ async def logout(request: web.Request) -> web.StreamResponse:
     raise response
 
 
+@dataclass
+class Visit:
+    """A signed-in office person on one request: their member, actor (roles re-read now) and scopes."""
+
+    session: AsyncSession
+    service: WebService
+    members: MembersService
+    member: Any
+    actor: Any
+    scopes: list[Any]
+
+
+async def _visit(request: web.Request, session: AsyncSession) -> Visit:
+    """Who is asking: raises the sign-in page, or the polite page for people who are not office."""
+    desk: DeskContext = request.app[DESK]
+    service = WebService(session, desk.clock)
+    signed = await service.current(request.cookies.get(COOKIE))
+    members = MembersService(session, desk.clock, desk.settings.admin_ids)
+    member = await members.get(signed.member_id) if signed else None
+    request[LOCALE] = _locale(request, member, members)
+    if signed is None or member is None:
+        raise _with_lang(request, render(request, "web_signin.html.j2", status=401))
+    request[MEMBER_ID], request[CSRF_KEY] = member.id, signed.csrf
+    actor = await members.actor(member)
+    scopes = await service.scopes(actor)
+    if not scopes:
+        raise _with_lang(request, render(request, "web_office_only.html.j2", status=403))
+    return Visit(session, service, members, member, actor, scopes)
+
+
+def _labels(community: Any, locale: str) -> Any:
+    from bot.services.digests import category_label
+
+    return lambda key: category_label(community, key, locale)
+
+
+def _int(value: str | None) -> int | None:
+    return int(value) if value and value.isdigit() and len(value) < 12 else None
+
+
+def _date(value: str | None, tz: str) -> Any:
+    from datetime import date, datetime
+    from zoneinfo import ZoneInfo
+
+    try:
+        d = date.fromisoformat(value or "")
+    except ValueError:
+        return None
+    return datetime(d.year, d.month, d.day, tzinfo=ZoneInfo(tz))
+
+
+async def ledger(request: web.Request) -> web.StreamResponse:
+    from datetime import timedelta as td
+
+    from bot.services.cards import status_label
+    from bot.services.web import SORTS, LedgerFilter
+    from models import Area, Building, IssueStatus
+
+    desk: DeskContext = request.app[DESK]
+    q = request.query
+    async with desk.sessions() as session:
+        visit = await _visit(request, session)
+        scope = next((s for s in visit.scopes if s.token == q.get("scope")), visit.scopes[0])
+        community = (await visit.members.place_info(Place(scope.community_id))).community
+        until = _date(q.get("until"), community.timezone)
+        sort = q.get("sort", "-created")
+        f = LedgerFilter(
+            status=q.get("status", "") if q.get("status", "") in (*IssueStatus.OPEN, *IssueStatus.DONE, "open")
+            else "", category=q.get("category", "")[:32], building_id=_int(q.get("building")),
+            area_id=_int(q.get("area")), triage=q.get("triage", "") if q.get("triage") in
+            ("office", "joint", "residents") else "", since=_date(q.get("since"), community.timezone),
+            until=until + td(days=1) if until else None, overdue=q.get("overdue") == "1",
+            text=q.get("q", "")[:100], sort=sort if sort.lstrip("-") in SORTS else "-created",
+            page=_int(q.get("page")) or 1)
+        page = await visit.service.ledger(scope, f)
+        areas = (await session.execute(select(Area).where(Area.community_id == scope.community_id)
+                                       .order_by(Area.id))).scalars().all()
+        buildings = (await session.execute(select(Building).where(Building.community_id == scope.community_id)
+                                           .order_by(Building.id))).scalars().all()
+        if scope.area_id is not None:
+            areas = [a for a in areas if a.id == scope.area_id]
+            buildings = [b for b in buildings if b.area_id == scope.area_id]
+        locale = request[LOCALE]
+        with i18n.use_locale(locale):
+            statuses = [("open", i18n.gettext("open (any)"))] + [(st, status_label(st)) for st in
+                                                      (*IssueStatus.OPEN, *IssueStatus.DONE)]
+        label = _labels(community, locale)
+        categories = [(c, label(c)) for c in _category_keys(community)]
+        args = {k: v for k, v in q.items() if k != "page"}
+        return _with_lang(request, render(
+            request, "web_ledger.html.j2", scope=scope, scopes=visit.scopes, page=page, f=f, q=q,
+            statuses=statuses, categories=categories, areas=areas, buildings=buildings, label=label,
+            status_label=lambda st: _status(st, locale), tz=community.timezone, args=args, fmt=_fmt_time,
+            page_url=lambda n: "?" + urlencode({**args, "page": n})))
+
+
+def _status(status: str, locale: str) -> str:
+    from bot.services.cards import status_label
+
+    with i18n.use_locale(locale):
+        return status_label(status)
+
+
+def _category_keys(community: Any) -> list[str]:
+    from bot.services.reporting import categories
+
+    return [c.key for c in categories(community)]
+
+
+def _fmt_time(value: Any, tz: str) -> str:
+    from zoneinfo import ZoneInfo
+
+    return value.astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M") if value else "—"
+
+
+async def issue_page(request: web.Request) -> web.StreamResponse:
+    desk: DeskContext = request.app[DESK]
+    issue_id = _int(request.match_info.get("id"))
+    async with desk.sessions() as session:
+        visit = await _visit(request, session)
+        issue = await visit.service.issue_in_scope(visit.scopes, issue_id or 0)
+        if issue is None:
+            return render(request, "web_not_found.html.j2", status=404)
+        from bot.services.access import can
+        from bot.services.triage import TriageService
+
+        place = TriageService(session, desk.clock).place_of(issue)
+        community = (await visit.members.place_info(Place(issue.community_id))).community
+        from bot.services.cards import CardService
+
+        locale = request[LOCALE]
+        events = await CardService(session, desk.clock).timeline(issue, locale,
+                                                                 can(visit.actor, "view_reporter", place))
+        return _with_lang(request, render(
+            request, "web_issue.html.j2", issue=issue, events=events, label=_labels(community, locale),
+            status_label=lambda st: _status(st, locale), tz=community.timezone, fmt=_fmt_time,
+            may_triage=can(visit.actor, "triage", place), flash=request.query.get("done", "")))
+
+
+async def issue_action(request: web.Request) -> web.StreamResponse:
+    """An action on an issue, through the same service as the chat's buttons: the team chat's card and
+    the reporter's updates follow through the outbox exactly as when the button is pressed in Telegram."""
+    from bot.services import build_services
+    from bot.services.access import NotAllowed
+
+    desk: DeskContext = request.app[DESK]
+    issue_id = _int(request.match_info.get("id")) or 0
+    action = request.match_info.get("action")
+    form = await request.post()
+    async with desk.sessions() as session:
+        visit = await _visit(request, session)
+        if form.get("csrf") != request[CSRF_KEY]:
+            raise web.HTTPForbidden(text="CSRF")
+        if await visit.service.issue_in_scope(visit.scopes, issue_id) is None:
+            return render(request, "web_not_found.html.j2", status=404)
+        services = build_services(session, desk.clock, desk.settings)
+        triage = services["triage"]
+        done = ""
+        try:
+            with i18n.use_locale(request[LOCALE]):
+                if action == "accept":
+                    outcome = await triage.accept(visit.actor, issue_id)
+                    done = "accepted" if outcome.changed else "unchanged"
+                else:
+                    raise web.HTTPNotFound()
+        except NotAllowed:
+            done = "refused"
+        await session.commit()
+    raise web.HTTPSeeOther(f"{desk.prefix}/issue/{issue_id}?done={done}")
+
+
 def setup_desk(app: web.Application, ctx: DeskContext) -> None:
     """Add the desk's routes to an aiohttp application (the webhook's, or one of its own)."""
     app[DESK] = ctx
@@ -217,6 +392,9 @@ def setup_desk(app: web.Application, ctx: DeskContext) -> None:
 
         app.router.add_get(p, bare)
     app.router.add_get(p + "/login", login)
+    app.router.add_get(p + "/ledger", ledger)
+    app.router.add_get(p + "/issue/{id}", issue_page)
+    app.router.add_post(p + "/issue/{id}/{action}", issue_action)
     app.router.add_post(p + "/tg", telegram_signin)
     app.router.add_post(p + "/logout", logout)
     app.router.add_static(p + "/static/", STATIC, append_version=False)

@@ -16,7 +16,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from bot.web import CSP, DeskContext, desk_app
 from tests.conftest import TOKEN, BotHarness, unique_id
-from tests.e2e.test_triage import file_issue, groups, person
+from tests.e2e.test_triage import file_issue, groups, person, set_locale
 
 STAFF, NORTH_HEAD = 2002, 2001
 WEB_URL = "https://desk.example.org/desk"
@@ -135,3 +135,67 @@ async def test_mini_app_init_data_signs_in_and_forgeries_do_not(harness: BotHarn
     out = await desk.post("/desk/logout", data={"csrf": csrf.group(1)}, allow_redirects=False)
     assert out.status == 303
     assert "Sign in" in await (await desk.get("/desk/")).text()
+
+
+async def signed_in(harness: BotHarness, desk: TestClient, telegram_id: int) -> str:
+    """Sign in through the Mini App's init data; returns the page's CSRF token."""
+    now = int(harness.clock().timestamp())
+    ok = await desk.post("/desk/tg", data={"init_data": signed_init_data(telegram_id, now)})
+    assert ok.status == 200
+    desk.session.cookie_jar.update_cookies({"desk": ok.cookies["desk"].value})
+    page = await (await desk.get("/desk/")).text()
+    found = re.search(r'name="csrf" value="([^"]+)"', page)
+    assert found
+    return found.group(1)
+
+
+async def test_ledger_filters_and_accept_updates_card_and_reporter(harness: BotHarness, community: Any,
+                                                                   desk: TestClient) -> None:
+    from tests.e2e.test_triage import TEAM_B1, card, settle
+
+    await set_locale(harness, "en")
+    groups(harness)
+    ann = await person(harness, unique_id(), "Ann", resident_of="b1")
+    bob = await person(harness, unique_id(), "Bob", resident_of="b3")
+    fire = await file_issue(harness, ann)
+    await file_issue(harness, bob, building="b3", category="lighting", description="Lamp out by gate")
+    the_card = card(harness)
+    staff = await person(harness, STAFF, "Office Wu")
+    csrf = await signed_in(harness, desk, staff.id)
+
+    everything = await (await desk.get("/desk/ledger")).text()
+    assert "#NC0001" in everything and "#NC0002" in everything
+    lamps = await (await desk.get("/desk/ledger", params={"category": "lighting"})).text()
+    assert "#NC0002" in lamps and "#NC0001" not in lamps
+    by_text = await (await desk.get("/desk/ledger", params={"q": "gate"})).text()
+    assert "#NC0002" in by_text and "#NC0001" not in by_text
+    by_ref = await (await desk.get("/desk/ledger", params={"q": "#NC0001"})).text()
+    assert "#NC0001" in by_ref and "#NC0002" not in by_ref
+    assert "No issues match" in await (await desk.get("/desk/ledger", params={"overdue": "1"})).text()
+
+    page = await (await desk.get(f"/desk/issue/{fire}")).text()
+    assert "Accept" in page and "Bikes block the fire lane" in page
+    # A forged form (no CSRF token) changes nothing.
+    assert (await desk.post(f"/desk/issue/{fire}/accept", data={}, allow_redirects=False)).status == 403
+    accepted = await desk.post(f"/desk/issue/{fire}/accept", data={"csrf": csrf})
+    assert "Accepted: you handle it now" in await accepted.text()
+    await settle(harness)
+    caption = harness.tg.current(TEAM_B1, the_card.message_id).caption or ""
+    assert "handled by Office Wu" in caption, caption
+    assert any("accepted by" in t for t in harness.tg.texts(ann.id, as_plain=True))
+    again = await desk.post(f"/desk/issue/{fire}/accept", data={"csrf": csrf})
+    assert "Nothing changed" in await again.text()
+
+
+async def test_area_head_sees_only_their_area(harness: BotHarness, community: Any, desk: TestClient) -> None:
+    groups(harness)
+    ann = await person(harness, unique_id(), "Ann", resident_of="b1")
+    bob = await person(harness, unique_id(), "Bob", resident_of="b3")
+    await file_issue(harness, ann)
+    south = await file_issue(harness, bob, building="b3", category="lighting")
+    head = await person(harness, NORTH_HEAD, "Wang")
+    await signed_in(harness, desk, head.id)
+    ledger = await (await desk.get("/desk/ledger", params={"lang": "en"})).text()
+    assert "#NC0001" in ledger and "#NC0002" not in ledger
+    # Another area's issue by its id: as if it did not exist.
+    assert (await desk.get(f"/desk/issue/{south}")).status == 404
