@@ -4,7 +4,8 @@
   "use strict";
   var hash = new URLSearchParams(window.location.hash.slice(1));
   var initData = hash.get("tgWebAppData");
-  var theme = hash.get("tgWebAppThemeParams");
+  // Telegram passes its theme in the first page's fragment; later pages of the same visit reuse it.
+  var theme = hash.get("tgWebAppThemeParams") || sessionStorage.getItem("deskTheme");
   if (theme) {
     try {
       var params = JSON.parse(theme);
@@ -29,6 +30,8 @@
   fetch(prefix + "/tg", { method: "POST", credentials: "same-origin",
                           headers: { "Content-Type": "application/x-www-form-urlencoded" },
                           body: new URLSearchParams({ init_data: initData }) })
-    .then(function (r) { if (r.ok) { window.location.replace(prefix + "/"); } else { show("refused"); } })
+    // Read the answer to its end before leaving the page: an unread body is aborted by the navigation.
+    .then(function (r) { return r.text().then(function () { return r.ok; }); })
+    .then(function (ok) { if (ok) { window.location.replace(prefix + "/"); } else { show("refused"); } })
     .catch(function () { show("refused"); });
 })();
