@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -22,7 +23,7 @@ from aiohttp import web
 from bot.web import DeskContext, desk_app
 from tests.conftest import ROOT, BotHarness, unique_id
 from tests.e2e.test_triage import TEAM_B1, card, file_issue, groups, person, set_locale, settle
-from tests.e2e.test_web import STAFF, link_path, signed_init_data
+from tests.e2e.test_web import STAFF, signed_init_data
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -34,12 +35,16 @@ THEME = {"bg_color": "#17212b", "text_color": "#f5f5f5", "hint_color": "#708499"
          "button_color": "#5288c1", "button_text_color": "#ffffff", "secondary_bg_color": "#232e3c"}
 
 
+def _chromium() -> str | None:
+    return CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium")
+
+
 def _missing() -> str | None:
     try:
         import playwright  # noqa: F401
     except ImportError:
         return "the playwright package is not installed (dev extras)"
-    if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
+    if _chromium() is None:
         return "chromium is not installed (apt-get install chromium)"
     return None
 
@@ -54,8 +59,7 @@ async def browser() -> AsyncIterator[Any]:
     from playwright.async_api import async_playwright
 
     async with async_playwright() as p:
-        launched = await p.chromium.launch(executable_path=CHROMIUM if Path(CHROMIUM).exists()
-                                           else shutil.which("chromium"), args=ARGS)
+        launched = await p.chromium.launch(executable_path=_chromium(), args=ARGS)
         yield launched
         await launched.close()
 
@@ -183,8 +187,9 @@ async def test_one_time_link_in_a_desktop_browser_and_a_resident_is_refused(
     staff = await person(harness, STAFF, "Office Wu")
     await harness.feed(harness.up.text(staff, "/web"))
     text = harness.tg.sent(staff.id, "sendMessage")[-1].plain or ""
-    path = text[text.index(live.split("/desk")[0]):].split()[0] if live.split("/desk")[0] in text else ""
-    assert path, (text, link_path)
+    found = re.search(re.escape(live) + r"/login\?t=\S+", text)
+    assert found, text
+    path = found.group(0)
 
     w = await new_page(browser, 1280, allowed={403})
     await w.page.goto(path)
