@@ -126,7 +126,7 @@ def ensure_browser() -> None:
     own browser download is not used)."""
     if is_debian_root() and not Path("/usr/bin/chromium").exists():
         try:
-            apt_install(["chromium"])
+            apt_install(["chromium", "fonts-noto-color-emoji"])
         except subprocess.CalledProcessError as exc:
             say(f"could not install chromium: {exc}")
 

@@ -22,11 +22,11 @@ from models.patrol import (  # noqa: F401
     ShiftTemplate,
 )
 from models.system import FsmRecord, JobLease, ProcessedUpdate
-from models.web import WebLoginToken, WebSession
+from models.web import SettingChange, WebLoginToken, WebSession
 
 __all__ = [
     "Area", "Base", "Building", "ChatLink", "ChatState", "Community", "DigestRun", "FsmRecord", "GroupChat",
     "Household", "HouseholdMember", "Invite", "Issue", "IssueEvent", "IssueFollower", "IssuePhoto", "IssueStatus",
-    "JobLease", "JoinRequest", "Member", "OutboxItem", "OutboxStatus", "ProcessedUpdate", "Role", "WebLoginToken",
-    "WebSession", "utcnow",
+    "JobLease", "JoinRequest", "Member", "OutboxItem", "OutboxStatus", "ProcessedUpdate", "Role",
+    "SettingChange", "WebLoginToken", "WebSession", "utcnow",
 ]

@@ -36,3 +36,18 @@ class WebSession(Base):
     via: Mapped[str] = mapped_column(String(8), default="link")  # link | webapp
     expires_at: Mapped[datetime] = mapped_column(index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SettingChange(Base):
+    """The audit list of the desk's Settings page: who changed which community setting, when, from what
+    to what (JSON text of both values)."""
+
+    __tablename__ = "setting_changes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    community_id: Mapped[int] = mapped_column(ForeignKey("communities.id", ondelete="CASCADE"), index=True)
+    member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id", ondelete="SET NULL"))
+    key: Mapped[str] = mapped_column(String(64))
+    before: Mapped[str | None] = mapped_column(String(2000))
+    after: Mapped[str | None] = mapped_column(String(2000))
+    at: Mapped[datetime] = mapped_column(default=utcnow)

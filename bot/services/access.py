@@ -129,6 +129,7 @@ ACTIONS: dict[str, Level] = {
     "export_reporter": Level.STAFF,
     # the web dashboard (the office's desk): area heads for their area, staff for the community
     "dashboard": Level.AREA_HEAD,
+    "community_settings": Level.STAFF,  # categories, escalation hours, report times (the desk's Settings)
     # people and chats
     "members": Level.CAPTAIN,
     "remove_member": Level.CAPTAIN,

@@ -59,6 +59,7 @@ DESK = web.AppKey("desk", DeskContext)
 LOCALE = web.RequestKey("locale", str)
 MEMBER_ID = web.RequestKey("member_id", int)
 CSRF_KEY = web.RequestKey("csrf", str)
+STAFF_FLAG = web.RequestKey("staff", bool)
 
 
 def desk_prefix(settings: Settings) -> str:
@@ -77,12 +78,22 @@ def _environment() -> Environment:
 ENV = _environment()
 
 
+class Halt(Exception):
+    """Stop handling and answer with this page (the sign-in page, the polite refusal, not found)."""
+
+    def __init__(self, response: web.Response) -> None:
+        super().__init__(response.status)
+        self.response = response
+
+
 @web.middleware
 async def security_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         response = await handler(request)
     except web.HTTPException as exc:  # redirects and refusals carry the headers too
         response = exc
+    except Halt as halt:
+        response = halt.response
     response.headers.setdefault("Content-Security-Policy", CSP)
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Referrer-Policy", "same-origin")
@@ -98,6 +109,7 @@ def render(request: web.Request, template: str, status: int = 200, **context: An
         html = ENV.get_template(template).render(prefix=desk.prefix, locale=locale, lang="zh-Hans" if
                                              locale == "zh_Hans" else "en", csrf=request.get(CSRF_KEY, ""),
                                              signed_in=request.get(MEMBER_ID) is not None,
+                                             staff=request.get(STAFF_FLAG, False),
                                              path=request.path, **context)
     return web.Response(text=html, status=status, content_type="text/html", charset="utf-8")
 
@@ -230,12 +242,13 @@ async def _visit(request: web.Request, session: AsyncSession) -> Visit:
     member = await members.get(signed.member_id) if signed else None
     request[LOCALE] = _locale(request, member, members)
     if signed is None or member is None:
-        raise _with_lang(request, render(request, "web_signin.html.j2", status=401))
+        raise Halt(_with_lang(request, render(request, "web_signin.html.j2", status=401)))
     request[MEMBER_ID], request[CSRF_KEY] = member.id, signed.csrf
     actor = await members.actor(member)
     scopes = await service.scopes(actor)
     if not scopes:
-        raise _with_lang(request, render(request, "web_office_only.html.j2", status=403))
+        raise Halt(_with_lang(request, render(request, "web_office_only.html.j2", status=403)))
+    request[STAFF_FLAG] = any(s.area_id is None for s in scopes)
     return Visit(session, service, members, member, actor, scopes)
 
 
@@ -380,6 +393,65 @@ async def issue_action(request: web.Request) -> web.StreamResponse:
     raise web.HTTPSeeOther(f"{desk.prefix}/issue/{issue_id}?done={done}")
 
 
+def _community_scope(visit: Visit, request: web.Request) -> Any:
+    """The community the Settings page edits: only whole-community scopes (staff, admins)."""
+    scopes = [s for s in visit.scopes if s.area_id is None]
+    if not scopes:
+        raise Halt(_with_lang(request, render(request, "web_not_found.html.j2", status=404)))
+    return next((s for s in scopes if s.token == request.query.get("scope")), scopes[0])
+
+
+async def settings_page(request: web.Request) -> web.StreamResponse:
+    from bot.services.reporting import categories
+    from bot.services.web import SCALARS, CommunitySettings
+
+    desk: DeskContext = request.app[DESK]
+    async with desk.sessions() as session:
+        visit = await _visit(request, session)
+        scope = _community_scope(visit, request)
+        community = (await visit.members.place_info(Place(scope.community_id))).community
+        service = CommunitySettings(session, desk.clock)
+        return _with_lang(request, render(
+            request, "web_settings.html.j2", scope=scope, categories=categories(community),
+            values=service.values(community), names=list(SCALARS), audit=await service.audit(community.id),
+            tz=community.timezone, fmt=_fmt_time, flash=request.query.get("done", ""),
+            failed=request.query.get("error", ""), field=request.query.get("field", "")))
+
+
+async def settings_change(request: web.Request) -> web.StreamResponse:
+    from bot.services.access import NotAllowed
+    from bot.services.web import CommunitySettings, SettingError
+
+    desk: DeskContext = request.app[DESK]
+    what, name = request.match_info["what"], request.match_info["name"]
+    form = await request.post()
+    async with desk.sessions() as session:
+        visit = await _visit(request, session)
+        if form.get("csrf") != request[CSRF_KEY]:
+            raise web.HTTPForbidden(text="CSRF")
+        scope = _community_scope(visit, request)
+        service = CommunitySettings(session, desk.clock)
+        target = f"{desk.prefix}/settings?"
+        try:
+            if what == "category":
+                changed = await service.change_category(
+                    visit.actor, scope.community_id, name, en=str(form.get("en", "")), zh=str(form.get("zh", "")),
+                    emoji=str(form.get("emoji", "")), deadline_days=str(form.get("deadline_days", "")),
+                    urgent=form.get("urgent") == "1")
+            elif what == "value":
+                changed = await service.change(visit.actor, scope.community_id, name, str(form.get("value", "")))
+            else:
+                raise web.HTTPNotFound()
+        except SettingError as exc:
+            await session.rollback()
+            raise web.HTTPSeeOther(target + urlencode({"error": exc.reason, "field": name})) from None
+        except NotAllowed:
+            await session.rollback()
+            raise web.HTTPSeeOther(target + urlencode({"error": "refused", "field": name})) from None
+        await session.commit()
+    raise web.HTTPSeeOther(target + urlencode({"done": "saved" if changed else "same", "field": name}))
+
+
 def setup_desk(app: web.Application, ctx: DeskContext) -> None:
     """Add the desk's routes to an aiohttp application (the webhook's, or one of its own)."""
     app[DESK] = ctx
@@ -395,6 +467,8 @@ def setup_desk(app: web.Application, ctx: DeskContext) -> None:
     app.router.add_get(p + "/ledger", ledger)
     app.router.add_get(p + "/issue/{id}", issue_page)
     app.router.add_post(p + "/issue/{id}/{action}", issue_action)
+    app.router.add_get(p + "/settings", settings_page)
+    app.router.add_post(p + "/settings/{what}/{name}", settings_change)
     app.router.add_post(p + "/tg", telegram_signin)
     app.router.add_post(p + "/logout", logout)
     app.router.add_static(p + "/static/", STATIC, append_version=False)

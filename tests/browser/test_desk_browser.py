@@ -171,6 +171,18 @@ async def test_office_worker_signs_in_filters_accepts_and_pages_look_right(
     caption = harness.tg.current(TEAM_B1, the_card.message_id).caption or ""
     assert "handled by Office Wu" in caption, caption
     assert any("accepted by" in t for t in harness.tg.texts(ann.id, as_plain=True))
+    # Settings: litter gets five days; the next litter report accepted is due five days on.
+    await w.page.get_by_role("link", name="Settings").click()
+    litter = w.page.get_by_role("form", name="Litter / dirty spot")
+    await litter.get_by_label("Deadline days").fill("5")
+    await litter.get_by_role("button", name="Save").click()
+    await w.page.get_by_text("Saved. It applies from now on").wait_for()
+    assert "deadline_days: 5" in await w.page.locator("table.audit").inner_text()
+    litter_id = await file_issue(harness, ann, category="litter", photos=0, description="More bags")
+    await w.page.goto(f"{live}/issue/{litter_id}")
+    await w.page.get_by_role("button", name="Accept").click()
+    await w.page.get_by_text("Accepted: you handle it now").wait_for()
+    assert "2026-11-25" in await w.page.locator(".facts").inner_text()  # Friday 20th + 5 days
     w.check()
     await w.page.context.close()
 
@@ -178,6 +190,7 @@ async def test_office_worker_signs_in_filters_accepts_and_pages_look_right(
     await shoot_all(browser, cookies, f"{live}/", "today")
     await shoot_all(browser, cookies, f"{live}/ledger", "ledger")
     await shoot_all(browser, cookies, f"{live}/issue/{fire}", "issue")
+    await shoot_all(browser, cookies, f"{live}/settings", "settings")
     await shoot_all(browser, [], f"{live}/", "signin")
 
 

@@ -105,6 +105,11 @@ async def test_resident_gets_no_link_and_no_desk(harness: BotHarness, community:
     desk.session.cookie_jar.update_cookies({"desk": signin.cookies["desk"].value})
     page = await desk.get("/desk/")
     assert page.status == 403 and "This desk is for the office" in await page.text()
+    for path in ("/desk/ledger", "/desk/issue/1", "/desk/settings"):
+        refused = await desk.get(path)
+        assert refused.status == 403 and "This desk is for the office" in await refused.text(), path
+    desk.session.cookie_jar.clear()
+    assert (await desk.get("/desk/ledger")).status == 401  # nobody signed in: the sign-in page
 
 
 async def test_mini_app_init_data_signs_in_and_forgeries_do_not(harness: BotHarness, community: Any,
@@ -199,3 +204,53 @@ async def test_area_head_sees_only_their_area(harness: BotHarness, community: An
     assert "#NC0001" in ledger and "#NC0002" not in ledger
     # Another area's issue by its id: as if it did not exist.
     assert (await desk.get(f"/desk/issue/{south}")).status == 404
+
+
+async def test_staff_changes_a_deadline_and_the_next_report_uses_it(harness: BotHarness, community: Any,
+                                                                    desk: TestClient) -> None:
+    from sqlalchemy import select
+
+    from models import Issue, SettingChange
+
+    await set_locale(harness, "en")
+    groups(harness)
+    staff = await person(harness, STAFF, "Office Wu")
+    csrf = await signed_in(harness, desk, staff.id)
+    page = await (await desk.get("/desk/settings")).text()
+    assert "Litter / dirty spot" in page and "Deadline days" in page
+
+    bad = await desk.post("/desk/settings/category/litter", data={
+        "csrf": csrf, "en": "Litter", "zh": "垃圾", "emoji": "🗑", "deadline_days": "0"})
+    assert "Deadline days must be a whole number from 1 to 60" in await bad.text()
+    saved = await desk.post("/desk/settings/category/litter", data={
+        "csrf": csrf, "en": "Litter / dirty spot", "zh": "垃圾/卫生死角", "emoji": "🗑", "deadline_days": "5"})
+    body = await saved.text()
+    assert "Saved" in body and "categories.litter" in body and "Office Wu" in body
+    assert "<code>deadline_days: 1</code> → <code>deadline_days: 5</code>" in body
+    late = await desk.post("/desk/settings/value/digest_time", data={"csrf": csrf, "value": "25:00"})
+    assert "Please write a time like 08:00" in await late.text()
+    assert "Saved" in await (await desk.post("/desk/settings/value/digest_time",
+                                             data={"csrf": csrf, "value": "07:30"})).text()
+
+    # The next litter report, once accepted, is due five days later (it was one).
+    ann = await person(harness, unique_id(), "Ann", resident_of="b1")
+    issue_id = await file_issue(harness, ann, category="litter", photos=0)
+    await desk.post(f"/desk/issue/{issue_id}/accept", data={"csrf": csrf})
+    async with harness.sessions() as s:
+        issue = await s.get(Issue, issue_id)
+        assert issue is not None and issue.deadline_at is not None
+        assert (issue.deadline_at - harness.clock()).days >= 4
+        changes = (await s.execute(select(SettingChange.key))).scalars().all()
+    assert sorted(changes) == ["categories.litter", "digest_time"]
+
+
+async def test_area_head_has_no_settings_and_forged_forms_fail(harness: BotHarness, community: Any,
+                                                               desk: TestClient) -> None:
+    groups(harness)
+    head = await person(harness, NORTH_HEAD, "Wang")
+    csrf = await signed_in(harness, desk, head.id)
+    assert "/desk/settings" not in await (await desk.get("/desk/")).text()
+    assert (await desk.get("/desk/settings")).status == 404
+    forged = await desk.post("/desk/settings/value/digest_time", data={"csrf": csrf, "value": "07:00"},
+                             allow_redirects=False)
+    assert forged.status == 404

@@ -126,6 +126,16 @@ ACTION_MATRIX: dict[str, dict[str, str]] = {
         "admin": "Y Y Y Y Y Y Y Y",
         "rs_staff": ". . . . . . Y Y",
     },
+    "community_settings": {
+        "nobody": ". . . . . . . .",
+        "resident": ". . . . . . . .",
+        "volunteer": ". . . . . . . .",
+        "captain": ". . . . . . . .",
+        "area_head": ". . . . . . . .",
+        "staff": "Y Y Y Y Y Y . .",
+        "admin": "Y Y Y Y Y Y Y Y",
+        "rs_staff": ". . . . . . Y Y",
+    },
     "members": {
         "nobody": ". . . . . . . .",
         "resident": ". . . . . . . .",

@@ -1,4 +1,4 @@
-"""the dashboard's sign-in: one-time links and browser sessions (hashed secrets)
+"""the dashboard: one-time sign-in links and browser sessions (hashed secrets), settings audit list
 
 Revision ID: 0011
 Revises: 0007
@@ -50,8 +50,28 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_web_sessions_expires_at'), ['expires_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_web_sessions_member_id'), ['member_id'], unique=False)
 
+    op.create_table('setting_changes',
+    sa.Column('id', ID, nullable=False),
+    sa.Column('community_id', ID, nullable=False),
+    sa.Column('member_id', ID, nullable=True),
+    sa.Column('key', sa.String(length=64), nullable=False),
+    sa.Column('before', sa.String(length=2000), nullable=True),
+    sa.Column('after', sa.String(length=2000), nullable=True),
+    sa.Column('at', models.base.UTCDateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['community_id'], ['communities.id'],
+                            name=op.f('fk_setting_changes_community_id_communities'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['member_id'], ['members.id'], name=op.f('fk_setting_changes_member_id_members'),
+                            ondelete='SET NULL'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_setting_changes'))
+    )
+    with op.batch_alter_table('setting_changes', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_setting_changes_community_id'), ['community_id'], unique=False)
+
 
 def downgrade() -> None:
+    with op.batch_alter_table('setting_changes', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_setting_changes_community_id'))
+    op.drop_table('setting_changes')
     with op.batch_alter_table('web_sessions', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_web_sessions_member_id'))
         batch_op.drop_index(batch_op.f('ix_web_sessions_expires_at'))
