@@ -8,7 +8,7 @@ ends closes the desk at the next click."""
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -45,6 +45,8 @@ class DeskContext:
     sessions: async_sessionmaker[AsyncSession]
     clock: Clock
     bot: Any  # aiogram Bot: getFile for the photo proxy, and the token for the init data check
+    # Photos already fetched from Telegram, by file id (bounded; oldest dropped first).
+    photos: dict[str, bytes] = field(default_factory=dict)
 
     @property
     def prefix(self) -> str:
@@ -355,10 +357,14 @@ async def issue_page(request: web.Request) -> web.StreamResponse:
         locale = request[LOCALE]
         events = await CardService(session, desk.clock).timeline(issue, locale,
                                                                  can(visit.actor, "view_reporter", place))
+        from models import IssuePhoto
+
+        photos = (await session.execute(select(IssuePhoto.id, IssuePhoto.kind).where(
+            IssuePhoto.issue_id == issue.id).order_by(IssuePhoto.kind, IssuePhoto.position))).all()
         return _with_lang(request, render(
             request, "web_issue.html.j2", issue=issue, events=events, label=_labels(community, locale),
             status_label=lambda st: _status(st, locale), tz=community.timezone, fmt=_fmt_time,
-            may_triage=can(visit.actor, "triage", place), flash=request.query.get("done", "")))
+            may_triage=can(visit.actor, "triage", place), flash=request.query.get("done", ""), photos=photos))
 
 
 async def issue_action(request: web.Request) -> web.StreamResponse:
@@ -452,6 +458,48 @@ async def settings_change(request: web.Request) -> web.StreamResponse:
     raise web.HTTPSeeOther(target + urlencode({"done": "saved" if changed else "same", "field": name}))
 
 
+PHOTO_CACHE = 256
+
+
+def _image_type(data: bytes) -> str:
+    if data.startswith(b"\x89PNG"):
+        return "image/png"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    return "image/jpeg"  # what Telegram stores photos as
+
+
+async def photo(request: web.Request) -> web.StreamResponse:
+    """A report's photo through the bot's own proxy of getFile: the browser never sees a Telegram file URL
+    (which carries the bot token); bytes are cached here and, privately, in the browser."""
+    from models import IssuePhoto
+
+    desk: DeskContext = request.app[DESK]
+    photo_id = _int(request.match_info.get("id")) or 0
+    async with desk.sessions() as session:
+        visit = await _visit(request, session)
+        row = await session.get(IssuePhoto, photo_id)
+        if row is None or await visit.service.issue_in_scope(visit.scopes, row.issue_id) is None:
+            raise web.HTTPNotFound()
+        file_id = row.file_id
+    data = desk.photos.get(file_id)
+    if data is None:
+        import io
+
+        buffer = io.BytesIO()
+        try:
+            await desk.bot.download(file_id, destination=buffer)
+        except Exception:  # Telegram refused or is unreachable: the page shows the alt text
+            log.warning("photo %s could not be fetched", photo_id, exc_info=True)
+            raise web.HTTPBadGateway() from None
+        data = buffer.getvalue()
+        while len(desk.photos) >= PHOTO_CACHE:
+            desk.photos.pop(next(iter(desk.photos)))
+        desk.photos[file_id] = data
+    return web.Response(body=data, content_type=_image_type(data),
+                        headers={"Cache-Control": "private, max-age=86400"})
+
+
 def setup_desk(app: web.Application, ctx: DeskContext) -> None:
     """Add the desk's routes to an aiohttp application (the webhook's, or one of its own)."""
     app[DESK] = ctx
@@ -468,6 +516,7 @@ def setup_desk(app: web.Application, ctx: DeskContext) -> None:
     app.router.add_get(p + "/issue/{id}", issue_page)
     app.router.add_post(p + "/issue/{id}/{action}", issue_action)
     app.router.add_get(p + "/settings", settings_page)
+    app.router.add_get(p + "/photo/{id}", photo)
     app.router.add_post(p + "/settings/{what}/{name}", settings_change)
     app.router.add_post(p + "/tg", telegram_signin)
     app.router.add_post(p + "/logout", logout)

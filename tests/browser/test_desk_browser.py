@@ -82,6 +82,30 @@ async def live(harness: BotHarness, settings: Any, monkeypatch: pytest.MonkeyPat
         await runner.cleanup()
 
 
+def png(width: int, height: int, rgb: tuple[int, int, int]) -> bytes:
+    """A small solid-colour PNG, standing in for a report's photo in the Bot API double."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    raw = b"".join(b"\x00" + bytes(rgb) * width for _ in range(height))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+
+
+async def photos_in_double(harness: BotHarness) -> None:
+    from sqlalchemy import select
+
+    from models import IssuePhoto
+
+    colours = [(94, 129, 172), (163, 190, 140), (235, 203, 139), (191, 97, 106)]
+    async with harness.sessions() as s:
+        for i, file_id in enumerate((await s.execute(select(IssuePhoto.file_id))).scalars()):
+            harness.tg.register_file(file_id, content=png(160, 120, colours[i % len(colours)]))
+
+
 class Watched:
     """A page whose console errors and failed requests are collected; `check()` fails on any."""
 
@@ -140,6 +164,7 @@ async def test_office_worker_signs_in_filters_accepts_and_pages_look_right(
     await file_issue(harness, ann, category="litter", photos=0, description="Bags left by the bins")
     the_card = card(harness)
     staff = await person(harness, STAFF, "Office Wu")
+    await photos_in_double(harness)
 
     # Inside Telegram: the Mini App opens with signed init data and Telegram's theme in the fragment.
     w = await new_page(browser)
@@ -165,6 +190,9 @@ async def test_office_worker_signs_in_filters_accepts_and_pages_look_right(
     await w.page.get_by_label("Search").fill("#NC0001")
     await w.page.get_by_role("button", name="Show").click()
     await w.page.get_by_role("link", name="#NC0001").click()
+    shown = w.page.locator(".photos img")
+    assert await shown.count() == 3
+    await w.page.wait_for_function("[...document.querySelectorAll('.photos img')].every(i => i.naturalWidth > 0)")
     await w.page.get_by_role("button", name="Accept").click()
     await w.page.get_by_text("Accepted: you handle it now").wait_for()
     await settle(harness)

@@ -254,3 +254,36 @@ async def test_area_head_has_no_settings_and_forged_forms_fail(harness: BotHarne
     forged = await desk.post("/desk/settings/value/digest_time", data={"csrf": csrf, "value": "07:00"},
                              allow_redirects=False)
     assert forged.status == 404
+
+
+async def test_photos_come_through_the_bots_proxy_never_a_telegram_url(harness: BotHarness, community: Any,
+                                                                       desk: TestClient) -> None:
+    from sqlalchemy import select
+
+    from models import IssuePhoto
+
+    groups(harness)
+    ann = await person(harness, unique_id(), "Ann", resident_of="b1")
+    bob = await person(harness, unique_id(), "Bob", resident_of="b3")
+    fire = await file_issue(harness, ann, photos=2)
+    south = await file_issue(harness, bob, building="b3", photos=1)
+    async with harness.sessions() as s:
+        mine = (await s.execute(select(IssuePhoto).where(IssuePhoto.issue_id == fire)
+                                .order_by(IssuePhoto.position))).scalars().all()
+        theirs = (await s.execute(select(IssuePhoto).where(IssuePhoto.issue_id == south))).scalars().one()
+    jpeg = b"\xff\xd8\xff\xe0" + b"x" * 100
+    harness.tg.register_file(mine[0].file_id, content=jpeg)
+    head = await person(harness, NORTH_HEAD, "Wang")
+    await signed_in(harness, desk, head.id)
+    page = await (await desk.get(f"/desk/issue/{fire}")).text()
+    assert f"/desk/photo/{mine[0].id}" in page and f"/desk/photo/{mine[1].id}" in page
+    assert TOKEN not in page and "api.telegram.org" not in page
+    got = await desk.get(f"/desk/photo/{mine[0].id}")
+    assert got.status == 200 and await got.read() == jpeg and got.content_type == "image/jpeg"
+    assert "private" in got.headers["Cache-Control"]
+    downloads = len(harness.tg.calls_of("getFile"))
+    assert await (await desk.get(f"/desk/photo/{mine[0].id}")).read() == jpeg
+    assert len(harness.tg.calls_of("getFile")) == downloads  # served from the cache
+    # Another area's photo: not found, and Telegram is not asked.
+    assert (await desk.get(f"/desk/photo/{theirs.id}")).status == 404
+    assert len(harness.tg.calls_of("getFile")) == downloads
