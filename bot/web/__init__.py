@@ -134,30 +134,16 @@ def _set_cookie(desk: DeskContext, response: web.StreamResponse, raw: str) -> No
 
 
 async def index(request: web.Request) -> web.StreamResponse:
+    """Today. Not signed in: the sign-in page, whose script signs in with the Mini App's init data."""
     desk: DeskContext = request.app[DESK]
     async with desk.sessions() as session:
-        service = WebService(session, desk.clock)
-        signed = await service.current(request.cookies.get(COOKIE))
-        members = MembersService(session, desk.clock, desk.settings.admin_ids)
-        member = await members.get(signed.member_id) if signed else None
-        request[LOCALE] = _locale(request, member, members)
-        if signed is None or member is None:
-            # Not signed in: inside Telegram the page's script signs in with the Mini App's init data.
-            return _with_lang(request, render(request, "web_signin.html.j2"))
-        request[MEMBER_ID], request[CSRF_KEY] = member.id, signed.csrf
-        actor = await members.actor(member)
-        scopes = await service.scopes(actor)
-        if not scopes:
-            return _with_lang(request, render(request, "web_office_only.html.j2", status=403))
-        scope = next((s for s in scopes if s.token == request.query.get("scope")), scopes[0])
-        today = await service.today(scope)
-        from bot.services.digests import category_label
-
-        community = (await members.place_info(Place(scope.community_id))).community
-        locale = request[LOCALE]
+        visit = await _visit(request, session, signin_status=200)
+        scope = next((s for s in visit.scopes if s.token == request.query.get("scope")), visit.scopes[0])
+        today = await visit.service.today(scope)
+        community = (await visit.members.place_info(Place(scope.community_id))).community
         return _with_lang(request, render(
-            request, "web_today.html.j2", today=today, scope=scope, scopes=scopes, name=member.display_name,
-            label=lambda key: category_label(community, key, locale)))
+            request, "web_today.html.j2", today=today, scope=scope, scopes=visit.scopes,
+            name=visit.member.display_name, label=_labels(community, request[LOCALE])))
 
 
 def _with_lang(request: web.Request, response: web.Response) -> web.Response:
@@ -235,7 +221,7 @@ class Visit:
     scopes: list[Any]
 
 
-async def _visit(request: web.Request, session: AsyncSession) -> Visit:
+async def _visit(request: web.Request, session: AsyncSession, signin_status: int = 401) -> Visit:
     """Who is asking: raises the sign-in page, or the polite page for people who are not office."""
     desk: DeskContext = request.app[DESK]
     service = WebService(session, desk.clock)
@@ -244,7 +230,7 @@ async def _visit(request: web.Request, session: AsyncSession) -> Visit:
     member = await members.get(signed.member_id) if signed else None
     request[LOCALE] = _locale(request, member, members)
     if signed is None or member is None:
-        raise Halt(_with_lang(request, render(request, "web_signin.html.j2", status=401)))
+        raise Halt(_with_lang(request, render(request, "web_signin.html.j2", status=signin_status)))
     request[MEMBER_ID], request[CSRF_KEY] = member.id, signed.csrf
     actor = await members.actor(member)
     scopes = await service.scopes(actor)

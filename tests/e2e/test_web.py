@@ -74,6 +74,7 @@ async def test_staff_signs_in_once_with_the_web_link(harness: BotHarness, commun
     body = await today.text()
     assert today.status == 200 and "Today" in body and "#NC0001" in body and "Urgent, not fixed" in body
     assert today.headers["Content-Security-Policy"] == CSP and "'unsafe-inline'" not in CSP
+    assert 'href="/desk/settings"' in body  # staff have the Settings tab
 
     desk.session.cookie_jar.clear()
     again = await desk.get(path, allow_redirects=False)
