@@ -8,7 +8,8 @@
 `make` is not guaranteed on a fresh machine, so this script is the one entry point. It creates its own
 virtual environment in `.venv`, installs the project with its dev extras, compiles the gettext
 catalogues, and — when run as root on Debian (as CI is) — installs and starts PostgreSQL, Redis and a
-CJK font so that the suite runs on every supported engine.
+CJK font so that the suite runs on every supported engine, and installs Chromium for the dashboard's
+browser tests (with REQUIRE_SERVICES=1 they fail instead of skipping when it is missing).
 """
 
 from __future__ import annotations
@@ -120,8 +121,19 @@ def start_redis() -> str | None:
     return f"redis://127.0.0.1:{REDIS_PORT}/0"
 
 
+def ensure_browser() -> None:
+    """Debian's Chromium for the dashboard's browser tests (Playwright drives it by its path; Playwright's
+    own browser download is not used)."""
+    if is_debian_root() and not Path("/usr/bin/chromium").exists():
+        try:
+            apt_install(["chromium", "fonts-noto-color-emoji"])
+        except subprocess.CalledProcessError as exc:
+            say(f"could not install chromium: {exc}")
+
+
 def services_env() -> dict[str, str]:
     env: dict[str, str] = {}
+    ensure_browser()
     if os.environ.get("TEST_POSTGRES_URL") or os.environ.get("TEST_REDIS_URL"):
         return env
     if not is_debian_root():

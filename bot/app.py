@@ -302,6 +302,7 @@ async def run(app: App, stop: asyncio.Event | None = None) -> None:
         else:
             from bot.polling import Poller
 
+            desk = await _serve_desk(app) if settings.web_url else None
             polling = asyncio.create_task(Poller(app.bot, app.dp).run(stop), name="polling")
             stopper = asyncio.ensure_future(stop.wait())
             await asyncio.wait({polling, stopper}, return_when=asyncio.FIRST_COMPLETED)
@@ -311,6 +312,8 @@ async def run(app: App, stop: asyncio.Event | None = None) -> None:
                 await asyncio.wait_for(polling, settings.shutdown_grace + 5)
             except TimeoutError:
                 log.warning("stopping in the middle of a batch; Telegram will deliver it again")
+            if desk is not None:
+                await desk.cleanup()
     finally:
         log.info("stopping: waiting up to %.0fs for %d running handler(s)", settings.shutdown_grace,
                  app.in_flight.count)
@@ -359,6 +362,11 @@ async def _serve_webhook(app: App, stop: asyncio.Event) -> None:
                          # dies mid-update leaves it unanswered, and Telegram delivers it again.
                          handle_in_background=False).register(web_app, path=_webhook_path(settings))
     setup_application(web_app, app.dp, bot=app.bot)
+    if settings.web_url:
+        # The desk shares the webhook's server (and its nginx site).
+        from bot.web import DeskContext, setup_desk
+
+        setup_desk(web_app, DeskContext(settings, app.sessions, app.clock, app.bot))
     runner = web.AppRunner(web_app)
     await runner.setup()
     site = web.TCPSite(runner, settings.webhook_host, settings.webhook_port, reuse_port=True)
@@ -372,6 +380,20 @@ async def _serve_webhook(app: App, stop: asyncio.Event) -> None:
         await stop.wait()
     finally:
         await runner.cleanup()
+
+
+async def _serve_desk(app: App) -> Any:
+    """In polling mode the desk gets a server of its own on WEB_HOST:WEB_PORT (only when WEB_URL is set)."""
+    from aiohttp import web
+
+    from bot.web import DeskContext, desk_app
+
+    settings = app.settings
+    runner = web.AppRunner(desk_app(DeskContext(settings, app.sessions, app.clock, app.bot)))
+    await runner.setup()
+    await web.TCPSite(runner, settings.web_host, settings.web_port).start()
+    log.info("desk listening on %s:%s (%s)", settings.web_host, settings.web_port, settings.web_url)
+    return runner
 
 
 def _webhook_path(settings: Settings) -> str:

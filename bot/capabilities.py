@@ -9,7 +9,7 @@ import importlib
 import importlib.util
 
 CAPABILITIES: list[str] = ["background", "cleaning", "announcements", "operations", "digests", "reporting",
-                           "triage", "ledger", "patrols", "households", "surveys", "referrals", "notices"]
+                           "triage", "ledger", "patrols", "households", "surveys", "referrals", "notices", "web"]
 
 _loaded = False
 

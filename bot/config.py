@@ -36,6 +36,11 @@ class Settings(BaseSettings):
     webhook_secret: str | None = None
     webhook_host: str = "127.0.0.1"
     webhook_port: int = 8080
+    # The dashboard (the office's desk, a Telegram Mini App): its public HTTPS address. Unset = not served.
+    web_url: str | None = None
+    # Where the dashboard listens in polling mode (in webhook mode it shares the webhook's server).
+    web_host: str = "127.0.0.1"
+    web_port: int = 8081
     send_rate: float = 28.0
     # How long a shutdown waits for running handlers before it gives up on them.
     shutdown_grace: float = 10.0

@@ -25,10 +25,12 @@ from models.patrol import (  # noqa: F401
 )
 from models.survey import Survey, SurveyResponse
 from models.system import FsmRecord, JobLease, ProcessedUpdate
+from models.web import SettingChange, WebLoginToken, WebSession
 
 __all__ = [
     "DEPARTMENT_KINDS", "Area", "BackgroundJob", "Base", "Building", "ChatLink", "ChatState", "CloseHow",
     "Community", "Department", "DigestRun", "FsmRecord", "GroupChat", "Household", "HouseholdMember", "Invite",
     "Issue", "IssueEvent", "IssueFollower", "IssuePhoto", "IssueStatus", "JobLease", "JobStatus", "JoinRequest",
-    "Member", "OutboxItem", "OutboxStatus", "ProcessedUpdate", "Role", "Survey", "SurveyResponse", "utcnow",
+    "Member", "OutboxItem", "OutboxStatus", "ProcessedUpdate", "Role", "SettingChange", "Survey", "SurveyResponse",
+    "WebLoginToken", "WebSession", "utcnow",
 ]

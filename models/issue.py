@@ -61,6 +61,10 @@ class Issue(Base):
         Index("ix_issues_accepted", "community_id", "accepted_at"),
         Index("ix_issues_dup", "building_id", "category", "created_at"),
         Index("ix_issues_missed", "community_id", "missed_deadline_at"),
+        # The desk's ledger filters and sorts (bench_dashboard): rare values found without a scan.
+        Index("ix_issues_triage", "community_id", "triage", "created_at"),
+        Index("ix_issues_overdue", "community_id", "overdue", "created_at"),
+        Index("ix_issues_deadline", "community_id", "deadline_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -129,6 +129,9 @@ ACTIONS: dict[str, Level] = {
     "queue": Level.CAPTAIN,
     "export": Level.AREA_HEAD,  # area heads for their area, staff for the community
     "export_reporter": Level.STAFF,
+    # the web dashboard (the office's desk): area heads for their area, staff for the community
+    "dashboard": Level.AREA_HEAD,
+    "community_settings": Level.STAFF,  # categories, escalation hours, report times (the desk's Settings)
     # people and chats
     "members": Level.CAPTAIN,
     "remove_member": Level.CAPTAIN,
@@ -176,7 +179,7 @@ def can(actor: Actor, action: str, place: Place) -> bool:
             place.kind != "building":
         # Above a building these need the role that owns that level.
         needed = max(needed, Level.AREA_HEAD if place.kind == "area" else Level.STAFF)
-    if action == "export" and place.kind == "community":
+    if action in {"export", "dashboard"} and place.kind == "community":
         needed = Level.STAFF
     if action == "report":
         # Anyone who belongs to the community may report anywhere in it.

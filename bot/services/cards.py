@@ -263,6 +263,18 @@ class CardService(CommunityService):
                               reporter=reporter, events=lines[-3:], skipped=skipped)
         return text
 
+    async def timeline(self, issue: Issue, locale: str, viewer_may_see_reporter: bool) -> list[str]:
+        """The timeline as plain lines (the web desk's issue page): the same words and the same privacy as
+        the Details view in a private chat."""
+        ctx = await self._context(issue)
+        events = (await self.session.execute(
+            select(IssueEvent).where(IssueEvent.issue_id == issue.id).order_by(IssueEvent.at, IssueEvent.id)
+        )).scalars()
+        with use_locale(locale):
+            return [await self._event_line(e, issue, ctx.community.timezone, viewer_may_see_reporter,
+                                           viewer_may_see_reporter)
+                    for e in events if e.public or viewer_may_see_reporter]
+
     async def _event_line(self, event: IssueEvent, issue: Issue, tz: str, may_see_reporter: bool,
                           show_internal: bool) -> str:
         if event.actor_id is not None and event.actor_id == issue.reporter_id and not may_see_reporter:

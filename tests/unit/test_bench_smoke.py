@@ -31,3 +31,10 @@ if POSTGRES_URL:
                                "--postgres", POSTGRES_URL], cwd=ROOT, capture_output=True, text=True, timeout=300)
         assert proc.returncode == 0, proc.stdout + proc.stderr
         assert "database: PostgreSQL" in proc.stdout and "ratio" in proc.stdout
+
+
+def test_dashboard_benchmark_smoke() -> None:
+    proc = subprocess.run([sys.executable, "-m", "tests.benchmarks.bench_dashboard", "--smoke"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "ledger page query" in proc.stdout and "slowest:" in proc.stdout and "reference search" in proc.stdout

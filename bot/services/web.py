@@ -1,0 +1,443 @@
+"""The office's desk (web dashboard): who may enter, one-time sign-in links, browser sessions, and the
+figures its pages show. Rules only: the aiohttp layer (bot/web/) checks Telegram's signatures, renders
+pages and calls these."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.clock import Clock, system_clock
+from bot.services.access import Actor, Place, can
+from bot.services.ledger import Scope
+from models import Area, Community, Issue, IssueStatus, Member
+from models.web import SettingChange, WebLoginToken, WebSession
+
+LINK_TTL = timedelta(minutes=10)
+SESSION_TTL = timedelta(hours=12)
+OPEN = IssueStatus.OPEN
+
+
+def _hash(raw: str) -> str:
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Signed:
+    member_id: int
+    csrf: str
+    token: str  # the raw cookie value, handed to the browser once
+
+
+class WebService:
+    def __init__(self, session: AsyncSession, clock: Clock = system_clock) -> None:
+        self.session = session
+        self.clock = clock
+
+    # ------------------------------------------------------------------ who may enter
+
+    async def scopes(self, actor: Actor) -> list[Scope]:
+        """Where the actor may look: whole communities (staff, admins), else their areas (area heads).
+        Empty for everyone else: residents, volunteers and captains keep to the chat."""
+        out: list[Scope] = []
+        communities = (await self.session.execute(select(Community).order_by(Community.id))).scalars().all()
+        for community in communities:
+            if can(actor, "dashboard", Place(community.id)):
+                out.append(Scope(community.id, None, community.name))
+                continue
+            for grant in actor.roles("area_head"):
+                if grant.community_id == community.id and grant.area_id is not None:
+                    area = await self.session.get(Area, grant.area_id)
+                    if area is not None and can(actor, "dashboard", Place(community.id, area.id)):
+                        out.append(Scope(community.id, area.id, f"{community.name} · {area.name}"))
+        return out
+
+    # ------------------------------------------------------------------ sign-in links (/web)
+
+    async def issue_link(self, member: Member) -> str:
+        """A fresh one-time sign-in secret for the member; only its hash is stored."""
+        raw = secrets.token_urlsafe(32)
+        now = self.clock()
+        # Old links of this person go: one valid link at a time, and the table stays small.
+        await self.session.execute(delete(WebLoginToken).where(
+            (WebLoginToken.member_id == member.id) | (WebLoginToken.expires_at < now)))
+        self.session.add(WebLoginToken(token_hash=_hash(raw), member_id=member.id, expires_at=now + LINK_TTL,
+                                       created_at=now))
+        await self.session.flush()
+        return raw
+
+    async def redeem_link(self, raw: str) -> int | None:
+        """The member a link signs in, once: a single UPDATE claims it, so two clicks at once do not both
+        succeed. None when unknown, used or expired."""
+        if not raw or len(raw) > 128:
+            return None
+        now = self.clock()
+        claimed = (await self.session.execute(
+            update(WebLoginToken)
+            .where(WebLoginToken.token_hash == _hash(raw), WebLoginToken.used_at.is_(None),
+                   WebLoginToken.expires_at > now)
+            .values(used_at=now).returning(WebLoginToken.member_id))).scalar_one_or_none()
+        return claimed
+
+    # ------------------------------------------------------------------ sessions
+
+    async def open_session(self, member_id: int, via: str) -> Signed:
+        raw, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(24)
+        now = self.clock()
+        await self.session.execute(delete(WebSession).where(WebSession.expires_at < now))
+        self.session.add(WebSession(token_hash=_hash(raw), csrf=csrf, member_id=member_id, via=via,
+                                    expires_at=now + SESSION_TTL, created_at=now))
+        await self.session.flush()
+        return Signed(member_id, csrf, raw)
+
+    async def current(self, raw: str | None) -> Signed | None:
+        if not raw or len(raw) > 128:
+            return None
+        row = (await self.session.execute(select(WebSession).where(
+            WebSession.token_hash == _hash(raw), WebSession.expires_at > self.clock()))).scalar_one_or_none()
+        return Signed(row.member_id, row.csrf, raw) if row is not None else None
+
+    async def close_session(self, raw: str | None) -> None:
+        if raw:
+            await self.session.execute(delete(WebSession).where(WebSession.token_hash == _hash(raw)))
+
+    # ------------------------------------------------------------------ Today
+
+    async def today(self, scope: Scope, *, limit: int = 20) -> Today:
+        """The exceptions the digest names (urgent, overdue, escalated, reopened) and the day's and week's
+        figures, for the scope."""
+        now = self.clock()
+        where = [Issue.community_id == scope.community_id]
+        if scope.area_id is not None:
+            where.append(Issue.area_id == scope.area_id)
+        open_ = Issue.status.in_(OPEN)
+
+        async def rows(*cond: object) -> list[IssueLine]:
+            found = (await self.session.execute(
+                select(Issue.id, Issue.reference, Issue.category, Issue.status, Issue.deadline_at)
+                .where(*where, *cond).order_by(Issue.created_at.desc()).limit(limit))).all()
+            return [IssueLine(*r) for r in found]
+
+        async def count(*cond: object) -> int:
+            return int((await self.session.execute(select(func.count()).select_from(Issue)
+                                                   .where(*where, *cond))).scalar_one())
+
+        day, week = now - timedelta(days=1), now - timedelta(days=7)
+        return Today(
+            urgent=await rows(open_, Issue.urgent.is_(True)),
+            overdue=await rows(open_, Issue.overdue.is_(True)),
+            escalated=await rows(open_, Issue.escalation_level > 0),
+            reopened=await rows(open_, Issue.reopen_count > 0),
+            # Extension point: "awaiting verification" joins these lists when close-out verification lands.
+            new_day=await count(Issue.created_at >= day), new_week=await count(Issue.created_at >= week),
+            resolved_day=await count(Issue.resolved_at >= day), resolved_week=await count(Issue.resolved_at >= week),
+            open_now=await count(open_),
+        )
+
+
+    # ------------------------------------------------------------------ Ledger and Issue
+
+    async def ledger(self, scope: Scope, f: LedgerFilter) -> LedgerPage:
+        """One page of the ledger, filtered and sorted in SQL. No total count: counting a million rows on every
+        click costs more than the page; a "next" link is enough (one row more than a page is fetched)."""
+        from models import Building
+
+        q = select(Issue.id, Issue.reference, Issue.category, Issue.status, Issue.urgent, Issue.overdue,
+                   Building.name, Issue.description, Issue.created_at, Issue.deadline_at) \
+            .outerjoin(Building, Building.id == Issue.building_id).where(Issue.community_id == scope.community_id)
+        if scope.area_id is not None:
+            q = q.where(Issue.area_id == scope.area_id)
+        if f.area_id is not None:
+            q = q.where(Issue.area_id == f.area_id)
+        if f.status == "open":
+            q = q.where(Issue.status.in_(IssueStatus.OPEN))
+        elif f.status:
+            q = q.where(Issue.status == f.status)
+        if f.category:
+            q = q.where(Issue.category == f.category)
+        if f.building_id is not None:
+            q = q.where(Issue.building_id == f.building_id)
+        if f.triage:
+            q = q.where(Issue.triage == f.triage)
+        if f.since is not None:
+            q = q.where(Issue.created_at >= f.since)
+        if f.until is not None:
+            q = q.where(Issue.created_at < f.until)
+        if f.overdue:
+            q = q.where(Issue.overdue.is_(True))
+        text = f.text.strip().lstrip("#")
+        if text:
+            if text.upper() == text and any(ch.isdigit() for ch in text) and len(text) <= 16:
+                q = q.where(Issue.reference == text.upper())
+            else:
+                q = q.where(Issue.description.contains(text, autoescape=True))
+        key = f.sort.lstrip("-")
+        column = SORTS.get(key, Issue.created_at)
+        q = q.order_by(column.desc() if f.sort.startswith("-") else column.asc(), Issue.id.desc())
+        page = max(1, min(f.page, 10_000))
+        found = (await self.session.execute(q.offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE + 1))).all()
+        rows = [LedgerRow(r[0], r[1], r[2], r[3], bool(r[4]), bool(r[5]), r[6] or "", (r[7] or "")[:140], r[8], r[9])
+                for r in found[:PAGE_SIZE]]
+        return LedgerPage(rows, page, len(found) > PAGE_SIZE)
+
+
+    async def issue_in_scope(self, scopes: list[Scope], issue_id: int) -> Issue | None:
+        """The issue, if it lies in one of the person's scopes (else None: the page says "not found")."""
+        issue = await self.session.get(Issue, issue_id)
+        if issue is None:
+            return None
+        for s in scopes:
+            if s.community_id == issue.community_id and (s.area_id is None or s.area_id == issue.area_id):
+                return issue
+        return None
+
+
+
+@dataclass(frozen=True)
+class LedgerFilter:
+    """What the ledger page was asked for; every value comes from the query string and is checked here."""
+
+    status: str = ""
+    category: str = ""
+    building_id: int | None = None
+    area_id: int | None = None
+    triage: str = ""
+    since: datetime | None = None
+    until: datetime | None = None
+    overdue: bool = False
+    text: str = ""
+    sort: str = "-created"
+    page: int = 1
+
+
+SORTS = {"created": Issue.created_at, "deadline": Issue.deadline_at, "reference": Issue.number,
+         "status": Issue.status, "category": Issue.category}
+PAGE_SIZE = 50
+
+
+@dataclass(frozen=True)
+class LedgerPage:
+    rows: list[LedgerRow]
+    page: int
+    has_next: bool
+
+
+@dataclass(frozen=True)
+class LedgerRow:
+    id: int
+    reference: str
+    category: str
+    status: str
+    urgent: bool
+    overdue: bool
+    building: str
+    description: str
+    created_at: datetime
+    deadline_at: datetime | None
+
+
+@dataclass(frozen=True)
+class IssueLine:
+    id: int
+    reference: str
+    category: str
+    status: str
+    deadline_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Today:
+    urgent: list[IssueLine]
+    overdue: list[IssueLine]
+    escalated: list[IssueLine]
+    reopened: list[IssueLine]
+    new_day: int
+    new_week: int
+    resolved_day: int
+    resolved_week: int
+    open_now: int
+
+
+
+class SettingError(ValueError):
+    """A value the Settings page refuses; `reason` is a key the page words in the person's language."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+# The scalar settings the desk edits: name -> (where it lives in community.settings, kind).
+SCALARS: dict[str, tuple[tuple[str, ...], str]] = {
+    "escalation.accept_hours": (("escalation", "accept_hours"), "hours"),
+    "escalation.urgent_accept_hours": (("escalation", "urgent_accept_hours"), "hours"),
+    "escalation.level_days": (("escalation", "level_days"), "days"),
+    "digest_time": (("digest_time",), "time"),
+    "weekly_day": (("weekly_day",), "weekday"),
+    "weekly_time": (("weekly_time",), "time"),
+    "monthly_time": (("monthly_time",), "time"),
+}
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+@dataclass(frozen=True)
+class AuditLine:
+    at: datetime
+    who: str
+    key: str
+    before: str
+    after: str
+
+
+def _parse_scalar(kind: str, raw: str) -> object:
+    raw = raw.strip()
+    if kind == "hours":
+        try:
+            value = float(raw)
+        except ValueError:
+            raise SettingError("number") from None
+        if not 0.5 <= value <= 720:
+            raise SettingError("hours_range")
+        return int(value) if value.is_integer() else value
+    if kind == "days":
+        if not raw.isdigit() or not 1 <= int(raw) <= 60:
+            raise SettingError("days_range")
+        return int(raw)
+    if kind == "time":
+        import re
+
+        if not re.fullmatch(r"([01]?\d|2[0-3]):[0-5]\d", raw):
+            raise SettingError("time")
+        hours, minutes = raw.split(":")
+        return f"{int(hours):02d}:{minutes}"
+    if kind == "weekday":
+        if raw.lower()[:3] not in WEEKDAYS:
+            raise SettingError("weekday")
+        return raw.lower()[:3]
+    raise SettingError("unknown")
+
+
+class CommunitySettings:
+    """The Settings page's rules: staff change categories, escalation hours and report times; each change
+    is validated, applied at once (the next report, tick and digest read community.settings) and recorded
+    in the audit list (who, when, before → after)."""
+
+    def __init__(self, session: AsyncSession, clock: Clock = system_clock) -> None:
+        self.session = session
+        self.clock = clock
+
+    async def _community(self, actor: Actor, community_id: int) -> Community:
+        from bot.services.access import require
+
+        require(actor, "community_settings", Place(community_id))
+        community = await self.session.get(Community, community_id, with_for_update=True)
+        if community is None:
+            raise LookupError("community")
+        return community
+
+    def values(self, community: Community) -> dict[str, object]:
+        from bot.services.digests import DEFAULT_DIGEST_TIME, DEFAULT_MONTHLY_TIME, DEFAULT_WEEKLY
+        from bot.services.triage import escalation_settings
+
+        esc = escalation_settings(community)
+        raw = community.settings or {}
+        return {
+            "escalation.accept_hours": _num(esc["accept_hours"]),
+            "escalation.urgent_accept_hours": _num(esc["urgent_accept_hours"]),
+            "escalation.level_days": _num(esc["level_days"]),
+            "digest_time": raw.get("digest_time") or DEFAULT_DIGEST_TIME,
+            "weekly_day": raw.get("weekly_day") or WEEKDAYS[DEFAULT_WEEKLY[0]],
+            "weekly_time": raw.get("weekly_time") or DEFAULT_WEEKLY[1],
+            "monthly_time": raw.get("monthly_time") or DEFAULT_MONTHLY_TIME,
+        }
+
+    async def change_category(self, actor: Actor, community_id: int, key: str, *, en: str, zh: str, emoji: str,
+                              deadline_days: str, urgent: bool) -> bool:
+        from bot.services.reporting import categories
+
+        community = await self._community(actor, community_id)
+        current = {c.key: c for c in categories(community)}
+        if key not in current:
+            raise SettingError("unknown")
+        en, zh, emoji = en.strip(), zh.strip(), emoji.strip()
+        if not en or not zh or len(en) > 60 or len(zh) > 60:
+            raise SettingError("name")
+        if len(emoji) > 8:
+            raise SettingError("emoji")
+        days = _parse_scalar("days", deadline_days)
+        listed = [dict(key=c.key, en=c.en, zh=c.zh, emoji=c.emoji, deadline_days=c.deadline_days, urgent=c.urgent)
+                  for c in current.values()]
+        entry = next(e for e in listed if e["key"] == key)
+        before = dict(entry)
+        entry.update(en=en, zh=zh, emoji=emoji, deadline_days=days, urgent=urgent)
+        if entry == before:
+            return False
+        # A new dict: the JSON column notices reassignment, not mutation in place.
+        community.settings = {**(community.settings or {}), "categories": listed}
+        changed = {k: v for k, v in entry.items() if before.get(k) != v}
+        self._record(community_id, actor, f"categories.{key}", {k: before[k] for k in changed}, changed)
+        return True
+
+    async def change(self, actor: Actor, community_id: int, name: str, raw: str) -> bool:
+        if name not in SCALARS:
+            raise SettingError("unknown")
+        path, kind = SCALARS[name]
+        value = _parse_scalar(kind, raw)
+        community = await self._community(actor, community_id)
+        before = self.values(community)[name]
+        if before == value:
+            return False
+        settings = {**(community.settings or {})}
+        if len(path) == 2:
+            settings[path[0]] = {**(settings.get(path[0]) or {}), path[1]: value}
+        else:
+            settings[path[0]] = value
+        community.settings = settings
+        self._record(community_id, actor, name, before, value)
+        return True
+
+    def _record(self, community_id: int, actor: Actor, key: str, before: object, after: object) -> None:
+        import json
+
+        self.session.add(SettingChange(community_id=community_id, member_id=actor.member_id, key=key,
+                                       before=json.dumps(before, ensure_ascii=False)[:2000],
+                                       after=json.dumps(after, ensure_ascii=False)[:2000], at=self.clock()))
+
+    async def audit(self, community_id: int, limit: int = 50) -> list[AuditLine]:
+        rows = (await self.session.execute(
+            select(SettingChange, Member).outerjoin(Member, Member.id == SettingChange.member_id)
+            .where(SettingChange.community_id == community_id)
+            .order_by(SettingChange.at.desc(), SettingChange.id.desc()).limit(limit))).all()
+        return [AuditLine(c.at, m.display_name if m is not None else "—", c.key, _shown(c.before), _shown(c.after))
+                for c, m in rows]
+
+
+def _shown(stored: str | None) -> str:
+    """An audit value as a person reads it: `deadline_days: 5, urgent: true` rather than JSON."""
+    import json
+
+    try:
+        value = json.loads(stored or "null")
+    except ValueError:
+        return stored or ""
+    if isinstance(value, dict):
+        return ", ".join(f"{k}: {json.dumps(v, ensure_ascii=False).strip(chr(34))}" for k, v in value.items())
+    return "—" if value is None else json.dumps(value, ensure_ascii=False).strip('"')
+
+
+def _num(value: float) -> object:
+    return int(value) if float(value).is_integer() else value
+
+
+def _register() -> None:
+    from bot.services import EXTRA_SERVICES
+
+    EXTRA_SERVICES["web"] = lambda session, clock, settings, services: WebService(session, clock)
+
+
+_register()

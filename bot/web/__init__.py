@@ -1,0 +1,515 @@
+"""The office's desk: the dashboard's aiohttp routes. Signs people in (Telegram Mini App init data, or a
+one-time link from /web), keeps a session cookie, renders server-side Jinja2 pages and serves its own
+vendored assets under a strict Content-Security-Policy (no inline script, nothing from a CDN).
+
+Rules live in bot/services/web.py; every page re-reads the person's roles (access.py), so a role that
+ends closes the desk at the next click."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode, urlparse
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot import i18n
+from bot.clock import Clock
+from bot.config import Settings
+from bot.services.access import Place
+from bot.services.members import MembersService
+from bot.services.web import SESSION_TTL, WebService
+
+log = logging.getLogger(__name__)
+STATIC = Path(__file__).resolve().parent / "static"
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "web"
+COOKIE = "desk"
+LANG_COOKIE = "desk_lang"
+INIT_DATA_MAX_AGE = timedelta(days=1)
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; "
+       "img-src 'self' data: https://*.tile.openstreetmap.org; connect-src 'self'; object-src 'none'; "
+       "base-uri 'none'; form-action 'self'; "
+       "frame-ancestors 'self' https://web.telegram.org https://*.telegram.org")
+
+
+@dataclass
+class DeskContext:
+    settings: Settings
+    sessions: async_sessionmaker[AsyncSession]
+    clock: Clock
+    bot: Any  # aiogram Bot: getFile for the photo proxy, and the token for the init data check
+    # Photos already fetched from Telegram, by file id (bounded; oldest dropped first).
+    photos: dict[str, bytes] = field(default_factory=dict)
+
+    @property
+    def prefix(self) -> str:
+        return desk_prefix(self.settings)
+
+    @property
+    def secure(self) -> bool:
+        return (self.settings.web_url or "").startswith("https://")
+
+
+DESK = web.AppKey("desk", DeskContext)
+LOCALE = web.RequestKey("locale", str)
+MEMBER_ID = web.RequestKey("member_id", int)
+CSRF_KEY = web.RequestKey("csrf", str)
+STAFF_FLAG = web.RequestKey("staff", bool)
+
+
+def desk_prefix(settings: Settings) -> str:
+    """The path the desk lives under, from WEB_URL (https://example.org/desk → /desk)."""
+    return urlparse(settings.web_url or "").path.rstrip("/")
+
+
+def _environment() -> Environment:
+    env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "j2"]),
+                      extensions=["jinja2.ext.i18n"])
+    env.install_gettext_callables(  # type: ignore[attr-defined]
+        lambda m, **kw: i18n.gettext(m, **kw), lambda s, p, n, **kw: i18n.ngettext(s, p, n, **kw), newstyle=True)
+    return env
+
+
+ENV = _environment()
+
+
+class Halt(Exception):
+    """Stop handling and answer with this page (the sign-in page, the polite refusal, not found)."""
+
+    def __init__(self, response: web.Response) -> None:
+        super().__init__(response.status)
+        self.response = response
+
+
+@web.middleware
+async def security_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        response = await handler(request)
+    except web.HTTPException as exc:  # redirects and refusals carry the headers too
+        response = exc
+    except Halt as halt:
+        response = halt.response
+    response.headers.setdefault("Content-Security-Policy", CSP)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    if not request.path.startswith(request.app[DESK].prefix + "/static/"):
+        response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+def render(request: web.Request, template: str, status: int = 200, **context: Any) -> web.Response:
+    desk: DeskContext = request.app[DESK]
+    locale = request.get(LOCALE) or "en"
+    with i18n.use_locale(locale):
+        html = ENV.get_template(template).render(prefix=desk.prefix, locale=locale, lang="zh-Hans" if
+                                             locale == "zh_Hans" else "en", csrf=request.get(CSRF_KEY, ""),
+                                             signed_in=request.get(MEMBER_ID) is not None,
+                                             staff=request.get(STAFF_FLAG, False),
+                                             path=request.path, **context)
+    return web.Response(text=html, status=status, content_type="text/html", charset="utf-8")
+
+
+def _locale(request: web.Request, member: Any, members: MembersService | None) -> str:
+    chosen = request.query.get("lang") or request.cookies.get(LANG_COOKIE)
+    if chosen in i18n.SUPPORTED:
+        return chosen
+    if member is not None and members is not None:
+        return members.locale_for(member, None, "en")
+    return i18n.normalize_locale(request.headers.get("Accept-Language", "")[:5]) or "en"
+
+
+def _set_cookie(desk: DeskContext, response: web.StreamResponse, raw: str) -> None:
+    response.set_cookie(COOKIE, raw, max_age=int(SESSION_TTL.total_seconds()), httponly=True,
+                        secure=desk.secure, samesite="Lax", path=desk.prefix or "/")
+
+
+# ---------------------------------------------------------------------------------------- handlers
+
+
+async def index(request: web.Request) -> web.StreamResponse:
+    """Today. Not signed in: the sign-in page, whose script signs in with the Mini App's init data."""
+    desk: DeskContext = request.app[DESK]
+    async with desk.sessions() as session:
+        visit = await _visit(request, session, signin_status=200)
+        scope = next((s for s in visit.scopes if s.token == request.query.get("scope")), visit.scopes[0])
+        today = await visit.service.today(scope)
+        community = (await visit.members.place_info(Place(scope.community_id))).community
+        return _with_lang(request, render(
+            request, "web_today.html.j2", today=today, scope=scope, scopes=visit.scopes,
+            name=visit.member.display_name, label=_labels(community, request[LOCALE])))
+
+
+def _with_lang(request: web.Request, response: web.Response) -> web.Response:
+    if request.query.get("lang") in i18n.SUPPORTED:
+        response.set_cookie(LANG_COOKIE, request.query["lang"], max_age=365 * 86400, samesite="Lax",
+                            path=request.app[DESK].prefix or "/")
+    return response
+
+
+async def login(request: web.Request) -> web.StreamResponse:
+    """The one-time link from /web: claims it and sets the session cookie."""
+    desk: DeskContext = request.app[DESK]
+    async with desk.sessions() as session:
+        service = WebService(session, desk.clock)
+        member_id = await service.redeem_link(request.query.get("t", ""))
+        if member_id is None:
+            await session.commit()
+            request[LOCALE] = _locale(request, None, None)
+            return render(request, "web_link_expired.html.j2", status=403)
+        signed = await service.open_session(member_id, "link")
+        await session.commit()
+    response = web.HTTPSeeOther(desk.prefix + "/")
+    _set_cookie(desk, response, signed.token)
+    raise response
+
+
+async def telegram_signin(request: web.Request) -> web.StreamResponse:
+    """The Mini App posts Telegram's init data; its HMAC (keyed with the bot token) proves who opened it."""
+    from aiogram.utils.web_app import safe_parse_webapp_init_data
+
+    desk: DeskContext = request.app[DESK]
+    form = await request.post()
+    raw = str(form.get("init_data", ""))[:4096]
+    try:
+        data = safe_parse_webapp_init_data(desk.settings.bot_token, raw)
+    except ValueError:
+        return web.json_response({"ok": False}, status=403)
+    if data.user is None or desk.clock() - data.auth_date > INIT_DATA_MAX_AGE:
+        return web.json_response({"ok": False}, status=403)
+    async with desk.sessions() as session:
+        member = await MembersService(session, desk.clock).by_telegram_id(data.user.id)
+        if member is None:
+            return web.json_response({"ok": False}, status=403)
+        signed = await WebService(session, desk.clock).open_session(member.id, "webapp")
+        await session.commit()
+    response = web.json_response({"ok": True})
+    _set_cookie(desk, response, signed.token)
+    return response
+
+
+async def logout(request: web.Request) -> web.StreamResponse:
+    desk: DeskContext = request.app[DESK]
+    form = await request.post()
+    async with desk.sessions() as session:
+        service = WebService(session, desk.clock)
+        signed = await service.current(request.cookies.get(COOKIE))
+        if signed is None or form.get("csrf") != signed.csrf:
+            raise web.HTTPForbidden(text="CSRF")
+        await service.close_session(signed.token)
+        await session.commit()
+    response = web.HTTPSeeOther(desk.prefix + "/")
+    response.del_cookie(COOKIE, path=desk.prefix or "/")
+    raise response
+
+
+@dataclass
+class Visit:
+    """A signed-in office person on one request: their member, actor (roles re-read now) and scopes."""
+
+    session: AsyncSession
+    service: WebService
+    members: MembersService
+    member: Any
+    actor: Any
+    scopes: list[Any]
+
+
+async def _visit(request: web.Request, session: AsyncSession, signin_status: int = 401) -> Visit:
+    """Who is asking: raises the sign-in page, or the polite page for people who are not office."""
+    desk: DeskContext = request.app[DESK]
+    service = WebService(session, desk.clock)
+    signed = await service.current(request.cookies.get(COOKIE))
+    members = MembersService(session, desk.clock, desk.settings.admin_ids)
+    member = await members.get(signed.member_id) if signed else None
+    request[LOCALE] = _locale(request, member, members)
+    if signed is None or member is None:
+        raise Halt(_with_lang(request, render(request, "web_signin.html.j2", status=signin_status)))
+    request[MEMBER_ID], request[CSRF_KEY] = member.id, signed.csrf
+    actor = await members.actor(member)
+    scopes = await service.scopes(actor)
+    if not scopes:
+        raise Halt(_with_lang(request, render(request, "web_office_only.html.j2", status=403)))
+    request[STAFF_FLAG] = any(s.area_id is None for s in scopes)
+    return Visit(session, service, members, member, actor, scopes)
+
+
+def _labels(community: Any, locale: str) -> Any:
+    from bot.services.digests import category_label
+
+    return lambda key: category_label(community, key, locale)
+
+
+def _int(value: str | None) -> int | None:
+    return int(value) if value and value.isdigit() and len(value) < 12 else None
+
+
+def _date(value: str | None, tz: str) -> Any:
+    from datetime import date, datetime
+    from zoneinfo import ZoneInfo
+
+    try:
+        d = date.fromisoformat(value or "")
+    except ValueError:
+        return None
+    return datetime(d.year, d.month, d.day, tzinfo=ZoneInfo(tz))
+
+
+async def ledger(request: web.Request) -> web.StreamResponse:
+    from datetime import timedelta as td
+
+    from bot.services.cards import status_label
+    from bot.services.web import SORTS, LedgerFilter
+    from models import Area, Building, IssueStatus
+
+    desk: DeskContext = request.app[DESK]
+    q = request.query
+    async with desk.sessions() as session:
+        visit = await _visit(request, session)
+        scope = next((s for s in visit.scopes if s.token == q.get("scope")), visit.scopes[0])
+        community = (await visit.members.place_info(Place(scope.community_id))).community
+        until = _date(q.get("until"), community.timezone)
+        sort = q.get("sort", "-created")
+        f = LedgerFilter(
+            status=q.get("status", "") if q.get("status", "") in (*IssueStatus.OPEN, *IssueStatus.DONE, "open")
+            else "", category=q.get("category", "")[:32], building_id=_int(q.get("building")),
+            area_id=_int(q.get("area")), triage=q.get("triage", "") if q.get("triage") in
+            ("office", "joint", "residents") else "", since=_date(q.get("since"), community.timezone),
+            until=until + td(days=1) if until else None, overdue=q.get("overdue") == "1",
+            text=q.get("q", "")[:100], sort=sort if sort.lstrip("-") in SORTS else "-created",
+            page=_int(q.get("page")) or 1)
+        page = await visit.service.ledger(scope, f)
+        areas = (await session.execute(select(Area).where(Area.community_id == scope.community_id)
+                                       .order_by(Area.id))).scalars().all()
+        buildings = (await session.execute(select(Building).where(Building.community_id == scope.community_id)
+                                           .order_by(Building.id))).scalars().all()
+        if scope.area_id is not None:
+            areas = [a for a in areas if a.id == scope.area_id]
+            buildings = [b for b in buildings if b.area_id == scope.area_id]
+        locale = request[LOCALE]
+        with i18n.use_locale(locale):
+            statuses = [("open", i18n.gettext("open (any)"))] + [(st, status_label(st)) for st in
+                                                      (*IssueStatus.OPEN, *IssueStatus.DONE)]
+        label = _labels(community, locale)
+        categories = [(c, label(c)) for c in _category_keys(community)]
+        args = {k: v for k, v in q.items() if k != "page"}
+        return _with_lang(request, render(
+            request, "web_ledger.html.j2", scope=scope, scopes=visit.scopes, page=page, f=f, q=q,
+            statuses=statuses, categories=categories, areas=areas, buildings=buildings, label=label,
+            status_label=lambda st: _status(st, locale), tz=community.timezone, args=args, fmt=_fmt_time,
+            page_url=lambda n: "?" + urlencode({**args, "page": n})))
+
+
+def _status(status: str, locale: str) -> str:
+    from bot.services.cards import status_label
+
+    with i18n.use_locale(locale):
+        return status_label(status)
+
+
+def _category_keys(community: Any) -> list[str]:
+    from bot.services.reporting import categories
+
+    return [c.key for c in categories(community)]
+
+
+def _fmt_time(value: Any, tz: str) -> str:
+    from zoneinfo import ZoneInfo
+
+    return value.astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M") if value else "—"
+
+
+async def issue_page(request: web.Request) -> web.StreamResponse:
+    desk: DeskContext = request.app[DESK]
+    issue_id = _int(request.match_info.get("id"))
+    async with desk.sessions() as session:
+        visit = await _visit(request, session)
+        issue = await visit.service.issue_in_scope(visit.scopes, issue_id or 0)
+        if issue is None:
+            return render(request, "web_not_found.html.j2", status=404)
+        from bot.services.access import can
+        from bot.services.triage import TriageService
+
+        place = TriageService(session, desk.clock).place_of(issue)
+        community = (await visit.members.place_info(Place(issue.community_id))).community
+        from bot.services.cards import CardService
+
+        locale = request[LOCALE]
+        events = await CardService(session, desk.clock).timeline(issue, locale,
+                                                                 can(visit.actor, "view_reporter", place))
+        from models import IssuePhoto
+
+        photos = (await session.execute(select(IssuePhoto.id, IssuePhoto.kind).where(
+            IssuePhoto.issue_id == issue.id).order_by(IssuePhoto.kind, IssuePhoto.position))).all()
+        return _with_lang(request, render(
+            request, "web_issue.html.j2", issue=issue, events=events, label=_labels(community, locale),
+            status_label=lambda st: _status(st, locale), tz=community.timezone, fmt=_fmt_time,
+            may_triage=can(visit.actor, "triage", place), flash=request.query.get("done", ""), photos=photos))
+
+
+async def issue_action(request: web.Request) -> web.StreamResponse:
+    """An action on an issue, through the same service as the chat's buttons: the team chat's card and
+    the reporter's updates follow through the outbox exactly as when the button is pressed in Telegram."""
+    from bot.services import build_services
+    from bot.services.access import NotAllowed
+
+    desk: DeskContext = request.app[DESK]
+    issue_id = _int(request.match_info.get("id")) or 0
+    action = request.match_info.get("action")
+    form = await request.post()
+    async with desk.sessions() as session:
+        visit = await _visit(request, session)
+        if form.get("csrf") != request[CSRF_KEY]:
+            raise web.HTTPForbidden(text="CSRF")
+        if await visit.service.issue_in_scope(visit.scopes, issue_id) is None:
+            return render(request, "web_not_found.html.j2", status=404)
+        services = build_services(session, desk.clock, desk.settings)
+        triage = services["triage"]
+        done = ""
+        try:
+            with i18n.use_locale(request[LOCALE]):
+                if action == "accept":
+                    outcome = await triage.accept(visit.actor, issue_id)
+                    done = "accepted" if outcome.changed else "unchanged"
+                else:
+                    raise web.HTTPNotFound()
+        except NotAllowed:
+            done = "refused"
+        await session.commit()
+    raise web.HTTPSeeOther(f"{desk.prefix}/issue/{issue_id}?done={done}")
+
+
+def _community_scope(visit: Visit, request: web.Request) -> Any:
+    """The community the Settings page edits: only whole-community scopes (staff, admins)."""
+    scopes = [s for s in visit.scopes if s.area_id is None]
+    if not scopes:
+        raise Halt(_with_lang(request, render(request, "web_not_found.html.j2", status=404)))
+    return next((s for s in scopes if s.token == request.query.get("scope")), scopes[0])
+
+
+async def settings_page(request: web.Request) -> web.StreamResponse:
+    from bot.services.reporting import categories
+    from bot.services.web import SCALARS, CommunitySettings
+
+    desk: DeskContext = request.app[DESK]
+    async with desk.sessions() as session:
+        visit = await _visit(request, session)
+        scope = _community_scope(visit, request)
+        community = (await visit.members.place_info(Place(scope.community_id))).community
+        service = CommunitySettings(session, desk.clock)
+        return _with_lang(request, render(
+            request, "web_settings.html.j2", scope=scope, categories=categories(community),
+            values=service.values(community), names=list(SCALARS), audit=await service.audit(community.id),
+            tz=community.timezone, fmt=_fmt_time, flash=request.query.get("done", ""),
+            failed=request.query.get("error", ""), field=request.query.get("field", "")))
+
+
+async def settings_change(request: web.Request) -> web.StreamResponse:
+    from bot.services.access import NotAllowed
+    from bot.services.web import CommunitySettings, SettingError
+
+    desk: DeskContext = request.app[DESK]
+    what, name = request.match_info["what"], request.match_info["name"]
+    form = await request.post()
+    async with desk.sessions() as session:
+        visit = await _visit(request, session)
+        if form.get("csrf") != request[CSRF_KEY]:
+            raise web.HTTPForbidden(text="CSRF")
+        scope = _community_scope(visit, request)
+        service = CommunitySettings(session, desk.clock)
+        target = f"{desk.prefix}/settings?"
+        try:
+            if what == "category":
+                changed = await service.change_category(
+                    visit.actor, scope.community_id, name, en=str(form.get("en", "")), zh=str(form.get("zh", "")),
+                    emoji=str(form.get("emoji", "")), deadline_days=str(form.get("deadline_days", "")),
+                    urgent=form.get("urgent") == "1")
+            elif what == "value":
+                changed = await service.change(visit.actor, scope.community_id, name, str(form.get("value", "")))
+            else:
+                raise web.HTTPNotFound()
+        except SettingError as exc:
+            await session.rollback()
+            raise web.HTTPSeeOther(target + urlencode({"error": exc.reason, "field": name})) from None
+        except NotAllowed:
+            await session.rollback()
+            raise web.HTTPSeeOther(target + urlencode({"error": "refused", "field": name})) from None
+        await session.commit()
+    raise web.HTTPSeeOther(target + urlencode({"done": "saved" if changed else "same", "field": name}))
+
+
+PHOTO_CACHE = 256
+
+
+def _image_type(data: bytes) -> str:
+    if data.startswith(b"\x89PNG"):
+        return "image/png"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    return "image/jpeg"  # what Telegram stores photos as
+
+
+async def photo(request: web.Request) -> web.StreamResponse:
+    """A report's photo through the bot's own proxy of getFile: the browser never sees a Telegram file URL
+    (which carries the bot token); bytes are cached here and, privately, in the browser."""
+    from models import IssuePhoto
+
+    desk: DeskContext = request.app[DESK]
+    photo_id = _int(request.match_info.get("id")) or 0
+    async with desk.sessions() as session:
+        visit = await _visit(request, session)
+        row = await session.get(IssuePhoto, photo_id)
+        if row is None or await visit.service.issue_in_scope(visit.scopes, row.issue_id) is None:
+            raise web.HTTPNotFound()
+        file_id = row.file_id
+    data = desk.photos.get(file_id)
+    if data is None:
+        import io
+
+        buffer = io.BytesIO()
+        try:
+            await desk.bot.download(file_id, destination=buffer)
+        except Exception:  # Telegram refused or is unreachable: the page shows the alt text
+            log.warning("photo %s could not be fetched", photo_id, exc_info=True)
+            raise web.HTTPBadGateway() from None
+        data = buffer.getvalue()
+        while len(desk.photos) >= PHOTO_CACHE:
+            desk.photos.pop(next(iter(desk.photos)))
+        desk.photos[file_id] = data
+    return web.Response(body=data, content_type=_image_type(data),
+                        headers={"Cache-Control": "private, max-age=86400"})
+
+
+def setup_desk(app: web.Application, ctx: DeskContext) -> None:
+    """Add the desk's routes to an aiohttp application (the webhook's, or one of its own)."""
+    app[DESK] = ctx
+    app.middlewares.append(security_headers)
+    p = ctx.prefix
+    app.router.add_get(p + "/", index)
+    if p:
+        async def bare(_request: web.Request) -> web.StreamResponse:
+            raise web.HTTPFound(p + "/")
+
+        app.router.add_get(p, bare)
+    app.router.add_get(p + "/login", login)
+    app.router.add_get(p + "/ledger", ledger)
+    app.router.add_get(p + "/issue/{id}", issue_page)
+    app.router.add_post(p + "/issue/{id}/{action}", issue_action)
+    app.router.add_get(p + "/settings", settings_page)
+    app.router.add_get(p + "/photo/{id}", photo)
+    app.router.add_post(p + "/settings/{what}/{name}", settings_change)
+    app.router.add_post(p + "/tg", telegram_signin)
+    app.router.add_post(p + "/logout", logout)
+    app.router.add_static(p + "/static/", STATIC, append_version=False)
+
+
+def desk_app(ctx: DeskContext) -> web.Application:
+    app = web.Application(client_max_size=64 * 1024)
+    setup_desk(app, ctx)
+    return app

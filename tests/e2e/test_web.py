@@ -1,0 +1,290 @@
+"""The office's desk (web dashboard): signing in with a one-time /web link or with the Mini App's signed
+init data, sessions, CSRF, and who gets in (staff and area heads) and who is politely turned away."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import re
+from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from bot.web import CSP, DeskContext, desk_app
+from tests.conftest import TOKEN, BotHarness, unique_id
+from tests.e2e.test_triage import file_issue, groups, person, set_locale
+
+STAFF, NORTH_HEAD = 2002, 2001
+WEB_URL = "https://desk.example.org/desk"
+
+
+def signed_init_data(user_id: int, auth_date: int, token: str = TOKEN, name: str = "Wu") -> str:
+    """Init data as Telegram signs it for a Mini App: HMAC-SHA256 keyed with HMAC("WebAppData", token)."""
+    fields = {"auth_date": str(auth_date), "query_id": "AAH",
+              "user": json.dumps({"id": user_id, "first_name": name}, separators=(",", ":"))}
+    check = "\n".join(f"{k}={v}" for k, v in sorted(fields.items()))
+    secret = hmac.new(b"WebAppData", token.encode(), hashlib.sha256).digest()
+    fields["hash"] = hmac.new(secret, check.encode(), hashlib.sha256).hexdigest()
+    return urlencode(fields)
+
+
+@pytest.fixture
+async def desk(harness: BotHarness, settings: Any, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[TestClient]:
+    monkeypatch.setattr(settings, "web_url", WEB_URL)
+    ctx = DeskContext(settings, harness.sessions, harness.clock, harness.bot)
+    client = TestClient(TestServer(desk_app(ctx)))
+    await client.start_server()
+    try:
+        yield client
+    finally:
+        await client.close()
+
+
+def link_path(harness: BotHarness, chat: int) -> str:
+    text = harness.tg.sent(chat, "sendMessage")[-1].plain or ""
+    found = re.search(r"https://desk\.example\.org(/desk/login\?t=\S+)", text)
+    assert found, text
+    return found.group(1)
+
+
+async def test_staff_signs_in_once_with_the_web_link(harness: BotHarness, community: Any, desk: TestClient) -> None:
+    groups(harness)
+    ann = await person(harness, unique_id(), "Ann", resident_of="b1")
+    await file_issue(harness, ann)  # urgent fire lane: on Today's urgent list
+    staff = await person(harness, STAFF, "Office Wu")
+    await harness.feed(harness.up.text(staff, "/web"))
+    path = link_path(harness, staff.id)
+    menu = [c for c in harness.tg.calls_of("setChatMenuButton") if c.chat_id == staff.id and not c.error]
+    assert menu and menu[-1].params["menu_button"]["web_app"]["url"] == WEB_URL + "/"
+
+    page = await desk.get("/desk/")
+    assert page.status == 200 and "Sign in" in await page.text()  # not signed in yet
+
+    first = await desk.get(path, allow_redirects=False)
+    assert first.status == 303
+    cookie = first.cookies["desk"]
+    assert cookie["httponly"] and cookie["secure"] and cookie["samesite"] == "Lax"
+    assert int(cookie["max-age"]) == 12 * 3600
+    desk.session.cookie_jar.update_cookies({"desk": cookie.value})  # the test server speaks plain http
+    today = await desk.get("/desk/")
+    body = await today.text()
+    assert today.status == 200 and "Today" in body and "#NC0001" in body and "Urgent, not fixed" in body
+    assert today.headers["Content-Security-Policy"] == CSP and "'unsafe-inline'" not in CSP
+    assert 'href="/desk/settings"' in body  # staff have the Settings tab
+
+    desk.session.cookie_jar.clear()
+    again = await desk.get(path, allow_redirects=False)
+    assert again.status == 403 and "used or has expired" in await again.text()
+
+
+async def test_link_expires_after_ten_minutes(harness: BotHarness, community: Any, desk: TestClient) -> None:
+    groups(harness)
+    staff = await person(harness, STAFF, "Office Wu")
+    await harness.feed(harness.up.text(staff, "/web"))
+    path = link_path(harness, staff.id)
+    harness.clock.advance(minutes=11)
+    late = await desk.get(path, allow_redirects=False)
+    assert late.status == 403 and "desk" not in late.cookies
+
+
+async def test_resident_gets_no_link_and_no_desk(harness: BotHarness, community: Any, desk: TestClient) -> None:
+    groups(harness)
+    ann = await person(harness, unique_id(), "Ann", resident_of="b1")
+    await harness.feed(harness.up.text(ann, "/web"))
+    answer = harness.tg.sent(ann.id, "sendMessage")[-1].plain or ""
+    assert "for the community office" in answer and "login" not in answer
+    assert not harness.tg.calls_of("setChatMenuButton")
+
+    # Inside Telegram, with genuine init data, a resident is shown the polite page, never the ledger.
+    now = int(harness.clock().timestamp())
+    signin = await desk.post("/desk/tg", data={"init_data": signed_init_data(ann.id, now)})
+    assert signin.status == 200
+    desk.session.cookie_jar.update_cookies({"desk": signin.cookies["desk"].value})
+    page = await desk.get("/desk/")
+    assert page.status == 403 and "This desk is for the office" in await page.text()
+    for path in ("/desk/ledger", "/desk/issue/1", "/desk/settings"):
+        refused = await desk.get(path)
+        assert refused.status == 403 and "This desk is for the office" in await refused.text(), path
+    desk.session.cookie_jar.clear()
+    assert (await desk.get("/desk/ledger")).status == 401  # nobody signed in: the sign-in page
+
+
+async def test_mini_app_init_data_signs_in_and_forgeries_do_not(harness: BotHarness, community: Any,
+                                                                desk: TestClient) -> None:
+    groups(harness)
+    head = await person(harness, NORTH_HEAD, "Wang", "zh-hans")
+    now = int(harness.clock().timestamp())
+    forged = signed_init_data(head.id, now, token="123456:someone-else")
+    assert (await desk.post("/desk/tg", data={"init_data": forged})).status == 403
+    stale = signed_init_data(head.id, now - 2 * 86400)
+    assert (await desk.post("/desk/tg", data={"init_data": stale})).status == 403
+    assert "desk" not in desk.session.cookie_jar.filter_cookies(desk.make_url("/desk/"))
+
+    ok = await desk.post("/desk/tg", data={"init_data": signed_init_data(head.id, now)})
+    assert ok.status == 200 and (await ok.json())["ok"]
+    desk.session.cookie_jar.update_cookies({"desk": ok.cookies["desk"].value})
+    page = await desk.get("/desk/")
+    body = await page.text()
+    assert page.status == 200 and "今天" in body
+
+    english = await desk.get("/desk/?lang=en")
+    assert "Today" in await english.text()
+
+    # Sign out needs the form's CSRF token.
+    assert (await desk.post("/desk/logout", data={"csrf": "wrong"}, allow_redirects=False)).status == 403
+    csrf = re.search(r'name="csrf" value="([^"]+)"', await english.text())
+    assert csrf
+    out = await desk.post("/desk/logout", data={"csrf": csrf.group(1)}, allow_redirects=False)
+    assert out.status == 303
+    assert "Sign in" in await (await desk.get("/desk/")).text()
+
+
+async def signed_in(harness: BotHarness, desk: TestClient, telegram_id: int) -> str:
+    """Sign in through the Mini App's init data; returns the page's CSRF token."""
+    now = int(harness.clock().timestamp())
+    ok = await desk.post("/desk/tg", data={"init_data": signed_init_data(telegram_id, now)})
+    assert ok.status == 200
+    desk.session.cookie_jar.update_cookies({"desk": ok.cookies["desk"].value})
+    page = await (await desk.get("/desk/")).text()
+    found = re.search(r'name="csrf" value="([^"]+)"', page)
+    assert found
+    return found.group(1)
+
+
+async def test_ledger_filters_and_accept_updates_card_and_reporter(harness: BotHarness, community: Any,
+                                                                   desk: TestClient) -> None:
+    from tests.e2e.test_triage import TEAM_B1, card, settle
+
+    await set_locale(harness, "en")
+    groups(harness)
+    ann = await person(harness, unique_id(), "Ann", resident_of="b1")
+    bob = await person(harness, unique_id(), "Bob", resident_of="b3")
+    fire = await file_issue(harness, ann)
+    await file_issue(harness, bob, building="b3", category="lighting", description="Lamp out by gate")
+    the_card = card(harness)
+    staff = await person(harness, STAFF, "Office Wu")
+    csrf = await signed_in(harness, desk, staff.id)
+
+    everything = await (await desk.get("/desk/ledger")).text()
+    assert "#NC0001" in everything and "#NC0002" in everything
+    lamps = await (await desk.get("/desk/ledger", params={"category": "lighting"})).text()
+    assert "#NC0002" in lamps and "#NC0001" not in lamps
+    by_text = await (await desk.get("/desk/ledger", params={"q": "gate"})).text()
+    assert "#NC0002" in by_text and "#NC0001" not in by_text
+    by_ref = await (await desk.get("/desk/ledger", params={"q": "#NC0001"})).text()
+    assert "#NC0001" in by_ref and "#NC0002" not in by_ref
+    assert "No issues match" in await (await desk.get("/desk/ledger", params={"overdue": "1"})).text()
+
+    page = await (await desk.get(f"/desk/issue/{fire}")).text()
+    assert "Accept" in page and "Bikes block the fire lane" in page
+    # A forged form (no CSRF token) changes nothing.
+    assert (await desk.post(f"/desk/issue/{fire}/accept", data={}, allow_redirects=False)).status == 403
+    accepted = await desk.post(f"/desk/issue/{fire}/accept", data={"csrf": csrf})
+    assert "Accepted: you handle it now" in await accepted.text()
+    await settle(harness)
+    caption = harness.tg.current(TEAM_B1, the_card.message_id).caption or ""
+    assert "handled by Office Wu" in caption, caption
+    assert any("accepted by" in t for t in harness.tg.texts(ann.id, as_plain=True))
+    again = await desk.post(f"/desk/issue/{fire}/accept", data={"csrf": csrf})
+    assert "Nothing changed" in await again.text()
+
+
+async def test_area_head_sees_only_their_area(harness: BotHarness, community: Any, desk: TestClient) -> None:
+    groups(harness)
+    ann = await person(harness, unique_id(), "Ann", resident_of="b1")
+    bob = await person(harness, unique_id(), "Bob", resident_of="b3")
+    await file_issue(harness, ann)
+    south = await file_issue(harness, bob, building="b3", category="lighting")
+    head = await person(harness, NORTH_HEAD, "Wang")
+    await signed_in(harness, desk, head.id)
+    ledger = await (await desk.get("/desk/ledger", params={"lang": "en"})).text()
+    assert "#NC0001" in ledger and "#NC0002" not in ledger
+    # Another area's issue by its id: as if it did not exist.
+    assert (await desk.get(f"/desk/issue/{south}")).status == 404
+
+
+async def test_staff_changes_a_deadline_and_the_next_report_uses_it(harness: BotHarness, community: Any,
+                                                                    desk: TestClient) -> None:
+    from sqlalchemy import select
+
+    from models import Issue, SettingChange
+
+    await set_locale(harness, "en")
+    groups(harness)
+    staff = await person(harness, STAFF, "Office Wu")
+    csrf = await signed_in(harness, desk, staff.id)
+    page = await (await desk.get("/desk/settings")).text()
+    assert "Litter / dirty spot" in page and "Deadline days" in page
+
+    bad = await desk.post("/desk/settings/category/litter", data={
+        "csrf": csrf, "en": "Litter", "zh": "垃圾", "emoji": "🗑", "deadline_days": "0"})
+    assert "Deadline days must be a whole number from 1 to 60" in await bad.text()
+    saved = await desk.post("/desk/settings/category/litter", data={
+        "csrf": csrf, "en": "Litter / dirty spot", "zh": "垃圾/卫生死角", "emoji": "🗑", "deadline_days": "5"})
+    body = await saved.text()
+    assert "Saved" in body and "categories.litter" in body and "Office Wu" in body
+    assert "<code>deadline_days: 1</code> → <code>deadline_days: 5</code>" in body
+    late = await desk.post("/desk/settings/value/digest_time", data={"csrf": csrf, "value": "25:00"})
+    assert "Please write a time like 08:00" in await late.text()
+    assert "Saved" in await (await desk.post("/desk/settings/value/digest_time",
+                                             data={"csrf": csrf, "value": "07:30"})).text()
+
+    # The next litter report, once accepted, is due five days later (it was one).
+    ann = await person(harness, unique_id(), "Ann", resident_of="b1")
+    issue_id = await file_issue(harness, ann, category="litter", photos=0)
+    await desk.post(f"/desk/issue/{issue_id}/accept", data={"csrf": csrf})
+    async with harness.sessions() as s:
+        issue = await s.get(Issue, issue_id)
+        assert issue is not None and issue.deadline_at is not None
+        assert (issue.deadline_at - harness.clock()).days >= 4
+        changes = (await s.execute(select(SettingChange.key))).scalars().all()
+    assert sorted(changes) == ["categories.litter", "digest_time"]
+
+
+async def test_area_head_has_no_settings_and_forged_forms_fail(harness: BotHarness, community: Any,
+                                                               desk: TestClient) -> None:
+    groups(harness)
+    head = await person(harness, NORTH_HEAD, "Wang")
+    csrf = await signed_in(harness, desk, head.id)
+    assert "/desk/settings" not in await (await desk.get("/desk/")).text()
+    assert (await desk.get("/desk/settings")).status == 404
+    forged = await desk.post("/desk/settings/value/digest_time", data={"csrf": csrf, "value": "07:00"},
+                             allow_redirects=False)
+    assert forged.status == 404
+
+
+async def test_photos_come_through_the_bots_proxy_never_a_telegram_url(harness: BotHarness, community: Any,
+                                                                       desk: TestClient) -> None:
+    from sqlalchemy import select
+
+    from models import IssuePhoto
+
+    groups(harness)
+    ann = await person(harness, unique_id(), "Ann", resident_of="b1")
+    bob = await person(harness, unique_id(), "Bob", resident_of="b3")
+    fire = await file_issue(harness, ann, photos=2)
+    south = await file_issue(harness, bob, building="b3", photos=1)
+    async with harness.sessions() as s:
+        mine = (await s.execute(select(IssuePhoto).where(IssuePhoto.issue_id == fire)
+                                .order_by(IssuePhoto.position))).scalars().all()
+        theirs = (await s.execute(select(IssuePhoto).where(IssuePhoto.issue_id == south))).scalars().one()
+    jpeg = b"\xff\xd8\xff\xe0" + b"x" * 100
+    harness.tg.register_file(mine[0].file_id, content=jpeg)
+    head = await person(harness, NORTH_HEAD, "Wang")
+    await signed_in(harness, desk, head.id)
+    page = await (await desk.get(f"/desk/issue/{fire}")).text()
+    assert f"/desk/photo/{mine[0].id}" in page and f"/desk/photo/{mine[1].id}" in page
+    assert TOKEN not in page and "api.telegram.org" not in page
+    got = await desk.get(f"/desk/photo/{mine[0].id}")
+    assert got.status == 200 and await got.read() == jpeg and got.content_type == "image/jpeg"
+    assert "private" in got.headers["Cache-Control"]
+    downloads = len(harness.tg.calls_of("getFile"))
+    assert await (await desk.get(f"/desk/photo/{mine[0].id}")).read() == jpeg
+    assert len(harness.tg.calls_of("getFile")) == downloads  # served from the cache
+    # Another area's photo: not found, and Telegram is not asked.
+    assert (await desk.get(f"/desk/photo/{theirs.id}")).status == 404
+    assert len(harness.tg.calls_of("getFile")) == downloads
