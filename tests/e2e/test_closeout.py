@@ -119,8 +119,10 @@ async def test_construction_fix_rejected_at_the_check_then_verified_with_a_photo
     await harness.feed(harness.up.text(wu, "/export"))
     await press_private(harness, wu, "This month")
     await press_private(harness, wu, "Spreadsheet (XLSX)")
-    upload = next(iter(tg.sent(wu.id, "sendDocument")[-1].files.values()))
-    rows = [[c.value for c in r] for r in load_workbook(io.BytesIO(upload.data)).active.iter_rows()]  # type: ignore[attr-defined]
+    await harness.work()  # exports run as background jobs
+    await harness.deliver()
+    _name, data, _caption = harness.document(wu.id)
+    rows = [[c.value for c in r] for r in load_workbook(io.BytesIO(data)).active.iter_rows()]
     row = dict(zip(rows[0], next(r for r in rows[1:] if r[0] == f"#{found.reference}"), strict=True))
     assert row["Status"] == "closed out" and row["Closed by"] == "Wang" and row["Closed how"] == "verified on site"
     steps = [s.rsplit(" ", 2)[0] for s in str(row["History"]).split(" → ")]
@@ -151,6 +153,8 @@ async def test_zh_verify_and_digest_lists_awaiting(harness: BotHarness, communit
     await harness.deliver()
     harness.note("日报的“需要关注”列出待验收。")
     await harness.feed(harness.up.text(wu, "/digest"))
+    await harness.work()  # /digest on demand runs as a background job
+    await harness.deliver()
     digest = "\n".join(tg.texts(wu.id, as_plain=True)[-3:])
     found = await issue(harness, issue_id)
     assert "待验收" in digest and f"#{found.reference}" in digest, digest
