@@ -4,6 +4,7 @@ from models.announcement import Announcement  # noqa: F401
 from models.base import Base, utcnow
 from models.cleaning import CleaningDay, CleaningPost, CleaningRsvp, CleaningSeries  # noqa: F401
 from models.community import Area, Building, ChatLink, Community, GroupChat
+from models.consultation import Consultation, ConsultationVote
 from models.digest import DigestRun
 from models.household import Household, HouseholdMember
 from models.issue import Issue, IssueEvent, IssueFollower, IssuePhoto, IssueStatus
@@ -24,7 +25,8 @@ from models.patrol import (  # noqa: F401
 from models.system import FsmRecord, JobLease, ProcessedUpdate
 
 __all__ = [
-    "Area", "Base", "Building", "ChatLink", "ChatState", "Community", "DigestRun", "FsmRecord", "GroupChat",
+    "Area", "Base", "Building", "ChatLink", "ChatState", "Community", "Consultation", "ConsultationVote",
+    "DigestRun", "FsmRecord", "GroupChat",
     "Household", "HouseholdMember", "Invite", "Issue", "IssueEvent", "IssueFollower", "IssuePhoto", "IssueStatus",
     "JobLease", "JoinRequest", "Member", "OutboxItem", "OutboxStatus", "ProcessedUpdate", "Role", "utcnow",
 ]
