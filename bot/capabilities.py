@@ -9,7 +9,7 @@ import importlib
 import importlib.util
 
 CAPABILITIES: list[str] = ["cleaning", "announcements", "operations", "digests", "reporting", "triage", "ledger",
-                           "patrols", "households"]
+                           "patrols", "households", "consultations"]
 
 _loaded = False
 

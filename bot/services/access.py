@@ -139,6 +139,10 @@ ACTIONS: dict[str, Level] = {
     "cleanday": Level.CAPTAIN,
     "announce": Level.CAPTAIN,
     "digest": Level.AREA_HEAD,
+    # consultations (民意征集): captains for their buildings, area heads their area, staff anywhere
+    "consult": Level.CAPTAIN,
+    "consult_vote": Level.RESIDENT,  # plus: the voter must belong to a household of the building
+    "consult_record": Level.CAPTAIN,  # 入户: an answer recorded in person on a household's behalf
     "admin": Level.ADMIN,
 }
 
