@@ -30,6 +30,8 @@ class Consultation(Base):
     secret: Mapped[bool] = mapped_column(default=False)
     deadline: Mapped[datetime]
     status: Mapped[str] = mapped_column(String(16), default="open", index=True)  # open | closed
+    # Set by the tick once the private messages and the residents' chat posts are enqueued.
+    announced_at: Mapped[datetime | None]
     closed_at: Mapped[datetime | None]
     closed_early: Mapped[bool] = mapped_column(default=False)
     result: Mapped[dict[str, Any] | None]

@@ -17,11 +17,12 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock, system_clock
+from bot.jobs import JobContext, job
 from bot.services import EXTRA_SERVICES
 from bot.services.access import Actor, NotAllowed, Place, require
 from bot.services.households import HouseholdsService, HouseholdView
 from bot.services.tenure import Erased, on_erased
-from models import Building, Consultation, ConsultationVote, Member
+from models import Building, Community, Consultation, ConsultationVote, Member
 
 DEFAULT_CHOICES = ("agree", "disagree", "no_opinion")  # 同意 / 不同意 / 弃权; index 0 is "for"
 MAX_CHOICES = 6
@@ -67,6 +68,15 @@ class Result:
     tally: Tally
     closed_early: bool
     table: list[HouseholdAnswer] = field(default_factory=list)  # empty for a secret ballot
+
+
+@dataclass(frozen=True)
+class VoteOutcome:
+    consultation: Consultation
+    household: HouseholdView
+    choice: int
+    others: list[Member]  # the household's other members: they see what it answered and who answered
+    community: Community
 
 
 def _meets(rule: str, threshold_pct: int, households: int, answered: int, agree: int) -> bool:
@@ -291,6 +301,18 @@ class ConsultationsService:
         return list((await self.session.execute(select(Consultation.id).where(
             Consultation.status == "open", Consultation.deadline <= self.clock()))).scalars())
 
+    async def vote_from_bot(self, actor: Actor, member: Member, consultation_id: int, choice: int,
+                            comment: str | None = None) -> VoteOutcome:
+        """`vote`, plus what the handler shows: the household, and its other members to tell."""
+        v = await self.vote(actor, member, consultation_id, choice, comment)
+        c = await self.get(consultation_id)
+        h = await self.households.get(v.household_id)
+        assert h is not None
+        others = [m for m in await self.households.members_of(h.id) if m.id != member.id]
+        community = await self.session.get(Community, c.community_id)
+        assert community is not None
+        return VoteOutcome(c, h, choice, others, community)
+
     async def building_names(self, c: Consultation) -> dict[int, str]:
         return {b.id: b.name for b in (await self.session.execute(
             select(Building).where(Building.id.in_(list(c.building_ids))))).scalars()}
@@ -339,3 +361,11 @@ async def _erased(session: AsyncSession, clock: Clock, member: Member, erased: E
 
 EXTRA_SERVICES["consultations"] = lambda session, clock, settings, services: ConsultationsService(session, clock)
 
+
+
+@job("consultations")
+async def consultations_job(session: AsyncSession, ctx: JobContext) -> None:
+    """Announce, remind, close at the deadline. The words live in bot/notices/consultations.py."""
+    from bot.notices.consultations import tick
+
+    await tick(session, ctx.clock)

@@ -32,6 +32,7 @@ def upgrade() -> None:
     sa.Column('secret', sa.Boolean(), nullable=False),
     sa.Column('deadline', models.base.UTCDateTime(), nullable=False),
     sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('announced_at', models.base.UTCDateTime(), nullable=True),
     sa.Column('closed_at', models.base.UTCDateTime(), nullable=True),
     sa.Column('closed_early', sa.Boolean(), nullable=False),
     sa.Column('result', sa.JSON(), nullable=True),
