@@ -9,7 +9,8 @@ import importlib
 import importlib.util
 
 CAPABILITIES: list[str] = ["background", "cleaning", "announcements", "operations", "digests", "reporting",
-                           "triage", "ledger", "patrols", "households", "surveys", "referrals", "notices", "web"]
+                           "triage", "ledger", "patrols", "households", "surveys", "consultations", "referrals",
+                           "notices", "web"]
 
 _loaded = False
 

@@ -149,6 +149,10 @@ ACTIONS: dict[str, Level] = {
     "survey": Level.STAFF,
     "survey_progress": Level.CAPTAIN,
     "survey_record": Level.CAPTAIN,
+    # consultations (民意征集): captains for their buildings, area heads their area, staff anywhere
+    "consult": Level.CAPTAIN,
+    "consult_vote": Level.RESIDENT,  # plus: the voter must belong to a household of the building
+    "consult_record": Level.CAPTAIN,  # 入户: an answer recorded in person on a household's behalf
     "admin": Level.ADMIN,
 }
 

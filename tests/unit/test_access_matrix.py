@@ -247,6 +247,37 @@ ACTION_MATRIX: dict[str, dict[str, str]] = {
         "rs_staff": ". . . . . . Y Y",
     },
     # satisfaction surveys: staff start them; captains follow and record their own buildings
+    # consultations: captains their buildings, area heads their area, staff anywhere; residents vote
+    "consult": {
+        "nobody": ". . . . . . . .",
+        "resident": ". . . . . . . .",
+        "volunteer": ". . . . . . . .",
+        "captain": "Y . . . . . . .",
+        "area_head": "Y Y . Y . . . .",
+        "staff": "Y Y Y Y Y Y . .",
+        "admin": "Y Y Y Y Y Y Y Y",
+        "rs_staff": ". . . . . . Y Y",
+    },
+    "consult_record": {
+        "nobody": ". . . . . . . .",
+        "resident": ". . . . . . . .",
+        "volunteer": ". . . . . . . .",
+        "captain": "Y . . . . . . .",
+        "area_head": "Y Y . Y . . . .",
+        "staff": "Y Y Y Y Y Y . .",
+        "admin": "Y Y Y Y Y Y Y Y",
+        "rs_staff": ". . . . . . Y Y",
+    },
+    "consult_vote": {
+        "nobody": ". . . . . . . .",
+        "resident": "Y . . . . . . .",
+        "volunteer": "Y Y Y Y Y Y . .",
+        "captain": "Y . . . . . . .",
+        "area_head": "Y Y . Y . . . .",
+        "staff": "Y Y Y Y Y Y . .",
+        "admin": "Y Y Y Y Y Y Y Y",
+        "rs_staff": ". . . . . . Y Y",
+    },
     "survey": {
         "nobody": ". . . . . . . .",
         "resident": ". . . . . . . .",

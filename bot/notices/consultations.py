@@ -1,0 +1,208 @@
+"""Consultations: what residents, chats, the author and the office read — words only; the rules are in
+bot/services/consultations.py. Called from the consultations tick (announce, remind, close)."""
+
+from __future__ import annotations
+
+import base64
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.clock import Clock
+from bot.i18n import _, ngettext, use_locale
+from bot.rendering import esc, local_time
+from bot.services.chats import ChatsService
+from bot.services.consultations import (
+    ConsultationsService,
+    HouseholdAnswer,
+    Result,
+    Tally,
+    result_xlsx,
+)
+from bot.services.members import MembersService
+from bot.services.outbox import Buttons, Outbox
+from models import Community, Consultation, ConsultationVote, Household, HouseholdMember, Member, Role
+
+REMIND_BEFORE = timedelta(days=2)
+MORNING = time(8, 0)
+
+
+def choice_labels(c: Consultation) -> list[str]:
+    if c.choices:
+        return [str(x) for x in c.choices]
+    return [_("Agree"), _("Disagree"), _("No opinion")]
+
+
+def vote_buttons(c: Consultation) -> Buttons:
+    return [[(label, f"cv:{c.id}:{i}")] for i, label in enumerate(choice_labels(c))]
+
+
+def rule_text(c: Consultation) -> str:
+    if c.rule == "all":
+        return _("passes when more than {pct}% of all households agree").format(pct=c.threshold_pct)
+    return _("passes when more than {pct}% of the households that answered agree").format(pct=c.threshold_pct)
+
+
+def tally_lines(c: Consultation, t: Tally) -> list[str]:
+    labels = choice_labels(c)
+    counts = " · ".join(f"{esc(label)} {n}" for label, n in zip(labels, t.counts, strict=True))
+    return [
+        _("Answered: {answered} of {total} households ({pct:.0f}%)").format(
+            answered=t.answered, total=t.households, pct=t.coverage_pct),
+        counts,
+        _("Rule: {rule}").format(rule=rule_text(c)),
+    ]
+
+
+def invitation(c: Consultation, tz: str, household: str | None) -> str:
+    lines = [_("🗳 <b>Residents' consultation</b>"), "", esc(c.question), "",
+             _("Please answer by {when}. One answer per household; anyone in the household may answer "
+               "and change it until then.").format(when=local_time(c.deadline, tz)),
+             _("Rule: {rule}").format(rule=rule_text(c))]
+    if c.secret:
+        lines.append(_("Secret ballot: nobody sees what your household answered."))
+    if household:
+        lines.append(_("Your household: {label}").format(label=esc(household)))
+    else:
+        lines.append(_("Tell me your flat in /settings to answer for your household."))
+    return "\n".join(lines)
+
+
+def group_post(c: Consultation, t: Tally, tz: str) -> str:
+    return "\n".join([_("🗳 <b>Residents' consultation</b>"), "", esc(c.question), "",
+                      _("Answers close {when}. Every household gets the question from me in private.").format(
+                          when=local_time(c.deadline, tz)), "", *tally_lines(c, t)])
+
+
+def reminder(c: Consultation, tz: str, last_day: bool) -> str:
+    head = _("⏰ Your household has not answered yet, and answers close today at {when}.") if last_day else \
+        _("⏰ Your household has not answered yet. Answers close {when}.")
+    return "\n".join([head.format(when=local_time(c.deadline, tz)), "", esc(c.question)])
+
+
+def result_text(c: Consultation, r: Result) -> str:
+    t = r.tally
+    verdict = _("✅ <b>Passed</b>") if t.passed else _("❌ <b>Not passed</b>")
+    lines = [_("🗳 <b>Consultation result</b>"), "", esc(c.question), "", verdict, *tally_lines(c, t)]
+    if r.closed_early:
+        lines.append(_("Closed early by its author: the remaining households could no longer change the outcome."))
+    return "\n".join(lines)
+
+
+def vote_reply(c: Consultation, label: str, choice: int, who: str, tz: str) -> str:
+    """What the household's members read about their household's answer: what, and who gave it."""
+    return _("Household {label} answered: {choice} (by {who}). Anyone in the household can change it "
+             "until {when}.").format(label=esc(label), choice=esc(choice_labels(c)[choice]), who=esc(who),
+                                    when=local_time(c.deadline, tz))
+
+
+def xlsx_headers() -> list[str]:
+    return [_("Building"), _("Household"), _("Answer"), _("How"), _("Comment"), _("When")]
+
+
+def via_words() -> dict[str, str]:
+    return {"bot": _("in the bot"), "in_person": _("recorded by the captain, in person")}
+
+
+async def _people(session: AsyncSession, c: Consultation) -> list[tuple[Member, str | None]]:
+    """Everyone who lives in the places (residents and captains there), with their household label."""
+    rows = (await session.execute(
+        select(Member).join(Role, Role.member_id == Member.id)
+        .where(Role.building_id.in_(list(c.building_ids)), Role.role.in_(["resident", "captain"]),
+               Member.data_deleted_at.is_(None), Member.started.is_(True)).distinct())).scalars().all()
+    labels = dict((await session.execute(
+        select(HouseholdMember.member_id, Household.label).join(Household, Household.id == HouseholdMember.household_id)
+        .where(Household.building_id.in_(list(c.building_ids))))).all())
+    return [(m, labels.get(m.id)) for m in rows]
+
+
+async def _unanswered(session: AsyncSession, c: Consultation) -> list[Member]:
+    answered = select(ConsultationVote.household_id).where(ConsultationVote.consultation_id == c.id)
+    return list((await session.execute(
+        select(Member).join(HouseholdMember, HouseholdMember.member_id == Member.id)
+        .join(Household, Household.id == HouseholdMember.household_id)
+        .where(Household.building_id.in_(list(c.building_ids)), Household.id.not_in(answered),
+               Member.data_deleted_at.is_(None), Member.started.is_(True)).distinct())).scalars())
+
+
+async def tick(session: AsyncSession, clock: Clock) -> None:
+    """Announce new consultations, remind households that have not answered, close those past their
+    deadline. Every message has a unique outbox key, so a double tick or a restart sends nothing twice."""
+    service = ConsultationsService(session, clock)
+    members = MembersService(session, clock)
+    chats = ChatsService(session, clock, members)
+    outbox = Outbox(session, clock)
+    now = clock()
+    for c in (await session.execute(select(Consultation).where(Consultation.status == "open"))).scalars().all():
+        community = await session.get(Community, c.community_id)
+        assert community is not None
+        tz = community.timezone
+        if c.announced_at is None and now < c.deadline:
+            for m, label in await _people(session, c):
+                with use_locale(members.locale_for(m, community)):
+                    await outbox.notify(m, key=f"consult:{c.id}:invite:{m.id}", kind="consult_invite",
+                                        text=invitation(c, tz, label), tz=tz,
+                                        buttons=vote_buttons(c) if label else None, community_id=c.community_id)
+            t = await service.tally(c.id)
+            for chat in await chats.residents_chats(list(c.building_ids)):
+                with use_locale(community.locale):
+                    await outbox.enqueue(key=f"consult:{c.id}:post:{chat}", kind="consult_post", chat_id=chat,
+                                         text=group_post(c, t, tz), community_id=c.community_id)
+            c.announced_at = now
+        if now < c.deadline:
+            local_deadline = c.deadline.astimezone(ZoneInfo(tz))
+            morning = datetime.combine(local_deadline.date(), MORNING, ZoneInfo(tz))
+            due: list[tuple[str, bool]] = []
+            if now >= c.deadline - REMIND_BEFORE and c.created_at < c.deadline - REMIND_BEFORE and now < morning:
+                due.append(("remind2", False))
+            if morning <= now and c.created_at < morning:
+                due.append(("remindday", True))
+            for kind, last_day in due:
+                for m in await _unanswered(session, c):
+                    with use_locale(members.locale_for(m, community)):
+                        await outbox.notify(m, key=f"consult:{c.id}:{kind}:{m.id}", kind="consult_reminder",
+                                            text=reminder(c, tz, last_day), tz=tz, buttons=vote_buttons(c),
+                                            community_id=c.community_id)
+            continue
+        result = await service.close(c.id)
+        if result is not None:
+            await announce_result(session, clock, c, result)
+
+
+async def announce_result(session: AsyncSession, clock: Clock, c: Consultation, result: Result) -> None:
+    """The result to the author (private), the residents' chats and the office chat; the per-household
+    table (unless secret) as an XLSX to the office."""
+    members = MembersService(session, clock)
+    chats = ChatsService(session, clock, members)
+    outbox = Outbox(session, clock)
+    service = ConsultationsService(session, clock)
+    community = await session.get(Community, c.community_id)
+    assert community is not None
+    author = await session.get(Member, c.author_id) if c.author_id else None
+    if author is not None:
+        with use_locale(members.locale_for(author, community)):
+            await outbox.notify(author, key=f"consult:{c.id}:result:author", kind="consult_result",
+                                text=result_text(c, result), tz=community.timezone, community_id=c.community_id)
+    with use_locale(community.locale):
+        text = result_text(c, result)
+        for chat in await chats.residents_chats(list(c.building_ids)):
+            await outbox.enqueue(key=f"consult:{c.id}:result:{chat}", kind="consult_result", chat_id=chat,
+                                 text=text, community_id=c.community_id)
+        office = await chats.office_chat(c.community_id)
+        if office is not None:
+            await outbox.enqueue(key=f"consult:{c.id}:result:office", kind="consult_result", chat_id=office,
+                                 text=text, community_id=c.community_id)
+            if not c.secret:
+                data = table_xlsx(c, result.table, await service.building_names(c))
+                await outbox.enqueue(
+                    key=f"consult:{c.id}:result:xlsx", kind="consult_result", chat_id=office,
+                    document={"b64": base64.b64encode(data).decode(), "filename": f"consultation-{c.id}.xlsx"},
+                    text=ngettext("{n} household", "{n} households", len(result.table)).format(n=len(result.table)),
+                    community_id=c.community_id)
+
+
+def table_xlsx(c: Consultation, rows: list[HouseholdAnswer], buildings: dict[int, str]) -> bytes:
+    return result_xlsx(rows, choices=choice_labels(c), buildings=buildings, headers=xlsx_headers(),
+                       via_words=via_words())
