@@ -108,10 +108,12 @@ def via_words() -> dict[str, str]:
 
 async def _people(session: AsyncSession, c: Consultation) -> list[tuple[Member, str | None]]:
     """Everyone who lives in the places (residents and captains there), with their household label."""
+    # DISTINCT over ids, not whole rows: PostgreSQL cannot compare Member's JSON column.
+    ids = (select(Role.member_id).where(Role.building_id.in_(list(c.building_ids)),
+                                        Role.role.in_(["resident", "captain"])).distinct())
     rows = (await session.execute(
-        select(Member).join(Role, Role.member_id == Member.id)
-        .where(Role.building_id.in_(list(c.building_ids)), Role.role.in_(["resident", "captain"]),
-               Member.data_deleted_at.is_(None), Member.started.is_(True)).distinct())).scalars().all()
+        select(Member).where(Member.id.in_(ids), Member.data_deleted_at.is_(None), Member.started.is_(True))
+        .order_by(Member.id))).scalars().all()
     labels = dict((await session.execute(
         select(HouseholdMember.member_id, Household.label).join(Household, Household.id == HouseholdMember.household_id)
         .where(Household.building_id.in_(list(c.building_ids))))).all())
@@ -120,11 +122,11 @@ async def _people(session: AsyncSession, c: Consultation) -> list[tuple[Member, 
 
 async def _unanswered(session: AsyncSession, c: Consultation) -> list[Member]:
     answered = select(ConsultationVote.household_id).where(ConsultationVote.consultation_id == c.id)
+    ids = (select(HouseholdMember.member_id).join(Household, Household.id == HouseholdMember.household_id)
+           .where(Household.building_id.in_(list(c.building_ids)), Household.id.not_in(answered)))
     return list((await session.execute(
-        select(Member).join(HouseholdMember, HouseholdMember.member_id == Member.id)
-        .join(Household, Household.id == HouseholdMember.household_id)
-        .where(Household.building_id.in_(list(c.building_ids)), Household.id.not_in(answered),
-               Member.data_deleted_at.is_(None), Member.started.is_(True)).distinct())).scalars())
+        select(Member).where(Member.id.in_(ids), Member.data_deleted_at.is_(None), Member.started.is_(True))
+        .order_by(Member.id))).scalars())
 
 
 async def tick(session: AsyncSession, clock: Clock) -> None:
