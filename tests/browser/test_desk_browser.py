@@ -117,7 +117,10 @@ class Watched:
         page.on("console", lambda m: m.type == "error" and not self._allowed_console(m.text)
                 and self.problems.append(f"console: {m.text}"))
         page.on("pageerror", lambda e: self.problems.append(f"page error: {e}"))
-        page.on("requestfailed", lambda r: self.problems.append(f"failed: {r.url} {r.failure}"))
+        # A load that the next navigation cancels (net::ERR_ABORTED, e.g. the favicon of a page left at
+        # once) is the browser's doing, not a failure; every answer the server gives is still checked below.
+        page.on("requestfailed", lambda r: "ERR_ABORTED" not in str(r.failure)
+                and self.problems.append(f"failed: {r.url} {r.failure}"))
         page.on("response", lambda r: r.status >= 400 and r.status not in self.allowed
                 and self.problems.append(f"HTTP {r.status}: {r.url}"))
 
