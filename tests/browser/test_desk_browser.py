@@ -135,6 +135,10 @@ class Watched:
 async def new_page(browser: Any, width: int = 390, allowed: set[int] | None = None) -> Watched:
     context = await browser.new_context(viewport={"width": width, "height": 844 if width < 600 else 900},
                                         locale="en-US")
+    # A loaded CI machine (two cores, the whole suite beside it) can take far longer than Playwright's
+    # 30 s default to start a page; what is asserted does not depend on speed.
+    context.set_default_timeout(120_000)
+    context.set_default_navigation_timeout(120_000)
     return Watched(await context.new_page(), allowed)
 
 
@@ -198,7 +202,7 @@ async def test_office_worker_signs_in_filters_accepts_and_pages_look_right(
     assert await shown.count() == 3
     # Every photo loads through the proxy. Polled from here: wait_for_function evaluates a string in the
     # page, which the desk's strict CSP (no unsafe-eval) rightly refuses.
-    for _ in range(100):
+    for _ in range(600):
         widths = await shown.evaluate_all("imgs => imgs.map(i => i.naturalWidth)")
         if all(w > 0 for w in widths):
             break
