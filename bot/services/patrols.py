@@ -1440,6 +1440,68 @@ async def volunteer_hours(session: AsyncSession, community_id: int, start_utc: d
     return sorted(((n, round(h, 1)) for n, h in totals.values()), key=lambda x: (-x[1], x[0]))
 
 
+@dataclass(frozen=True)
+class RosterShift:
+    """One shift of the desk's weekly roster: who is on it, the gap to its minimum, check-ins and hours."""
+
+    shift_id: int
+    starts_at: datetime
+    ends_at: datetime
+    status: str
+    have: int  # active volunteers
+    need: int  # the minimum
+    most: int  # the maximum
+    checked_in: int
+    hours: float  # checked-in hours so far (check-in to check-out)
+    names: tuple[str, ...]
+    note: str | None
+
+    @property
+    def gap(self) -> int:
+        return 0 if self.status == ShiftStatus.CANCELLED else max(0, self.need - self.have)
+
+
+@dataclass(frozen=True)
+class RouteWeek:
+    route_id: int
+    name: str
+    shifts: tuple[RosterShift, ...]
+
+
+async def roster_week(session: AsyncSession, community_id: int, start_utc: datetime, end_utc: datetime, *,
+                      area_id: int | None = None) -> list[RouteWeek]:
+    """The shifts starting in [start_utc, end_utc) per active route (or route with shifts then), for the
+    desk's Patrols page. `area_id` keeps to one area: routes of the area and of its buildings. Read only."""
+    from models import Building
+
+    routes = select(PatrolRoute).where(PatrolRoute.community_id == community_id)
+    if area_id is not None:
+        routes = routes.where((PatrolRoute.area_id == area_id) | PatrolRoute.building_id.in_(
+            select(Building.id).where(Building.area_id == area_id)))
+    found = (await session.execute(routes.order_by(PatrolRoute.id))).scalars().all()
+    by_route = {r.id: r for r in found}
+    shifts = (await session.execute(select(PatrolShift).where(
+        PatrolShift.route_id.in_(list(by_route)), PatrolShift.starts_at >= start_utc, PatrolShift.starts_at < end_utc)
+        .order_by(PatrolShift.starts_at, PatrolShift.id))).scalars().all() if by_route else []
+    people: dict[int, list[tuple[ShiftAssignment, str]]] = {}
+    if shifts:
+        for a, m in (await session.execute(
+                select(ShiftAssignment, Member).join(Member, Member.id == ShiftAssignment.member_id)
+                .where(ShiftAssignment.shift_id.in_([s.id for s in shifts])).order_by(ShiftAssignment.id))).all():
+            people.setdefault(a.shift_id, []).append((a, m.display_name))
+    rows: dict[int, list[RosterShift]] = {}
+    for s in shifts:
+        held = people.get(s.id, [])
+        active = [(a, n) for a, n in held if a.status == AssignmentStatus.ACTIVE]
+        came = [a for a, _n in held if a.checked_in_at is not None]
+        hours = sum(max(0.0, (a.checked_out_at - a.checked_in_at).total_seconds() / 3600)
+                    for a in came if a.checked_out_at is not None and a.checked_in_at is not None)
+        rows.setdefault(s.route_id, []).append(RosterShift(
+            s.id, s.starts_at, s.ends_at, s.status, len(active), s.min_volunteers, s.max_volunteers, len(came),
+            round(hours, 1), tuple(n for _a, n in active), s.note))
+    return [RouteWeek(r.id, r.name, tuple(rows.get(r.id, ()))) for r in found if r.active or r.id in rows]
+
+
 # ------------------------------------------------------------------------------------- structure file
 
 

@@ -34,7 +34,7 @@ COOKIE = "desk"
 LANG_COOKIE = "desk_lang"
 INIT_DATA_MAX_AGE = timedelta(days=1)
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; "
-       "img-src 'self' data: https://*.tile.openstreetmap.org; connect-src 'self'; object-src 'none'; "
+       "img-src 'self' data: https://tile.openstreetmap.org; connect-src 'self'; object-src 'none'; "
        "base-uri 'none'; form-action 'self'; "
        "frame-ancestors 'self' https://web.telegram.org https://*.telegram.org")
 
@@ -141,9 +141,12 @@ async def index(request: web.Request) -> web.StreamResponse:
         scope = next((s for s in visit.scopes if s.token == request.query.get("scope")), visit.scopes[0])
         today = await visit.service.today(scope)
         community = (await visit.members.place_info(Place(scope.community_id))).community
+        from bot.web.pages import today_chart
+
         return _with_lang(request, render(
             request, "web_today.html.j2", today=today, scope=scope, scopes=visit.scopes,
-            name=visit.member.display_name, label=_labels(community, request[LOCALE])))
+            name=visit.member.display_name, label=_labels(community, request[LOCALE]),
+            chart=await today_chart(session, scope, desk.clock(), community.timezone)))
 
 
 def _with_lang(request: web.Request, response: web.Response) -> web.Response:
@@ -506,6 +509,9 @@ def setup_desk(app: web.Application, ctx: DeskContext) -> None:
     app.router.add_post(p + "/settings/{what}/{name}", settings_change)
     app.router.add_post(p + "/tg", telegram_signin)
     app.router.add_post(p + "/logout", logout)
+    from bot.web.pages import setup_pages
+
+    setup_pages(app, ctx)  # Map, Patrols and cleaning (bot/web/pages.py)
     app.router.add_static(p + "/static/", STATIC, append_version=False)
 
 

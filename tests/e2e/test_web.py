@@ -288,3 +288,254 @@ async def test_photos_come_through_the_bots_proxy_never_a_telegram_url(harness: 
     # Another area's photo: not found, and Telegram is not asked.
     assert (await desk.get(f"/desk/photo/{theirs.id}")).status == 404
     assert len(harness.tg.calls_of("getFile")) == downloads
+
+
+# ------------------------------------------------------------------ Map, Patrols and cleaning, the chart, htmx
+
+
+async def _place(harness: BotHarness, issue_id: int, lat: float | None, lon: float | None) -> None:
+    """A report pin, as when the reporter sends a location."""
+    from sqlalchemy import update
+
+    from models import Issue
+
+    async with harness.sessions() as s:
+        await s.execute(update(Issue).where(Issue.id == issue_id).values(lat=lat, lon=lon))
+        await s.commit()
+
+
+async def _building_id(harness: BotHarness, key: str) -> int:
+    from sqlalchemy import select
+
+    from models import Building
+
+    async with harness.sessions() as s:
+        return (await s.execute(select(Building.id).where(Building.key == key))).scalar_one()
+
+
+async def test_map_lists_every_issue_with_its_place_and_keeps_area_heads_to_their_area(
+        harness: BotHarness, community: Any, desk: TestClient) -> None:
+    groups(harness)
+    ann = await person(harness, unique_id(), "Ann", resident_of="b1")
+    bob = await person(harness, unique_id(), "Bob", resident_of="b3")
+    pinned = await file_issue(harness, ann)
+    await _place(harness, pinned, 31.23051, 121.47391)
+    await file_issue(harness, ann, category="litter", photos=0, description="Bags by the bins")
+    await file_issue(harness, bob, building="b3", category="lighting", description="Lamp out by gate")
+    staff = await person(harness, STAFF, "Office Wu")
+    await signed_in(harness, desk, staff.id)
+
+    page = await desk.get("/desk/map", params={"lang": "en"})
+    body = await page.text()
+    assert page.status == 200 and "Map" in body
+    # The list is the page: every issue, a link to it, with the coordinates the script draws from.
+    assert 'id="map-list"' in body and body.count('<li class="g-') == 3
+    assert 'data-lat="31.23051" data-lon="121.47391"' in body and "location pin" in body
+    assert 'data-lat="31.229" data-lon="121.472"' in body  # Building 3's coordinates: no pin sent
+    assert 'id="map" class="map" hidden' in body  # the script shows the map; without it, the list
+    assert "/static/vendor/leaflet/leaflet.js" in body and "/static/pages_map.js" in body
+    assert "<script>" not in body and " style=" not in body  # nothing the strict CSP would refuse
+    csp = page.headers["Content-Security-Policy"]
+    assert "img-src 'self' data: https://tile.openstreetmap.org;" in csp and "'unsafe-inline'" not in csp
+    # The ledger's filters: category, building, overdue.
+    lamps = await (await desk.get("/desk/map", params={"category": "lighting"})).text()
+    assert "#NC0003" in lamps and "#NC0001" not in lamps
+    b1 = await _building_id(harness, "b1")
+    in_b1 = await (await desk.get("/desk/map", params={"building": str(b1)})).text()
+    assert "#NC0001" in in_b1 and "#NC0002" in in_b1 and "#NC0003" not in in_b1
+    assert "No issues match" in await (await desk.get("/desk/map", params={"overdue": "1"})).text()
+
+    desk.session.cookie_jar.clear()
+    head = await person(harness, NORTH_HEAD, "Wang")
+    await signed_in(harness, desk, head.id)
+    north = await (await desk.get("/desk/map")).text()
+    assert "#NC0001" in north and "#NC0002" in north and "#NC0003" not in north
+    assert "Building 3" not in north  # not even as a filter choice
+    # Asking for the other area's building by id finds nothing: the area is re-checked in the query.
+    b3 = await _building_id(harness, "b3")
+    forged = await (await desk.get("/desk/map", params={"building": str(b3), "status": ""})).text()
+    assert "#NC0003" not in forged and "No issues match" in forged
+
+
+async def test_map_and_patrols_escape_what_people_typed(harness: BotHarness, community: Any,
+                                                        desk: TestClient) -> None:
+    from datetime import date
+
+    from sqlalchemy import select, update
+
+    from models import Community, PatrolShift
+    from tests.unit.test_patrols import north, svc, volunteer
+    from tests.unit.test_patrols import person as patrol_person
+
+    await set_locale(harness, "en")
+    groups(harness)
+    staff = await person(harness, STAFF, "Office Wu")
+    ann = await person(harness, unique_id(), "Ann", resident_of="b1")
+    await file_issue(harness, ann)
+    evil = "<img src=x onerror=alert(1)>"
+    async with harness.sessions() as s:
+        community_row = (await s.execute(select(Community))).scalars().first()
+        assert community_row is not None
+        # Staff may rename a category: its name reaches the map's list and data attributes.
+        await s.execute(update(Community).where(Community.id == community_row.id).values(settings={
+            **(community_row.settings or {}),
+            "categories": [{"key": "fire_lane", "en": f"Fire {evil}", "zh": "消防", "emoji": "🚒",
+                            "deadline_days": 1, "urgent": True}]}))
+        patrols = svc(s, harness.clock)
+        _m, head = await patrol_person(s, NORTH_HEAD, "Zhou")
+        route = await patrols.create_route(head, await north(s, community_row), f"Loop {evil}")
+        await patrols.add_template(head, route.id, weekdays=[4], start_minute=19 * 60, end_minute=21 * 60,
+                                   min_volunteers=2, max_volunteers=3)
+        await patrols.generate(head, [route.id], 1)
+        li, li_actor = await volunteer(s, community_row, unique_id(), "<b>Li</b>")
+        shift = (await s.execute(select(PatrolShift).where(
+            PatrolShift.route_id == route.id, PatrolShift.local_date == date(2026, 11, 20)))).scalar_one()
+        await patrols.take(li_actor, li, shift.id)
+        await s.commit()
+    await signed_in(harness, desk, staff.id)
+    body = await (await desk.get("/desk/map")).text()
+    assert "Fire &lt;img src=x onerror=alert(1)&gt;" in body and evil not in body
+    page = await (await desk.get("/desk/patrols")).text()
+    assert "Loop &lt;img src=x onerror=alert(1)&gt;" in page and evil not in page
+    assert "&lt;b&gt;Li&lt;/b&gt;" in page and "<b>Li</b>" not in page
+    assert "1 / 2" in page and "1 short" in page
+
+
+async def test_patrols_and_cleaning_page_roster_gaps_hours_rsvps_by_area(harness: BotHarness, community: Any,
+                                                                         desk: TestClient) -> None:
+    from datetime import date, timedelta
+
+    from sqlalchemy import select
+
+    from bot.services.access import Place
+    from bot.services.cleaning import CleaningService, Draft
+    from bot.services.members import MembersService
+    from models import Area, Building, Community, PatrolShift
+    from tests.unit.test_patrols import north, svc, volunteer
+    from tests.unit.test_patrols import person as patrol_person
+
+    await set_locale(harness, "en")
+    groups(harness)
+    ann = await person(harness, unique_id(), "Ann", resident_of="b1")
+    async with harness.sessions() as s:
+        c = (await s.execute(select(Community).where(Community.key == "nanchi"))).scalar_one()
+        south = (await s.execute(select(Area).where(Area.key == "south"))).scalar_one()
+        patrols = svc(s, harness.clock)
+        _m, north_head = await patrol_person(s, NORTH_HEAD, "Zhou")
+        _m, south_head = await patrol_person(s, 2003, "Qian")
+        loop = await patrols.create_route(north_head, await north(s, c), "North loop")
+        walk = await patrols.create_route(south_head, Place(c.id, south.id), "South walk")
+        for r, head in ((loop, north_head), (walk, south_head)):
+            await patrols.add_template(head, r.id, weekdays=[4], start_minute=19 * 60, end_minute=21 * 60,
+                                       min_volunteers=2, max_volunteers=3)
+            await patrols.generate(head, [r.id], 2)
+        li, li_actor = await volunteer(s, c, unique_id(), "Li")
+        tonight = (await s.execute(select(PatrolShift).where(
+            PatrolShift.route_id == loop.id, PatrolShift.local_date == date(2026, 11, 20)))).scalar_one()
+        await patrols.take(li_actor, li, tonight.id)
+        harness.clock.set(tonight.starts_at + timedelta(minutes=5))
+        await patrols.check_in(li, tonight.id)
+        harness.clock.set(tonight.starts_at + timedelta(hours=2, minutes=5))
+        await patrols.check_out(li, tonight.id, "All quiet")
+        # A cleaning day for Building 1 next Saturday, with one resident coming.
+        members = MembersService(s, harness.clock)
+        captain = await members.by_telegram_id(3001)
+        assert captain is not None
+        b1 = (await s.execute(select(Building.id).where(Building.key == "b1"))).scalar_one()
+        cleaning = CleaningService(s, harness.clock)
+        await cleaning.create(await members.actor(captain), Draft(community_id=c.id, building_ids=[b1], freq="once",
+                                                                 start_date=date(2026, 11, 28)))
+        day_id = (await cleaning.upcoming(await members.actor(captain), captain, c.id, manage=True))[0].day.id
+        resident = await members.by_telegram_id(ann.id)
+        assert resident is not None
+        await cleaning.rsvp(await members.actor(resident), resident, day_id, True)
+        await s.commit()
+
+    staff = await person(harness, STAFF, "Office Wu")
+    await signed_in(harness, desk, staff.id)
+    page = await desk.get("/desk/patrols")
+    body = await page.text()
+    assert page.status == 200 and "Patrol roster, week of 2026-11-16 to 2026-11-22" in body
+    assert "North loop" in body and "South walk" in body
+    assert body.count("1 / 2") == 1 and body.count("0 / 2") == 1  # have / need on each route
+    assert "2 short" in body and "1 short" in body
+    assert ">Li<" in body and ">2.0<" in body  # who, and the hours from check-in to check-out
+    assert "Upcoming cleaning days" in body and "Building 1" in body
+    next_week = await (await desk.get("/desk/patrols", params={"week": "2026-11-25"})).text()
+    assert "week of 2026-11-23 to 2026-11-29" in next_week and "Li" not in next_week
+
+    desk.session.cookie_jar.clear()
+    await person(harness, 2003, "Qian")
+    await signed_in(harness, desk, 2003)
+    theirs = await (await desk.get("/desk/patrols")).text()
+    assert "South walk" in theirs and "North loop" not in theirs
+    assert "Building 1" not in theirs  # the North area's cleaning day is not theirs
+    zh = await (await desk.get("/desk/patrols", params={"lang": "zh_Hans"})).text()
+    assert "巡逻与清洁" in zh and "即将到来的清洁日" in zh
+
+
+async def test_today_chart_counts_the_last_14_days_and_reads_as_a_table(harness: BotHarness, community: Any,
+                                                                        desk: TestClient) -> None:
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from models import Issue
+
+    groups(harness)
+    ann = await person(harness, unique_id(), "Ann", resident_of="b1")
+    old = await file_issue(harness, ann, photos=0)
+    await file_issue(harness, ann, category="litter", photos=0)
+    async with harness.sessions() as s:  # one reported 3 days ago, fixed yesterday; one older than the chart
+        now = harness.clock()
+        await s.execute(update(Issue).where(Issue.id == old).values(
+            created_at=now - timedelta(days=3), resolved_at=now - timedelta(days=1), status="resolved"))
+        s.add(Issue(community_id=1, number=99, reference="NC0099", category="litter",
+                    created_at=now - timedelta(days=20)))
+        await s.commit()
+    staff = await person(harness, STAFF, "Office Wu")
+    await signed_in(harness, desk, staff.id)
+    body = await (await desk.get("/desk/", params={"lang": "en"})).text()
+    assert "The last 14 days" in body and 'role="img"' in body
+    assert "2026-11-07 to 2026-11-20: 2 reported, 1 resolved." in body  # the chart's text alternative
+    assert "<tr><td>2026-11-17</td><td>1</td><td>0</td></tr>" in body
+    assert "<tr><td>2026-11-19</td><td>0</td><td>1</td></tr>" in body
+    assert "<tr><td>2026-11-20</td><td>1</td><td>0</td></tr>" in body
+    zh = await (await desk.get("/desk/", params={"lang": "zh_Hans"})).text()
+    assert "近14天" in zh and "共上报2件，办结1件" in zh
+
+
+async def test_new_pages_turn_residents_away_and_vendored_assets_are_served(harness: BotHarness, community: Any,
+                                                                            desk: TestClient) -> None:
+    groups(harness)
+    ann = await person(harness, unique_id(), "Ann", resident_of="b1")
+    await signed_in_anyone(harness, desk, ann.id)
+    for path in ("/desk/map", "/desk/patrols"):
+        refused = await desk.get(path)
+        assert refused.status == 403 and "This desk is for the office" in await refused.text(), path
+    desk.session.cookie_jar.clear()
+    assert (await desk.get("/desk/map")).status == 401
+    for asset in ("vendor/leaflet/leaflet.js", "vendor/leaflet/leaflet.css", "vendor/leaflet/LICENSE",
+                  "vendor/htmx/htmx.min.js", "vendor/htmx/LICENSE", "pages_map.js", "pages.css"):
+        got = await desk.get(f"/desk/static/{asset}")
+        assert got.status == 200, asset
+
+
+async def signed_in_anyone(harness: BotHarness, desk: TestClient, telegram_id: int) -> None:
+    now = int(harness.clock().timestamp())
+    ok = await desk.post("/desk/tg", data={"init_data": signed_init_data(telegram_id, now)})
+    assert ok.status == 200
+    desk.session.cookie_jar.update_cookies({"desk": ok.cookies["desk"].value})
+
+
+async def test_ledger_filters_with_htmx_and_still_as_a_plain_form(harness: BotHarness, community: Any,
+                                                                  desk: TestClient) -> None:
+    groups(harness)
+    staff = await person(harness, STAFF, "Office Wu")
+    await signed_in(harness, desk, staff.id)
+    body = await (await desk.get("/desk/ledger", params={"lang": "en"})).text()
+    # Without script: a GET form to the same URL. With htmx: only the results are swapped, URL pushed.
+    assert 'method="get" action="/desk/ledger"' in body
+    assert 'hx-get="/desk/ledger"' in body and 'hx-select="#ledger-results"' in body and 'hx-push-url="true"' in body
+    assert 'id="ledger-results"' in body
+    assert '"includeIndicatorStyles": false' in body and "/static/vendor/htmx/htmx.min.js" in body
