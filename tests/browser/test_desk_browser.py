@@ -268,3 +268,203 @@ async def test_one_time_link_in_a_desktop_browser_and_a_resident_is_refused(
     cookies = await r.page.context.cookies()
     await r.page.context.close()
     await shoot_all(browser, cookies, f"{live}/", "office-only", {403})
+
+
+# ------------------------------------------------------------------ Map, Patrols and cleaning, the chart, htmx
+
+TILE = png(256, 256, (232, 236, 228))  # stands in for OpenStreetMap's tiles: the tests never leave 127.0.0.1
+
+
+async def serve_tiles(context: Any) -> None:
+    """Tile requests are answered here with a plain PNG (no network in tests; real tiles in production)."""
+    async def fulfil(route: Any) -> None:
+        await route.fulfill(status=200, content_type="image/png", body=TILE)
+
+    await context.route("https://tile.openstreetmap.org/**", fulfil)
+
+
+async def shoot_all_with_tiles(browser: Any, cookies: list[dict[str, Any]], url: str, name: str,
+                               ready: str | None = None) -> None:
+    """Like shoot_all, with the map's tiles served; `ready` is a selector to wait for before the picture."""
+    for lang, code in (("en", "en"), ("zh", "zh_Hans")):
+        for label, width in WIDTHS.items():
+            w = await new_page(browser, width)
+            await serve_tiles(w.page.context)
+            await w.page.context.add_cookies(cookies)
+            sep = "&" if "?" in url else "?"
+            await w.page.goto(f"{url}{sep}lang={code}")
+            if ready:
+                await w.page.locator(ready).first.wait_for()
+            await shoot(w, f"{name}-{lang}-{label}")
+            w.check()
+            await w.page.context.close()
+
+
+async def a_fortnight_of_issues(harness: BotHarness) -> None:
+    """Issues over the last two weeks in all three buildings, some with a report pin, some fixed."""
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from models import Issue
+
+    ann = await person(harness, unique_id(), "Ann", resident_of="b1")
+    bob = await person(harness, unique_id(), "Bob", resident_of="b3")
+    now = harness.clock()
+    plan = [  # (reporter, building, category, days ago, fixed days ago, pin)
+        (ann, "b1", "fire_lane", 0, None, (31.23052, 121.47385)), (ann, "b1", "litter", 1, 0, None),
+        (bob, "b3", "lighting", 2, None, (31.22915, 121.47185)), (ann, "b2", "parking", 3, 1, None),
+        (bob, "b3", "drainage", 5, None, None), (ann, "b1", "clutter", 6, 4, (31.23025, 121.47352)),
+        (ann, "b2", "posters", 8, 6, None), (bob, "b3", "litter", 9, 9, None), (ann, "b1", "road", 11, None, None),
+        (ann, "b2", "lighting", 12, 10, (31.23112, 121.47468)), (bob, "b3", "dogs", 13, 12, None)]
+    for reporter, building, category, ago, fixed, pin in plan:
+        issue_id = await file_issue(harness, reporter, building=building, category=category, photos=0,
+                                    description=f"{category} near {building}")
+        values: dict[str, Any] = {"created_at": now - timedelta(days=ago, hours=1)}
+        if fixed is not None:
+            values.update(status="resolved", resolved_at=now - timedelta(days=fixed))
+        elif ago >= 2:
+            values.update(status="in_progress")
+        if pin:
+            values.update(lat=pin[0], lon=pin[1])
+        async with harness.sessions() as s:
+            await s.execute(update(Issue).where(Issue.id == issue_id).values(**values))
+            await s.commit()
+
+
+async def test_map_patrols_chart_and_htmx_ledger_in_a_browser(
+        browser: Any, harness: BotHarness, community: Any, live: str) -> None:
+    from tests.e2e.test_web import patrol_week
+
+    await set_locale(harness, "en")
+    groups(harness)
+    await patrol_week(harness)  # first: it moves the clock to Friday evening
+    await a_fortnight_of_issues(harness)
+    staff = await person(harness, STAFF, "Office Wu")
+    now = int(harness.clock().timestamp())
+
+    w = await new_page(browser, 1280)
+    await serve_tiles(w.page.context)
+    await w.page.goto(f"{live}/#tgWebAppData={quote(signed_init_data(staff.id, now))}")
+    await w.page.wait_for_url(f"{live}/")
+    cookies = await w.page.context.cookies()
+
+    # Today's chart: a picture with a text alternative, and the same figures as a table on request.
+    chart = w.page.get_by_role("img", name="The last 14 days")
+    await chart.wait_for()
+    assert "11 reported" in (await w.page.locator("#chart-desc").text_content() or "")
+    table = w.page.locator("table.chart-table")
+    assert not await table.is_visible()
+    await w.page.get_by_text("Show as a table").focus()
+    await w.page.keyboard.press("Enter")
+    await table.wait_for()
+    assert await table.locator("tbody tr").count() == 14
+
+    # The map: every open issue in the list; those with a place drawn on the map, coloured by status.
+    await w.page.get_by_role("link", name="Map").click()
+    await w.page.get_by_role("heading", name="Map · Nanchi Community").wait_for()
+    listed = w.page.locator("#map-list li")
+    assert await listed.count() == 4  # open: 1 new, 3 in progress
+    pins = w.page.locator("#map path.leaflet-interactive")
+    await pins.first.wait_for()
+    assert await pins.count() == 4 and await w.page.locator("#map path.pin-new").count() == 1
+    assert await w.page.locator("#map img.leaflet-tile-loaded").count() > 0
+    assert await w.page.locator("#map-offline").is_hidden()
+    # The ledger's filters apply: one building.
+    await w.page.get_by_label("Building").select_option(label="Building 3")
+    await w.page.get_by_role("button", name="Show").click()
+    await w.page.wait_for_url("**building=**")
+    assert await listed.count() == 2
+    await w.page.locator("#map path.leaflet-interactive").first.wait_for()
+    # A pin's popup links to the issue (built from the list's text, never as markup).
+    await w.page.locator("#map path.leaflet-interactive").first.click()
+    popup_link = w.page.locator(".leaflet-popup-content a")
+    await popup_link.wait_for()
+    assert (await popup_link.text_content() or "").startswith("#NC")
+    w.check()
+
+    # The ledger with htmx: a filter swaps the results in place and the address follows (no reload);
+    # the back button returns to the unfiltered list.
+    await w.page.goto(f"{live}/ledger")
+    await w.page.evaluate("() => { window.deskNoReload = true; }")
+    assert await w.page.locator("table.ledger tbody tr").count() == 11
+    await w.page.get_by_label("Category").select_option("lighting")
+    await w.page.get_by_role("button", name="Show").click()
+    await w.page.wait_for_url("**category=lighting**")
+    rows = w.page.locator("table.ledger tbody tr")
+    for _ in range(600):
+        if await rows.count() == 2:
+            break
+        await asyncio.sleep(0.1)
+    assert await rows.count() == 2
+    assert await w.page.evaluate("() => window.deskNoReload === true")  # the same document: htmx swapped it
+    await w.page.go_back()
+    await w.page.wait_for_url(f"{live}/ledger")
+    for _ in range(600):
+        if await rows.count() == 11:
+            break
+        await asyncio.sleep(0.1)
+    assert await rows.count() == 11
+    w.check()
+    await w.page.context.close()
+
+    # Without script the same form is a plain GET, and the map page is its list.
+    ctx = await browser.new_context(java_script_enabled=False, viewport={"width": 390, "height": 844})
+    ctx.set_default_timeout(120_000)
+    await ctx.add_cookies(cookies)
+    plain = await ctx.new_page()
+    await plain.goto(f"{live}/ledger")
+    await plain.get_by_label("Category").select_option("lighting")
+    await plain.get_by_role("button", name="Show").click()
+    await plain.wait_for_url("**category=lighting**")
+    assert await plain.locator("table.ledger tbody tr").count() == 2
+    await plain.goto(f"{live}/map")
+    assert await plain.locator("#map").is_hidden() and await plain.locator("#map-list li").count() == 4
+    await ctx.close()
+
+    # Tiles that cannot load: the list is all there, and the page says why the map is blank.
+    off = await new_page(browser, 390)
+    await off.page.context.route("https://tile.openstreetmap.org/**", lambda route: route.abort())
+    await off.page.context.add_cookies(cookies)
+    await off.page.goto(f"{live}/map")
+    await off.page.locator("#map-offline").wait_for()
+    assert await off.page.locator("#map-list li").count() == 4
+    # Only the refused tiles failed (the test refused them); everything of the desk's own loaded.
+    off.problems = [p for p in off.problems if "tile.openstreetmap.org" not in p
+                    and "Failed to load resource: net::ERR_FAILED" not in p]
+    off.check()
+    await off.page.context.close()
+
+    # Screenshots: the Map, Patrols and cleaning and Today (with its chart), English and Chinese, both widths.
+    await shoot_all_with_tiles(browser, cookies, f"{live}/map", "map", ready="#map img.leaflet-tile-loaded")
+    await shoot_all_with_tiles(browser, cookies, f"{live}/patrols", "patrols")
+    await shoot_all_with_tiles(browser, cookies, f"{live}/", "today")
+
+
+async def test_area_head_sees_their_area_on_the_map_and_patrols_in_a_browser(
+        browser: Any, harness: BotHarness, community: Any, live: str) -> None:
+    from tests.e2e.test_web import NORTH_HEAD, patrol_week
+
+    groups(harness)
+    await a_fortnight_of_issues(harness)
+    await patrol_week(harness)
+    head = await person(harness, NORTH_HEAD, "Wang")
+    now = int(harness.clock().timestamp())
+    w = await new_page(browser, 390)
+    await serve_tiles(w.page.context)
+    await w.page.goto(f"{live}/?lang=en#tgWebAppData={quote(signed_init_data(head.id, now))}")
+    await w.page.get_by_role("heading", name="Today · Nanchi Community · North area").wait_for()
+    await w.page.goto(f"{live}/map")
+    items = await w.page.locator("#map-list li").all_inner_texts()
+    assert items and all("Building 3" not in t for t in items)
+    await w.page.locator("#map path.leaflet-interactive").first.wait_for()
+    # Keyboard: the filters and the list are reachable with Tab, with visible labels.
+    await w.page.get_by_label("Status").focus()
+    await w.page.keyboard.press("Tab")
+    assert await w.page.evaluate("() => document.activeElement.name") == "category"
+    await w.page.get_by_role("link", name="Patrols and cleaning").click()
+    await w.page.get_by_role("heading", name="Patrols and cleaning · Nanchi Community · North area").wait_for()
+    text = await w.page.locator("main").inner_text()
+    assert "North loop" in text and "South walk" not in text
+    w.check()
+    await w.page.context.close()

@@ -401,8 +401,10 @@ async def test_map_and_patrols_escape_what_people_typed(harness: BotHarness, com
     assert "1 / 2" in page and "1 short" in page
 
 
-async def test_patrols_and_cleaning_page_roster_gaps_hours_rsvps_by_area(harness: BotHarness, community: Any,
-                                                                         desk: TestClient) -> None:
+async def patrol_week(harness: BotHarness, volunteer_name: str = "Li") -> None:
+    """A North route (one of two volunteers on Friday night's shift, checked in and out: two hours) and a
+    South route (nobody yet), two weeks of Friday shifts each; a cleaning day for Building 1 next Saturday
+    with one resident coming. The clock ends at 21:05 on Friday 20 November."""
     from datetime import date, timedelta
 
     from sqlalchemy import select
@@ -414,8 +416,6 @@ async def test_patrols_and_cleaning_page_roster_gaps_hours_rsvps_by_area(harness
     from tests.unit.test_patrols import north, svc, volunteer
     from tests.unit.test_patrols import person as patrol_person
 
-    await set_locale(harness, "en")
-    groups(harness)
     ann = await person(harness, unique_id(), "Ann", resident_of="b1")
     async with harness.sessions() as s:
         c = (await s.execute(select(Community).where(Community.key == "nanchi"))).scalar_one()
@@ -429,7 +429,7 @@ async def test_patrols_and_cleaning_page_roster_gaps_hours_rsvps_by_area(harness
             await patrols.add_template(head, r.id, weekdays=[4], start_minute=19 * 60, end_minute=21 * 60,
                                        min_volunteers=2, max_volunteers=3)
             await patrols.generate(head, [r.id], 2)
-        li, li_actor = await volunteer(s, c, unique_id(), "Li")
+        li, li_actor = await volunteer(s, c, unique_id(), volunteer_name)
         tonight = (await s.execute(select(PatrolShift).where(
             PatrolShift.route_id == loop.id, PatrolShift.local_date == date(2026, 11, 20)))).scalar_one()
         await patrols.take(li_actor, li, tonight.id)
@@ -451,6 +451,12 @@ async def test_patrols_and_cleaning_page_roster_gaps_hours_rsvps_by_area(harness
         await cleaning.rsvp(await members.actor(resident), resident, day_id, True)
         await s.commit()
 
+
+async def test_patrols_and_cleaning_page_roster_gaps_hours_rsvps_by_area(harness: BotHarness, community: Any,
+                                                                         desk: TestClient) -> None:
+    await set_locale(harness, "en")
+    groups(harness)
+    await patrol_week(harness)
     staff = await person(harness, STAFF, "Office Wu")
     await signed_in(harness, desk, staff.id)
     page = await desk.get("/desk/patrols")
