@@ -869,11 +869,11 @@ async def cleaning_days_between(session: AsyncSession, community_id: int, start_
     """Days starting in [start_utc, end_utc), soonest first, with their RSVP counts (one grouped query).
     `area_id` keeps to days that touch the area: the whole community's, the area's, or one of its buildings'.
     Read only."""
-    rows = (await session.execute(
+    rows: list[tuple[CleaningDay, CleaningSeries]] = [(d, s) for d, s in (await session.execute(
         select(CleaningDay, CleaningSeries).join(CleaningSeries, CleaningSeries.id == CleaningDay.series_id)
         .where(CleaningDay.community_id == community_id, CleaningDay.status.in_(list(statuses)),
                CleaningDay.starts_at >= start_utc, CleaningDay.starts_at < end_utc)
-        .order_by(CleaningDay.starts_at, CleaningDay.id))).all()
+        .order_by(CleaningDay.starts_at, CleaningDay.id))).all()]
     if area_id is not None:
         in_area = set((await session.execute(select(Building.id).where(Building.area_id == area_id))).scalars())
         rows = [(d, s) for d, s in rows if s.scope == "community" or (s.scope == "area" and s.area_id == area_id)

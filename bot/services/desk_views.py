@@ -136,6 +136,8 @@ async def daily_counts(session: AsyncSession, scope: Scope, now: datetime, tz: s
     resolved: dict[date, int] = {}
     for column, into in ((Issue.created_at, reported), (Issue.resolved_at, resolved)):
         for (at,) in (await session.execute(select(column).where(*where, column >= start, column <= now))).all():
+            if at is None:
+                continue
             day = at.astimezone(zone).date()
             into[day] = into.get(day, 0) + 1
     return [DayCount(first + timedelta(days=i), reported.get(first + timedelta(days=i), 0),
