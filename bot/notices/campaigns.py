@@ -5,6 +5,7 @@ bot/services/campaigns.py. Called from the campaigns tick (phase starts, the end
 from __future__ import annotations
 
 from datetime import date, timedelta
+from typing import Any
 
 from markupsafe import Markup
 from sqlalchemy import func, select
@@ -28,14 +29,19 @@ def span_text(campaign: Campaign) -> str:
     return _("%(first)s – %(last)s", first=day_label(campaign.start_day), last=day_label(campaign.end_day))
 
 
-def categories_text(campaign: Campaign, community: Community, locale: str) -> str:
+def categories_text(campaign: Any, community: Community | None, locale: str) -> str:
     sep = "、" if locale.startswith("zh") else ", "
     return sep.join(category_label(community, key, locale) for key in campaign.categories or [])
 
 
 async def progress_text(svc: CampaignsService, progress: Progress, locale: str) -> str:
+    return progress_block(progress, locale)
+
+
+def progress_block(progress: Progress, locale: str) -> str:
     """The campaign's screen (also the weekly report's section and the summary's table), in `locale`."""
     c, community = progress.campaign, progress.community
+    place = ("、" if locale.startswith("zh") else ", ").join(progress.places) if progress.places else community.name
     with use_locale(locale):
         phase = None
         if progress.phase is not None:
@@ -44,7 +50,7 @@ async def progress_text(svc: CampaignsService, progress: Progress, locale: str) 
         elif c.phases:
             phase = _("Starts %(day)s", day=day_label(c.start_day))
         return render("campaigns_progress.html.j2", locale=locale, name=c.name, span=span_text(c),
-                      place=await svc.place_name(c, locale), categories=categories_text(c, community, locale),
+                      place=place, categories=categories_text(c, community, locale),
                       phase=phase, target=c.target, p=progress)
 
 

@@ -158,6 +158,7 @@ class Progress:
     total: ProgressRow
     phase: int | None  # index of the current phase
     as_of: datetime
+    places: list[str] = field(default_factory=list)  # its areas' and buildings' names; empty: the community
 
 
 @dataclass
@@ -219,16 +220,21 @@ class CampaignsService(CommunityService):
         ids = {int(b) for b in campaign.building_ids}
         return [b for b in buildings if b.id in ids or b.area_id in area_ids]
 
-    async def place_name(self, campaign: Campaign | CampDraft, locale: str) -> str:
-        community = await self.session.get(Community, campaign.community_id)
+    async def place_names(self, campaign: Campaign | CampDraft) -> list[str]:
+        """Its areas' and buildings' names; empty for the whole community."""
         if (isinstance(campaign, CampDraft) and campaign.whole) or (
                 not campaign.area_ids and not campaign.building_ids):
-            return community.name if community else "?"
+            return []
         areas, buildings = await self.places(campaign.community_id)
         names = [a.name for a in areas if a.id in {int(x) for x in campaign.area_ids}]
-        names += [b.name for b in buildings if b.id in {int(x) for x in campaign.building_ids}]
-        sep = "、" if locale.startswith("zh") else ", "
-        return sep.join(names)
+        return names + [b.name for b in buildings if b.id in {int(x) for x in campaign.building_ids}]
+
+    async def place_name(self, campaign: Campaign | CampDraft, locale: str) -> str:
+        community = await self.session.get(Community, campaign.community_id)
+        names = await self.place_names(campaign)
+        if not names:
+            return community.name if community else "?"
+        return ("、" if locale.startswith("zh") else ", ").join(names)
 
     # ------------------------------------------------------------------ creating
 
@@ -426,7 +432,7 @@ class CampaignsService(CommunityService):
         for f in before.values():
             total_before.add(f)
         return Progress(campaign, community, rows, ProgressRow("", total_now, total_now.minus(total_before)),
-                        self.phase_at(campaign, community, as_of), as_of)
+                        self.phase_at(campaign, community, as_of), as_of, await self.place_names(campaign))
 
     @staticmethod
     def start_moment(day: date, community: Community) -> datetime:
