@@ -51,7 +51,7 @@ def progress_block(progress: Progress, locale: str) -> str:
             phase = _("Starts %(day)s", day=day_label(c.start_day))
         return render("campaigns_progress.html.j2", locale=locale, name=c.name, span=span_text(c),
                       place=place, categories=categories_text(c, community, locale),
-                      phase=phase, target=c.target, p=progress)
+                      phase=phase, target=c.target, p=progress, zh=locale.startswith("zh"))
 
 
 async def send_phase(svc: CampaignsService, campaign: Campaign, index: int) -> None:
