@@ -22,7 +22,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, exists, select, update
+from sqlalchemy import delete, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
@@ -540,6 +540,30 @@ class CampaignsService(CommunityService):
                 return author
         staff = await self.members.holders("staff", Place(campaign.community_id))
         return staff[0] if staff else None
+
+    async def for_export(self, scope: Any) -> list[tuple[int, str]]:
+        """The campaigns /export offers for a ledger scope (its community's, newest first)."""
+        rows = (await self.session.execute(select(Campaign.id, Campaign.name).where(
+            Campaign.community_id == scope.community_id).order_by(Campaign.id.desc()).limit(6))).all()
+        return [(int(i), str(n)) for i, n in rows]
+
+    async def export_span(self, scope: Any, raw_id: str) -> tuple[Campaign, date, date]:
+        """The campaign of an /export button (re-checked: of the scope's community) and the days its issues
+        were reported in: from its first issue (one added by hand may be older) to its last day."""
+        from bot.services.ledger import LedgerError
+
+        campaign = await self.session.get(Campaign, int(raw_id)) if raw_id.isdigit() else None
+        if campaign is None or campaign.community_id != scope.community_id:
+            raise LedgerError("scope")
+        community = await self.session.get(Community, campaign.community_id)
+        assert community is not None
+        tz = ZoneInfo(community.timezone)
+        first = (await self.session.execute(select(func.min(Issue.created_at)).join(
+            CampaignIssue, CampaignIssue.issue_id == Issue.id).where(
+            CampaignIssue.campaign_id == campaign.id))).scalar_one()
+        start = min(first.astimezone(tz).date(), campaign.start_day) if first else campaign.start_day
+        end = max(campaign.end_day, self.clock().astimezone(tz).date())
+        return campaign, start, end
 
     async def ids_of(self, campaign_id: int) -> list[int]:
         return list((await self.session.execute(select(CampaignIssue.issue_id).where(

@@ -595,6 +595,13 @@ async def ledger_export_job(run: JobRun) -> JobOutcome:
             raise JobFailed(_("Exporting the ledger is for area heads (their area) and office staff.")) from None
         community = await ledger.community(scope.community_id)
         reporter = ledger.may_see_reporter(actor, scope)
+        campaign_id = int(p["campaign"]) if p.get("campaign") else None
+        if campaign_id is not None:
+            from models import Campaign
+
+            campaign = await session.get(Campaign, campaign_id)
+            if campaign is None or campaign.community_id != community.id:
+                raise JobFailed(_("Sorry, you can't do this here."))
         reads = read_sessions(session)
     span = f"{start.isoformat()} – {end.isoformat()}"
     rows_done = [0]
@@ -621,7 +628,7 @@ async def ledger_export_job(run: JobRun) -> JobOutcome:
         result = await export_ledger(
             reads, community, scope.area_id, start, end, run.folder / f"{stem}.{'csv' if fmt == 'csv' else 'xlsx'}",
             fmt="csv" if fmt == "csv" else "xlsx", locale=run.locale, reporter=reporter, download=download,
-            progress=progress)
+            progress=progress, campaign_id=campaign_id)
     except ExportTooBig:
         raise JobFailed(too_big) from None
     if sum(f.stat().st_size for f in result.files) > run.max_bytes:

@@ -74,7 +74,7 @@ WORDS: dict[str, dict[str, str]] = {
                                                   "overdue 2 · refused to comply 1",
         "album": "Before → after", "sheet": "every issue of the campaign (3)", "col": "Campaigns",
         "none_yet": "There are no campaigns yet", "only_team": "Campaigns are for building captains",
-        "queue": "Its open reports",
+        "queue": "Its open reports", "xlsx": "Spreadsheet (XLSX)",
     },
     "zh_Hans": {
         "new": "新建专项整治", "kinds": "涵盖哪些问题", "fire": "占用消防通道", "ebike": "飞线充电",
@@ -93,7 +93,7 @@ WORDS: dict[str, dict[str, str]] = {
         "summary": "专项整治结束", "figures": "上报3件 · 整改1件（33%） · 现场验收1件 · 超期2件 · 拒不整改1件",
         "album": "整改前 → 整改后", "sheet": "本次专项整治的全部问题（3件）", "col": "专项整治",
         "none_yet": "还没有专项整治", "only_team": "专项整治仅供楼栋长",
-        "queue": "未办结的问题",
+        "queue": "未办结的问题", "xlsx": "表格（XLSX）",
     },
 }
 
@@ -345,5 +345,15 @@ async def test_four_week_campaign(harness: BotHarness, community: Any, lang: str
     rows = [[cell.value for cell in r] for r in load_workbook(io.BytesIO(data)).active.iter_rows()]
     assert {r[0] for r in rows[1:]} == {f"#{x.reference}" for x in (a, b, c)}
     assert all(r[rows[0].index(w["col"])] == "Fire-lane clean-up" for r in rows[1:])
+
+    harness.note("/export offers the campaign as a filter: every issue of it, nothing else.")
+    await harness.feed(harness.up.text(wu, "/export"))
+    await tap(harness, wu, "🎯 Fire-lane clean-up")
+    await tap(harness, wu, w["xlsx"])
+    await harness.work()
+    await harness.deliver()
+    _name, data, _caption = harness.document(wu.id)
+    rows = [[cell.value for cell in r] for r in load_workbook(io.BytesIO(data)).active.iter_rows()]
+    assert {r[0] for r in rows[1:]} == {f"#{x.reference}" for x in (a, b, c)}
     harness.save_transcript(f"campaigns_{'en' if lang == 'en' else 'zh'}",
                             "A four-week campaign (专项整治)" + (" (English)" if lang == "en" else "（中文）"))
