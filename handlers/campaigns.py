@@ -137,7 +137,7 @@ async def on_list(query: CallbackQuery, state: FSMContext, actor: Actor, member:
 async def on_view(query: CallbackQuery, callback_data: kb.CampCb, actor: Actor,
                   campaigns: CampaignsService) -> None:
     campaign = await campaigns.get(callback_data.id)
-    if not await campaigns._may_view(actor, campaign.community_id):
+    if not await campaigns.may_view(actor, campaign.community_id):
         raise NotAllowed("campaign_view", Place(campaign.community_id))
     text = await progress_text(campaigns, await campaigns.progress(campaign), current_locale())
     await _say(query, text, kb.campaign_kb(campaign, can(actor, "campaign", Place(campaign.community_id))))

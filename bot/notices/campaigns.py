@@ -22,6 +22,7 @@ from bot.services.campaigns import (
 from bot.services.digests import category_label, day_label
 from models import Campaign, CampaignIssue, Community, Issue
 
+MAX_ROWS = 40  # building lines on one screen (a message holds 4096 characters)
 ALBUM_SIZE = 10  # Telegram albums hold 2–10 items: five before/after pairs each
 
 
@@ -49,7 +50,12 @@ def progress_block(progress: Progress, locale: str) -> str:
                       phase=phase_name(c.phases[progress.phase]["key"], locale))
         elif c.phases:
             phase = _("Starts %(day)s", day=day_label(c.start_day))
+        # Buildings with something reported, one line each (a whole-community campaign may cover hundreds);
+        # the rest are counted on one line.
+        rows = [r for r in progress.rows if r.now.found or r.change.found]
+        quiet = len(progress.rows) - len(rows)
         return render("campaigns_progress.html.j2", locale=locale, name=c.name, span=span_text(c),
+                      rows=rows[:MAX_ROWS], more=max(0, len(rows) - MAX_ROWS), quiet=quiet,
                       place=place, categories=categories_text(c, community, locale),
                       phase=phase, target=c.target, p=progress, zh=locale.startswith("zh"))
 

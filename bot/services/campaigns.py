@@ -185,14 +185,15 @@ class CampaignsService(CommunityService):
         return None
 
     async def viewing_community(self, actor: Actor, member: Member) -> Community | None:
-        """Captains and above see the campaigns of their community (each building's own figures)."""
+        """Captains and above see the campaigns of their community (every building's figures: a campaign
+        is a public drive, and its figures name no one)."""
         for community in await self.members.member_communities(member) or (
                 await self.members.communities() if actor.is_admin else []):
-            if await self._may_view(actor, community.id):
+            if await self.may_view(actor, community.id):
                 return community
         return None
 
-    async def _may_view(self, actor: Actor, community_id: int) -> bool:
+    async def may_view(self, actor: Actor, community_id: int) -> bool:
         if can(actor, "campaign_view", Place(community_id)):
             return True
         for g in actor.grants:
@@ -291,7 +292,7 @@ class CampaignsService(CommunityService):
         return campaign
 
     async def listing(self, actor: Actor, community_id: int) -> list[Campaign]:
-        if not await self._may_view(actor, community_id):
+        if not await self.may_view(actor, community_id):
             raise NotAllowed("campaign_view", Place(community_id), Level.CAPTAIN)
         return list((await self.session.execute(select(Campaign).where(
             Campaign.community_id == community_id).order_by(Campaign.status.desc(), Campaign.start_day.desc(),

@@ -132,3 +132,21 @@ async def test_erasure_drops_who_started_and_who_added(session: AsyncSession, co
     await session.refresh(campaign)
     assert campaign.created_by is None
     assert (await session.execute(select(CampaignIssue.added_by))).scalar_one() is None
+
+
+async def test_screen_lists_buildings_with_reports_and_counts_the_rest(session: AsyncSession, community: Any) -> None:
+    from bot.notices.campaigns import progress_block
+
+    clock = FrozenClock(datetime(2026, 12, 3, 9, 0, tzinfo=SH).astimezone(UTC))
+    svc = CampaignsService(session, clock)
+    cid, _areas, b = await _ids(session)
+    campaign = await _start(svc, cid, whole=True)
+    issue = Issue(community_id=cid, number=1, reference="NC0001", category="fire_lane", status="new",
+                  building_id=b["b1"], created_at=clock(), updated_at=clock())
+    session.add(issue)
+    await session.flush()
+    assert [c.id for c in await svc.join_new_issue(issue)] == [campaign.id]
+    text = progress_block(await svc.progress(campaign), "en")
+    others = len(b) - 1
+    assert "· Building 1  1 (+1) · 0 · 0 · 0 · 0" in text, text
+    assert "Building 2" not in text and f"{others} other buildings: nothing reported" in text, text
