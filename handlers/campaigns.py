@@ -127,6 +127,12 @@ async def _list(event: Message | CallbackQuery, state: FSMContext, actor: Actor,
         community=esc(community.name)), kb.list_kb(rows, may_create))
 
 
+@router.callback_query(kb.CampCb.filter(), F.message.chat.type != "private")
+async def campaign_button_in_group(query: CallbackQuery) -> None:
+    """The /campaign screens live in private chats; a (forged) press in a group shows nothing there."""
+    await query.answer(_("Please use /campaign in a private chat with me."), show_alert=True)
+
+
 @router.callback_query(kb.CampCb.filter(F.step == "list"))
 async def on_list(query: CallbackQuery, state: FSMContext, actor: Actor, member: Member,
                   campaigns: CampaignsService) -> None:

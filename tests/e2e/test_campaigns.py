@@ -357,3 +357,15 @@ async def test_four_week_campaign(harness: BotHarness, community: Any, lang: str
     assert {r[0] for r in rows[1:]} == {f"#{x.reference}" for x in (a, b, c)}
     harness.save_transcript(f"campaigns_{'en' if lang == 'en' else 'zh'}",
                             "A four-week campaign (专项整治)" + (" (English)" if lang == "en" else "（中文）"))
+
+
+async def test_campaign_screens_only_in_private(harness: BotHarness, community: Any) -> None:
+    await set_locale(harness, "en")
+    groups(harness)
+    wu = await person(harness, STAFF, "Wu")
+    await harness.feed(harness.up.text(wu, "/campaign", chat=TEAM_B1))
+    assert "private chat" in (harness.tg.last(TEAM_B1).plain or "")
+    before = len(harness.tg.sent(TEAM_B1))
+    await harness.feed(harness.up.callback(wu, "cp:new::0", chat=TEAM_B1))
+    assert "private chat" in alert(harness)
+    assert len(harness.tg.sent(TEAM_B1)) == before and not harness.tg.edits(TEAM_B1)
