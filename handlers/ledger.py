@@ -4,6 +4,7 @@ ledger as a file in their private chat. Glue only: bot/services/ledger.py writes
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import date
 
 from aiogram import F, Router
@@ -20,6 +21,7 @@ from bot.keyboards.common import CancelCb, cancel_kb
 from bot.rendering import esc
 from bot.services.access import Actor
 from bot.services.background import BackgroundService
+from bot.services.campaigns import CampaignsService
 from bot.services.ledger import LedgerError, LedgerService, Scope, parse_range, period
 from models import BackgroundJob, Member
 
@@ -67,13 +69,16 @@ def scope_kb(scopes: list[Scope]) -> InlineKeyboardMarkup:
     return kb.as_markup()
 
 
-def period_kb(scope: str) -> InlineKeyboardMarkup:
+def period_kb(scope: str, campaigns: Sequence[tuple[int, str]] = ()) -> InlineKeyboardMarkup:
+    """The periods, and the community's campaigns (专项整治): "p=cg<id>" is every issue of that campaign."""
     kb = InlineKeyboardBuilder()
     for p in PERIODS:
         kb.button(text=period_label(p), callback_data=LedgerCb(s=scope, p=p))
     kb.button(text=_("📅 Other dates…"), callback_data=LedgerCb(s=scope, p="pick"))
+    for campaign_id, name in campaigns:
+        kb.button(text=f"🎯 {name}"[:60], callback_data=LedgerCb(s=scope, p=f"cg{campaign_id}"))
     kb.button(text=_("✖️ Cancel"), callback_data=CancelCb())
-    kb.adjust(2, 2, 1, 1)
+    kb.adjust(2, 2, *([1] * (len(campaigns) + 2)))
     return kb.as_markup()
 
 
@@ -100,7 +105,8 @@ async def resolve_period(ledger: LedgerService, scope: Scope, p: str, max_days: 
 
 
 @router.message(Command("export"))
-async def export_cmd(message: Message, actor: Actor, ledger: LedgerService, state: FSMContext) -> None:
+async def export_cmd(message: Message, actor: Actor, ledger: LedgerService, state: FSMContext,
+                     campaigns: CampaignsService) -> None:
     await state.clear()
     scopes = await ledger.scopes(actor)
     if not scopes:
@@ -108,7 +114,7 @@ async def export_cmd(message: Message, actor: Actor, ledger: LedgerService, stat
         return
     if len(scopes) == 1:
         await message.answer(_("📊 Ledger of {scope}: which period?").format(scope=esc(scopes[0].name)),
-                             reply_markup=period_kb(scopes[0].token))
+                             reply_markup=period_kb(scopes[0].token, await campaigns.for_export(scopes[0])))
         return
     await message.answer(_("📊 Which ledger?"), reply_markup=scope_kb(scopes))
 
@@ -116,7 +122,7 @@ async def export_cmd(message: Message, actor: Actor, ledger: LedgerService, stat
 @router.callback_query(LedgerCb.filter())
 async def export_step(query: CallbackQuery, callback_data: LedgerCb, actor: Actor, ledger: LedgerService,
                       state: FSMContext, background: BackgroundService, member: Member, locale: str,
-                      settings: Settings) -> None:
+                      settings: Settings, campaigns: CampaignsService) -> None:
     message = query.message
     if not isinstance(message, Message):
         await query.answer()
@@ -125,7 +131,7 @@ async def export_step(query: CallbackQuery, callback_data: LedgerCb, actor: Acto
     if not callback_data.p:
         await query.answer()
         await message.edit_text(_("📊 Ledger of {scope}: which period?").format(scope=esc(scope.name)),
-                                reply_markup=period_kb(scope.token))
+                                reply_markup=period_kb(scope.token, await campaigns.for_export(scope)))
         return
     if callback_data.p == "pick":
         await state.set_state(LedgerFlow.dates)
@@ -134,12 +140,19 @@ async def export_step(query: CallbackQuery, callback_data: LedgerCb, actor: Acto
         await message.edit_text(_("Send the first and the last day, like 2026-11-01 2026-11-30 (both included, "
                                   "local time)."), reply_markup=cancel_kb())
         return
+    campaign = None
     try:
-        start, end = await resolve_period(ledger, scope, callback_data.p, settings.export_max_days)
+        if callback_data.p.startswith("cg"):
+            # Callback data is untrusted: the campaign must be one of the scope's community.
+            campaign, start, end = await campaigns.export_span(scope, callback_data.p[2:])
+        else:
+            start, end = await resolve_period(ledger, scope, callback_data.p, settings.export_max_days)
     except LedgerError as exc:
         await query.answer(error_text(exc)[:200], show_alert=True)
         return
     span = f"{start.isoformat()} – {end.isoformat()}"
+    if campaign is not None:
+        span = f"🎯 {esc(campaign.name)}, {span}"
     if not callback_data.f:
         await query.answer()
         await message.edit_text(_("📊 Ledger of {scope}, {span}: which format?").format(scope=esc(scope.name),
@@ -149,7 +162,8 @@ async def export_step(query: CallbackQuery, callback_data: LedgerCb, actor: Acto
     await query.answer()
     if callback_data.f not in ("xlsx", "csv", "zip"):  # callback data is untrusted: only the offered formats
         return
-    await run_export(message, background, member, scope, start, end, callback_data.f, locale)
+    await run_export(message, background, member, scope, start, end, callback_data.f, locale,
+                     campaign.id if campaign is not None else None)
 
 
 @router.message(LedgerFlow.dates)
@@ -173,14 +187,15 @@ async def export_dates(message: Message, state: FSMContext, actor: Actor, ledger
 
 
 async def run_export(message: Message, background: BackgroundService, member: Member, scope: Scope,
-                     start: date, end: date, fmt: str, locale: str) -> None:
+                     start: date, end: date, fmt: str, locale: str, campaign_id: int | None = None) -> None:
     """Queue the export and answer at once: the job worker writes the file, edits this message with its
     progress and sends the file (a ledger with photos takes minutes; nobody else waits for it)."""
     span = f"{start.isoformat()} – {end.isoformat()}"
     job = await background.submit(
         kind="ledger_export", member_id=member.id, chat_id=message.chat.id, locale=locale,
         message_id=message.message_id,
-        params={"scope": scope.token, "start": start.isoformat(), "end": end.isoformat(), "fmt": fmt})
+        params={"scope": scope.token, "start": start.isoformat(), "end": end.isoformat(), "fmt": fmt,
+                **({"campaign": campaign_id} if campaign_id else {})})
     if job is None:
         await message.edit_text(still_running(await background.running_for(member.id)))
         return

@@ -20,6 +20,7 @@ from bot.i18n import _, ngettext
 from bot.keyboards.common import MenuCb, cancel_kb
 from bot.keyboards.issues import (
     QUEUE_FILTERS,
+    CampaignQueueCb,
     IssueCb,
     QueueCb,
     Rows,
@@ -28,6 +29,7 @@ from bot.keyboards.issues import (
     markup,
     more_buttons,
     note_kind_buttons,
+    queue_cb,
     queue_filter_label,
     rating_buttons,
     reject_buttons,
@@ -789,48 +791,56 @@ async def answer_text(message: Message, state: FSMContext, member: Member, triag
 # ---------------------------------------------------------------------------- /queue
 
 
-def queue_markup(page: Any, status: str, cat: str, community_of: dict[int, Any]) -> InlineKeyboardMarkup:
+def queue_markup(page: Any, status: str, cat: str, community_of: dict[int, Any], cg: int = 0
+                 ) -> InlineKeyboardMarkup:
     rows: list[list[InlineKeyboardButton]] = []
     for issue in page.issues:
         label = f"{issue.hashtag} {category_label(community_of.get(issue.community_id), issue.category)}"
         if issue.urgent:
             label = "❗ " + label
-        rows.append([InlineKeyboardButton(text=shorten(label, 60), callback_data=QueueCb(
+        rows.append([InlineKeyboardButton(text=shorten(label, 60), callback_data=queue_cb(cg,
             status=status, cat=cat, page=page.page, open=issue.id).pack())])
     filters = [InlineKeyboardButton(text=("• " if f == status else "") + queue_filter_label(f),
-                                    callback_data=QueueCb(status=f, cat=cat).pack()) for f in QUEUE_FILTERS]
+                                    callback_data=queue_cb(cg, status=f, cat=cat).pack()) for f in QUEUE_FILTERS]
     rows.append(filters[:3])
     rows.append(filters[3:])
     if page.categories:
         cats = [InlineKeyboardButton(text=("• " if not cat else "") + _("All kinds"),
-                                     callback_data=QueueCb(status=status).pack())]
+                                     callback_data=queue_cb(cg, status=status).pack())]
         for key in page.categories[:8]:
             if len(key.encode()) > 24:
                 continue
             label = category_label(next(iter(community_of.values()), None), key)
             cats.append(InlineKeyboardButton(text=("• " if key == cat else "") + shorten(label, 20),
-                                             callback_data=QueueCb(status=status, cat=key).pack()))
+                                             callback_data=queue_cb(cg, status=status, cat=key).pack()))
         for i in range(0, len(cats), 3):
             rows.append(cats[i:i + 3])
     if page.pages > 1:
         nav = []
         if page.page > 0:
-            nav.append(InlineKeyboardButton(text="◀️", callback_data=QueueCb(status=status, cat=cat,
+            nav.append(InlineKeyboardButton(text="◀️", callback_data=queue_cb(cg, status=status, cat=cat,
                                                                             page=page.page - 1).pack()))
         nav.append(InlineKeyboardButton(text=f"{page.page + 1}/{page.pages}",
-                                        callback_data=QueueCb(status=status, cat=cat, page=page.page).pack()))
+                                        callback_data=queue_cb(cg, status=status, cat=cat, page=page.page).pack()))
         if page.page + 1 < page.pages:
-            nav.append(InlineKeyboardButton(text="▶️", callback_data=QueueCb(status=status, cat=cat,
+            nav.append(InlineKeyboardButton(text="▶️", callback_data=queue_cb(cg, status=status, cat=cat,
                                                                             page=page.page + 1).pack()))
         rows.append(nav)
     return InlineKeyboardMarkup(inline_keyboard=rows)
 
 
-async def queue_screen(triage: TriageService, actor: Actor, status: str, cat: str, page_no: int
+async def queue_screen(triage: TriageService, actor: Actor, status: str, cat: str, page_no: int, cg: int = 0
                        ) -> tuple[str, InlineKeyboardMarkup]:
-    page = await triage.queue(actor, status=status, category=cat, page=page_no)
+    page = await triage.queue(actor, status=status, category=cat, page=page_no, campaign=cg)
     communities: dict[int, Any] = {}
     lines = [_("📥 <b>Open reports in your places</b> · {filter}").format(filter=queue_filter_label(status))]
+    if cg:
+        from bot.services.campaigns import CampaignsService
+
+        try:
+            lines[0] += " · 🎯 " + esc((await CampaignsService(triage.session, triage.clock).get(cg)).name)
+        except LookupError:
+            pass
     if cat:
         first = page.issues[0] if page.issues else None
         community = await triage.community_of(first) if first else None
@@ -853,7 +863,7 @@ async def queue_screen(triage: TriageService, actor: Actor, status: str, cat: st
         lines.append(_("Nothing here. 🎉"))
     else:
         lines.append(_("{n} in all. Tap one to work on it.").format(n=page.total))
-    return "\n".join(lines), queue_markup(page, status, cat, communities)
+    return "\n".join(lines), queue_markup(page, status, cat, communities, cg)
 
 
 @router.message(Command("queue"), F.chat.type == "private")
@@ -876,7 +886,10 @@ async def queue_in_group(message: Message) -> None:
 
 
 @router.callback_query(QueueCb.filter())
-async def queue_page(query: CallbackQuery, callback_data: QueueCb, actor: Actor, triage: TriageService) -> None:
+@router.callback_query(CampaignQueueCb.filter())
+async def queue_page(query: CallbackQuery, callback_data: QueueCb | CampaignQueueCb, actor: Actor,
+                     triage: TriageService) -> None:
+    cg = getattr(callback_data, "cg", 0)
     message = query.message
     if not isinstance(message, Message):
         await query.answer()
@@ -893,13 +906,13 @@ async def queue_page(query: CallbackQuery, callback_data: QueueCb, actor: Actor,
         except NotAllowed as exc:
             await denied(query, triage, callback_data.open, exc)
             return
-        rows = [*triage_buttons(issue), [(_("⬅️ Queue"), QueueCb(status=status, cat=callback_data.cat,
-                                                                  page=callback_data.page).pack())]]
+        rows = [*triage_buttons(issue), [(_("⬅️ Queue"), queue_cb(cg, status=status, cat=callback_data.cat,
+                                                                   page=callback_data.page).pack())]]
         await query.answer()
         await message.edit_text(text, reply_markup=markup(rows))
         return
     try:
-        text, kb = await queue_screen(triage, actor, status, callback_data.cat, callback_data.page)
+        text, kb = await queue_screen(triage, actor, status, callback_data.cat, callback_data.page, cg)
     except NotAllowed as exc:
         await denied(query, triage, 0, exc)
         return

@@ -3,6 +3,7 @@
 from models.announcement import Announcement  # noqa: F401
 from models.background import BackgroundJob, JobStatus
 from models.base import Base, utcnow
+from models.campaign import Campaign, CampaignIssue
 from models.cleaning import CleaningDay, CleaningPost, CleaningRsvp, CleaningSeries  # noqa: F401
 from models.community import Area, Building, ChatLink, Community, GroupChat
 from models.consultation import Consultation, ConsultationVote
@@ -29,7 +30,8 @@ from models.system import FsmRecord, JobLease, ProcessedUpdate
 from models.web import SettingChange, WebLoginToken, WebSession
 
 __all__ = [
-    "DEPARTMENT_KINDS", "Area", "BackgroundJob", "Base", "Building", "ChatLink", "ChatState", "CloseHow",
+    "DEPARTMENT_KINDS", "Area", "BackgroundJob", "Base", "Building", "Campaign", "CampaignIssue", "ChatLink",
+    "ChatState", "CloseHow",
     "Community", "Consultation", "ConsultationVote", "Department", "DigestRun", "FsmRecord", "GroupChat",
     "Household", "HouseholdMember", "Invite", "Issue", "IssueEvent", "IssueFollower", "IssuePhoto", "IssueStatus",
     "JobLease", "JobStatus", "JoinRequest", "Member", "OutboxItem", "OutboxStatus", "ProcessedUpdate", "Role",

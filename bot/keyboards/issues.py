@@ -82,6 +82,9 @@ def more_buttons(issue: Issue) -> Rows:
         rows.append([(_("📨 Refer to a department"), cb("refer", i)),
                      (_("📄 Rectification notice"), cb("notice", i))])
     rows.append([(_("❓ Ask the reporter"), cb("ask", i)), (_("📄 Details"), cb("details", i))])
+    # The campaigns (专项整治) menu: bot/keyboards/campaigns.py IssueCampCb(a="menu", i=id, c=0), written
+    # packed because that module imports this one.
+    rows.append([(_("🎯 Campaign"), f"ic:menu:{i}:0")])
     rows.append(back_row(i))
     return rows
 
@@ -162,6 +165,21 @@ class QueueCb(CallbackData, prefix="q"):
     cat: str = ""
     page: int = 0
     open: int = 0
+
+
+class CampaignQueueCb(CallbackData, prefix="qc"):
+    """/queue filtered to one campaign (专项整治): QueueCb's fields and the campaign's id. A prefix of its
+    own, so the packed QueueCb stays as it was (buttons already sent keep working)."""
+
+    status: str = "open"
+    cat: str = ""
+    page: int = 0
+    open: int = 0
+    cg: int = 0
+
+
+def queue_cb(cg: int = 0, **fields: object) -> QueueCb | CampaignQueueCb:
+    return CampaignQueueCb(cg=cg, **fields) if cg else QueueCb(**fields)  # type: ignore[arg-type]
 
 
 QUEUE_FILTERS = ("open", "new", "work", "overdue", "resolved", "verify")

@@ -146,6 +146,9 @@ ACTIONS: dict[str, Level] = {
     "digest": Level.AREA_HEAD,
     # satisfaction surveys: staff start them; captains see their buildings' progress and record
     # answers given door to door
+    "campaign": Level.STAFF,  # 专项整治: start a campaign
+    "campaign_view": Level.CAPTAIN,  # its progress: figures per building, no names
+    "campaign_issue": Level.CAPTAIN,  # add an issue to a campaign or take it out, at the issue's place
     "survey": Level.STAFF,
     "survey_progress": Level.CAPTAIN,
     "survey_record": Level.CAPTAIN,

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from markupsafe import Markup
 from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -268,6 +269,8 @@ class PeriodReport:
     ways: list[tuple[str, int]] = field(default_factory=list)
     # "Refused to comply" recorded in the period: (hashtag, department name, department name in Chinese).
     refusals: list[tuple[str, str, str]] = field(default_factory=list)
+    # Campaigns (专项整治) running during the period (bot.services.campaigns.Progress).
+    campaigns: list[Any] = field(default_factory=list)
 
 
 @dataclass
@@ -748,6 +751,20 @@ class DigestService(CommunityService):
             log.exception("survey section of the digest failed; left out")
             return []
 
+    async def _optional_list(self, module: str, name: str, **kwargs: Any) -> list[Any]:
+        """Another capability's section (a list), or nothing when it is missing or fails."""
+        fn = _optional(module, name)
+        if fn is None:
+            return []
+        try:
+            data = _call(fn, session=self.session, **kwargs)
+            if inspect.isawaitable(data):
+                data = await data
+            return list(data or [])
+        except Exception:
+            log.exception("%s section of the report failed; left out", module)
+            return []
+
     async def _volunteer_hours(self, community_id: int, start: datetime, end: datetime
                                ) -> list[tuple[str, float]] | None:
         fn = _optional("bot.services.patrols", "volunteer_hours")
@@ -832,7 +849,9 @@ class DigestService(CommunityService):
             ways=[(k, ways[k]) for k in ("office", "joint", "residents") if ways.get(k)],
             top_categories=Counter(c for c, _b, _t in created).most_common(5), patrols=patrols,
             cleaning=[d for d in cleaning if d.held] if cleaning is not None else None, volunteer_hours=hours,
-            surveys=await self._surveys("survey_results", community_id=cid, start_utc=start, end_utc=end))
+            surveys=await self._surveys("survey_results", community_id=cid, start_utc=start, end_utc=end),
+            campaigns=await self._optional_list("bot.services.campaigns", "campaign_sections", community_id=cid,
+                                                start_utc=start, end_utc=end, clock=self.clock))
 
     # ---- rendering
 
@@ -845,8 +864,10 @@ class DigestService(CommunityService):
 
     def render_period(self, report: PeriodReport, locale: str) -> list[str]:
         moment = send_moment(report.kind, report.start, report.community)
-        text = render("digests_period.html.j2", locale=locale, r=report, zh=locale.startswith("zh"), **_helpers(
-            report.community, report.places, locale, moment))
+        block = _optional("bot.notices.campaigns", "progress_block")
+        campaigns = [Markup(block(p, locale)) for p in report.campaigns] if block else []
+        text = render("digests_period.html.j2", locale=locale, r=report, zh=locale.startswith("zh"),
+                      campaigns=campaigns, **_helpers(report.community, report.places, locale, moment))
         return split_blocks(_sections(text))
 
     def chart(self, digest: DailyDigest, locale: str) -> bytes:

@@ -81,6 +81,8 @@ COLUMNS: list[tuple[str, Any]] = [
     # The steps of the issue in order (status changes with their local time): the ledger row tells the
     # whole story, including a fix the check did not accept.
     ("history", __("History")),
+    # The campaigns (专项整治) the issue belongs to, by name.
+    ("campaigns", __("Campaigns")),
 ]
 
 
@@ -249,7 +251,8 @@ class LedgerService:
 
 async def stream_rows(sessions: async_sessionmaker[AsyncSession], community: Community, area_id: int | None,
                       start: date, end: date, labels: _Labels, *, reporter: bool,
-                      chunk: int = CHUNK) -> AsyncIterator[tuple[list[list[Any]], list[tuple[str, list[Any]]]]]:
+                      chunk: int = CHUNK, campaign_id: int | None = None
+                      ) -> AsyncIterator[tuple[list[list[Any]], list[tuple[str, list[Any]]]]]:
     """Chunks of ledger rows (and each issue's photos), oldest first, from a read-only session."""
     tz = ZoneInfo(community.timezone)
     lo, hi = utc_bounds(start, end, community.timezone)
@@ -269,6 +272,8 @@ async def stream_rows(sessions: async_sessionmaker[AsyncSession], community: Com
         conds = [Issue.community_id == community.id, Issue.created_at >= lo, Issue.created_at < hi]
         if area_id is not None:
             conds.append(Issue.area_id == area_id)
+        if campaign_id is not None:
+            conds.append(_in_campaign(campaign_id))
         last_id = 0
         while True:
             # Keyset pagination by id: each chunk is one short query, so no cursor stays open.
@@ -307,6 +312,7 @@ async def stream_rows(sessions: async_sessionmaker[AsyncSession], community: Com
                 step = labels.steps.get(e.kind) if e.kind in ("not_accepted", "verified") else None
                 step = step or labels.steps.get(e.to_status, e.to_status)
                 history.setdefault(e.issue_id, []).append(f"{step} {tz_text(e.at)}")
+            campaigns = await _campaign_names(session, ids)
             rows: list[list[Any]] = []
             for i in issues:
                 row = {
@@ -329,6 +335,7 @@ async def stream_rows(sessions: async_sessionmaker[AsyncSession], community: Com
                                   else closer_names.get(i.closed_by_id or 0, "")),
                     "close_how": labels.how.get(i.close_how or "", ""),
                     "history": " → ".join(history.get(i.id, [])),
+                    "campaigns": "; ".join(campaigns.get(i.id, [])),
                 }
                 rows.append([row[k] for k, _h in COLUMNS if reporter or k != "reporter"])
             yield rows, [(i.reference, photos.get(i.id, [])) for i in issues]
@@ -339,6 +346,20 @@ _ISSUE_COLUMNS = (Issue.id, Issue.reference, Issue.area_id, Issue.building_id, I
                   Issue.accepted_at, Issue.resolved_at, Issue.closed_at, Issue.deadline_at, Issue.overdue,
                   Issue.escalations, Issue.satisfaction, Issue.reopen_count, Issue.closed_without_confirmation,
                   Issue.first_deadline_at, Issue.missed_deadline_at, Issue.closed_by_id, Issue.close_how)
+
+
+def _in_campaign(campaign_id: int) -> Any:
+    from bot.services.campaigns import in_campaign
+
+    return in_campaign(campaign_id)
+
+
+async def _campaign_names(session: AsyncSession, ids: list[int]) -> dict[int, list[str]]:
+    from bot.services.campaigns import campaign_names
+
+    return await campaign_names(session, ids)
+
+
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f]")
 
 
@@ -397,12 +418,14 @@ Progress = Callable[[str, int, int], Awaitable[None]]
 
 
 async def count_rows(sessions: async_sessionmaker[AsyncSession], community: Community, area_id: int | None,
-                     start: date, end: date) -> int:
+                     start: date, end: date, campaign_id: int | None = None) -> int:
     """How many issues an export will write (for its progress: "1,200 of 3,400 rows")."""
     lo, hi = utc_bounds(start, end, community.timezone)
     conds = [Issue.community_id == community.id, Issue.created_at >= lo, Issue.created_at < hi]
     if area_id is not None:
         conds.append(Issue.area_id == area_id)
+    if campaign_id is not None:
+        conds.append(_in_campaign(campaign_id))
     async with sessions() as session:
         return int((await session.execute(select(func.count()).select_from(Issue).where(*conds))).scalar_one())
 
@@ -411,12 +434,13 @@ async def export_ledger(sessions: async_sessionmaker[AsyncSession], community: C
                         start: date, end: date, out: Path, *, fmt: str = "xlsx", locale: str = "en",
                         reporter: bool = False, download: Downloader | None = None,
                         part_limit: int = PART_LIMIT, chunk: int = CHUNK,
-                        progress: Progress | None = None) -> ExportResult:
+                        progress: Progress | None = None, campaign_id: int | None = None) -> ExportResult:
     """Write the ledger to `out` (xlsx or csv); with `download`, also zip it with every photo into
     `out` with a .zip suffix (…_part2.zip and so on when over `part_limit`). `progress(phase, done, total)`
     is awaited after every chunk of rows ("rows") and every photo ("photos")."""
     check_range(start, end)
-    total_rows = await count_rows(sessions, community, area_id, start, end) if progress is not None else 0
+    total_rows = await count_rows(sessions, community, area_id, start, end, campaign_id) \
+        if progress is not None else 0
     labels = _Labels(community, locale)
     headers = [h for (k, _h), h in zip(COLUMNS, labels.headers, strict=True) if reporter or k != "reporter"]
     table = out if download is None else out.with_suffix(f".{fmt}")
@@ -426,7 +450,7 @@ async def export_ledger(sessions: async_sessionmaker[AsyncSession], community: C
     total = 0
     photo_names: list[tuple[str, str]] = []  # (file name in the zip, file id)
     async for rows, photos in stream_rows(sessions, community, area_id, start, end, labels, reporter=reporter,
-                                          chunk=chunk):
+                                          chunk=chunk, campaign_id=campaign_id):
         await asyncio.to_thread(writer.append, rows)
         total += len(rows)
         if progress is not None:
@@ -571,6 +595,13 @@ async def ledger_export_job(run: JobRun) -> JobOutcome:
             raise JobFailed(_("Exporting the ledger is for area heads (their area) and office staff.")) from None
         community = await ledger.community(scope.community_id)
         reporter = ledger.may_see_reporter(actor, scope)
+        campaign_id = int(p["campaign"]) if p.get("campaign") else None
+        if campaign_id is not None:
+            from models import Campaign
+
+            campaign = await session.get(Campaign, campaign_id)
+            if campaign is None or campaign.community_id != community.id:
+                raise JobFailed(_("Sorry, you can't do this here."))
         reads = read_sessions(session)
     span = f"{start.isoformat()} – {end.isoformat()}"
     rows_done = [0]
@@ -597,7 +628,7 @@ async def ledger_export_job(run: JobRun) -> JobOutcome:
         result = await export_ledger(
             reads, community, scope.area_id, start, end, run.folder / f"{stem}.{'csv' if fmt == 'csv' else 'xlsx'}",
             fmt="csv" if fmt == "csv" else "xlsx", locale=run.locale, reporter=reporter, download=download,
-            progress=progress)
+            progress=progress, campaign_id=campaign_id)
     except ExportTooBig:
         raise JobFailed(too_big) from None
     if sum(f.stat().st_size for f in result.files) > run.max_bytes:

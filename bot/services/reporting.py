@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import re
 import uuid
-from collections.abc import Collection
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -38,6 +38,12 @@ MAX_DISTANCE_M = 5_000  # a pin further than this from every building is not in 
 DUPLICATE_RADIUS_M = 50
 DUPLICATE_WINDOW = timedelta(days=30)
 PAGE_SIZE = 5
+
+# Capabilities that act on every newly filed issue, in its transaction and before its card is published
+# (campaigns: the issue joins the campaigns running for its category, place and day). Registered by name
+# at import, so a second import replaces rather than doubles.
+IssueCreatedHook = Callable[[AsyncSession, Clock, Issue], Awaitable[None]]
+ISSUE_CREATED_HOOKS: dict[str, IssueCreatedHook] = {}
 _REFERENCE = re.compile(r"^#?([A-Za-z]{2,4})(\d{1,7})$")
 
 
@@ -381,6 +387,8 @@ class ReportingService(CommunityService):
                                     to_status=IssueStatus.NEW, public=True))
         self.session.add(IssueFollower(issue_id=issue.id, member_id=member.id, created_at=now))
         await self.session.flush()
+        for hook in ISSUE_CREATED_HOOKS.values():
+            await hook(self.session, self.clock, issue)
         published = await self.cards.publish(issue)
         return Created(issue, True, published)
 

@@ -1143,8 +1143,10 @@ class TriageService(CommunityService):
             return None
         return or_(*conds)
 
-    async def queue(self, actor: Actor, *, status: str = "open", category: str = "", page: int = 0) -> QueuePage:
-        """Open issues in the actor's scope, newest first; status: open | new | work | resolved | overdue."""
+    async def queue(self, actor: Actor, *, status: str = "open", category: str = "", page: int = 0,
+                    campaign: int = 0) -> QueuePage:
+        """Open issues in the actor's scope, newest first; status: open | new | work | resolved | overdue;
+        `campaign`: only the issues of that campaign (专项整治)."""
         if actor.top_level < Level.CAPTAIN:
             raise NotAllowed("queue", None, Level.CAPTAIN)
         scope = self._scope(actor)
@@ -1154,6 +1156,10 @@ class TriageService(CommunityService):
         base = [Issue.status.in_(QUEUE_STATUSES)]
         if scope is not True:
             base.append(scope)
+        if campaign:
+            from bot.services.campaigns import in_campaign
+
+            base.append(in_campaign(campaign))
         conds = list(base)
         if status == "new":
             conds.append(Issue.status == IssueStatus.NEW)

@@ -1,0 +1,150 @@
+"""Campaigns: callback data and keyboards of /campaign (the wizard, the list, a campaign's screen) and of
+the issue card's 🎯 Campaign menu."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from aiogram.filters.callback_data import CallbackData
+from aiogram.types import InlineKeyboardMarkup
+from aiogram.utils.keyboard import InlineKeyboardBuilder
+
+from bot.i18n import _
+from bot.keyboards.common import CancelCb
+from bot.keyboards.issues import CampaignQueueCb, cb
+from bot.services.campaigns import IssueChoice
+from bot.services.reporting import Category
+from models import Area, Building, Campaign
+
+
+class CampCb(CallbackData, prefix="cp"):
+    """step: cat (toggle a category, v=index) | place (v=c | a<id> | b<id>) | next | start (v=today) |
+    end (v=4w) | phases (v=tpl | none | ok | edit) | skip | go | new | view (id) | list | xlsx (id)"""
+
+    step: str
+    v: str = ""
+    id: int = 0
+
+
+class IssueCampCb(CallbackData, prefix="ic"):
+    """On an issue card: toggle the issue in campaign `c` (a: add | rm)."""
+
+    a: str
+    i: int
+    c: int
+
+
+def _cancel(kb: InlineKeyboardBuilder) -> None:
+    kb.button(text=_("✖️ Cancel"), callback_data=CancelCb())
+
+
+def cancel_kb() -> InlineKeyboardMarkup:
+    kb = InlineKeyboardBuilder()
+    _cancel(kb)
+    return kb.as_markup()
+
+
+def categories_kb(cats: Sequence[Category], chosen: Sequence[str], locale: str) -> InlineKeyboardMarkup:
+    kb = InlineKeyboardBuilder()
+    for i, c in enumerate(cats):
+        mark = "✅ " if c.key in chosen else ""
+        kb.button(text=f"{mark}{c.button(locale)}"[:60], callback_data=CampCb(step="cat", v=str(i)))
+    if chosen:
+        kb.button(text=_("➡️ Next"), callback_data=CampCb(step="next"))
+    _cancel(kb)
+    kb.adjust(2)
+    return kb.as_markup()
+
+
+def places_kb(areas: Sequence[Area], buildings: Sequence[Building], area_ids: Sequence[int],
+              building_ids: Sequence[int]) -> InlineKeyboardMarkup:
+    kb = InlineKeyboardBuilder()
+    kb.button(text=_("🏙 The whole community"), callback_data=CampCb(step="place", v="c"))
+    for a in areas:
+        mark = "✅ " if a.id in area_ids else ""
+        kb.button(text=(mark + _("🏘 All of {area}").format(area=a.name))[:60], callback_data=CampCb(
+            step="place", v=f"a{a.id}"))
+    for b in buildings:
+        mark = "✅ " if b.id in building_ids else ""
+        kb.button(text=f"{mark}{b.name}"[:60], callback_data=CampCb(step="place", v=f"b{b.id}"))
+    if area_ids or building_ids:
+        kb.button(text=_("➡️ Next"), callback_data=CampCb(step="next"))
+    _cancel(kb)
+    kb.adjust(1, 2)
+    return kb.as_markup()
+
+
+def start_kb() -> InlineKeyboardMarkup:
+    kb = InlineKeyboardBuilder()
+    kb.button(text=_("Today"), callback_data=CampCb(step="start", v="today"))
+    _cancel(kb)
+    kb.adjust(2)
+    return kb.as_markup()
+
+
+def end_kb() -> InlineKeyboardMarkup:
+    kb = InlineKeyboardBuilder()
+    kb.button(text=_("In 4 weeks"), callback_data=CampCb(step="end", v="4w"))
+    _cancel(kb)
+    kb.adjust(2)
+    return kb.as_markup()
+
+
+def phases_kb(has_phases: bool) -> InlineKeyboardMarkup:
+    kb = InlineKeyboardBuilder()
+    if has_phases:
+        kb.button(text=_("✅ Use these phases"), callback_data=CampCb(step="phases", v="ok"))
+        kb.button(text=_("✏️ Change dates or instructions"), callback_data=CampCb(step="phases", v="edit"))
+    else:
+        kb.button(text=_("🗓 Four phases (template)"), callback_data=CampCb(step="phases", v="tpl"))
+    kb.button(text=_("No phases"), callback_data=CampCb(step="phases", v="none"))
+    _cancel(kb)
+    kb.adjust(1)
+    return kb.as_markup()
+
+
+def skip_kb() -> InlineKeyboardMarkup:
+    kb = InlineKeyboardBuilder()
+    kb.button(text=_("Skip"), callback_data=CampCb(step="skip"))
+    _cancel(kb)
+    kb.adjust(2)
+    return kb.as_markup()
+
+
+def confirm_kb() -> InlineKeyboardMarkup:
+    kb = InlineKeyboardBuilder()
+    kb.button(text=_("✅ Start the campaign"), callback_data=CampCb(step="go"))
+    _cancel(kb)
+    kb.adjust(1)
+    return kb.as_markup()
+
+
+def list_kb(campaigns: Sequence[Campaign], may_create: bool) -> InlineKeyboardMarkup:
+    kb = InlineKeyboardBuilder()
+    for c in campaigns:
+        mark = "🎯 " if c.status == "running" else "🏁 "
+        kb.button(text=(mark + c.name)[:60], callback_data=CampCb(step="view", id=c.id))
+    if may_create:
+        kb.button(text=_("➕ New campaign"), callback_data=CampCb(step="new"))
+    kb.adjust(1)
+    return kb.as_markup()
+
+
+def campaign_kb(campaign: Campaign, may_export: bool) -> InlineKeyboardMarkup:
+    kb = InlineKeyboardBuilder()
+    kb.button(text=_("📥 Its open reports"), callback_data=CampaignQueueCb(cg=campaign.id))
+    if may_export:
+        kb.button(text=_("📊 Spreadsheet of its issues"), callback_data=CampCb(step="xlsx", id=campaign.id))
+    kb.button(text=_("⬅️ All campaigns"), callback_data=CampCb(step="list"))
+    kb.adjust(1)
+    return kb.as_markup()
+
+
+def issue_rows(issue_id: int, choices: Sequence[IssueChoice]) -> list[list[tuple[str, str]]]:
+    """The card's 🎯 Campaign menu: each running campaign with ✅ when the issue is in it; a tap toggles."""
+    rows: list[list[tuple[str, str]]] = []
+    for ch in choices:
+        label = ("✅ " if ch.member else "➕ ") + ch.campaign.name
+        rows.append([(label[:60], IssueCampCb(a="rm" if ch.member else "add", i=issue_id, c=ch.campaign.id).pack())])
+    rows.append([(_("⬅️ Back"), cb("back", issue_id))])
+    return rows
