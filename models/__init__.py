@@ -12,7 +12,6 @@ from models.household import Household, HouseholdMember
 from models.issue import CloseHow, Issue, IssueEvent, IssueFollower, IssuePhoto, IssueStatus
 from models.member import Invite, JoinRequest, Member, Role
 from models.outbox import ChatState, OutboxItem, OutboxStatus
-from models.relay import Relay, RelayMessage
 from models.patrol import (  # noqa: F401
     AssignmentStatus,
     CheckpointVisit,
@@ -25,6 +24,7 @@ from models.patrol import (  # noqa: F401
     ShiftSwap,
     ShiftTemplate,
 )
+from models.relay import Relay, RelayMessage
 from models.survey import Survey, SurveyResponse
 from models.system import FsmRecord, JobLease, ProcessedUpdate
 from models.web import SettingChange, WebLoginToken, WebSession
@@ -33,6 +33,6 @@ __all__ = [
     "DEPARTMENT_KINDS", "Area", "BackgroundJob", "Base", "Building", "ChatLink", "ChatState", "CloseHow",
     "Community", "Consultation", "ConsultationVote", "Department", "DigestRun", "FsmRecord", "GroupChat",
     "Household", "HouseholdMember", "Invite", "Issue", "IssueEvent", "IssueFollower", "IssuePhoto", "IssueStatus",
-    "JobLease", "JobStatus", "JoinRequest", "Member", "OutboxItem", "OutboxStatus", "ProcessedUpdate", "Relay", "RelayMessage", "Role",
-    "SettingChange", "Survey", "SurveyResponse", "WebLoginToken", "WebSession", "utcnow",
+    "JobLease", "JobStatus", "JoinRequest", "Member", "OutboxItem", "OutboxStatus", "ProcessedUpdate", "Relay",
+    "RelayMessage", "Role", "SettingChange", "Survey", "SurveyResponse", "WebLoginToken", "WebSession", "utcnow",
 ]
