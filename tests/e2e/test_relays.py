@@ -470,3 +470,74 @@ async def test_erasure_scrubs_relays(harness: BotHarness, community: Any) -> Non
     assert rows and all(r.text is None and r.photo is None and r.sender_id is None for r in rows)
     assert relay.status == "closed" and relay.a_member_id is None
     assert all("call me" not in str(o.payload) for o in outbox)
+
+
+async def test_zh_consultation_from_card_and_contacts(harness: BotHarness, community: Any) -> None:
+    """The same two flows in Chinese: 小事 → 发起民意征集 from the card, and /contacts → 留言 → 回复."""
+    await set_locale(harness, "zh_Hans")
+    groups(harness)
+    tg = harness.tg
+    await _hours(harness)
+    ann = await person(harness, unique_id(), "安女士", "zh-hans", resident_of="b1")
+    zhang = await person(harness, CAPTAIN, "张楼长", "zh-hans")
+    wu = await person(harness, STAFF, "吴主任", "zh-hans")
+    harness.record({ann.id: "安女士（居民）", zhang.id: "张楼长", wu.id: "吴主任", TEAM_B1: "1号楼工作群",
+                    OFFICE: "社区办公室群"})
+    harness.note("自行车棚顶棚破损：社区定为小事，楼栋长从卡片发起民意征集。")
+    _id, the_card = await _private_matter(harness, "zh", ann, zhang, wu, "是否更换自行车棚顶棚？", way="joint")
+    await press(harness, the_card, zhang, "发起民意征集")
+    assert "是否更换自行车棚顶棚？" in alert(harness) and "60%" in alert(harness)
+    await press(harness, the_card, zhang, "确认发起")
+    assert alert(harness) == "🗳 民意征集已发起。"
+    await harness.deliver()
+    assert "全部48户中超过60%同意即通过" in tg.last(zhang.id).plain
+    await settle(harness)
+    assert "民意征集进行中" in (tg.current(TEAM_B1, the_card.message_id).caption or "")
+    harness.clock.advance(days=8)
+    await harness.tick()
+    await settle(harness)
+    assert "民意征集未通过：48户中0户同意" in (tg.current(TEAM_B1, the_card.message_id).caption or "")
+    harness.save_transcript("relay_consult_zh", "小事：从问题卡片发起民意征集（中文）")
+
+    harness.record({ann.id: "安女士（居民）", zhang.id: "张楼长", wu.id: "吴主任", OFFICE: "社区办公室群"})
+    harness.note("安女士打开 /contacts，给楼栋长留言；楼栋长回复。")
+    await harness.feed(harness.up.text(ann, "/contacts"))
+    screen = tg.last(ann.id)
+    assert "楼栋长" in screen.plain and "evenings 18:00–21:00" in screen.plain and "社区办公室" in screen.plain
+    await press(harness, screen, ann, "给张楼长留言")
+    await harness.feed(harness.up.text(ann, "下次清洁日是哪天？"))
+    assert "已转达给楼栋长张楼长" in tg.last(ann.id).plain
+    await harness.deliver()
+    got = tg.last(zhang.id)
+    assert "下次清洁日是哪天？" in got.plain and "居民安女士通过机器人给您留言" in got.plain
+    await press(harness, got, zhang, "回复")
+    await harness.feed(harness.up.text(zhang, "周六上午9点，楼下见！"))
+    await harness.deliver()
+    assert "楼栋长张楼长（Building 1）回复" in tg.last(ann.id).plain
+    harness.save_transcript("contacts_zh", "/contacts：居民给楼栋长留言并收到回复（中文）")
+
+
+async def test_structure_file_hours(sessions: Any, clock: Any) -> None:
+    """`hours:` of the community, an area and a building are imported, changed on re-import and shown by
+    /contacts (the line is optional everywhere)."""
+    from bot.services.structure import StructureService
+    from tests.conftest import DATA
+
+    base = (DATA / "structure.yaml").read_text(encoding="utf-8")
+    text = (base.replace("  staff: [2002]\n", "  staff: [2002]\n  hours: Mon-Fri 9-17\n")
+            .replace("    heads: [2001]\n", "    heads: [2001]\n    hours: weekdays 9-12\n")
+            .replace("        captains: [3001]\n", "        captains: [3001]\n        hours: evenings\n"))
+    async with sessions() as s:
+        await StructureService(s, clock).import_text(text)
+        await s.commit()
+    async with sessions() as s:
+        assert (await s.execute(select(Community.hours))).scalar_one() == "Mon-Fri 9-17"
+        assert (await s.execute(select(Area.hours).where(Area.key == "north"))).scalar_one() == "weekdays 9-12"
+        assert (await s.execute(select(Building.hours).where(Building.key == "b1"))).scalar_one() == "evenings"
+        assert (await s.execute(select(Building.hours).where(Building.key == "b2"))).scalar_one() is None
+    async with sessions() as s:
+        report = await StructureService(s, clock).import_text(text.replace("hours: evenings", "hours: 18-21"))
+        await s.commit()
+        assert "building Building 1" in report.updated
+    async with sessions() as s:
+        assert (await s.execute(select(Building.hours).where(Building.key == "b1"))).scalar_one() == "18-21"
