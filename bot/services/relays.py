@@ -14,6 +14,7 @@ middle of a conversation loses nothing."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -196,11 +197,21 @@ class RelayService(TriageService):
             relay.status, relay.closed_at = "ended", self.clock()
             raise RelayError("role_ended")
 
+    async def _resident_still(self, relay: Relay, side: str, actor: Actor) -> None:
+        """A resident who wrote to their building's contacts and has since left the building may not go on."""
+        if relay.kind != "contact" or side != "a" or relay.building_id is None:
+            return
+        b = await self.session.get(Building, relay.building_id)
+        if b is None or not can(actor, "contacts", Place(b.community_id, b.area_id, b.id)):
+            relay.status, relay.closed_at = "closed", self.clock()
+            raise RelayError("closed")
+
     async def open_side(self, actor: Actor, member: Member, relay_id: int) -> RelayInfo:
         """Before asking someone for their message: they are a side of an open relay."""
         relay = await self._relay(relay_id)
         side = await self._side_of(relay, member, actor)
         await self._still_open(relay)
+        await self._resident_still(relay, side, actor)
         return await self._info(relay, side)
 
     async def recipients(self, relay: Relay, side: str) -> Side:
@@ -341,7 +352,13 @@ class RelayService(TriageService):
 
     async def record_consultation_results(self) -> int:
         """The tick: a linked consultation that has closed puts its result on the issue's timeline (once)."""
-        rows = (await self.session.execute(select(IssueEvent).where(IssueEvent.kind == "consultation"))).scalars()
+        # Only consultations closed lately (a week covers any stopped ticks): usually none, so no event scan.
+        recent = [str(cid) for cid in (await self.session.execute(select(Consultation.id).where(
+            Consultation.status == "closed", Consultation.closed_at >= self.clock() - timedelta(days=7)))).scalars()]
+        if not recent:
+            return 0
+        rows = (await self.session.execute(select(IssueEvent).where(
+            IssueEvent.kind == "consultation", IssueEvent.note.in_(recent)))).scalars()
         done = 0
         for event in list(rows):
             if not (event.note or "").isdigit():
@@ -404,8 +421,8 @@ class RelayService(TriageService):
             raise RelayError("role_ended")
         if not contact.reachable:
             raise RelayError("nobody_home")
-        kind, _dot, rest = key[0], None, key[1:]
-        place_id, _sep, person = rest.partition(".")
+        kind = key[0]
+        place_id, _sep, person = key[1:].partition(".")
         building_id = int(place_id) if kind == "c" else None
         area_id = int(place_id) if kind == "a" else None
         b_member_id = int(person) if person else None
@@ -449,6 +466,7 @@ class RelayService(TriageService):
         relay = await self._relay(relay_id)
         side = await self._side_of(relay, member, actor)
         await self._still_open(relay)
+        await self._resident_still(relay, side, actor)
         body = (text or "").strip()
         if not body and not photo:
             raise RelayError("empty")
@@ -483,6 +501,13 @@ async def _roles_ended(session: AsyncSession, clock: Clock, member: Member) -> N
             Relay.kind == "contact", Relay.b_member_id == member.id, Relay.status == "open"))).scalars():
         if not await service._contact_holds_role(relay):
             relay.status, relay.closed_at = "ended", clock()
+    # A resident who left the building no longer writes to its contacts.
+    homes = set((await session.execute(select(Role.building_id).where(
+        Role.member_id == member.id, Role.building_id.is_not(None)))).scalars())
+    for relay in (await session.execute(select(Relay).where(
+            Relay.kind == "contact", Relay.a_member_id == member.id, Relay.status == "open"))).scalars():
+        if relay.building_id is not None and relay.building_id not in homes:
+            relay.status, relay.closed_at = "closed", clock()
 
 
 @on_erased("relays")
