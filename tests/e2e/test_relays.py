@@ -351,6 +351,8 @@ async def test_contacts_relay_to_captain_and_office(harness: BotHarness, communi
     assert "Ann" not in office.plain and "ann_secret" not in office.plain
     # Another resident forging a press on the office's Reply is refused; staff answer from the group.
     eve = await person(harness, unique_id(), "Eve", resident_of="b1")
+    assert harness.names is not None
+    harness.names[eve.id] = "Eve (another resident)"
     await press(harness, office, eve, "Reply")
     assert "not yours" in alert(harness)
     await press(harness, office, wu, "Reply")
