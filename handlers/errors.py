@@ -13,7 +13,7 @@ from aiogram.types import CallbackQuery, ErrorEvent, Message
 from bot.i18n import _, current_locale, ngettext
 from bot.services.access import Actor, Level, NotAllowed
 from bot.services.cards import fmt_when
-from bot.services.limits import ANNOUNCEMENTS, ANSWERS, INVITES, URGENT_REPORTS, DailyLimitReached
+from bot.services.limits import ANNOUNCEMENTS, ANSWERS, INVITES, RELAYS, URGENT_REPORTS, DailyLimitReached
 from bot.services.members import MembersService
 from handlers.start import ask_join
 from models import Member
@@ -58,6 +58,11 @@ def limit_text(exc: DailyLimitReached) -> str:
         text = ngettext("You have answered %(num)d time about this report today, the most in one day.",
                         "You have answered %(num)d times about this report today, the most in one day.", n)
         return text + sep + _("You can answer again from {when}.").format(when=when)
+    if exc.kind == RELAYS:
+        text = ngettext("You have sent %(num)d message through the bot today, the most one person can send in a day.",
+                        "You have sent %(num)d messages through the bot today, the most one person can send in a "
+                        "day.", n)
+        return text + sep + _("You can write again from {when}.").format(when=when)
     return _("You have reached today's limit. Please try again from {when}.").format(when=when)
 
 

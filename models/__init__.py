@@ -25,6 +25,7 @@ from models.patrol import (  # noqa: F401
     ShiftSwap,
     ShiftTemplate,
 )
+from models.relay import Relay, RelayMessage
 from models.survey import Survey, SurveyResponse
 from models.system import FsmRecord, JobLease, ProcessedUpdate
 from models.web import SettingChange, WebLoginToken, WebSession
@@ -34,6 +35,6 @@ __all__ = [
     "ChatState", "CloseHow",
     "Community", "Consultation", "ConsultationVote", "Department", "DigestRun", "FsmRecord", "GroupChat",
     "Household", "HouseholdMember", "Invite", "Issue", "IssueEvent", "IssueFollower", "IssuePhoto", "IssueStatus",
-    "JobLease", "JobStatus", "JoinRequest", "Member", "OutboxItem", "OutboxStatus", "ProcessedUpdate", "Role",
-    "SettingChange", "Survey", "SurveyResponse", "WebLoginToken", "WebSession", "utcnow",
+    "JobLease", "JobStatus", "JoinRequest", "Member", "OutboxItem", "OutboxStatus", "ProcessedUpdate", "Relay",
+    "RelayMessage", "Role", "SettingChange", "Survey", "SurveyResponse", "WebLoginToken", "WebSession", "utcnow",
 ]

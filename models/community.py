@@ -24,6 +24,8 @@ class Community(Base):
     settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
     # Numbers issue references (#NC0042); incremented under the write lock.
     next_issue_number: Mapped[int] = mapped_column(default=1)
+    # Office hours as the structure file says them (`hours:`), shown in /contacts.
+    hours: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     areas: Mapped[list[Area]] = relationship(back_populates="community", order_by="Area.id")
@@ -37,6 +39,7 @@ class Area(Base):
     community_id: Mapped[int] = mapped_column(ForeignKey("communities.id", ondelete="CASCADE"), index=True)
     key: Mapped[str] = mapped_column(String(100))
     name: Mapped[str] = mapped_column(String(200))
+    hours: Mapped[str | None] = mapped_column(String(200))  # the area head's hours (`hours:`), for /contacts
 
     community: Mapped[Community] = relationship(back_populates="areas")
     buildings: Mapped[list[Building]] = relationship(back_populates="area", order_by="Building.id")
@@ -54,6 +57,7 @@ class Building(Base):
     households: Mapped[int | None]
     lat: Mapped[float | None]
     lon: Mapped[float | None]
+    hours: Mapped[str | None] = mapped_column(String(200))  # the captains' hours (`hours:`), for /contacts
 
     area: Mapped[Area] = relationship(back_populates="buildings")
 

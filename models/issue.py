@@ -43,9 +43,10 @@ class CloseHow:
     MERGED = "merged"  # a duplicate of another issue
     REJECTED = "rejected"
     WITHDRAWN = "withdrawn"
-    SETTLED = "settled"  # a private matter (私事) the captain or both sides say is settled
+    SETTLED = "settled"  # a private matter (私事) the captain says is settled
+    SETTLED_BY_PARTIES = "settled_by_parties"  # both sides of a private matter said so through the bot
 
-    ALL = (VERIFIED, CONFIRMED, UNCONFIRMED, MERGED, REJECTED, WITHDRAWN, SETTLED)
+    ALL = (VERIFIED, CONFIRMED, UNCONFIRMED, MERGED, REJECTED, WITHDRAWN, SETTLED, SETTLED_BY_PARTIES)
     # Fixed work that left the ledger without anybody checking it.
     WITHOUT_VERIFICATION = (CONFIRMED, UNCONFIRMED)
 

@@ -43,13 +43,21 @@ def triage_buttons(issue: Issue) -> Rows:
         rows = [[(_("🔧 Resolve"), cb("resolve", i)), (_("👤 Assign"), cb("assign", i))],
                 [(_("⏰ Deadline"), cb("deadline", i)), (_("⋯ More"), cb("more", i))]]
         if issue.triage == "residents":
-            # A private matter closes when the sides settle it, not with an "after" photo.
-            rows.insert(1, [(_("🤝 Settled"), cb("settled", i))])
+            # A private matter closes when the sides settle it, not with an "after" photo; the captain's
+            # job is to put the sides in touch (a relay through the bot, bot/services/relays.py).
+            rows.insert(1, [(_("🤝 Settled"), cb("settled", i)), (_("📞 Put in touch"), cb("touch", i))])
+        elif issue.triage == "joint":
+            # A joint matter (小事) may need the building's say: a consultation from the card.
+            rows.insert(1, [(_("🗳 Start a consultation"), cb("consult", i))])
         return rows
     if issue.status == IssueStatus.VERIFYING:
         return [[(_("✅ Verify and close"), cb("verify", i)), (_("❌ Not accepted"), cb("notacc", i))],
                 [(_("📄 Details"), cb("details", i))]]
     return [[(_("📄 Details"), cb("details", i))]]
+
+
+def consult_confirm_buttons(issue_id: int) -> Rows:
+    return [[(_("✅ Start it"), cb("consult", issue_id, "go"))], back_row(issue_id)]
 
 
 def verify_buttons(issue_id: int) -> Rows:

@@ -28,6 +28,9 @@ ROLE_LEVEL = {
     "captain": Level.CAPTAIN,
     "area_head": Level.AREA_HEAD,
     "staff": Level.STAFF,
+    # relays (/contacts): residents write to their building's contacts; staff answer for the office
+    "contacts": Level.RESIDENT,
+    "relay_office": Level.STAFF,
     "admin": Level.ADMIN,
 }
 ROLES = tuple(ROLE_LEVEL)
@@ -156,6 +159,9 @@ ACTIONS: dict[str, Level] = {
     "consult": Level.CAPTAIN,
     "consult_vote": Level.RESIDENT,  # plus: the voter must belong to a household of the building
     "consult_record": Level.CAPTAIN,  # 入户: an answer recorded in person on a household's behalf
+    # relays (/contacts): residents write to their building's contacts; staff answer for the office
+    "contacts": Level.RESIDENT,
+    "relay_office": Level.STAFF,
     "admin": Level.ADMIN,
 }
 

@@ -195,7 +195,8 @@ class CardService(CommunityService):
                 first_due=fmt_when(issue.first_deadline_at, tz) if issue.deadline_moved and issue.is_open else None,
                 status=status_label(issue.status), overdue=issue.overdue and issue.is_open, handler=handler,
                 escalated=escalated, photos=len(ctx.photos), way=_way_line(issue),
-                referred=await self._referred_line(issue, locale))
+                referred=await self._referred_line(issue, locale),
+                consultation=await self._consultation_line(issue, tz) if issue.triage == "joint" else "")
 
     async def _referred_line(self, issue: Issue, locale: str) -> str:
         if issue.department_id is None or issue.status != IssueStatus.REFERRED:
@@ -309,6 +310,11 @@ class CardService(CommunityService):
             "not_accepted": _("not accepted at the check"),
             "spot_check": _("picked for a spot check"),
             "spot_checked": _("spot check: all is well"),
+            "relay": _("neighbours put in touch through the bot"),
+            "relay_settled": _("one side says it is settled"),
+            "settled_by_parties": _("settled by both sides"),
+            "consultation": _("consultation started"),
+            "consultation_result": _("consultation result"),
         }
         if event.kind == "status" and event.to_status:
             what = status_label(event.to_status)
@@ -321,10 +327,42 @@ class CardService(CommunityService):
             line += f" · {who}"
         if event.note and (event.public or show_internal):
             note = await self._assignee_note(event.note) if event.kind in ("assigned", "unassigned") else event.note
+            if event.kind in ("consultation", "consultation_result", "relay_settled"):
+                note = self._relay_note(event.kind, event.note)
             line += f": {shorten(note, 300)}"
         if not event.public:
             line = "🔒 " + line
         return line
+
+    @staticmethod
+    def _relay_note(kind: str, note: str) -> str:
+        """Readable notes of the relay and consultation events (stored as ids and keys)."""
+        if kind == "relay_settled":
+            return _("the reporter") if note == "reporter" else _("the other household")
+        if kind == "consultation":
+            return _("consultation no. {id}").format(id=note)
+        _cid, _sep, rest = note.partition(":")
+        verdict, _sep, counts = rest.partition(":")
+        agree, _sep, total = counts.partition("/")
+        word = _("passed") if verdict == "passed" else _("did not pass")
+        return _("{verdict}, {agree} of {total} households agree").format(verdict=word, agree=agree, total=total)
+
+    async def _consultation_line(self, issue: Issue, tz: str) -> str:
+        """A joint matter's linked consultation on the card: running until…, or its result."""
+        from models import Consultation
+
+        note = (await self.session.execute(select(IssueEvent.note).where(
+            IssueEvent.issue_id == issue.id, IssueEvent.kind == "consultation").order_by(IssueEvent.id.desc())
+            .limit(1))).scalar_one_or_none()
+        c = await self.session.get(Consultation, int(note)) if note and note.isdigit() else None
+        if c is None:
+            return ""
+        if c.status != "closed" or not c.result:
+            return _("consultation running until {when}").format(when=fmt_when(c.deadline, tz))
+        counts = c.result.get("counts") or [0]
+        verdict = _("passed") if c.result.get("passed") else _("did not pass")
+        return _("consultation {verdict}: {agree} of {total} households agree").format(
+            verdict=verdict, agree=counts[0], total=c.result.get("households", 0))
 
     # ------------------------------------------------------------------ publishing
 

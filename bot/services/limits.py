@@ -23,8 +23,9 @@ URGENT_REPORTS = "urgent_reports_per_day"
 ANNOUNCEMENTS = "announcements_per_day"
 INVITES = "invites_per_day"
 ANSWERS = "answers_per_issue_per_day"
+RELAYS = "relays_per_day"  # messages a resident sends through the bot (private matters, /contacts)
 
-LIMIT_DEFAULTS: dict[str, int] = {URGENT_REPORTS: 5, ANNOUNCEMENTS: 10, INVITES: 50, ANSWERS: 10}
+LIMIT_DEFAULTS: dict[str, int] = {URGENT_REPORTS: 5, ANNOUNCEMENTS: 10, INVITES: 50, ANSWERS: 10, RELAYS: 10}
 
 
 class DailyLimitReached(Exception):
@@ -72,5 +73,5 @@ async def enforce_daily(session: AsyncSession, community: Community, kind: str, 
         raise DailyLimitReached(kind, limit, end, community.timezone, now)
 
 
-__all__ = ["ANNOUNCEMENTS", "ANSWERS", "INVITES", "LIMIT_DEFAULTS", "URGENT_REPORTS", "DailyLimitReached",
+__all__ = ["ANNOUNCEMENTS", "ANSWERS", "INVITES", "LIMIT_DEFAULTS", "RELAYS", "URGENT_REPORTS", "DailyLimitReached",
            "daily_limit", "day_window", "enforce_daily"]

@@ -58,6 +58,7 @@ class BuildingIn(_Strict):
     floors: int | None = Field(default=None, ge=1, le=200)
     per_floor: int | None = Field(default=None, ge=1, le=99)
     location: tuple[float, float] | None = None
+    hours: str | None = Field(default=None, max_length=200)  # when the captains can be reached (/contacts)
 
     @model_validator(mode="after")
     def _households(self) -> BuildingIn:
@@ -93,6 +94,7 @@ class AreaIn(_Strict):
     heads: list[int] = []
     chat: int | None = None
     residents_chat: int | None = None
+    hours: str | None = Field(default=None, max_length=200)  # when the area head can be reached (/contacts)
     buildings: list[BuildingIn] = []
 
 
@@ -105,6 +107,7 @@ class CommunityIn(_Strict):
     office_chat: int | None = None
     residents_chat: int | None = None
     staff: list[int] = []
+    hours: str | None = Field(default=None, max_length=200)  # the office's hours (/contacts)
     settings: dict[str, Any] = {}
     categories: list[CategoryIn] | None = None
 
@@ -284,14 +287,14 @@ class StructureService:
             settings["categories"] = [c.model_dump(exclude_none=True) for c in c_in.categories]
         if community is None:
             community = Community(key=key, code=c_in.code, name=c_in.name, timezone=c_in.timezone,
-                                  locale=c_in.locale, settings=settings, next_issue_number=1,
+                                  locale=c_in.locale, settings=settings, next_issue_number=1, hours=c_in.hours,
                                   created_at=self.clock())
             self.session.add(community)
             await self.session.flush()
             report.created.append(f"community {c_in.name}")
         else:
             for attr, value in (("code", c_in.code), ("name", c_in.name), ("timezone", c_in.timezone),
-                                ("locale", c_in.locale), ("settings", settings)):
+                                ("locale", c_in.locale), ("settings", settings), ("hours", c_in.hours)):
                 if getattr(community, attr) != value:
                     setattr(community, attr, value)
                     report.updated.append(f"community {attr}")
@@ -334,12 +337,12 @@ class StructureService:
             akey = a_in.key or a_in.name
             area = existing_areas.get(akey)
             if area is None:
-                area = Area(community_id=community.id, key=akey, name=a_in.name)
+                area = Area(community_id=community.id, key=akey, name=a_in.name, hours=a_in.hours)
                 self.session.add(area)
                 await self.session.flush()
                 report.created.append(f"area {a_in.name}")
-            elif area.name != a_in.name:
-                area.name = a_in.name
+            elif (area.name, area.hours) != (a_in.name, a_in.hours):
+                area.name, area.hours = a_in.name, a_in.hours
                 report.updated.append(f"area {a_in.name}")
             for tid in a_in.heads:
                 await want_role(tid, "area_head", area.id, None)
@@ -353,7 +356,8 @@ class StructureService:
                 building = existing_buildings.get(bkey)
                 specs = b_in.household_specs
                 values = {"area_id": area.id, "name": b_in.name,
-                          "households": len(specs) if specs else b_in.households, "lat": lat, "lon": lon}
+                          "households": len(specs) if specs else b_in.households, "lat": lat, "lon": lon,
+                          "hours": b_in.hours}
                 if building is None:
                     building = Building(community_id=community.id, key=bkey, **values)
                     self.session.add(building)

@@ -129,6 +129,7 @@ def close_how_label(how: str | None) -> str:
         CloseHow.REJECTED: _("closed by rejection"),
         CloseHow.WITHDRAWN: _("withdrawn by the reporter"),
         CloseHow.SETTLED: _("settled between the neighbours"),
+        CloseHow.SETTLED_BY_PARTIES: _("settled by both sides"),
     }
     return labels.get(how or "", "")
 

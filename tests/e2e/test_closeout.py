@@ -287,3 +287,39 @@ async def test_office_matter_goes_to_the_office_at_once(harness: BotHarness, com
     assert found.triage == "office" and found.assigned_to_office and found.escalation_level == 2
     assert found.deadline_at is not None
     assert latest_with(harness, OFFICE, "is an office matter")
+
+
+async def test_private_matter_settled_by_both_sides_in_the_ledger(harness: BotHarness, community: Any) -> None:
+    """The captain puts the sides in touch; both press 🤝 Settled: closed out as "settled by both sides",
+    with nobody named as the closer, and it never left the building."""
+    from tests.e2e.test_relays import _private_matter, in_household
+
+    await set_locale(harness, "en")
+    groups(harness)
+    tg = harness.tg
+    ann = await person(harness, unique_id(), "Ann", resident_of="b1")
+    bob = await person(harness, unique_id(), "Bob", resident_of="b1")
+    zhang = await person(harness, CAPTAIN, "Zhang")
+    wu = await person(harness, STAFF, "Office Wu")
+    await in_household(harness, bob, "9")
+    issue_id, the_card = await _private_matter(harness, "en", ann, zhang, wu, "Music every night")
+    await press(harness, the_card, zhang, "Put in touch")
+    await harness.feed(harness.up.text(zhang, "9"))
+    await harness.deliver()
+    await press_private(harness, ann, "Settled")
+    await press_private(harness, bob, "Settled")
+    await harness.deliver()
+    found = await issue(harness, issue_id)
+    assert found.status == IssueStatus.CLOSED and found.close_how == "settled_by_parties"
+    assert found.closed_by_id is None and found.escalation_level == 0
+    await harness.feed(harness.up.text(wu, "/export"))
+    await press_private(harness, wu, "This month")
+    await press_private(harness, wu, "Spreadsheet (XLSX)")
+    await harness.work()
+    await harness.deliver()
+    _name, data, _caption = harness.document(wu.id)
+    rows = [[c.value for c in r] for r in load_workbook(io.BytesIO(data)).active.iter_rows()]
+    row = dict(zip(rows[0], next(r for r in rows[1:] if r[0] == f"#{found.reference}"), strict=True))
+    assert row["Status"] == "closed out" and row["Closed how"] == "settled by both sides"
+    assert row["Closed by"] in ("", None) and row["Triage"] == "residents settle it themselves (private matter)"
+    assert any("both sides say it is settled" in t for t in tg.texts(ann.id, as_plain=True))

@@ -114,6 +114,58 @@ async def test_fire_exit_referred_refused_then_fixed(harness: BotHarness, commun
     harness.save_transcript("referral_en", "A blocked fire exit is referred to the fire station (English)")
 
 
+async def test_fire_exit_referred_refused_then_fixed_zh(harness: BotHarness, community: Any) -> None:
+    """The same referral, in Chinese (the community's language and the people's): 转办 → 拒不整改 → 转办综合执法队
+    → 超期提醒办公室 → 办结 → 上报人确认 → 待验收."""
+    await set_locale(harness, "zh_Hans")
+    groups(harness)
+    harness.up.group(FIRE_LIAISON, "消防联络群")
+    tg = harness.tg
+    await departments(harness)
+    ann = await person(harness, unique_id(), "安女士", "zh-hans", resident_of="b1")
+    wu = await person(harness, STAFF, "吴主任", "zh-hans")
+    harness.record({ann.id: "安女士（居民）", wu.id: "吴主任", TEAM_B1: "1号楼工作群", OFFICE: "社区办公室群",
+                    FIRE_LIAISON: "消防救援站联络群"})
+    harness.note("商铺货物堵住1号楼消防通道；吴主任将其转办消防救援站。")
+    issue_id = await file_issue(harness, ann, category="fire_lane", photos=2, description="商铺货物堵住2号安全出口")
+    the_card = card(harness)
+    await press(harness, the_card, wu, "更多")
+    await press(harness, the_card, wu, "转办职能部门")
+    await press(harness, the_card, wu, "消防救援站")
+    await press(harness, the_card, wu, "7天")
+    assert alert(harness) == "📨 已转办消防救援站。"
+    await harness.deliver()
+    found = await issue(harness, issue_id)
+    assert found.status == IssueStatus.REFERRED
+    liaison = "\n".join(c.plain or "" for c in tg.sent(FIRE_LIAISON))
+    assert f"#{found.reference}" in liaison and "商铺货物堵住2号安全出口" in liaison and "安女士" not in liaison
+    assert any("已转交消防救援站处理" in t for t in tg.texts(ann.id, as_plain=True))
+
+    harness.note("商铺拒不整改：记录在案，并转办综合执法队。")
+    await settle(harness)
+    await press(harness, the_card, wu, "拒不整改")
+    assert "转办综合执法队" in alert(harness)
+
+    harness.note("综合执法队超期未办：提醒社区办公室；问题不会在网格中逐级上报。")
+    harness.clock.advance(days=8)
+    await harness.tick()
+    await harness.deliver()
+    found = await issue(harness, issue_id)
+    assert found.escalation_level == 0 and found.refusals == 1
+    assert any("部门时限已于" in t for t in tg.texts(OFFICE, as_plain=True))
+
+    harness.note("综合执法队反馈已清理：工作人员登记办结，上报人确认，随后等待验收。")
+    await settle(harness)
+    await press(harness, the_card, wu, "办结")
+    await harness.feed(harness.up.photo(wu, file_id="after-ref-zh"))
+    await press_private(harness, wu, "直接办结")
+    await harness.deliver()
+    await press(harness, tg.last(ann.id), ann, "已解决，谢谢")
+    found = await issue(harness, issue_id)
+    assert found.status == IssueStatus.VERIFYING
+    harness.save_transcript("referral_zh", "消防通道被堵，转办消防救援站（中文）")
+
+
 # ---------------------------------------------------------------------------- the rectification notice
 
 

@@ -246,8 +246,6 @@ ACTION_MATRIX: dict[str, dict[str, str]] = {
         "admin": "Y Y Y Y Y Y Y Y",
         "rs_staff": ". . . . . . Y Y",
     },
-    # satisfaction surveys: staff start them; captains follow and record their own buildings
-    # consultations: captains their buildings, area heads their area, staff anywhere; residents vote
     "consult": {
         "nobody": ". . . . . . . .",
         "resident": ". . . . . . . .",
@@ -357,6 +355,26 @@ ACTION_MATRIX: dict[str, dict[str, str]] = {
         "staff": ". . . . . . . .",
         "admin": "Y Y Y Y Y Y Y Y",
         "rs_staff": ". . . . . . . .",
+    },
+    "contacts": {
+        "nobody": ". . . . . . . .",
+        "resident": "Y . . . . . . .",
+        "volunteer": "Y Y Y Y Y Y . .",
+        "captain": "Y . . . . . . .",
+        "area_head": "Y Y . Y . . . .",
+        "staff": "Y Y Y Y Y Y . .",
+        "admin": "Y Y Y Y Y Y Y Y",
+        "rs_staff": ". . . . . . Y Y",
+    },
+    "relay_office": {
+        "nobody": ". . . . . . . .",
+        "resident": ". . . . . . . .",
+        "volunteer": ". . . . . . . .",
+        "captain": ". . . . . . . .",
+        "area_head": ". . . . . . . .",
+        "staff": "Y Y Y Y Y Y . .",
+        "admin": "Y Y Y Y Y Y Y Y",
+        "rs_staff": ". . . . . . Y Y",
     },
 }
 

@@ -12,6 +12,7 @@ from bot.services.limits import (
     ANSWERS,
     INVITES,
     LIMIT_DEFAULTS,
+    RELAYS,
     URGENT_REPORTS,
     DailyLimitReached,
     daily_limit,
@@ -22,7 +23,7 @@ from models import Community
 
 
 def test_defaults_and_community_settings() -> None:
-    assert LIMIT_DEFAULTS == {URGENT_REPORTS: 5, ANNOUNCEMENTS: 10, INVITES: 50, ANSWERS: 10}
+    assert LIMIT_DEFAULTS == {URGENT_REPORTS: 5, ANNOUNCEMENTS: 10, INVITES: 50, ANSWERS: 10, RELAYS: 10}
     plain = Community(key="x", code="X", name="X", timezone="Asia/Shanghai", settings={})
     assert daily_limit(plain, URGENT_REPORTS) == 5 and daily_limit(None, INVITES) == 50
     tuned = Community(key="y", code="Y", name="Y", timezone="Asia/Shanghai",
