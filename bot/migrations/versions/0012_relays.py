@@ -1,7 +1,7 @@
 """relays (private matters and /contacts) and office hours
 
 Revision ID: 0012
-Revises: 0009
+Revises: 0017
 Create Date: 2026-12-03 13:45:00
 """
 from collections.abc import Sequence
@@ -12,7 +12,7 @@ from alembic import op
 import models.base
 
 revision: str = '0012'
-down_revision: str | None = '0009'
+down_revision: str | None = '0017'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
