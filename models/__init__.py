@@ -5,7 +5,7 @@ from models.background import BackgroundJob, JobStatus
 from models.base import Base, utcnow
 from models.cleaning import CleaningDay, CleaningPost, CleaningRsvp, CleaningSeries  # noqa: F401
 from models.community import Area, Building, ChatLink, Community, GroupChat
-from models.consultation import Consultation, ConsultationVote
+from models.consultation import Consultation, ConsultationPost, ConsultationVote
 from models.department import DEPARTMENT_KINDS, Department
 from models.digest import DigestRun
 from models.household import Household, HouseholdMember
@@ -30,7 +30,8 @@ from models.web import SettingChange, WebLoginToken, WebSession
 
 __all__ = [
     "DEPARTMENT_KINDS", "Area", "BackgroundJob", "Base", "Building", "ChatLink", "ChatState", "CloseHow",
-    "Community", "Consultation", "ConsultationVote", "Department", "DigestRun", "FsmRecord", "GroupChat",
+    "Community", "Consultation", "ConsultationPost", "ConsultationVote", "Department", "DigestRun", "FsmRecord",
+    "GroupChat",
     "Household", "HouseholdMember", "Invite", "Issue", "IssueEvent", "IssueFollower", "IssuePhoto", "IssueStatus",
     "JobLease", "JobStatus", "JoinRequest", "Member", "OutboxItem", "OutboxStatus", "ProcessedUpdate", "Role",
     "SettingChange", "Survey", "SurveyResponse", "WebLoginToken", "WebSession", "utcnow",
