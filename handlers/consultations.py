@@ -449,8 +449,9 @@ async def _preview(event: Message | CallbackQuery, state: FSMContext, draft: dic
     lines = [_("👆 This is how residents will see it."),
              _("To: {place} — {n} households, every member in private, and a post with the live tally in the "
                "residents' chats.").format(place=esc(str(draft.get("name", ""))), n=households),
-             _("Plan: {photos} photos, {docs} files").format(photos=photos, docs=docs) if c.plan else
-             _("Plan: none"),
+             _("Plan: {photos}, {docs}").format(
+                 photos=ngettext("{n} photo", "{n} photos", photos).format(n=photos),
+                 docs=ngettext("{n} file", "{n} files", docs).format(n=docs)) if c.plan else _("Plan: none"),
              _("Choices: {choices}").format(choices=esc(" / ".join(choice_labels(c)))),
              _("Until: {when}").format(when=local_time(c.deadline, tz)),
              _("Rule: {rule}").format(rule=rule_text(c)),

@@ -58,12 +58,12 @@ W = {
         "dl_q": "各户最晚什么时候答复？", "bad_date": "没看懂这个日期。",
         "other_pct": "✏️ 改用其他比例", "bad_pct": "请输入1到99之间的整数。",
         "rule_all": "全体住户中超过60%同意", "open": "🔓 记名表决",
-        "to": "共48户", "rule": "规则：全体住户中超过60%同意即通过",
+        "to": "共48户", "rule": "规则：超过60%的住户（按全部户数计）同意即通过",
         "edit": "✏️ 修改", "question": "问题", "send": "✅ 发送", "sent": "✅ 已发送。",
         "agree": "同意", "disagree": "不同意", "answered": "已答复：{n}/48户",
         "plan": "请先查看公示方案", "not_met": "目前尚未达到通过条件", "met": "目前已达到通过条件",
         "door": "🚪 入户登记（{n}户未答复）", "page": "第1/2页", "next": "下一页 ▶️",
-        "prev": "◀️ 上一页", "form": "请发送签字的纸质表照片", "kept": "签字表已与答复一并保存",
+        "prev": "◀️ 上一页", "form": "如有签字的纸质表，请发送照片", "kept": "签字表已与答复一并保存",
         "skip": "⏭ 没有照片，下一户", "progress": "📊 进度", "close": "🔒 提前结束",
         "close_go": "🔒 确认，现在结束", "result": "民意征集结果", "passed": "✅ 通过",
         "failed": "❌ 未通过", "early": "发起人已提前结束", "in_person": "楼栋长入户登记",
@@ -140,8 +140,13 @@ async def tap(harness: BotHarness, chat: int, user: Any, text: str) -> None:
 
 def post_text(harness: BotHarness) -> str:
     """The consultation's post in the residents' chat, as it is now (after the tally's edits)."""
-    post = [c for c in harness.tg.sent(RESIDENTS_CHAT) if "🗳" in (c.text or "")][0]
+    post = next(c for c in harness.tg.sent(RESIDENTS_CHAT) if "🗳" in (c.text or ""))
     return harness.tg.current(RESIDENTS_CHAT, post.message_id).html_text or ""
+
+
+def labels(harness: BotHarness, chat: int) -> list[str]:
+    """Every button label of the chat's last message, as it is now."""
+    return [b for row in harness.tg.buttons(harness.tg.current(chat, harness.tg.last(chat).message_id)) for b in row]
 
 
 def first_flat(harness: BotHarness, chat: int) -> str:
@@ -230,7 +235,7 @@ async def test_consult_wizard_and_door_to_door(harness: BotHarness, community: A
     await tap(harness, captain_id, captain, "📊 " + question[:30])
     screen = now_text(harness, captain_id)
     assert w["answered"].format(n=18) in screen and w["not_met"] in screen
-    assert w["close"] not in sum(tg.buttons(tg.current(captain_id, tg.last(captain_id).message_id)), [])
+    assert w["close"] not in labels(harness, captain_id)
     await tap(harness, captain_id, captain, w["door"].format(n=30))
     assert w["page"] in now_text(harness, captain_id)
     await tap(harness, captain_id, captain, w["next"])
@@ -253,7 +258,7 @@ async def test_consult_wizard_and_door_to_door(harness: BotHarness, community: A
     await tap(harness, captain_id, captain, w["progress"])
     screen = now_text(harness, captain_id)
     assert w["answered"].format(n=agree + 11) in screen
-    buttons = sum(tg.buttons(tg.current(captain_id, tg.last(captain_id).message_id)), [])
+    buttons = labels(harness, captain_id)
     if agree == 30:
         # 30 of 48 agree: more than 60% of ALL households whatever the rest answer — the author may close.
         assert w["met"] in screen and w["close"] in buttons
