@@ -37,6 +37,8 @@ from bot.services.triage import deadline_after_days
 from models import Community, Consultation, Member
 
 router = Router(name=__name__)
+# The wizard and the door-to-door screens name flats: they live in private chats only.
+PRIVATE = F.message.chat.type == "private"
 
 
 class VoteCb(CallbackData, prefix="cv"):
@@ -230,7 +232,7 @@ async def consult(message: Message, state: FSMContext, actor: Actor, consultatio
     await message.answer("\n".join(lines), reply_markup=builder.as_markup())
 
 
-@router.callback_query(kb.WizCb.filter(F.step == "new"))
+@router.callback_query(kb.WizCb.filter(F.step == "new"), PRIVATE)
 async def new_from_list(query: CallbackQuery, state: FSMContext, actor: Actor,
                         consultations: ConsultationsService) -> None:
     options = await consultations.options(actor)
@@ -252,7 +254,7 @@ async def _start_wizard(event: Message | CallbackQuery, state: FSMContext, optio
     await _ask(event, _("🗳 New consultation. Which households are asked?"), kb.places_kb(options))
 
 
-@router.callback_query(Wiz.place, kb.WizCb.filter(F.step == "place"))
+@router.callback_query(Wiz.place, kb.WizCb.filter(F.step == "place"), PRIVATE)
 async def choose_place(query: CallbackQuery, callback_data: kb.WizCb, state: FSMContext, actor: Actor,
                        consultations: ConsultationsService) -> None:
     draft = await _draft(state)
@@ -311,7 +313,7 @@ async def got_plan(message: Message, state: FSMContext) -> None:
     await message.answer(_("📎 Got it. Send more, or tap Done."), reply_markup=kb.plan_kb(len(plan)))
 
 
-@router.callback_query(Wiz.plan, kb.WizCb.filter(F.step == "plan"))
+@router.callback_query(Wiz.plan, kb.WizCb.filter(F.step == "plan"), PRIVATE)
 async def plan_done(query: CallbackQuery, state: FSMContext, consultations: ConsultationsService,
                     member: Member, members: MembersService) -> None:
     draft = await _draft(state)
@@ -325,7 +327,7 @@ async def plan_typed(message: Message, state: FSMContext) -> None:
                          plan_q(), reply_markup=kb.plan_kb(len(draft.get("plan") or [])))
 
 
-@router.callback_query(Wiz.choices, kb.WizCb.filter(F.step == "choices"))
+@router.callback_query(Wiz.choices, kb.WizCb.filter(F.step == "choices"), PRIVATE)
 async def default_choices(query: CallbackQuery, state: FSMContext, consultations: ConsultationsService,
                           member: Member, members: MembersService) -> None:
     draft = await _draft(state)
@@ -352,7 +354,7 @@ async def _tz(session: Any, community_id: int) -> str:
     return community.timezone if community else "UTC"
 
 
-@router.callback_query(Wiz.deadline, kb.WizCb.filter(F.step == "dl"))
+@router.callback_query(Wiz.deadline, kb.WizCb.filter(F.step == "dl"), PRIVATE)
 async def deadline_tapped(query: CallbackQuery, callback_data: kb.WizCb, state: FSMContext, clock: Clock,
                           session: Any, consultations: ConsultationsService, member: Member,
                           members: MembersService) -> None:
@@ -375,7 +377,7 @@ async def deadline_typed(message: Message, state: FSMContext, clock: Clock, sess
     await _next(message, state, draft, "deadline", consultations, member, members)
 
 
-@router.callback_query(Wiz.rule, kb.WizCb.filter(F.step == "rule"))
+@router.callback_query(Wiz.rule, kb.WizCb.filter(F.step == "rule"), PRIVATE)
 async def rule_tapped(query: CallbackQuery, callback_data: kb.WizCb, state: FSMContext,
                       consultations: ConsultationsService, member: Member, members: MembersService) -> None:
     draft = await _draft(state)
@@ -406,7 +408,7 @@ async def threshold_typed(message: Message, state: FSMContext) -> None:
     await message.answer(rule_q(int(text)), reply_markup=kb.rule_kb(int(text)))
 
 
-@router.callback_query(Wiz.secret, kb.WizCb.filter(F.step == "secret"))
+@router.callback_query(Wiz.secret, kb.WizCb.filter(F.step == "secret"), PRIVATE)
 async def secret_tapped(query: CallbackQuery, callback_data: kb.WizCb, state: FSMContext,
                         consultations: ConsultationsService, member: Member, members: MembersService) -> None:
     draft = await _draft(state)
@@ -460,7 +462,7 @@ async def _preview(event: Message | CallbackQuery, state: FSMContext, draft: dic
     await target.answer("\n".join(lines), reply_markup=kb.confirm_kb())
 
 
-@router.callback_query(Wiz.confirm, kb.WizCb.filter(F.step == "edit"))
+@router.callback_query(Wiz.confirm, kb.WizCb.filter(F.step == "edit"), PRIVATE)
 async def edit(query: CallbackQuery, callback_data: kb.WizCb, state: FSMContext,
                consultations: ConsultationsService, member: Member, members: MembersService) -> None:
     draft = await _draft(state)
@@ -472,10 +474,12 @@ async def edit(query: CallbackQuery, callback_data: kb.WizCb, state: FSMContext,
         await _preview(query, state, draft, consultations, member, members)
         return
     draft["editing"] = True
+    if callback_data.v == "plan":
+        draft["plan"] = []  # the plan is sent again from scratch ("No plan" removes it)
     await _go(query, state, draft, callback_data.v)
 
 
-@router.callback_query(Wiz.confirm, kb.WizCb.filter(F.step == "send"))
+@router.callback_query(Wiz.confirm, kb.WizCb.filter(F.step == "send"), PRIVATE)
 async def send(query: CallbackQuery, state: FSMContext, actor: Actor, member: Member,
                consultations: ConsultationsService) -> None:
     draft = await _draft(state)
@@ -532,7 +536,7 @@ async def _show_progress(query: CallbackQuery, cid: int, actor: Actor, consultat
         c.id, missing=t.households - t.answered, can_close=can_close, is_open=c.status == "open"))
 
 
-@router.callback_query(kb.ConsultCb.filter(F.a == "pr"))
+@router.callback_query(kb.ConsultCb.filter(F.a == "pr"), PRIVATE)
 async def progress(query: CallbackQuery, callback_data: kb.ConsultCb, actor: Actor,
                    consultations: ConsultationsService, session: Any, state: FSMContext) -> None:
     if await state.get_state() == Wiz.form.state:
@@ -552,7 +556,7 @@ async def _groups(actor: Actor, cid: int, consultations: ConsultationsService
     return out
 
 
-@router.callback_query(kb.ConsultCb.filter(F.a == "dd"))
+@router.callback_query(kb.ConsultCb.filter(F.a == "dd"), PRIVATE)
 async def door_to_door(query: CallbackQuery, callback_data: kb.ConsultCb, actor: Actor,
                        consultations: ConsultationsService) -> None:
     c = await consultations.get(callback_data.c)
@@ -591,7 +595,7 @@ async def _rooms(query: CallbackQuery, c: Consultation, b: int, u: int, page: in
     await query.answer()
 
 
-@router.callback_query(kb.ConsultCb.filter(F.a == "u"))
+@router.callback_query(kb.ConsultCb.filter(F.a == "u"), PRIVATE)
 async def unit(query: CallbackQuery, callback_data: kb.ConsultCb, actor: Actor,
                consultations: ConsultationsService, state: FSMContext) -> None:
     if await state.get_state() == Wiz.form.state:
@@ -601,8 +605,9 @@ async def unit(query: CallbackQuery, callback_data: kb.ConsultCb, actor: Actor,
         await query.answer(_error("closed"), show_alert=True)
         return
     flats = (await _groups(actor, c.id, consultations)).get((callback_data.b, callback_data.u), [])
-    if not flats:
-        await query.answer(_("Every household here has answered."), show_alert=True)
+    if not flats:  # the last one of this unit was just recorded: back to the progress
+        await _show_progress(query, c.id, actor, consultations, consultations.session)
+        await query.answer(_("Every household here has answered."))
         return
     await _rooms(query, c, callback_data.b, callback_data.u, callback_data.p, flats)
 
@@ -616,7 +621,7 @@ async def _missing_household(actor: Actor, consultations: ConsultationsService, 
     return None
 
 
-@router.callback_query(kb.ConsultCb.filter(F.a == "hh"))
+@router.callback_query(kb.ConsultCb.filter(F.a == "hh"), PRIVATE)
 async def household(query: CallbackQuery, callback_data: kb.ConsultCb, actor: Actor,
                     consultations: ConsultationsService) -> None:
     c = await consultations.get(callback_data.c)
@@ -632,7 +637,7 @@ async def household(query: CallbackQuery, callback_data: kb.ConsultCb, actor: Ac
     await query.answer()
 
 
-@router.callback_query(kb.ConsultCb.filter(F.a == "rc"))
+@router.callback_query(kb.ConsultCb.filter(F.a == "rc"), PRIVATE)
 async def record_answer(query: CallbackQuery, callback_data: kb.ConsultCb, actor: Actor, state: FSMContext,
                         consultations: ConsultationsService) -> None:
     d = callback_data
@@ -677,7 +682,7 @@ async def form_other(message: Message, state: FSMContext) -> None:
                                                  int(form.get("u", -1)), int(form.get("p", 0))))
 
 
-@router.callback_query(kb.ConsultCb.filter(F.a == "cl"))
+@router.callback_query(kb.ConsultCb.filter(F.a == "cl"), PRIVATE)
 async def close_ask(query: CallbackQuery, callback_data: kb.ConsultCb, actor: Actor,
                     consultations: ConsultationsService, session: Any) -> None:
     c, t, can_close = await consultations.progress(actor, callback_data.c)
@@ -691,7 +696,7 @@ async def close_ask(query: CallbackQuery, callback_data: kb.ConsultCb, actor: Ac
     await query.answer()
 
 
-@router.callback_query(kb.ConsultCb.filter(F.a == "clgo"))
+@router.callback_query(kb.ConsultCb.filter(F.a == "clgo"), PRIVATE)
 async def close_go(query: CallbackQuery, callback_data: kb.ConsultCb, actor: Actor, clock: Clock,
                    consultations: ConsultationsService, session: Any) -> None:
     try:

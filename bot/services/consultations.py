@@ -404,10 +404,13 @@ class ConsultationsService:
         c = await self.get(consultation_id)
         if c.status != "open":
             return None
+        if actor is not None and actor.member_id != c.author_id:
+            # A person closes only their own consultation, early or late; the job closes the rest.
+            raise ConsultationError("not_author")
         tally = await self.tally(c.id)
         early = self.clock() < c.deadline
         if early:
-            if actor is None or actor.member_id != c.author_id:
+            if actor is None:
                 raise ConsultationError("not_author")
             if not tally.decided:
                 raise ConsultationError("can_still_change")
