@@ -120,7 +120,7 @@ def confirm_kb() -> InlineKeyboardMarkup:
 def edit_kb() -> InlineKeyboardMarkup:
     kb = InlineKeyboardBuilder()
     for field, label in (("question", _("Question")), ("plan", _("Plan")), ("choices", _("Choices")),
-                         ("deadline", _("Deadline")), ("rule", _("Rule")), ("secret", _("Secret ballot"))):
+                         ("deadline", _("Until when")), ("rule", _("Rule")), ("secret", _("Secret ballot"))):
         kb.button(text=label, callback_data=WizCb(step="edit", v=field))
     kb.button(text=_("⬅️ Back to the preview"), callback_data=WizCb(step="edit", v="back"))
     kb.adjust(3, 3, 1)
