@@ -6,7 +6,7 @@ from models.base import Base, utcnow
 from models.campaign import Campaign, CampaignIssue
 from models.cleaning import CleaningDay, CleaningPost, CleaningRsvp, CleaningSeries  # noqa: F401
 from models.community import Area, Building, ChatLink, Community, GroupChat
-from models.consultation import Consultation, ConsultationVote
+from models.consultation import Consultation, ConsultationPost, ConsultationVote
 from models.department import DEPARTMENT_KINDS, Department
 from models.digest import DigestRun
 from models.household import Household, HouseholdMember
@@ -32,8 +32,8 @@ from models.web import SettingChange, WebLoginToken, WebSession
 
 __all__ = [
     "DEPARTMENT_KINDS", "Area", "BackgroundJob", "Base", "Building", "Campaign", "CampaignIssue", "ChatLink",
-    "ChatState", "CloseHow",
-    "Community", "Consultation", "ConsultationVote", "Department", "DigestRun", "FsmRecord", "GroupChat",
+    "ChatState", "CloseHow", "Community", "Consultation", "ConsultationPost", "ConsultationVote", "Department",
+    "DigestRun", "FsmRecord", "GroupChat",
     "Household", "HouseholdMember", "Invite", "Issue", "IssueEvent", "IssueFollower", "IssuePhoto", "IssueStatus",
     "JobLease", "JobStatus", "JoinRequest", "Member", "OutboxItem", "OutboxStatus", "ProcessedUpdate", "Relay",
     "RelayMessage", "Role", "SettingChange", "Survey", "SurveyResponse", "WebLoginToken", "WebSession", "utcnow",

@@ -56,3 +56,20 @@ class ConsultationVote(Base):
     recorded_by: Mapped[int | None] = mapped_column(ForeignKey("members.id", ondelete="SET NULL"))
     form_photo: Mapped[str | None] = mapped_column(String(255))  # the signed paper form
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ConsultationPost(Base):
+    """The consultation's post in one residents' chat, edited in place with the live tally. The state
+    of the coalescing lives here (not in memory), so a restarted bot goes on editing the same message
+    no more often than the community's `consultations.tally_every_minutes`."""
+
+    __tablename__ = "consultation_posts"
+    __table_args__ = (UniqueConstraint("consultation_id", "chat_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    consultation_id: Mapped[int] = mapped_column(ForeignKey("consultations.id", ondelete="CASCADE"), index=True)
+    chat_id: Mapped[int]
+    message_id: Mapped[int | None]  # set once the post is sent (outbox sent hook)
+    shown: Mapped[str | None] = mapped_column(Text)  # the tally text last put on the message (or queued)
+    edited_at: Mapped[datetime | None]  # when the last edit was queued: the next waits the interval
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -20,10 +20,20 @@ from bot.services.consultations import (
     Result,
     Tally,
     result_xlsx,
+    tally_every,
 )
 from bot.services.members import MembersService
 from bot.services.outbox import Buttons, Outbox
-from models import Community, Consultation, ConsultationVote, Household, HouseholdMember, Member, Role
+from models import (
+    Community,
+    Consultation,
+    ConsultationPost,
+    ConsultationVote,
+    Household,
+    HouseholdMember,
+    Member,
+    Role,
+)
 
 REMIND_BEFORE = timedelta(days=2)
 MORNING = time(8, 0)
@@ -71,9 +81,79 @@ def invitation(c: Consultation, tz: str, household: str | None) -> str:
 
 
 def group_post(c: Consultation, t: Tally, tz: str) -> str:
-    return "\n".join([_("🗳 <b>Residents' consultation</b>"), "", esc(c.question), "",
-                      _("Answers close {when}. Every household gets the question from me in private.").format(
-                          when=local_time(c.deadline, tz)), "", *tally_lines(c, t)])
+    """The residents' chat post and its live tally: counts only, never who or which household."""
+    if c.status == "open":
+        when = _("Answers close {when}. Every household gets the question from me in private.").format(
+            when=local_time(c.deadline, tz))
+    else:
+        when = _("Answers are closed. The result follows below.")
+    lines = [_("🗳 <b>Residents' consultation</b>"), "", esc(c.question), "", when, "", *tally_lines(c, t)]
+    if c.secret:
+        lines.append(_("Secret ballot: only the counts are shown."))
+    return "\n".join(lines)
+
+
+def plan_caption() -> str:
+    return _("📎 The plan to look at before you answer (公示).")
+
+
+async def send_plan(outbox: Outbox, c: Consultation, *, key: str, to: Member | None = None,
+                    chat_id: int | None = None, tz: str) -> None:
+    """The plan (photos, or a PDF/image document) goes just before the question it belongs to; the
+    outbox sends a chat's items in order."""
+    photos = [str(p["file_id"]) for p in c.plan if p.get("kind") == "photo"]
+    docs = [str(p["file_id"]) for p in c.plan if p.get("kind") == "document"]
+    items: list[dict[str, object]] = []
+    if photos:
+        items.append({"photos": photos[:10]})
+    items += [{"document": {"file_id": d}} for d in docs]
+    for i, extra in enumerate(items):
+        if to is not None:
+            await outbox.notify(to, key=f"{key}:{i}", kind="consult_plan", text=plan_caption(), tz=tz,
+                                community_id=c.community_id, **extra)  # type: ignore[arg-type]
+        elif chat_id is not None:
+            await outbox.enqueue(key=f"{key}:{i}", kind="consult_plan", chat_id=chat_id, text=plan_caption(),
+                                 community_id=c.community_id, **extra)  # type: ignore[arg-type]
+
+
+async def post_to_chats(session: AsyncSession, outbox: Outbox, chats: ChatsService, c: Consultation,
+                        t: Tally, community: Community) -> None:
+    """Post the consultation once to each residents' chat of its places — also a chat linked after it
+    started. The row in consultation_posts says it was posted; the sent hook adds the message id."""
+    posted = set((await session.execute(select(ConsultationPost.chat_id).where(
+        ConsultationPost.consultation_id == c.id))).scalars())
+    for chat in await chats.residents_chats(list(c.building_ids)):
+        if chat in posted:
+            continue
+        with use_locale(community.locale):
+            text = group_post(c, t, community.timezone)
+            await send_plan(outbox, c, key=f"consult:{c.id}:plan:{chat}", chat_id=chat, tz=community.timezone)
+            await outbox.enqueue(key=f"consult:{c.id}:post:{chat}", kind="consult_post", chat_id=chat, text=text,
+                                 community_id=c.community_id, extra={"consultation_id": c.id})
+        session.add(ConsultationPost(consultation_id=c.id, chat_id=chat, shown=text, created_at=outbox.clock()))
+    await session.flush()
+
+
+async def refresh_tally(session: AsyncSession, outbox: Outbox, c: Consultation, t: Tally, community: Community,
+                        *, final: bool = False) -> None:
+    """Edit each chat's post with the current tally, at most once per `consultations.tally_every_minutes`
+    per chat; the edit is an outbox item whose text is replaced until it goes (last count wins). The
+    final edit at the close ignores the interval."""
+    now = outbox.clock()
+    every = tally_every(community)
+    with use_locale(community.locale):
+        text = group_post(c, t, community.timezone)
+    for post in (await session.execute(select(ConsultationPost).where(
+            ConsultationPost.consultation_id == c.id, ConsultationPost.message_id.is_not(None)))).scalars():
+        if post.shown == text:
+            continue
+        if not final and post.edited_at is not None and now - post.edited_at < every:
+            continue  # coalesced: the next tick after the interval shows the count as it is then
+        assert post.message_id is not None
+        await outbox.enqueue_edit(key=f"consult:{c.id}:tally:{post.chat_id}", kind="consult_tally",
+                                  chat_id=post.chat_id, message_id=post.message_id, text=text,
+                                  community_id=c.community_id)
+        post.shown, post.edited_at = text, now
 
 
 def reminder(c: Consultation, tz: str, last_day: bool) -> str:
@@ -144,16 +224,15 @@ async def tick(session: AsyncSession, clock: Clock) -> None:
         if c.announced_at is None and now < c.deadline:
             for m, label in await _people(session, c):
                 with use_locale(members.locale_for(m, community)):
+                    await send_plan(outbox, c, key=f"consult:{c.id}:plan:{m.id}", to=m, tz=tz)
                     await outbox.notify(m, key=f"consult:{c.id}:invite:{m.id}", kind="consult_invite",
                                         text=invitation(c, tz, label), tz=tz,
                                         buttons=vote_buttons(c) if label else None, community_id=c.community_id)
-            t = await service.tally(c.id)
-            for chat in await chats.residents_chats(list(c.building_ids)):
-                with use_locale(community.locale):
-                    await outbox.enqueue(key=f"consult:{c.id}:post:{chat}", kind="consult_post", chat_id=chat,
-                                         text=group_post(c, t, tz), community_id=c.community_id)
             c.announced_at = now
         if now < c.deadline:
+            t = await service.tally(c.id)
+            await post_to_chats(session, outbox, chats, c, t, community)
+            await refresh_tally(session, outbox, c, t, community)
             local_deadline = c.deadline.astimezone(ZoneInfo(tz))
             morning = datetime.combine(local_deadline.date(), MORNING, ZoneInfo(tz))
             due: list[tuple[str, bool]] = []
@@ -182,6 +261,7 @@ async def announce_result(session: AsyncSession, clock: Clock, c: Consultation, 
     service = ConsultationsService(session, clock)
     community = await session.get(Community, c.community_id)
     assert community is not None
+    await refresh_tally(session, outbox, c, result.tally, community, final=True)
     author = await session.get(Member, c.author_id) if c.author_id else None
     if author is not None:
         with use_locale(members.locale_for(author, community)):

@@ -9,24 +9,85 @@ consultation passes (by default) only when strictly more than 60% of all househo
 from __future__ import annotations
 
 import io
+import re
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
+from datetime import time as dtime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock, system_clock
+from bot.commands import CommandInfo, register
+from bot.i18n import __
 from bot.jobs import JobContext, job
 from bot.services import EXTRA_SERVICES
-from bot.services.access import Actor, NotAllowed, Place, require
+from bot.services.access import Actor, Level, NotAllowed, Place, require
 from bot.services.households import HouseholdsService, HouseholdView
+from bot.services.outbox import on_sent
 from bot.services.tenure import Erased, on_erased
-from models import Building, Community, Consultation, ConsultationVote, Member
+from models import Area, Building, Community, Consultation, ConsultationPost, ConsultationVote, Member, OutboxItem
 
 DEFAULT_CHOICES = ("agree", "disagree", "no_opinion")  # 同意 / 不同意 / 弃权; index 0 is "for"
 MAX_CHOICES = 6
 RULES = ("all", "answered")
+TALLY_EVERY_MINUTES = 5  # default of the community setting consultations.tally_every_minutes
+MAX_DAYS = 90  # a deadline further away than this is a typing mistake
+
+
+def tally_every(community: Community | None) -> timedelta:
+    """How often a residents' chat's live tally may be edited: settings["consultations"]
+    ["tally_every_minutes"] (a whole number ≥ 1), else 5 minutes. Telegram allows about 20 edits a
+    minute in a group, shared with everything else the bot does there."""
+    raw: Any = ((community.settings or {}).get("consultations") if community is not None else None) or {}
+    value = raw.get("tally_every_minutes") if isinstance(raw, dict) else None
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+        return timedelta(minutes=value)
+    return timedelta(minutes=TALLY_EVERY_MINUTES)
+
+
+def parse_deadline(text: str, now: datetime, tz: str) -> datetime:
+    """A typed deadline: a date the triage deadline accepts ("2026-11-27", "11-27", "27.11", "11月27日"),
+    optionally followed by a time ("18:00", "9", "1800"); without a time, the end of the working day
+    (18:00) as for issue deadlines. Reuses those parsers; raises ConsultationError("deadline_format" |
+    "deadline_past" | "deadline_far")."""
+    from bot.services.recurrence import parse_hhmm
+    from bot.services.triage import InvalidInput, end_of_day, parse_date
+
+    parts = text.strip().replace("\u3000", " ").split()
+    minutes: int | None = None
+    if len(parts) >= 2 and (minutes := parse_hhmm(parts[-1])) is not None:
+        parts = parts[:-1]
+    elif len(parts) == 1 and (m := re.fullmatch(r"(.+日|.+号)(.+)", parts[0])) and parse_hhmm(m[2]) is not None:
+        parts, minutes = [m[1]], parse_hhmm(m[2])  # "11月27日18:00" written without a space
+    try:
+        day = parse_date(" ".join(parts), now, tz)
+    except InvalidInput as e:
+        raise ConsultationError("deadline_past" if e.reason == "date_past" else
+                                "deadline_far" if e.reason == "date_far" else "deadline_format") from None
+    if minutes is None:
+        at = end_of_day(day, tz)
+    else:
+        at = datetime.combine(day, dtime(minutes // 60, minutes % 60), tzinfo=ZoneInfo(tz)).astimezone(UTC)
+    if at <= now:
+        raise ConsultationError("deadline_past")
+    if at > now + timedelta(days=MAX_DAYS):
+        raise ConsultationError("deadline_far")
+    return at
+
+
+@dataclass(frozen=True)
+class ConsultOption:
+    """Where a person may start a consultation: a building, an area (all its buildings) or the whole
+    community. `token` is what the wizard's button carries ("b12", "a3", "c1")."""
+
+    token: str
+    kind: str  # building | area | community
+    name: str
+    community_id: int
+    building_ids: tuple[int, ...]
 
 
 class ConsultationError(ValueError):
@@ -115,6 +176,8 @@ class ConsultationsService:
         custom = [c.strip() for c in (choices or []) if c.strip()]
         if custom and not 2 <= len(custom) <= MAX_CHOICES:
             raise ConsultationError("choices")
+        if len(plan or []) > 10:
+            raise ConsultationError("plan")
         if rule not in RULES or not 0 <= threshold_pct < 100:
             raise ConsultationError("rule")
         if deadline <= self.clock():
@@ -128,6 +191,35 @@ class ConsultationsService:
         self.session.add(c)
         await self.session.flush()
         return c
+
+    async def options(self, actor: Actor) -> list[ConsultOption]:
+        """The places the bot offers in /consult: every building the actor may consult, then each area
+        they hold whole (area heads, staff) and the whole community (staff)."""
+        out: list[ConsultOption] = []
+        for cid in sorted(actor.communities() or set()):
+            community = await self.session.get(Community, cid)
+            if community is None:
+                continue
+            buildings = (await self.session.execute(select(Building).where(
+                Building.community_id == cid).order_by(Building.id))).scalars().all()
+            mine = [b for b in buildings if _can(actor, "consult", Place(cid, b.area_id, b.id))]
+            out += [ConsultOption(f"b{b.id}", "building", b.name, cid, (b.id,)) for b in mine]
+            areas = (await self.session.execute(select(Area).where(Area.community_id == cid)
+                                                .order_by(Area.id))).scalars().all()
+            for a in areas:
+                ids = tuple(b.id for b in buildings if b.area_id == a.id)
+                if len(ids) > 1 and _can(actor, "consult", Place(cid, a.id)) and set(ids) <= {b.id for b in mine}:
+                    out.append(ConsultOption(f"a{a.id}", "area", a.name, cid, ids))
+            if len(buildings) > 1 and _can(actor, "consult", Place(cid)):
+                out.append(ConsultOption(f"c{cid}", "community", community.name, cid, tuple(b.id for b in buildings)))
+        return out
+
+    async def option(self, actor: Actor, token: str) -> ConsultOption:
+        """Only a place the bot offered (callback data is untrusted)."""
+        for o in await self.options(actor):
+            if o.token == token:
+                return o
+        raise NotAllowed("consult")
 
     # --- reading ------------------------------------------------------------------------------------
 
@@ -209,6 +301,46 @@ class ConsultationsService:
                                                 v.updated_at))
         return rows
 
+    async def _may_follow(self, actor: Actor, c: Consultation) -> bool:
+        if actor.member_id == c.author_id:
+            return True
+        return any(_can(actor, "consult_record", p) for p in await self._places(list(c.building_ids)))
+
+    async def visible(self, actor: Actor) -> list[Consultation]:
+        """Consultations the actor follows (as author, or responsible for one of its places): the open
+        ones, and those closed in the last two weeks."""
+        since = self.clock() - timedelta(days=14)
+        rows = (await self.session.execute(select(Consultation).where(
+            Consultation.community_id.in_(sorted(actor.communities() or {0})),
+            (Consultation.status == "open") | (Consultation.closed_at >= since))
+            .order_by(Consultation.deadline, Consultation.id))).scalars().all()
+        return [c for c in rows if await self._may_follow(actor, c)][:20]
+
+    async def progress(self, actor: Actor, consultation_id: int) -> tuple[Consultation, Tally, bool]:
+        """The author's and captains' view at any time: the tally so far, and whether the author may
+        close it now (only when the outcome can no longer change)."""
+        c = await self.get(consultation_id)
+        if not await self._may_follow(actor, c):
+            raise NotAllowed("consult_record")
+        t = await self.tally(c.id)
+        return c, t, self.may_close_early(actor, c, t)
+
+    def may_close_early(self, actor: Actor, c: Consultation, t: Tally) -> bool:
+        return c.status == "open" and self.clock() < c.deadline and actor.member_id == c.author_id and t.decided
+
+    async def attach_form(self, actor: Actor, consultation_id: int, household_id: int, file_id: str) -> None:
+        """The photo of the signed paper form of an answer recorded in person."""
+        c = await self.get(consultation_id)
+        self._open(c)
+        v = await self._vote(c.id, household_id)
+        if v is None or v.via != "in_person":
+            raise ConsultationError("household")
+        h = await self.households.get(household_id)
+        assert h is not None
+        require(actor, "consult_record", await _building_place(self.session, h.building_id))
+        v.form_photo = file_id[:255]
+        await self.session.flush()
+
     async def missing(self, actor: Actor, consultation_id: int) -> dict[int | None, list[HouseholdView]]:
         """Door to door (入户): households that have not answered, per unit, by room."""
         out: dict[int | None, list[HouseholdView]] = {}
@@ -272,10 +404,13 @@ class ConsultationsService:
         c = await self.get(consultation_id)
         if c.status != "open":
             return None
+        if actor is not None and actor.member_id != c.author_id:
+            # A person closes only their own consultation, early or late; the job closes the rest.
+            raise ConsultationError("not_author")
         tally = await self.tally(c.id)
         early = self.clock() < c.deadline
         if early:
-            if actor is None or actor.member_id != c.author_id:
+            if actor is None:
                 raise ConsultationError("not_author")
             if not tally.decided:
                 raise ConsultationError("can_still_change")
@@ -360,7 +495,24 @@ async def _erased(session: AsyncSession, clock: Clock, member: Member, erased: E
 
 
 EXTRA_SERVICES["consultations"] = lambda session, clock, settings, services: ConsultationsService(session, clock)
+register(CommandInfo("consult", Level.CAPTAIN, __("Consultations: start one, follow it, go door to door")))
 
+
+
+@on_sent("consult_post")
+async def _post_sent(session: AsyncSession, item: OutboxItem) -> None:
+    """Remember the residents' chat post's message id: the live tally edits that message."""
+    payload = item.payload or {}
+    if item.message_id is None or payload.get("consultation_id") is None:
+        return
+    post = (await session.execute(select(ConsultationPost).where(
+        ConsultationPost.consultation_id == int(payload["consultation_id"]),
+        ConsultationPost.chat_id == item.chat_id))).scalar_one_or_none()
+    if post is None:
+        session.add(ConsultationPost(consultation_id=int(payload["consultation_id"]), chat_id=item.chat_id,
+                                     message_id=item.message_id, shown=payload.get("text")))
+    else:
+        post.message_id = item.message_id
 
 
 @job("consultations")
