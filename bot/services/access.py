@@ -153,6 +153,12 @@ ACTIONS: dict[str, Level] = {
     "consult": Level.CAPTAIN,
     "consult_vote": Level.RESIDENT,  # plus: the voter must belong to a household of the building
     "consult_record": Level.CAPTAIN,  # 入户: an answer recorded in person on a household's behalf
+    # inspections, scores and rankings: area heads in their area, staff anywhere; whoever is given a
+    # building's spot check this week may inspect it too (checked in bot/services/inspections.py)
+    "inspect": Level.AREA_HEAD,
+    "checklist": Level.AREA_HEAD,
+    "spot_checks": Level.STAFF,
+    "scores": Level.AREA_HEAD,
     "admin": Level.ADMIN,
 }
 
