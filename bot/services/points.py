@@ -239,8 +239,8 @@ def stars_text(standing: Standing, people: dict[int, Member]) -> str:
     for t in standing.tallies[:STARS]:
         m = people.get(t.member_id)
         lines.append(_("{rank}. {name} — {points} points").format(
-            rank=t.rank, name=esc(m.display_name if m else "—"), points=t.points)
-            + " (" + "; ".join(x.split(":", 1)[0] for x in breakdown(t, standing.rules)) + ")")
+            rank=t.rank, name=esc(m.display_name if m else "—"), points=t.points))
+        lines += ["   " + x for x in breakdown(t, standing.rules)]
     lines.append(ngettext("%(num)d volunteer earned points this month.",
                           "%(num)d volunteers earned points this month.", len(standing.tallies)))
     lines.append(rules_line(standing.rules))

@@ -142,3 +142,32 @@ async def test_thanks_name_only_who_agreed_and_the_office_sees_the_stars(harness
     assert "Wang" in thanks[0] and "Li" not in thanks[0].replace("Last", "")
     assert "2" in thanks[0]  # both are counted
     harness.save_transcript("points_privacy_en", "Volunteer thanks: only who agreed is named")
+
+
+@pytest.mark.parametrize("name", ["stars_en", "stars_zh", "thanks_en", "thanks_zh"])
+async def test_golden(harness: BotHarness, community: Any, name: str) -> None:
+    """The report sections, compared with tests/golden/points_NAME.html (UPDATE_GOLDEN=1 rewrites). In the
+    thanks, Wang agreed to be named and Li did not."""
+    import os
+    from pathlib import Path
+
+    from bot.i18n import use_locale
+    from bot.services.points import PointsService, stars_text, thanks_text
+
+    await known_shifts(harness)
+    async with harness.sessions() as s:
+        wang = (await s.execute(select(Member).where(Member.telegram_id == WANG))).scalar_one()
+        wang.prefs = {"points_public": True}
+        await s.commit()
+        c = (await s.execute(select(Community).where(Community.key == "nanchi"))).scalar_one()
+        service = PointsService(s, harness.clock)
+        standing = await service.standing(c, date(2026, 11, 1), date(2026, 11, 30))
+        people = await service.names(standing.tallies)
+    with use_locale("en" if name.endswith("en") else "zh_Hans"):
+        got = (stars_text(standing, people) if name.startswith("stars") else thanks_text(standing, people)) + "\n"
+    path = Path(__file__).resolve().parent.parent / "golden" / f"points_{name}.html"
+    if os.environ.get("UPDATE_GOLDEN") == "1" or not path.exists():
+        path.write_text(got, encoding="utf-8")
+    assert got == path.read_text(encoding="utf-8")
+    if name.startswith("thanks"):
+        assert "Wang" in got and "Li" not in got.replace("Last", "")
