@@ -36,13 +36,16 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import flag_modified
 
+from bot.clock import Clock
 from bot.commands import CommandInfo, register
 from bot.i18n import _, __, translate, use_locale
 from bot.jobs import JobContext, job
 from bot.services import EXTRA_SERVICES
 from bot.services.access import Actor, Level, NotAllowed, Place, can, require
 from bot.services.base import CommunityService
+from bot.services.members import MembersService
 from bot.services.reporting import MAX_PHOTOS, Draft, ReportingService, categories
+from bot.services.tenure import on_roles_ended
 from models import Area, Building, Community, Inspection, Issue, Member, Role, SpotCheck
 
 MAX_ITEMS = 20
@@ -187,6 +190,8 @@ class InspectionsService(CommunityService):
     async def may_inspect(self, actor: Actor, member: Member, building: Building) -> bool:
         if can(actor, "inspect", Place(building.community_id, building.area_id, building.id)):
             return True
+        if not actor.in_community(building.community_id):  # a spot check ends with the person's roles
+            return False
         community = await self.session.get(Community, building.community_id)
         return community is not None and any(
             s.building_id == building.id for s in await self.my_spot_checks(member, community))
@@ -642,6 +647,21 @@ def spot_check_text(building: str, moment: str) -> str:
                  "/inspect when you are there.").format(place=esc(building))
     return _("⏰ Reminder: this week's spot check of {place} is not done yet. Open /inspect when you are "
              "there.").format(place=esc(building))
+
+
+@on_roles_ended("inspections")
+async def _roles_ended(session: AsyncSession, clock: Clock, member: Member) -> None:
+    """Spot checks not done go back to the office to give again; an open walk is put aside."""
+    actor = await MembersService(session, clock).actor(member)
+    for spot in list((await session.execute(select(SpotCheck).where(
+            SpotCheck.inspector_id == member.id, SpotCheck.done_at.is_(None)))).scalars()):
+        if not actor.in_community(spot.community_id):
+            spot.inspector_id = None
+    for inspection in list((await session.execute(select(Inspection).where(
+            Inspection.inspector_id == member.id, Inspection.status == "open"))).scalars()):
+        building = await session.get(Building, inspection.building_id)
+        if building is None or not can(actor, "inspect", Place(building.community_id, building.area_id, building.id)):
+            inspection.status = "cancelled"
 
 
 @job("spot_check_reminders")

@@ -266,3 +266,55 @@ async def test_who_may_inspect_and_edit_checklists(harness: BotHarness, communit
         c = (await s.execute(select(Community).where(Community.key == "nanchi"))).scalar_one()
         items = c.settings["inspections"]["checklists"][0]["items"]
         assert items[-1]["category"] == "fire_lane" and items[-1]["en"] == "Exits not locked"
+
+
+async def test_a_spot_check_ends_with_the_volunteer_role(harness: BotHarness, community: Any) -> None:
+    """A volunteer removed from the community can no longer inspect the building given to them, and the
+    spot check goes back to the office to give again."""
+    from bot.services.inspections import InspectionsService
+    from bot.services.members import MembersService
+    from models import Role
+
+    up = harness.up
+    await set_locales(harness, "en", [STAFF, 4002])
+    staff, volunteer = up.user(STAFF, "Wang", "en"), up.user(4002, "Volunteer", "en")
+    async with harness.sessions() as s:
+        c = (await s.execute(select(Community).where(Community.key == "nanchi"))).scalar_one()
+        members = MembersService(s, harness.clock)
+        service = InspectionsService(s, harness.clock, members)
+        staff_actor = await members.actor((await s.execute(select(Member).where(Member.telegram_id == STAFF))
+                                           ).scalar_one())
+        vol = (await s.execute(select(Member).where(Member.telegram_id == 4002))).scalar_one()
+        spots = await service.draw(staff_actor, c, 1)
+        await service.assign(staff_actor, spots[0].id, vol.id)
+        building_id = spots[0].building_id
+        await s.commit()
+    await harness.feed(up.text(volunteer, "/inspect"))
+    assert "🎯" in str(harness.tg.buttons(harness.tg.sent(4002)[-2]))
+    async with harness.sessions() as s:
+        members = MembersService(s, harness.clock)
+        staff_actor = await members.actor((await s.execute(select(Member).where(Member.telegram_id == STAFF))
+                                           ).scalar_one())
+        vol = (await s.execute(select(Member).where(Member.telegram_id == 4002))).scalar_one()
+        role = (await s.execute(select(Role).where(Role.member_id == vol.id, Role.role == "volunteer"))).scalar_one()
+        await members.remove_role(staff_actor, role.id)
+        await s.commit()
+        assert (await s.execute(select(SpotCheck.inspector_id))).scalar_one() is None
+    await harness.feed(up.callback(volunteer, f"in:b:{building_id}:0", chat=4002))
+    refusal = harness.tg.alerts()[-1].params
+    assert refusal.get("show_alert") and refusal.get("text")
+    await harness.feed(up.text(volunteer, "/inspect"))
+    assert "Nothing to inspect for you" in harness.tg.last(4002).text
+    _ = staff
+
+
+async def test_location_offers_the_nearest_building(harness: BotHarness, community: Any) -> None:
+    up = harness.up
+    await set_locales(harness, "en", [NORTH_HEAD])
+    head = up.user(NORTH_HEAD, "Zhao", "en")
+    await harness.feed(up.text(head, "/inspect"))
+    await harness.feed(up.location(head, 31.2290, 121.4720))  # by Building 3, in the South area: not theirs
+    assert "no building of yours near that point" in harness.tg.last(NORTH_HEAD).text
+    await harness.feed(up.location(head, 31.2309, 121.4744))  # by Building 2
+    assert "Nearest building: <b>Building 2</b>" in harness.tg.sent(NORTH_HEAD)[-2].text
+    assert harness.tg.buttons(harness.tg.last(NORTH_HEAD)) == [["🔍 Inspect Building 2"]]

@@ -10,6 +10,7 @@ to the office; the residents' chats' thank-you names only whoever agreed in /set
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -33,6 +34,7 @@ from tests.e2e.test_cleaning import tap
 from tests.e2e.test_inspections import set_locales
 
 SH = ZoneInfo("Asia/Shanghai")
+GOLDEN = Path(__file__).resolve().parent.parent / "golden"
 LI, WANG, CAPTAIN = 4001, 4002, 3001
 RESIDENTS_B1 = -1001000000031
 
@@ -149,7 +151,6 @@ async def test_golden(harness: BotHarness, community: Any, name: str) -> None:
     """The report sections, compared with tests/golden/points_NAME.html (UPDATE_GOLDEN=1 rewrites). In the
     thanks, Wang agreed to be named and Li did not."""
     import os
-    from pathlib import Path
 
     from bot.i18n import use_locale
     from bot.services.points import PointsService, stars_text, thanks_text
@@ -165,7 +166,7 @@ async def test_golden(harness: BotHarness, community: Any, name: str) -> None:
         people = await service.names(standing.tallies)
     with use_locale("en" if name.endswith("en") else "zh_Hans"):
         got = (stars_text(standing, people) if name.startswith("stars") else thanks_text(standing, people)) + "\n"
-    path = Path(__file__).resolve().parent.parent / "golden" / f"points_{name}.html"
+    path = GOLDEN / f"points_{name}.html"
     if os.environ.get("UPDATE_GOLDEN") == "1" or not path.exists():
         path.write_text(got, encoding="utf-8")
     assert got == path.read_text(encoding="utf-8")
