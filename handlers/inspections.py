@@ -77,9 +77,9 @@ async def _community(inspections: InspectionsService, actor: Actor, member: Memb
 @router.message(Command("inspect"))
 async def inspect_cmd(message: Message, member: Member, actor: Actor, inspections: InspectionsService,
                       state: FSMContext, locale: str) -> None:
-    await state.clear()
     community = await _community(inspections, actor, member)
     if community is None:
+        await state.clear()
         await message.answer(_("Inspections are done by area heads, the community office and whoever is given a "
                                "spot check. Nothing to inspect for you right now."))
         return
@@ -101,6 +101,8 @@ async def inspect_cmd(message: Message, member: Member, actor: Actor, inspection
     if any(can(actor, "export", Place(community.id, b.area_id, b.id)) for b in buildings):
         kb.button(text=_("📊 Inspection records (XLSX)"), callback_data=InspCb(a="ex", i=community.id))
     kb.adjust(1)
+    # Overwritten rather than cleared first: bot/fsm_storage.py deletes a record that a clear() empties,
+    # and a set_state() in the same update then writes to the deleted row (the state is lost).
     await state.set_state(InspectFlow.choosing)
     await state.set_data({"c": community.id})
     await message.answer(_("🔍 <b>Inspection</b>\nWhich building? Tap it, or share your location and I'll offer "

@@ -318,3 +318,7 @@ async def test_location_offers_the_nearest_building(harness: BotHarness, communi
     await harness.feed(up.location(head, 31.2309, 121.4744))  # by Building 2
     assert "Nearest building: <b>Building 2</b>" in harness.tg.sent(NORTH_HEAD)[-2].text
     assert harness.tg.buttons(harness.tg.last(NORTH_HEAD)) == [["🔍 Inspect Building 2"]]
+    # /inspect again, in the middle of choosing: the location still finds the building.
+    await harness.feed(up.text(head, "/inspect"))
+    await harness.feed(up.location(head, 31.2309, 121.4744))
+    assert "Nearest building: <b>Building 2</b>" in harness.tg.sent(NORTH_HEAD)[-2].text
