@@ -363,7 +363,9 @@ class InspectionsService(CommunityService):
                           photos=list(result.get("photos") or [])[:MAX_PHOTOS], photos_done=True,
                           category=item.get("category") or "other", building_id=building.id, place_done=True,
                           description=description, description_done=True, duplicates_done=True)
-            created = await self.reporting.create(member, actor, draft)
+            # Several urgent failures in a morning's round are the inspection's job, not abuse: the
+            # residents' daily cap on urgent reports does not stop them.
+            created = await self.reporting.create(member, actor, draft, urgent_cap=False)
             result["issue_id"] = created.issue.id
             issues.append(created.issue)
         inspection.results = results

@@ -322,3 +322,27 @@ async def test_location_offers_the_nearest_building(harness: BotHarness, communi
     await harness.feed(up.text(head, "/inspect"))
     await harness.feed(up.location(head, 31.2309, 121.4744))
     assert "Nearest building: <b>Building 2</b>" in harness.tg.sent(NORTH_HEAD)[-2].text
+
+
+async def test_urgent_failures_are_not_capped_like_residents_reports(harness: BotHarness, community: Any) -> None:
+    """A round of inspections may find more urgent problems than a resident may report in a day (the cap
+    here: 1); every one is filed."""
+    from bot.services.inspections import InspectionsService
+    from bot.services.members import MembersService
+
+    async with harness.sessions() as s:
+        c = (await s.execute(select(Community).where(Community.key == "nanchi"))).scalar_one()
+        c.settings = {**(c.settings or {}), "limits": {"urgent_reports_per_day": 1}}
+        members = MembersService(s, harness.clock)
+        staff = (await s.execute(select(Member).where(Member.telegram_id == STAFF))).scalar_one()
+        actor = await members.actor(staff)
+        service = InspectionsService(s, harness.clock, members)
+        b1 = (await s.execute(select(Building).where(Building.key == "b1"))).scalar_one()
+        i = await service.start(actor, staff, b1.id, "default")
+        for n, item in enumerate(i.items):
+            await service.answer(staff, i.id, n, item["category"] not in ("fire_lane", "ebike_charging"))
+            if item["category"] in ("fire_lane", "ebike_charging"):
+                await service.advance(staff, i.id, n)
+        done = await service.finish(actor, staff, i.id, "en")
+        assert sorted(x.category for x in done.issues) == ["ebike_charging", "fire_lane"]
+        assert all(x.urgent for x in done.issues)
