@@ -10,6 +10,7 @@ from models.consultation import Consultation, ConsultationPost, ConsultationVote
 from models.department import DEPARTMENT_KINDS, Department
 from models.digest import DigestRun
 from models.household import Household, HouseholdMember
+from models.inspection import Inspection, SpotCheck  # noqa: F401
 from models.issue import CloseHow, Issue, IssueEvent, IssueFollower, IssuePhoto, IssueStatus
 from models.member import Invite, JoinRequest, Member, Role
 from models.outbox import ChatState, OutboxItem, OutboxStatus

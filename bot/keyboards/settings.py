@@ -39,6 +39,7 @@ def pref_label(name: str) -> str:
         "cleaning": _("Cleaning-day reminders"),
         "digest": _("Daily digest in private"),
         "area_digest": _("My area's digest"),
+        "points_public": _("Name me in public volunteer thanks"),
     }
     return labels.get(name, name)
 

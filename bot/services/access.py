@@ -162,6 +162,12 @@ ACTIONS: dict[str, Level] = {
     # relays (/contacts): residents write to their building's contacts; staff answer for the office
     "contacts": Level.RESIDENT,
     "relay_office": Level.STAFF,
+    # inspections, scores and rankings: area heads in their area, staff anywhere; whoever is given a
+    # building's spot check this week may inspect it too (checked in bot/services/inspections.py)
+    "inspect": Level.AREA_HEAD,
+    "checklist": Level.AREA_HEAD,
+    "spot_checks": Level.STAFF,
+    "scores": Level.AREA_HEAD,
     "admin": Level.ADMIN,
 }
 

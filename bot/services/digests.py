@@ -61,6 +61,10 @@ HOTSPOT_MIN = 3
 CHART_DAYS = 14
 CLEANING_AHEAD = timedelta(days=3)
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+# Sections other capabilities add to the weekly/monthly reports (scores, volunteer points), appended
+# by them at import: async fn(session, community, kind, first, last, locale) -> list[str], whole
+# messages in Telegram HTML ([] when they have nothing for that kind of report).
+REPORT_SECTIONS: list[Callable[..., Any]] = []
 
 
 # ---------------------------------------------------------------------------------------- figures
@@ -1177,6 +1181,11 @@ class DigestService(CommunityService):
         report = await self.period(community, kind, start)
         report.late, report.skipped = late, list(skipped)
         texts = self.render_period(report, locale)
+        for section in REPORT_SECTIONS:
+            try:
+                texts += await section(self.session, community, kind, report.start, report.end, locale)
+            except Exception:  # another capability's bug must not cost the office its report
+                log.exception("a report section failed; left out")
         files = [(f"{kind}-{community.code}-{report.start.isoformat()}.xlsx", self.xlsx(report, locale))]
         if kind == "monthly":
             files.append(await self.ledger(community, report.start, report.end, locale))

@@ -48,7 +48,10 @@ INVITE_TTL = timedelta(days=7)
 # Notification preferences (member.prefs) and their defaults: everything on until switched off.
 # announcements: non-urgent announcements · cleaning: cleaning-day reminders · digest: staff's daily
 # digest in private · area_digest: the area head's digest of their area.
-PREF_DEFAULTS: dict[str, bool] = {"announcements": True, "cleaning": True, "digest": True, "area_digest": True}
+PREF_DEFAULTS: dict[str, bool] = {"announcements": True, "cleaning": True, "digest": True, "area_digest": True,
+                                  # named in the residents' chats' thank-you posts (志愿之星): off until
+                                  # the person agrees, in /settings
+                                  "points_public": False}
 # Telegram ids of erased members are replaced by a value no real chat can have (below -10^15), so
 # the person is a stranger if they come back while their old reports stay with the anonymous row.
 ERASED_ID_BASE = -(10**15)
@@ -703,6 +706,8 @@ class MembersService:
             out.append("digest")
         if "area_head" in kinds:
             out.append("area_digest")
+        if "volunteer" in kinds:
+            out.append("points_public")  # 志愿之星: volunteers choose whether they are named in public
         return out
 
     async def delete_data(self, member: Member) -> None:

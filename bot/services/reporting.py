@@ -334,8 +334,10 @@ class ReportingService(CommunityService):
 
     # ------------------------------------------------------------------ filing
 
-    async def create(self, member: Member, actor: Actor, draft: Draft) -> Created:
-        """File the draft as an issue, exactly once per draft token, and publish its card."""
+    async def create(self, member: Member, actor: Actor, draft: Draft, *, urgent_cap: bool = True) -> Created:
+        """File the draft as an issue, exactly once per draft token, and publish its card. `urgent_cap`
+        False: filed by an inspection (area heads, staff, an inspector the office chose), not subject to
+        the residents' daily cap on urgent reports."""
         existing = await self._by_token(draft.token)
         if existing is not None:
             return Created(existing, False, None)
@@ -354,7 +356,7 @@ class ReportingService(CommunityService):
         existing = await self._by_token(draft.token)
         if existing is not None:
             return Created(existing, False, None)
-        if cat.urgent:
+        if cat.urgent and urgent_cap:
             # Urgent reports skip quiet hours and wake captains and the office: capped per person and
             # day (counted under the community lock above, so two at once cannot both pass).
             await enforce_daily(self.session, community, URGENT_REPORTS, self.clock(), lambda since: (

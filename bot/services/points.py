@@ -1,0 +1,298 @@
+"""Volunteer points (志愿积分): counted from what the bot already records, never typed in by hand.
+
+- patrol shifts: per hour between check-in and check-out (a shift closed by the bot because nobody
+  checked out earns nothing: the hours were not confirmed)
+- cleaning days attended (the captain's attendance list)
+- reports verified as real problems (closed out after a check on site)
+- inspections finished
+
+Community settings (``community.settings["points"]``):
+
+    patrol_hour: 10
+    cleaning_day: 5
+    verified_report: 3
+    inspection: 5
+    thanks: true          # the monthly thank-you post in the residents' chats
+
+`/points` shows a person their points and rank; the monthly report names the month's volunteers of the
+month (志愿之星) to the office; the residents' chats get a thank-you post that names only the people who
+agreed in /settings ("points_public"); everyone else is counted, never named.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.commands import CommandInfo, register
+from bot.i18n import _, __, ngettext, use_locale
+from bot.jobs import JobContext, job
+from bot.rendering import esc
+from bot.services import EXTRA_SERVICES
+from bot.services.access import Level
+from bot.services.base import CommunityService
+from bot.services.members import MembersService
+from models import (
+    ChatLink,
+    CleaningDay,
+    CleaningRsvp,
+    CloseHow,
+    Community,
+    Issue,
+    Member,
+    PatrolShift,
+    ShiftAssignment,
+)
+
+DEFAULT_RULES: dict[str, int] = {"patrol_hour": 10, "cleaning_day": 5, "verified_report": 3, "inspection": 5}
+STARS = 3  # volunteers of the month named
+SEND_AT = time(9, 30)
+SEND_WITHIN = timedelta(days=3)
+
+
+def rules_of(community: Community) -> dict[str, int]:
+    raw = (community.settings or {}).get("points")
+    out = dict(DEFAULT_RULES)
+    if isinstance(raw, dict):
+        for k, v in raw.items():
+            if k in out and isinstance(v, int | float) and not isinstance(v, bool) and v >= 0:
+                out[k] = int(v)
+    return out
+
+
+def thanks_on(community: Community) -> bool:
+    raw = (community.settings or {}).get("points")
+    return not (isinstance(raw, dict) and raw.get("thanks") is False)
+
+
+@dataclass
+class Tally:
+    member_id: int
+    hours: float = 0.0
+    cleaning: int = 0
+    reports: int = 0
+    inspections: int = 0
+    points: int = 0
+    rank: int | None = None
+
+
+@dataclass
+class Standing:
+    community: Community
+    first: date
+    last: date
+    rules: dict[str, int]
+    tallies: list[Tally] = field(default_factory=list)  # best first, only people with points
+
+    def of(self, member_id: int) -> Tally | None:
+        return next((t for t in self.tallies if t.member_id == member_id), None)
+
+
+def _bounds(community: Community, first: date, last: date) -> tuple[datetime, datetime]:
+    tz = ZoneInfo(community.timezone)
+    return (datetime.combine(first, time(0), tz).astimezone(UTC),
+            datetime.combine(last + timedelta(days=1), time(0), tz).astimezone(UTC))
+
+
+class PointsService(CommunityService):
+    async def standing(self, community: Community, first: date, last: date) -> Standing:
+        """Everyone's points for local days first..last, best first, ranks shared on ties."""
+        start, end = _bounds(community, first, last)
+        rules = rules_of(community)
+        tallies: dict[int, Tally] = {}
+
+        def tally(mid: int) -> Tally:
+            return tallies.setdefault(mid, Tally(mid))
+
+        for mid, came, left in (await self.session.execute(
+                select(ShiftAssignment.member_id, ShiftAssignment.checked_in_at, ShiftAssignment.checked_out_at)
+                .join(PatrolShift, PatrolShift.id == ShiftAssignment.shift_id)
+                .where(PatrolShift.community_id == community.id, ShiftAssignment.checked_in_at >= start,
+                       ShiftAssignment.checked_in_at < end, ShiftAssignment.checked_out_at.is_not(None),
+                       ShiftAssignment.auto_closed.is_(False)))).all():
+            tally(mid).hours += max(0.0, (left - came).total_seconds() / 3600)
+        for (mid,) in (await self.session.execute(
+                select(CleaningRsvp.member_id).join(CleaningDay, CleaningDay.id == CleaningRsvp.day_id)
+                .where(CleaningDay.community_id == community.id, CleaningRsvp.attended.is_(True),
+                       CleaningDay.starts_at >= start, CleaningDay.starts_at < end))).all():
+            tally(mid).cleaning += 1
+        for (mid,) in (await self.session.execute(select(Issue.reporter_id).where(
+                Issue.community_id == community.id, Issue.reporter_id.is_not(None),
+                Issue.close_how == CloseHow.VERIFIED, Issue.closed_at >= start, Issue.closed_at < end))).all():
+            tally(mid).reports += 1
+        from bot.services.inspections import inspections_done
+
+        for mid, n in (await inspections_done(self.session, community.id, start, end)).items():
+            tally(mid).inspections += n
+        erased = set((await self.session.execute(select(Member.id).where(
+            Member.id.in_(list(tallies)), Member.data_deleted_at.is_not(None)))).scalars()) if tallies else set()
+        out = []
+        for t in tallies.values():
+            if t.member_id in erased:
+                continue
+            t.hours = round(t.hours, 1)
+            t.points = round(t.hours * rules["patrol_hour"] + t.cleaning * rules["cleaning_day"]
+                             + t.reports * rules["verified_report"] + t.inspections * rules["inspection"])
+            if t.points > 0:
+                out.append(t)
+        out.sort(key=lambda t: (-t.points, t.member_id))
+        for i, t in enumerate(out):
+            t.rank = out[i - 1].rank if i and out[i - 1].points == t.points else i + 1
+        return Standing(community, first, last, rules, out)
+
+    async def mine(self, member: Member, community: Community) -> tuple[Standing, Standing]:
+        """(this month, this year) for the community, to show a person their own line."""
+        today = self.clock().astimezone(ZoneInfo(community.timezone)).date()
+        month = await self.standing(community, today.replace(day=1), today)
+        year = await self.standing(community, today.replace(month=1, day=1), today)
+        return month, year
+
+    async def names(self, tallies: list[Tally]) -> dict[int, Member]:
+        if not tallies:
+            return {}
+        return {m.id: m for m in (await self.session.execute(select(Member).where(
+            Member.id.in_([t.member_id for t in tallies])))).scalars()}
+
+    # --- the monthly thank-you post --------------------------------------------------------------------
+
+    async def run_due(self) -> int:
+        """On the first day of a month (09:30 local) the residents' chats get last month's thanks. One key
+        per community, month and chat: a restart or a double tick posts nothing twice."""
+        sent = 0
+        for community in list((await self.session.execute(select(Community).order_by(Community.id))).scalars()):
+            if not thanks_on(community):
+                continue
+            tz = ZoneInfo(community.timezone)
+            now = self.clock()
+            first_of_month = now.astimezone(tz).date().replace(day=1)
+            moment = datetime.combine(first_of_month, SEND_AT, tz).astimezone(UTC)
+            if not (moment <= now < moment + SEND_WITHIN) or moment < community.created_at:
+                continue
+            last = first_of_month - timedelta(days=1)
+            standing = await self.standing(community, last.replace(day=1), last)
+            if not standing.tallies:
+                continue
+            people = await self.names(standing.tallies)
+            chats = list((await self.session.execute(select(ChatLink.chat_id).where(
+                ChatLink.community_id == community.id, ChatLink.kind == "residents").order_by(ChatLink.id)
+            )).scalars())
+            with use_locale(community.locale):
+                text = thanks_text(standing, people)
+            for chat in chats:
+                if await self.outbox.enqueue(key=f"points:thanks:{community.id}:{last:%Y-%m}:{chat}",
+                                             kind="points_thanks", chat_id=chat, text=text,
+                                             community_id=community.id, expires_at=now + SEND_WITHIN):
+                    sent += 1
+        return sent
+
+
+# --- words (in the caller's locale) --------------------------------------------------------------------
+
+
+def breakdown(t: Tally, rules: dict[str, int]) -> list[str]:
+    lines = []
+    if t.hours:
+        lines.append(_("🚶 Patrols: {hours} h × {rate} = {points}").format(
+            hours=f"{t.hours:g}", rate=rules["patrol_hour"], points=round(t.hours * rules["patrol_hour"])))
+    if t.cleaning:
+        lines.append(_("🧹 Cleaning days: {n} × {rate} = {points}").format(
+            n=t.cleaning, rate=rules["cleaning_day"], points=t.cleaning * rules["cleaning_day"]))
+    if t.reports:
+        lines.append(_("📷 Reports verified as real problems: {n} × {rate} = {points}").format(
+            n=t.reports, rate=rules["verified_report"], points=t.reports * rules["verified_report"]))
+    if t.inspections:
+        lines.append(_("🔍 Inspections: {n} × {rate} = {points}").format(
+            n=t.inspections, rate=rules["inspection"], points=t.inspections * rules["inspection"]))
+    return lines
+
+
+def rules_line(rules: dict[str, int]) -> str:
+    return _("How points are earned: {hour} per patrol hour (checked in and out), {day} per cleaning day "
+             "attended, {report} per report verified as a real problem, {insp} per inspection.").format(
+        hour=rules["patrol_hour"], day=rules["cleaning_day"], report=rules["verified_report"],
+        insp=rules["inspection"])
+
+
+def mine_text(member: Member, month: Standing, year: Standing) -> str:
+    lines = [_("🌟 <b>Your volunteer points</b>")]
+    for label, standing in ((_("This month"), month), (_("This year"), year)):
+        t = standing.of(member.id)
+        if t is None:
+            lines.append(_("{period}: no points yet").format(period=label))
+            continue
+        lines.append(_("{period}: <b>{points}</b> points · rank {rank} of {total}").format(
+            period=label, points=t.points, rank=t.rank, total=len(standing.tallies)))
+        if standing is month:
+            lines += ["  " + x for x in breakdown(t, standing.rules)]
+    lines += ["", rules_line(month.rules),
+              _("Whether you are named in the monthly public thanks is your choice: /settings → Notifications.")]
+    return "\n".join(lines)
+
+
+def stars_text(standing: Standing, people: dict[int, Member]) -> str:
+    """The monthly report's volunteers of the month, for the office (who may see names)."""
+    lines = [_("🌟 <b>Volunteers of the month (志愿之星)</b>")]
+    for t in standing.tallies[:STARS]:
+        m = people.get(t.member_id)
+        lines.append(_("{rank}. {name} — {points} points").format(
+            rank=t.rank, name=esc(m.display_name if m else "—"), points=t.points))
+        lines += ["   " + x for x in breakdown(t, standing.rules)]
+    lines.append(ngettext("%(num)d volunteer earned points this month.",
+                          "%(num)d volunteers earned points this month.", len(standing.tallies)))
+    lines.append(rules_line(standing.rules))
+    return "\n".join(lines)
+
+
+def thanks_text(standing: Standing, people: dict[int, Member]) -> str:
+    """The residents' chats' thank-you: totals for everyone, names only of those who agreed."""
+    hours = round(sum(t.hours for t in standing.tallies), 1)
+    named = [people[t.member_id] for t in standing.tallies[:STARS]
+             if t.member_id in people and MembersService.wants(people[t.member_id], "points_public")
+             and people[t.member_id].data_deleted_at is None]
+    lines = [_("🌟 <b>Thank you, volunteers!</b>"),
+             ngettext("Last month %(num)d neighbour volunteered for the community",
+                      "Last month %(num)d neighbours volunteered for the community", len(standing.tallies))
+             + (_(", with {hours} hours of patrols.").format(hours=f"{hours:g}") if hours else ".")]
+    if named:
+        lines.append(_("Volunteers of the month: {names}.").format(names=", ".join(esc(m.display_name) for m in named)))
+    lines.append(_("Want to help? Ask your building captain, or join a patrol with /patrols."))
+    return "\n".join(lines)
+
+
+async def monthly_section(session: AsyncSession, community: Community, kind: str, first: date, last: date,
+                          locale: str) -> list[str]:
+    """The monthly report's 志愿之星 (bot/services/digests.py REPORT_SECTIONS)."""
+    if kind != "monthly":
+        return []
+    service = PointsService(session)
+    standing = await service.standing(community, first, last)
+    if not standing.tallies:
+        return []
+    people = await service.names(standing.tallies[:STARS])
+    with use_locale(locale):
+        return [stars_text(standing, people)]
+
+
+@job("points_thanks")
+async def points_thanks(session: AsyncSession, ctx: JobContext) -> None:
+    await PointsService(session, ctx.clock).run_due()
+
+
+def _register_section() -> None:
+    from bot.services.digests import REPORT_SECTIONS
+
+    if monthly_section not in REPORT_SECTIONS:
+        REPORT_SECTIONS.append(monthly_section)
+
+
+_register_section()
+EXTRA_SERVICES["points"] = lambda session, clock, settings, services: PointsService(
+    session, clock, services["members"], services["chats"], services["outbox"])
+register(CommandInfo("points", Level.RESIDENT, __("My volunteer points")))
+
+__all__ = ["DEFAULT_RULES", "PointsService", "Standing", "Tally", "mine_text", "rules_of", "stars_text",
+           "thanks_text"]
