@@ -63,6 +63,9 @@ class SqlStorage(BaseStorage):
                 record.state = value
                 if value is None and not record.data:
                     await session.delete(record)
+                    # Flushed now: a set_state/set_data later in the same update (clear, then start the
+                    # next conversation) must find no row and write a new one, not edit a doomed one.
+                    await session.flush()
 
     async def get_state(self, key: StorageKey) -> str | None:
         async with _Use(self.sessions) as session:
@@ -81,6 +84,7 @@ class SqlStorage(BaseStorage):
                 record.data = dict(data)
                 if not data and record.state is None:
                     await session.delete(record)
+                    await session.flush()  # as in set_state: a later write in this update starts afresh
 
     async def get_data(self, key: StorageKey) -> dict[str, Any]:
         async with _Use(self.sessions) as session:

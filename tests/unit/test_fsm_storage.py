@@ -142,3 +142,25 @@ async def test_state_joins_the_update_transaction(engine: AsyncEngine) -> None:
             current_session.reset(token)
         await update_session.rollback()
     assert await SqlStorage(sessions).get_state(key(5006)) == Report.photos.state
+
+
+async def test_clear_then_set_in_one_update_keeps_the_new_state(engine: AsyncEngine) -> None:
+    """A handler that ends one conversation and starts the next in the same update (state.clear() then
+    set_state) must leave the new state behind: the cleared row is deleted before the new one is read."""
+    sessions = session_factory(engine)
+    storage = SqlStorage(sessions)
+    await storage.set_state(key(5007), Report.photos)
+    await storage.set_data(key(5007), {"draft": 1})
+    async with sessions() as update_session:
+        token = current_session.set(update_session)
+        try:
+            context = FSMContext(storage=storage, key=key(5007))
+            await context.clear()
+            await context.set_state(Report.category)
+            await context.update_data(step=2)
+        finally:
+            current_session.reset(token)
+        await update_session.commit()
+    fresh = SqlStorage(sessions)
+    assert await fresh.get_state(key(5007)) == Report.category.state
+    assert await fresh.get_data(key(5007)) == {"step": 2}
