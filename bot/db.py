@@ -39,6 +39,10 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
         path = sqlite_path(url)
         if path is not None:
             create_private(path)
+        if parsed.drivername == "sqlite+aiosqlite":
+            from bot.sqlite_driver import dbapi
+
+            kwargs.setdefault("module", dbapi())  # one trip to the driver's thread per statement
         engine = create_async_engine(
             url, connect_args={"timeout": SQLITE_BUSY_SECONDS, "isolation_level": None}, **kwargs)
         _tune_sqlite(engine)
