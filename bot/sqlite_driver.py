@@ -8,6 +8,14 @@ benchmark's profile). Here one function runs the four steps on that thread and b
 description, the rows and the counts together. The statement still runs on the driver's thread, so a
 BEGIN IMMEDIATE waiting for another connection's write lock (busy_timeout) never stalls the event loop.
 
+Once a connection holds SQLite's write lock (its BEGIN IMMEDIATE succeeded on the driver's thread), the
+rest of that transaction — the statements and the COMMIT — runs right here on the event loop's thread:
+in WAL mode nothing the lock holder does can wait for another connection (readers never block it, the
+automatic checkpoint is the passive kind), so there is no wait to keep off the loop, and a handler's
+statements are a few dozen microseconds of SQLite against a thread hand-off each that cost far more
+(the GIL and the OS scheduler, worst on a loaded machine). Read-only transactions (plain BEGIN: digests,
+exports, the desk) stay entirely on the driver's thread: they can be long.
+
 Also skipped: the rollback the connection pool issues when a connection comes back, when the sqlite3
 connection says no transaction is open (SQLite's own autocommit flag; nothing to undo). Server-side
 cursors (`stream()`) keep aiosqlite's own cursor.
@@ -27,9 +35,9 @@ from sqlalchemy.util import EMPTY_DICT
 from sqlalchemy.util.concurrency import await_
 
 
-def _run(connection: Any, operation: str, parameters: Any, many: bool) -> tuple[Any, list[Any], int, int | None]:
-    """On aiosqlite's thread: the whole statement, cursor to close."""
-    cursor = connection._conn.cursor()  # the sqlite3 connection, on its own thread
+def _run(raw: Any, operation: str, parameters: Any, many: bool) -> tuple[Any, list[Any], int, int | None]:
+    """The whole statement, cursor to close (on aiosqlite's thread, or inline under the write lock)."""
+    cursor = raw.cursor()
     try:
         if many:
             cursor.executemany(operation, parameters)
@@ -84,9 +92,16 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
         self._rows.clear()
 
     async def _trip(self, operation: Any, parameters: Any, many: bool) -> Any:
-        async with self._adapt_connection._execute_mutex:
-            self._description, rows, self._rowcount, self._lastrowid = await self._connection._execute(
-                _run, self._connection, operation, parameters, many)
+        adapt = self._adapt_connection
+        raw = self._connection._connection  # the sqlite3 connection
+        async with adapt._execute_mutex:
+            if adapt.write_locked and raw is not None and raw.in_transaction:
+                result = _run(raw, operation, parameters, many)
+            else:
+                result = await self._connection._execute(_run, raw, operation, parameters, many)
+                if operation == "BEGIN IMMEDIATE":
+                    adapt.write_locked = True  # bot/db.py's begin event: the lock is ours until commit/rollback
+        self._description, rows, self._rowcount, self._lastrowid = result
         self._rows = collections.deque(rows)
         return self
 
@@ -98,14 +113,36 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
 
 
 class OneTripConnection(AsyncAdapt_aiosqlite_connection):
-    __slots__ = ()
+    __slots__ = ("write_locked",)
     _cursor_cls = OneTripCursor
+
+    def __init__(self, dbapi: Any, connection: Any) -> None:
+        super().__init__(dbapi, connection)
+        self.write_locked = False
 
     def rollback(self) -> None:
         raw = self._connection._connection  # the sqlite3 connection (None once closed)
+        locked, self.write_locked = self.write_locked, False
         if raw is not None and not raw.in_transaction:
             return  # SQLite has no transaction open: nothing to undo, no trip to the thread
+        if locked and raw is not None:
+            try:
+                raw.rollback()
+            except Exception as error:
+                self._handle_exception(error)
+            return
         super().rollback()
+
+    def commit(self) -> None:
+        raw = self._connection._connection
+        locked, self.write_locked = self.write_locked, False
+        if locked and raw is not None:
+            try:
+                raw.commit()
+            except Exception as error:
+                self._handle_exception(error)
+            return
+        super().commit()
 
 
 class OneTripDBAPI(AsyncAdapt_aiosqlite_dbapi):

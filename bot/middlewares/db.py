@@ -94,6 +94,9 @@ _MARK: dict[str, Any] = {
 async def mark_processed(session: AsyncSession, update_id: int, now: Any) -> bool:
     """Record the update as processed; False when it already was."""
     dialect = session.bind.dialect.name if session.bind else "sqlite"
-    result = await session.execute(_MARK["postgresql" if dialect == "postgresql" else "sqlite"],
-                                   {"update_id": update_id, "at": now})
-    return bool(getattr(result, "rowcount", 1))
+    # Through the session's connection (same transaction): Session.execute with a parameter dict would take
+    # the ORM's bulk-insert path, whose result has no rowcount to tell a duplicate apart.
+    connection = await session.connection()
+    result = await connection.execute(_MARK["postgresql" if dialect == "postgresql" else "sqlite"],
+                                      {"update_id": update_id, "at": now})
+    return result.rowcount > 0
