@@ -71,7 +71,7 @@ class DbMiddleware(BaseMiddleware):
     @staticmethod
     async def _context(session: AsyncSession, data: dict[str, Any]) -> UpdateContext | None:
         """The person's member row, roles, conversation state and the chat's marks in one statement
-        (bot/services/update_context.py); None for a stranger or a bot."""
+        (bot/services/update_context.py); None when no person sent it (a bot, a channel post)."""
         user = data.get("event_from_user")
         if user is None or user.is_bot:
             return None

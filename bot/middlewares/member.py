@@ -26,12 +26,12 @@ class MemberMiddleware(BaseMiddleware):
             data["locale"] = default
             return await handler(event, data)
         context: UpdateContext | None = data.get("update_context")
-        if context is not None and context.member.telegram_id != user.id:
+        if context is not None and context.member is not None and context.member.telegram_id != user.id:
             context = None
         member = await members.touch(TelegramPerson(
             id=user.id, first_name=user.first_name or "", last_name=user.last_name,
             username=user.username, language_code=user.language_code),
-            known=context.member if context is not None else None)
+            known=context.member if context is not None else None, stranger=context is not None)
         if chat is not None and chat.type == "private" and not member.started:
             member.started = True
         data["member"] = member

@@ -106,10 +106,11 @@ class MembersService:
 
     # ------------------------------------------------------------------ identity
 
-    async def touch(self, person: TelegramPerson, known: Member | None = None) -> Member:
+    async def touch(self, person: TelegramPerson, known: Member | None = None, *, stranger: bool = False) -> Member:
         """Find or create the member for a Telegram user and refresh what Telegram says of them (a write
-        only when something changed). `known`: the row already loaded for this person in this session."""
-        member = known if known is not None else await self.by_telegram_id(person.id)
+        only when something changed). `known`: the row already loaded for this person in this session;
+        `stranger`: this session already looked and found none (so `known` is the answer either way)."""
+        member = known if known is not None or stranger else await self.by_telegram_id(person.id)
         if member is None:
             member = Member(telegram_id=person.id, first_name=person.first_name[:255],
                             last_name=(person.last_name or None) and person.last_name[:255],

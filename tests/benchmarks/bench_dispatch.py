@@ -350,8 +350,8 @@ def report_kind(dp: Dispatcher, bot: Any, tg: FakeTelegram, up: Updates, session
     return Kind(REPORT, one)
 
 
-async def main(smoke: bool, postgres: str | None = None, rounds: int = 10) -> None:
-    n = 40 if smoke else 2000
+async def main(smoke: bool, postgres: str | None = None, rounds: int = 10, updates: int = 2000) -> None:
+    n = 40 if smoke else updates
     rounds = 2 if smoke else rounds
     print(f"database: {'PostgreSQL ' + postgres.split('@')[-1] if postgres else 'SQLite (temporary file)'}")
     with tempfile.TemporaryDirectory() as tmp:
@@ -383,6 +383,7 @@ if __name__ == "__main__":
     parser.add_argument("--smoke", action="store_true", help="a quick run that only checks the script works")
     parser.add_argument("--profile", action="store_true", help="print where each kind of update spends its time")
     parser.add_argument("--rounds", type=int, default=10, help="interleaved rounds (figures are their medians)")
+    parser.add_argument("--updates", type=int, default=2000, help="updates per kind in all (a report: 1/20 of it)")
     parser.add_argument("--scratch", action="store_true",
                         help="with --postgres: a scratch database beside the URL's, dropped afterwards")
     parser.add_argument("--postgres", metavar="URL", default=None,
@@ -395,8 +396,8 @@ if __name__ == "__main__":
             from tests.benchmarks import _pg
 
             async with _pg.scratch_database(args.postgres, "bench_dispatch") as url:
-                await main(args.smoke, url, args.rounds)
+                await main(args.smoke, url, args.rounds, args.updates)
         else:
-            await main(args.smoke, args.postgres and _asyncpg(args.postgres), args.rounds)
+            await main(args.smoke, args.postgres and _asyncpg(args.postgres), args.rounds, args.updates)
 
     asyncio.run(run())

@@ -81,3 +81,17 @@ async def test_the_same_update_delivered_twice_is_answered_once(harness: BotHarn
     await harness.feed(update)
     await harness.feed(update)  # Telegram (or a webhook retry) delivers it again
     assert len(harness.tg.texts(user.id)) == 1
+
+
+async def test_first_contact_reads_once_and_creates_the_member(harness: BotHarness, community: Any,
+                                                               engine: AsyncEngine) -> None:
+    uid = unique_id()
+    stranger = harness.up.user(uid, "Qian", "en")
+    harness.tg.add_chat(uid, type="private")
+    with statements(engine) as seen:
+        await harness.feed(harness.up.text(stranger, "/help"))
+    assert harness.tg.texts(uid)
+    async with harness.sessions() as s:
+        assert (await s.execute(select(Member.first_name).where(Member.telegram_id == uid))).scalar_one() == "Qian"
+    # One read for "who is this, what state, what chat"; the new member row; nothing read twice.
+    assert seen.count("SELECT") <= 2, seen
