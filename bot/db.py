@@ -39,8 +39,17 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
         path = sqlite_path(url)
         if path is not None:
             create_private(path)
+        if parsed.drivername == "sqlite+aiosqlite":
+            from bot.sqlite_driver import dbapi
+
+            kwargs.setdefault("module", dbapi())  # see bot/sqlite_driver.py
+            # The lock holder's statements run on the event loop's thread, the rest on aiosqlite's; never
+            # both at once (each connection's calls are awaited one after the other).
+            connect_args: dict[str, Any] = {"check_same_thread": False}
+        else:
+            connect_args = {}
         engine = create_async_engine(
-            url, connect_args={"timeout": SQLITE_BUSY_SECONDS, "isolation_level": None}, **kwargs)
+            url, connect_args={"timeout": SQLITE_BUSY_SECONDS, "isolation_level": None, **connect_args}, **kwargs)
         _tune_sqlite(engine)
         return engine
     kwargs.setdefault("pool_size", 10)

@@ -13,7 +13,8 @@ from bot.db import current_session
 from models import FsmRecord, utcnow
 
 
-def _key(key: StorageKey) -> str:
+def storage_key(key: StorageKey) -> str:
+    """The row key of a chat's state (also read by bot/services/update_context.py with the member)."""
     parts = [str(key.bot_id), str(key.chat_id), str(key.user_id)]
     if key.thread_id:
         parts.append(f"t{key.thread_id}")
@@ -53,11 +54,11 @@ class SqlStorage(BaseStorage):
     async def set_state(self, key: StorageKey, state: StateType = None) -> None:
         value = state.state if isinstance(state, State) else state
         async with _Use(self.sessions) as session:
-            record = await session.get(FsmRecord, _key(key))
+            record = await session.get(FsmRecord, storage_key(key))
             if record is None:
                 if value is None:
                     return
-                session.add(FsmRecord(key=_key(key), state=value, data={}, updated_at=utcnow()))
+                session.add(FsmRecord(key=storage_key(key), state=value, data={}, updated_at=utcnow()))
                 await session.flush()  # autoflush is off: a set_data in the same update must see it
             else:
                 record.state = value
@@ -69,16 +70,16 @@ class SqlStorage(BaseStorage):
 
     async def get_state(self, key: StorageKey) -> str | None:
         async with _Use(self.sessions) as session:
-            record = await session.get(FsmRecord, _key(key))
+            record = await session.get(FsmRecord, storage_key(key))
             return record.state if record else None
 
     async def set_data(self, key: StorageKey, data: Mapping[str, Any]) -> None:
         async with _Use(self.sessions) as session:
-            record = await session.get(FsmRecord, _key(key))
+            record = await session.get(FsmRecord, storage_key(key))
             if record is None:
                 if not data:
                     return
-                session.add(FsmRecord(key=_key(key), state=None, data=dict(data), updated_at=utcnow()))
+                session.add(FsmRecord(key=storage_key(key), state=None, data=dict(data), updated_at=utcnow()))
                 await session.flush()  # autoflush is off: a set_state in the same update must see it
             else:
                 record.data = dict(data)
@@ -88,7 +89,7 @@ class SqlStorage(BaseStorage):
 
     async def get_data(self, key: StorageKey) -> dict[str, Any]:
         async with _Use(self.sessions) as session:
-            record = await session.get(FsmRecord, _key(key))
+            record = await session.get(FsmRecord, storage_key(key))
             return dict(record.data) if record and record.data else {}
 
     async def close(self) -> None:

@@ -38,6 +38,9 @@ class StateMiddleware(BaseMiddleware):
     async def __call__(self, handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
                        event: TelegramObject, data: dict[str, Any]) -> Any:
         context = data.get("state")
-        if context is not None:
+        preloaded = data.get("update_context")
+        if preloaded is not None and preloaded.fsm_loaded:
+            data["raw_state"] = preloaded.fsm_state  # read with the member (DbMiddleware), same transaction
+        elif context is not None:
             data["raw_state"] = await context.get_state()
         return await handler(event, data)

@@ -10,6 +10,7 @@ from aiogram.types import Chat, TelegramObject, User
 
 from bot import i18n
 from bot.services.members import MembersService, TelegramPerson
+from bot.services.update_context import UpdateContext
 
 
 class MemberMiddleware(BaseMiddleware):
@@ -24,18 +25,26 @@ class MemberMiddleware(BaseMiddleware):
             i18n.set_locale(default)
             data["locale"] = default
             return await handler(event, data)
+        context: UpdateContext | None = data.get("update_context")
+        if context is not None and context.member is not None and context.member.telegram_id != user.id:
+            context = None
         member = await members.touch(TelegramPerson(
             id=user.id, first_name=user.first_name or "", last_name=user.last_name,
-            username=user.username, language_code=user.language_code))
+            username=user.username, language_code=user.language_code),
+            known=context.member if context is not None else None, stranger=context is not None)
         if chat is not None and chat.type == "private" and not member.started:
             member.started = True
         data["member"] = member
-        data["actor"] = await members.actor(member)
+        data["actor"] = members.actor_of(member, context.grants) if context is not None \
+            else await members.actor(member)
         # The community's language is only the fallback: skip its query when the person's own decides.
         communities = [] if members.locale_for(member, None, "") else await members.member_communities(member)
         locale = members.locale_for(member, communities[0] if communities else None, default)
-        if chat is not None and chat.type != "private":
-            # Group chats speak their community's language.
+        if chat is not None and chat.type != "private" and context is not None:
+            # Group chats speak their community's language (read with the member when the chat is linked).
+            if context.chat_locale is not None:
+                locale = context.chat_locale
+        elif chat is not None and chat.type != "private":
             chats = data.get("chats")
             link = await chats.link_of(chat.id) if chats is not None else None
             if link is not None:

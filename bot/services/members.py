@@ -109,9 +109,11 @@ class MembersService:
 
     # ------------------------------------------------------------------ identity
 
-    async def touch(self, person: TelegramPerson) -> Member:
-        """Find or create the member for a Telegram user and refresh what Telegram says of them."""
-        member = await self.by_telegram_id(person.id)
+    async def touch(self, person: TelegramPerson, known: Member | None = None, *, stranger: bool = False) -> Member:
+        """Find or create the member for a Telegram user and refresh what Telegram says of them (a write
+        only when something changed). `known`: the row already loaded for this person in this session;
+        `stranger`: this session already looked and found none (so `known` is the answer either way)."""
+        member = known if known is not None or stranger else await self.by_telegram_id(person.id)
         if member is None:
             member = Member(telegram_id=person.id, first_name=person.first_name[:255],
                             last_name=(person.last_name or None) and person.last_name[:255],
@@ -147,6 +149,10 @@ class MembersService:
             .where(Role.member_id == member.id))).all()
         grants = [Grant(role, community_id, area_id if area_id is not None else building_area, building_id)
                   for role, community_id, area_id, building_id, building_area in rows]
+        return self.actor_of(member, grants)
+
+    def actor_of(self, member: Member, grants: list[Grant]) -> Actor:
+        """The actor from grants already read (bot/services/update_context.py reads them with the member)."""
         return Actor(member_id=member.id, telegram_id=member.telegram_id,
                      is_admin=member.telegram_id in self.admin_ids, grants=grants)
 

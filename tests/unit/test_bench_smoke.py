@@ -20,11 +20,36 @@ def test_benchmark_smoke(script: str) -> None:
     out = proc.stdout
     if script == "bench_dispatch":
         assert "bare aiogram echo bot" in out and "ratio /help" in out
+        assert "ratio button press on an issue card" in out and "ratio report submission" in out
     else:
         assert "idle RSS" in out and "MB" in out
 
 
+def test_dispatch_profile_smoke() -> None:
+    """--profile prints, per kind of update, its SQL statements and where its time goes."""
+    proc = subprocess.run([sys.executable, "-m", "tests.benchmarks.bench_dispatch", "--smoke", "--profile"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "profile of full stack: /help" in proc.stdout and "SQL statements per update" in proc.stdout
+    assert "SQLAlchemy ORM" in proc.stdout and "heaviest functions" in proc.stdout
+
+
+def test_process_benchmark_smoke() -> None:
+    """main.py and a bare aiogram bot against the Bot API stand-in, a few people sending /help at once."""
+    proc = subprocess.run([sys.executable, "-m", "tests.benchmarks.bench_process", "--smoke"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "ratio known people" in proc.stdout and "ratio first contact" in proc.stdout
+    assert "Traceback" not in proc.stdout
+
+
 if POSTGRES_URL:
+
+    def test_dispatch_benchmark_smoke_on_postgres() -> None:
+        proc = subprocess.run([sys.executable, "-m", "tests.benchmarks.bench_dispatch", "--smoke", "--scratch",
+                               "--postgres", POSTGRES_URL], cwd=ROOT, capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert "database: PostgreSQL" in proc.stdout and "ratio /help" in proc.stdout
 
     def test_digest_benchmark_smoke_on_postgres() -> None:
         proc = subprocess.run([sys.executable, "-m", "tests.benchmarks.bench_digest", "--smoke", "--runs", "3",
