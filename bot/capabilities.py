@@ -10,7 +10,7 @@ import importlib.util
 
 CAPABILITIES: list[str] = ["background", "cleaning", "announcements", "operations", "digests", "reporting",
                            "triage", "ledger", "patrols", "households", "surveys", "consultations", "referrals",
-                           "notices", "web"]
+                           "notices", "web", "board"]
 
 _loaded = False
 
