@@ -104,6 +104,13 @@ class OnboardingService(CommunityService):
         person = await self.members.get(request.member_id)
         building = await self.session.get(Building, request.building_id)
         assert person is not None and building is not None
+        if changed and not approve:
+            # The flat they gave with the request goes with it, unless they belong to the building anyway.
+            from bot.services.households import HouseholdsService
+
+            households = HouseholdsService(self.session, self.clock)
+            if not await households.may_choose(person.id, building.id):
+                await households.leave_building(person.id, building.id)
         if changed:
             info = await self.members.place_info(await self.members.building_place(building.id))
             with use_locale(self.members.locale_for(person, info.community)):
