@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import select
 
 from bot.middlewares.throttling import ThrottlingMiddleware
-from models import Community, Issue, IssueFollower, IssuePhoto, IssueStatus, Member
+from models import Building, Community, Issue, IssueFollower, IssuePhoto, IssueStatus, Member, Survey
 from tests.conftest import BotHarness
 from tests.e2e.test_cleaning import screen
 from tests.unit.test_triage_support import make_issue, resident
@@ -27,11 +27,15 @@ WORDS = {
     "en": {"head": "Building 1: the board", "follow": "🔔 Follow", "photos": "before/after", "more": "More ▶️",
            "followed": "You now follow", "status": "Status: waiting for the captains", "due": "due",
            "fixed": "✅ fixed", "week": "this week's board", "fixed_week": "Fixed this week: 1",
-           "open_week": "Still open: 7", "menu": "📌 Building board", "page2": "Page 2 of 2"},
+           "open_week": "Still open: 7",
+           "survey": "📋 Autumn survey: 0 of 48 households have answered (0%), target 32",
+           "menu": "📌 Building board", "page2": "Page 2 of 2"},
     "zh_Hans": {"head": "Building 1：公示栏", "follow": "🔔 关注", "photos": "整改前后", "more": "更多 ▶️",
                 "followed": "已关注", "status": "状态：等待楼栋长受理", "due": "预计",
                 "fixed": "✅ 已于", "week": "本周公示", "fixed_week": "本周已整改：1",
-                "open_week": "仍在处理：7", "menu": "📌 楼栋公示栏", "page2": "第2/2页"},
+                "open_week": "仍在处理：7",
+                "survey": "📋 Autumn survey：48户中已有0户参与（0%），目标32户",
+                "menu": "📌 楼栋公示栏", "page2": "第2/2页"},
 }
 
 
@@ -142,6 +146,15 @@ async def test_weekly_post_on_monday_once_per_week_across_a_restart(
         harness: BotHarness, community: Any, lang: str) -> None:
     w = WORDS[lang]
     _bo, tags = await _setup(harness, lang, 73000 if lang == "en" else 74000)
+    async with harness.sessions() as s:
+        c = (await s.execute(select(Community))).scalars().first()
+        b1 = (await s.execute(select(Building).where(Building.key == "b1"))).scalar_one()
+        assert c is not None
+        now = harness.clock()
+        s.add(Survey(community_id=c.id, title="Autumn survey", questions=[{"text": "Clean?"}], building_ids=[b1.id],
+                     target=2 / 3, starts_at=now, ends_at=now + timedelta(days=14), status="running",
+                     created_at=now))
+        await s.commit()
     harness.record({RESIDENTS_CHAT: "Building 1 residents' chat"})
 
     harness.note("Friday, the weekend and Monday 08:57: nothing yet")
@@ -163,6 +176,7 @@ async def test_weekly_post_on_monday_once_per_week_across_a_restart(
     post = texts[0]
     assert w["week"] in post and w["fixed_week"] in post and w["open_week"] in post
     assert tags[7] in post and tags[0] in post and tags[8] not in post
+    assert w["survey"] in post  # running surveys with their coverage: every household counts
     album = harness.tg.sent(RESIDENTS_CHAT, "sendMediaGroup")
     assert len(album) == 1 and [m["media"][:6] for m in album[0].params["media"]] == ["before", "before", "after-"]
 
