@@ -148,7 +148,7 @@ async def _chosen(households: HouseholdsService, onboarding: OnboardingService, 
                   building: Building) -> str:
     """Do what the mode asks once a flat is chosen (or skipped: h None); the words to show."""
     if mode == "rq":
-        _req, info, is_new = await onboarding.ask_to_join(member, building.id)
+        _req, info, is_new = await onboarding.ask_to_join(member, building.id, h.label if h else None)
         if h is not None:
             await households.set_for(actor, member, h.id)
         text = (_("I've asked the captains of {building} to confirm. I'll tell you as soon as they do.") if is_new

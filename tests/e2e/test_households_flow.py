@@ -95,7 +95,7 @@ async def test_newcomer_taps_unit_floor_flat_and_types_one(harness: BotHarness, 
     assert w["asked"] in _screen(harness, uid) and w["yours"] in _screen(harness, uid)
     assert await _flat_of(harness, uid) == "2-301"
     await deliver(harness)
-    assert tg.last(TEAM_B1).text  # the request reached the captains
+    assert "2-301" in tg.last(TEAM_B1).text  # the request reached the captains, with the flat to check
 
     harness.note("invited neighbours are asked the same, with a way past it; one types the flat")
     invite = await _make_invite(harness, CAPTAIN, "resident")
@@ -192,3 +192,26 @@ async def test_a_building_without_flats_asks_nothing(harness: BotHarness, commun
     for place in ("Nanchi Community", "North area", "Building 1"):
         await _tap(harness, uid, dee, place)
     assert _screen(harness, uid).startswith("I've asked the captains of Building 1")
+
+
+async def test_a_declined_request_drops_the_flat(harness: BotHarness, community: Any) -> None:
+    """The flat given with a join request is the person's word until the captains confirm it: declined,
+    it goes with the request (nobody is counted in a flat of a building they do not belong to)."""
+    await _flats(harness)
+    tg, up = harness.tg, harness.up
+    tg.add_chat(TEAM_B1, type="supergroup", title="Building 1 team")
+    uid = unique_id()
+    eve = up.user(uid, "Eve", "en")
+    unthrottle(harness)
+    await harness.feed(up.text(eve, "/start"))
+    for place in ("Nanchi Community", "North area", "Building 1"):
+        await _tap(harness, uid, eve, place)
+    unthrottle(harness)
+    await harness.feed(up.text(eve, "1-204"))
+    assert await _flat_of(harness, uid) == "1-204"
+    await deliver(harness)
+    card = tg.last(TEAM_B1)
+    assert "1-204" in (card.text or "")
+    unthrottle(harness)
+    await harness.feed(up.callback_on(card, up.user(CAPTAIN, "Zhang", "zh-hans"), "拒绝"))
+    assert await _flat_of(harness, uid) is None
