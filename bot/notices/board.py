@@ -66,7 +66,7 @@ def photos_of(item: BoardItem) -> list[str]:
 async def post_weekly(session: AsyncSession, clock: Clock, community: Community, week: str) -> int:
     """This week's post to every residents' chat of the community that has not had it. Returns how many
     chats got it. The outbox keys carry the chat and the week, so a second tick, a restart or a second
-    instance adds nothing."""
+    instance adds nothing; the week done per chat is recorded too, so a quiet week is looked at once."""
     board = BoardService(session, clock)
     outbox = Outbox(session, clock)
     consultations = ConsultationsService(session, clock)
@@ -77,11 +77,15 @@ async def post_weekly(session: AsyncSession, clock: Clock, community: Community,
     posted = 0
     for building, chat in await board.weekly_targets(community):
         key = f"board_week:{chat}:{week}"
-        if await board.weekly_posted(key):
+        if await board.week_done(chat, week):
             continue
+        await board.mark_week(chat, week)
         fixed = await board.fixed_since(building.id, now - timedelta(days=7))
         opened = await board.open_issues(building.id)
         surveys = await running_coverage(session, building.id)
+        asking = [c for c in running if building.id in c.building_ids]
+        if not (fixed or opened or surveys or asking):
+            continue  # nothing to say this week: no post (a quiet chat is not told so every Monday)
         with use_locale(community.locale):
             lines = [_("📌 <b>{building}: this week's board</b>").format(building=esc(building.name))]
             lines += ["", ngettext("✅ Fixed this week: %(num)d", "✅ Fixed this week: %(num)d", len(fixed))]
@@ -95,9 +99,7 @@ async def post_weekly(session: AsyncSession, clock: Clock, community: Community,
             if len(opened) > 10:
                 lines.append(_("… and {n} more: send /board to me in a private chat.").format(n=len(opened) - 10))
             asks = []
-            for c in running:
-                if building.id not in c.building_ids:
-                    continue
+            for c in asking:
                 tally = await consultations.tally(c.id)
                 asks.append(_("🗳 {question}: {got} of {all} households have answered ({pct}%)").format(
                     question=esc(shorten(c.question, 80)), got=tally.answered, all=tally.households,

@@ -21,7 +21,8 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, exists, or_, select
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
@@ -30,7 +31,7 @@ from bot.i18n import __
 from bot.jobs import JobContext, job
 from bot.services import EXTRA_SERVICES
 from bot.services.access import Level
-from models import Building, ChatLink, Community, Issue, IssueFollower, IssuePhoto, IssueStatus, OutboxItem, Role
+from models import Building, ChatLink, Community, Issue, IssueFollower, IssuePhoto, IssueStatus, JobLease, Role
 
 FIXED_DAYS = 30  # how far back /board shows fixed issues
 PER_PAGE = 6
@@ -196,11 +197,22 @@ class BoardService:
             .where(Building.community_id == community.id).order_by(Building.id, ChatLink.chat_id))).all()
         return [(b, int(chat)) for b, chat in rows]
 
-    async def weekly_posted(self, key: str) -> bool:
-        """Whether this week's post to a chat is already in the outbox: its rows are the record that
-        survives restarts (pruned only weeks later, long after the post could be due again)."""
-        return bool((await self.session.execute(select(exists().where(OutboxItem.dedup_key == key)))).scalar())
+    async def week_done(self, chat_id: int, week: str) -> bool:
+        """Whether this week's post to a chat was dealt with (sent, or nothing to say). One row per chat in
+        job_leases (name "board_week:<chat>", holder = the last week done) survives restarts and does not
+        grow week by week."""
+        holder = (await self.session.execute(select(JobLease.holder).where(
+            JobLease.name == f"board_week:{chat_id}"))).scalar_one_or_none()
+        return holder == week
 
+    async def mark_week(self, chat_id: int, week: str) -> None:
+        name = f"board_week:{chat_id}"
+        now = self.clock()
+        dialect = self.session.bind.dialect.name if self.session.bind else "sqlite"
+        ins: Any = postgresql.insert(JobLease) if dialect == "postgresql" else sqlite.insert(JobLease)
+        await self.session.execute(ins.values(name=name, holder=week, until=now)
+                                   .on_conflict_do_nothing(index_elements=["name"]))
+        await self.session.execute(update(JobLease).where(JobLease.name == name).values(holder=week, until=now))
 
 EXTRA_SERVICES["board"] = lambda session, clock, settings, services: BoardService(session, clock)
 

@@ -210,3 +210,12 @@ async def test_weekly_post_can_be_switched_off(harness: BotHarness, community: A
     await harness.tick()
     await harness.deliver()
     assert not harness.tg.sent(RESIDENTS_CHAT)
+
+
+async def test_a_quiet_week_sends_nothing(harness: BotHarness, community: Any) -> None:
+    """Nothing open, nothing fixed, nothing being asked: the residents' chat is not told so every Monday."""
+    harness.tg.add_chat(RESIDENTS_CHAT, type="supergroup", title="Building 1 residents")
+    await _at(harness, datetime(2026, 11, 23, 9, 30))
+    await harness.tick()
+    await harness.deliver()
+    assert not harness.tg.sent(RESIDENTS_CHAT)
