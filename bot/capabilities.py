@@ -10,7 +10,7 @@ import importlib.util
 
 CAPABILITIES: list[str] = ["background", "cleaning", "announcements", "operations", "digests", "reporting",
                            "triage", "ledger", "patrols", "households", "surveys", "consultations", "referrals",
-                           "notices", "web", "campaigns", "relays", "inspections", "scores", "points"]
+                           "notices", "web", "campaigns", "relays", "inspections", "scores", "points", "board"]
 
 _loaded = False
 

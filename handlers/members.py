@@ -10,6 +10,7 @@ from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 
 from bot.i18n import _
 from bot.keyboards.common import edit_or_keep
+from bot.keyboards.households import HhCb
 from bot.keyboards.members import (
     PAGE,
     InvCb,
@@ -26,6 +27,7 @@ from bot.keyboards.members import (
 from bot.rendering import esc, local_time, split_blocks
 from bot.services.access import ROLE_LEVEL, Actor, NotAllowed, Place, can, can_grant
 from bot.services.chats import ChatsService
+from bot.services.households import HouseholdsService
 from bot.services.members import MembersService, PlaceInfo, RoleView
 from bot.services.onboarding import OnboardingService, role_as, role_label
 from models import Invite
@@ -118,6 +120,9 @@ async def _place_view(event: Message | CallbackQuery, actor: Actor, members: Mem
     if await _handover_buildings(actor, members, place):
         kb.button(text=_("🔁 Hand over captaincy"), callback_data=MemCb(a="ho", p=code))
         rows.append(1)
+    if await _flat_building(actor, members, place) is not None:
+        kb.button(text=_("🏠 Correct someone's flat"), callback_data=MemCb(a="hh", p=code))
+        rows.append(1)
     if single:
         kb.button(text=_("✖️ Close"), callback_data=MemCb(a="close"))
     else:
@@ -152,6 +157,38 @@ async def _handover_buildings(actor: Actor, members: MembersService, place: Plac
         if can(actor, "handover_captain", bplace) or own:
             out.append(bid)
     return out
+
+
+async def _flat_building(actor: Actor, members: MembersService, place: Place) -> int | None:
+    """A building (its own /members screen) that has flats and whose members the actor manages."""
+    if place.kind != "building" or place.building_id is None or not can(actor, "members", place):
+        return None
+    households = HouseholdsService(members.session, members.clock)
+    return place.building_id if (await households.count([place.building_id])).get(place.building_id) else None
+
+
+@router.callback_query(MemCb.filter(F.a == "hh"))
+async def flat_list(query: CallbackQuery, callback_data: MemCb, actor: Actor, members: MembersService,
+                    households: HouseholdsService) -> None:
+    """Residents of the building with their flats; tapping one opens the picker for them."""
+    place = await members.place_by_code(callback_data.p)
+    building_id = await _flat_building(actor, members, place)
+    if building_id is None:
+        raise NotAllowed("members", place)
+    views = [v for v in sorted(await members.members_in_scope(actor, place), key=_sort_key)
+             if v.role.building_id == building_id]
+    people = list({v.member.id: v.member for v in views}.values())
+    page, start, end = page_slice(people, callback_data.pg)
+    kb = builder()
+    for person in people[start:end]:
+        mine = await households.household_of(person.id, building_id)
+        flat = mine.label if mine else _("no flat")
+        label = f"{person.display_name} · {flat}"
+        kb.button(text=label[:60], callback_data=HhCb(a="top", b=building_id, m=person.id, mo="cp"))
+    navs = nav_row(kb, len(people), page, lambda p: MemCb(a="hh", p=callback_data.p, pg=p))
+    kb.button(text=_("⬅️ Back"), callback_data=MemCb(a="place", p=callback_data.p))
+    await _show(query, _("Whose flat do you want to correct? They will be told."),
+                finish(kb, [1] * (end - start) + [navs, 1]))
 
 
 @router.callback_query(MemCb.filter(F.a == "rm"))

@@ -13,6 +13,7 @@ from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from bot import i18n
 from bot.i18n import _
 from bot.keyboards.common import MenuCb, edit_or_keep
+from bot.keyboards.households import HhCb
 from bot.keyboards.settings import (
     QUIET_PRESETS,
     SetCb,
@@ -31,6 +32,7 @@ from bot.keyboards.settings import (
 )
 from bot.rendering import esc
 from bot.services.access import Actor
+from bot.services.households import HouseholdsService
 from bot.services.members import MembersService
 from models import Member
 
@@ -70,8 +72,16 @@ async def _settings_view(member: Member, actor: Actor, members: MembersService) 
     if prefs:
         on = [pref_label(p) for p in prefs if members.wants(member, p)]
         lines.append(_("🔔 Notifications on: {list}").format(list=", ".join(on) if on else _("none")))
-    can_leave = bool(await members.resident_buildings(member))
-    return "\n".join(lines), settings_kb(can_leave=can_leave)
+    buildings = await members.resident_buildings(member)
+    flat: tuple[str, HhCb] | None = None
+    households = HouseholdsService(members.session, members.clock)
+    for b in buildings:  # the flat of the first building that has flats (most people have one building)
+        if (await households.count([b.id])).get(b.id):
+            mine = await households.household_of(member.id, b.id)
+            label = _("🏠 My flat: {label}").format(label=mine.label) if mine else _("🏠 My flat")
+            flat = (label, HhCb(a="top", b=b.id, m=member.id, mo="st"))
+            break
+    return "\n".join(lines), settings_kb(can_leave=bool(buildings), flat=flat)
 
 
 async def _edit(query: CallbackQuery, text: str, markup: InlineKeyboardMarkup | None = None) -> None:

@@ -15,12 +15,23 @@ from bot.keyboards.common import CancelCb, MenuCb, main_menu
 from bot.keyboards.start import JoinCb, JoinDecisionCb, areas_kb, buildings_kb, communities_kb
 from bot.rendering import esc
 from bot.services.access import Actor, Level
+from bot.services.households import HouseholdsService
 from bot.services.members import InviteError, MembersService
 from bot.services.onboarding import OnboardingService, role_as, role_label
-from models import Member
+from handlers.households import ask as ask_household
+from handlers.households import has_households
+from models import Building, Member
 
 router = Router(name=__name__)
 router.message.filter(F.chat.type == "private")
+
+
+
+async def households_building(households: HouseholdsService, building_id: int) -> Building:
+    building = await households.session.get(Building, building_id)
+    if building is None:
+        raise LookupError("building")
+    return building
 
 
 class Joining(StatesGroup):
@@ -67,7 +78,8 @@ async def _roles_line(members: MembersService, member: Member) -> str:
 
 @router.message(CommandStart(deep_link=True))
 async def start_with_code(message: Message, command: CommandObject, member: Member, actor: Actor,
-                          members: MembersService, onboarding: OnboardingService, state: FSMContext) -> None:
+                          members: MembersService, onboarding: OnboardingService, households: HouseholdsService,
+                          state: FSMContext) -> None:
     await state.clear()
     first = await members.mark_privacy_seen(member)
     try:
@@ -90,6 +102,14 @@ async def start_with_code(message: Message, command: CommandObject, member: Memb
     if first:
         text += "\n" + _("What I store and who sees it: /privacy")
     await message.answer(text, reply_markup=main_menu(actor.top_level))
+    role = joined.invite.role or ""
+    building_id = joined.invite.building_id
+    if joined.newly and building_id is not None and role in ("resident", "captain") and \
+            await has_households(households, building_id) and \
+            await households.household_of(member.id, building_id) is None:
+        # One question more, with a way past it: the household is one voice in consultations and surveys.
+        await ask_household(message, state, households, await households_building(households, building_id),
+                            member.id, "jr" if role == "resident" else "jc")
 
 
 @router.message(CommandStart())
@@ -189,8 +209,16 @@ async def join_wrong_input(message: Message, state: FSMContext, members: Members
 
 @router.callback_query(JoinCb.filter(F.level == "b"))
 async def join_building(query: CallbackQuery, callback_data: JoinCb, member: Member, state: FSMContext,
-                        onboarding: OnboardingService) -> None:
+                        onboarding: OnboardingService, households: HouseholdsService) -> None:
     await state.clear()
+    if await has_households(households, callback_data.id) and \
+            await households.household_of(member.id, callback_data.id) is None and \
+            isinstance(query.message, Message):
+        # After the building, the flat (unit → floor → room); the request goes to the captains with it.
+        await query.answer()
+        await ask_household(query.message, state, households,
+                            await households_building(households, callback_data.id), member.id, "rq", edit=True)
+        return
     _request, info, is_new = await onboarding.ask_to_join(member, callback_data.id)
     if is_new:
         text = _("I've asked the captains of {building} to confirm. I'll tell you as soon as they do.")

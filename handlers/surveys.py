@@ -19,6 +19,7 @@ from bot.i18n import _, ngettext
 from bot.rendering import esc
 from bot.services.access import Actor, NotAllowed, Place
 from bot.services.surveys import (
+    MAX_QUESTIONS,
     AlreadyAnswered,
     SurveyClosed,
     SurveysService,
@@ -45,6 +46,20 @@ class SurveyCb(CallbackData, prefix="sv"):
 
 class SurveyFlow(StatesGroup):
     answering = State()
+
+
+class SurveyNew(StatesGroup):
+    """Staff typing their own questions (data c = community id), then `ready` with data qs = the lines."""
+
+    typing = State()
+    ready = State()
+
+
+def parse_questions(text: str) -> list[str] | None:
+    """One question per line, blank lines ignored; None when there are none or more than allowed."""
+    lines = [" ".join(line.split())[:300] for line in text.splitlines()]
+    qs = [line for line in lines if line]
+    return qs if 0 < len(qs) <= MAX_QUESTIONS else None
 
 
 def _when(survey: Survey, community: Community | None) -> str:
@@ -232,25 +247,69 @@ async def record(query: CallbackQuery, callback_data: SurveyCb, actor: Actor, su
                                    reply_markup=score_kb(survey.id, 0))
 
 
-@router.callback_query(SurveyCb.filter(F.a == "new"))
-async def new(query: CallbackQuery, callback_data: SurveyCb, actor: Actor, surveys: SurveysService) -> None:
-    places = await places_for(surveys.session, actor, callback_data.s)
-    if not places:
-        raise NotAllowed("survey")
+def _places_kb(places: list[tuple[str, Place]], *, typed_from: int | None = None) -> InlineKeyboardMarkup:
     kb = InlineKeyboardBuilder()
     for name, place in places[:20]:
         kb.button(text=name[:50], callback_data=SurveyCb(a="st", s=place.community_id, q=place.area_id or -1,
                                                            v=place.building_id or -1))
+    if typed_from is not None:
+        kb.button(text=_("✍️ Type my own questions"), callback_data=SurveyCb(a="ty", s=typed_from))
     kb.adjust(1)
+    return kb.as_markup()
+
+
+@router.callback_query(SurveyCb.filter(F.a == "new"))
+async def new(query: CallbackQuery, callback_data: SurveyCb, actor: Actor, surveys: SurveysService,
+              state: FSMContext) -> None:
+    places = await places_for(surveys.session, actor, callback_data.s)
+    if not places:
+        raise NotAllowed("survey")
+    await state.clear()  # the template unless the person goes on to type questions
     await query.answer()
     if isinstance(query.message, Message):
         await query.message.answer(_("📋 A satisfaction survey from the community's template. Who is asked?"),
-                                   reply_markup=kb.as_markup())
+                                   reply_markup=_places_kb(places, typed_from=callback_data.s))
+
+
+def _typing_prompt() -> str:
+    return _("✍️ Send your questions, one per line (up to {max}). Each is scored 1 to 5; write them in the "
+             "language your residents read. /cancel to stop.").format(max=MAX_QUESTIONS)
+
+
+@router.callback_query(SurveyCb.filter(F.a == "ty"))
+async def typed_start(query: CallbackQuery, callback_data: SurveyCb, actor: Actor, surveys: SurveysService,
+                      state: FSMContext) -> None:
+    if not await places_for(surveys.session, actor, callback_data.s):
+        raise NotAllowed("survey")
+    await state.set_state(SurveyNew.typing)
+    await state.set_data({"c": callback_data.s})
+    await query.answer()
+    if isinstance(query.message, Message):
+        await query.message.answer(_typing_prompt())
+
+
+@router.message(SurveyNew.typing, ~F.text.startswith("/"))
+async def typed_questions(message: Message, actor: Actor, surveys: SurveysService, state: FSMContext) -> None:
+    data = await state.get_data()
+    qs = parse_questions(message.text or "")
+    if qs is None:
+        await message.answer(_("Please send between 1 and {max} questions as text, one per line.").format(
+            max=MAX_QUESTIONS))
+        await message.answer(_typing_prompt())
+        return
+    places = await places_for(surveys.session, actor, int(data.get("c", 0)))
+    if not places:
+        raise NotAllowed("survey")
+    await state.set_state(SurveyNew.ready)
+    await state.update_data(qs=qs)
+    listed = "\n".join(f"{n}. {esc(q)}" for n, q in enumerate(qs, 1))
+    await message.answer(_("📋 Your questions:\n{questions}\n\nWho is asked?").format(questions=listed),
+                         reply_markup=_places_kb(places))
 
 
 @router.callback_query(SurveyCb.filter(F.a == "st"))
 async def start(query: CallbackQuery, callback_data: SurveyCb, actor: Actor, member: Member,
-                surveys: SurveysService) -> None:
+                surveys: SurveysService, state: FSMContext) -> None:
     community = await surveys.session.get(Community, callback_data.s)
     if community is None:
         raise LookupError("community")
@@ -261,7 +320,13 @@ async def start(query: CallbackQuery, callback_data: SurveyCb, actor: Actor, mem
         raise NotAllowed("survey", place)
     today = surveys.clock().astimezone(ZoneInfo(community.timezone))
     title = _("Satisfaction survey {date}").format(date=today.strftime("%Y-%m"))
-    survey = await surveys.start(actor, community, place=place, title=title, by=member)
+    questions = None
+    data = await state.get_data()
+    if await state.get_state() == SurveyNew.ready.state and data.get("c") == community.id and data.get("qs"):
+        # Typed questions are shown as typed to every reader (bot/services/surveys.question_text).
+        questions = [{"text": str(q)} for q in data["qs"]][:MAX_QUESTIONS]
+    await state.clear()
+    survey = await surveys.start(actor, community, place=place, title=title, questions=questions, by=member)
     rows = await surveys.progress(survey)
     await query.answer()
     if isinstance(query.message, Message):

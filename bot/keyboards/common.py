@@ -12,7 +12,7 @@ from bot.services.access import Level
 
 
 class MenuCb(CallbackData, prefix="menu"):
-    action: str  # report | my | settings | patrols | cleaning | help | queue
+    action: str  # report | my | board | settings | patrols | cleaning | help | queue
 
 
 class CancelCb(CallbackData, prefix="cancel"):
@@ -23,6 +23,7 @@ def main_menu(level: Level = Level.RESIDENT) -> InlineKeyboardMarkup:
     kb = InlineKeyboardBuilder()
     kb.button(text=_("📷 Report a problem"), callback_data=MenuCb(action="report"))
     kb.button(text=_("📋 My reports"), callback_data=MenuCb(action="my"))
+    kb.button(text=_("📌 Building board"), callback_data=MenuCb(action="board"))
     if level >= Level.VOLUNTEER:
         kb.button(text=_("🚶 Patrols"), callback_data=MenuCb(action="patrols"))
     if level >= Level.CAPTAIN:

@@ -49,11 +49,13 @@ def language_label(locale: str) -> str:
     return {"en": "English", "zh_Hans": "简体中文"}.get(locale, locale)
 
 
-def settings_kb(*, can_leave: bool) -> InlineKeyboardMarkup:
+def settings_kb(*, can_leave: bool, flat: tuple[str, CallbackData] | None = None) -> InlineKeyboardMarkup:
     kb = InlineKeyboardBuilder()
     kb.button(text=_("🌐 Language"), callback_data=SetCb(action="lang"))
     kb.button(text=_("🔔 Notifications"), callback_data=SetCb(action="prefs"))
     kb.button(text=_("🌙 Quiet hours"), callback_data=SetCb(action="quiet"))
+    if flat is not None:  # which flat the person lives in (handlers/households.py picks it)
+        kb.button(text=flat[0], callback_data=flat[1])
     if can_leave:
         kb.button(text=_("🚪 Leave building"), callback_data=SetCb(action="leave"))
     kb.button(text=_("🗑 Delete my data"), callback_data=SetCb(action="delete"))

@@ -26,8 +26,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock, system_clock
 from bot.services import EXTRA_SERVICES
+from bot.services.access import Actor, NotAllowed, Place, require
 from bot.services.tenure import Erased, on_erased, on_roles_ended
-from models import Building, Household, HouseholdMember, Member, Role
+from models import Building, Household, HouseholdMember, JoinRequest, Member, Role
 
 LABEL_RE = re.compile(r"^(?:(?P<unit>\d{1,2})-)?(?P<room>\d{1,5}[A-Za-z]?)$")
 MAX_HOUSEHOLDS_PER_BUILDING = 2000
@@ -248,10 +249,50 @@ class HouseholdsService:
         await self.session.flush()
         return _view(h)
 
+    async def may_choose(self, member_id: int, building_id: int) -> bool:
+        """Whether a person may say which flat of a building they live in: they hold a role there, or
+        their request to join it is waiting for the captains."""
+        role = (await self.session.execute(select(Role.id).where(
+            Role.member_id == member_id, Role.building_id == building_id).limit(1))).first()
+        if role is not None:
+            return True
+        return (await self.session.execute(select(JoinRequest.id).where(
+            JoinRequest.member_id == member_id, JoinRequest.building_id == building_id,
+            JoinRequest.status == "pending").limit(1))).first() is not None
+
+    async def set_for(self, actor: Actor, member: Member, household_id: int) -> HouseholdView:
+        """Put a person in a household, checked at the moment of use: the person themself (they belong to
+        the building or asked to), or someone who manages the building's members (its captains, the area
+        head, staff: the `members` right) correcting it — and then only for someone of that building."""
+        h = await self.session.get(Household, household_id)
+        if h is None:
+            raise LookupError("household")
+        place = await _building_place(self.session, h.building_id)
+        if actor.member_id != member.id:
+            require(actor, "members", place)
+        if not await self.may_choose(member.id, h.building_id):
+            raise NotAllowed("members", place)
+        by = None if actor.member_id == member.id else await self.session.get(Member, actor.member_id)
+        return await self.join(member, h.id, set_by=by)
+
+    async def clear_for(self, actor: Actor, member: Member, building_id: int) -> None:
+        """"I don't live in a flat here": the person leaves their household in this building."""
+        if actor.member_id != member.id:
+            require(actor, "members", await _building_place(self.session, building_id))
+        await self.leave_building(member.id, building_id)
+        await self.session.flush()
+
     async def leave_building(self, member_id: int, building_id: int) -> None:
         ids = select(Household.id).where(Household.building_id == building_id).scalar_subquery()
         await self.session.execute(delete(HouseholdMember).where(
             HouseholdMember.member_id == member_id, HouseholdMember.household_id.in_(ids)))
+
+
+async def _building_place(session: AsyncSession, building_id: int) -> Place:
+    b = await session.get(Building, building_id)
+    if b is None:
+        raise LookupError("building")
+    return Place(b.community_id, b.area_id, b.id)
 
 
 def _sort_key(h: HouseholdView) -> tuple[int, int, str]:

@@ -47,6 +47,13 @@ def role_as(role: str) -> str:
     return labels.get(role, role)
 
 
+def _join_text(name: str, building: str, flat: str | None) -> str:
+    if flat:
+        return _("🙋 {name} asks to join {building} as a resident (flat {flat}).").format(
+            name=name, building=esc(building), flat=esc(flat))
+    return _("🙋 {name} asks to join {building} as a resident.").format(name=name, building=esc(building))
+
+
 @dataclass(frozen=True)
 class Joined:
     invite: Invite
@@ -67,8 +74,10 @@ class OnboardingService(CommunityService):
             return await self.members.building_place(invite.building_id)
         return Place(invite.community_id, invite.area_id)
 
-    async def ask_to_join(self, member: Member, building_id: int) -> tuple[JoinRequest, PlaceInfo, bool]:
-        """File a join request and tell the building's captains (team chat, else privately)."""
+    async def ask_to_join(self, member: Member, building_id: int,
+                          flat: str | None = None) -> tuple[JoinRequest, PlaceInfo, bool]:
+        """File a join request and tell the building's captains (team chat, else privately), with the flat
+        the person says they live in, so the captains can check it."""
         request, is_new = await self.members.request_join(member, building_id)
         place = await self.members.building_place(building_id)
         info = await self.members.place_info(place)
@@ -82,8 +91,7 @@ class OnboardingService(CommunityService):
             name += f" (@{esc(member.username)})"
         if team_chat is not None:
             with use_locale(info.community.locale):
-                text = _("🙋 {name} asks to join {building} as a resident.").format(
-                    name=name, building=esc(info.name))
+                text = _join_text(name, info.name, flat)
                 await self.outbox.enqueue(key=f"join:{request.id}:chat", kind="join_request",
                                           chat_id=team_chat, text=text, buttons=decision_buttons(request.id),
                                           community_id=info.community.id)
@@ -91,8 +99,7 @@ class OnboardingService(CommunityService):
         recipients = await self.members.responsible(place, 0)
         for captain in recipients:
             with use_locale(self.members.locale_for(captain, info.community)):
-                text = _("🙋 {name} asks to join {building} as a resident.").format(
-                    name=name, building=esc(info.name))
+                text = _join_text(name, info.name, flat)
                 await self.outbox.notify(captain, key=f"join:{request.id}:{captain.id}", kind="join_request",
                                          text=text, buttons=decision_buttons(request.id),
                                          community_id=info.community.id, tz=info.community.timezone)
@@ -104,6 +111,14 @@ class OnboardingService(CommunityService):
         person = await self.members.get(request.member_id)
         building = await self.session.get(Building, request.building_id)
         assert person is not None and building is not None
+        if changed and not approve:
+            # The flat they gave with the request goes with it, unless they belong to the building anyway.
+            from bot.services.households import HouseholdsService
+
+            households = HouseholdsService(self.session, self.clock)
+            await self.session.flush()  # no autoflush: the query below must see the request declined
+            if not await households.may_choose(person.id, building.id):
+                await households.leave_building(person.id, building.id)
         if changed:
             info = await self.members.place_info(await self.members.building_place(building.id))
             with use_locale(self.members.locale_for(person, info.community)):

@@ -39,7 +39,8 @@ async def test_captain_sees_and_removes_a_resident(harness: BotHarness, communit
     assert "• Zhang — building captain" in view.text
     assert "• Ann — resident" in view.text
     assert "• &lt;b&gt;Evil&lt;/b&gt; &amp; co — resident" in view.text  # names escaped
-    assert tg.buttons(view) == [["➖ Remove someone"], ["🔁 Hand over captaincy"], ["✖️ Close"]]
+    assert tg.buttons(view) == [["➖ Remove someone"], ["🔁 Hand over captaincy"], ["🏠 Correct someone's flat"],
+                                ["✖️ Close"]]  # 🏠: issue 13
 
     await harness.feed(up.callback_on(view, captain, "Remove someone"))
     # The captain cannot remove themselves here (that is a handover), only the residents.
@@ -130,7 +131,7 @@ async def test_captain_hands_over_their_own_building(harness: BotHarness, commun
     zhang = up.user(3001, "Zhang", "zh-hans")
     await harness.feed(up.text(zhang, "/members"))
     view = tg.last(3001)
-    assert tg.buttons(view) == [["➖ 移除成员"], ["🔁 移交楼栋长"], ["✖️ 关闭"]]
+    assert tg.buttons(view) == [["➖ 移除成员"], ["🔁 移交楼栋长"], ["🏠 更正住户门牌"], ["✖️ 关闭"]]  # 🏠: issue 13
     await harness.feed(up.callback_on(view, zhang, "移交楼栋长"))
     await harness.feed(up.callback_on(view, zhang, "Ann"))
     await harness.feed(up.callback_on(view, zhang, "确定移交"))

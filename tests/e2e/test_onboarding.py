@@ -79,6 +79,7 @@ async def _ask_to_join_b1(harness: BotHarness, user: Any) -> None:
     await harness.feed(up.callback_on(tg.last(user.id), user, "Nanchi Community"))
     await harness.feed(up.callback_on(tg.last(user.id), user, "North area"))
     await harness.feed(up.callback_on(tg.last(user.id), user, "Building 1"))
+    await harness.feed(up.callback_on(tg.last(user.id), user, "Skip for now"))  # the flat question (issue 13)
 
 
 # ---------------------------------------------------------------------------- asking the captains
@@ -101,6 +102,8 @@ async def test_join_by_buttons_captain_approves(harness: BotHarness, community: 
     await harness.feed(up.callback_on(tg.last(uid), ann, "North area"))
     assert tg.buttons(tg.edits(uid)[-1])[0] == ["Building 1", "Building 2", "⬅️ Back"]
     await harness.feed(up.callback_on(tg.last(uid), ann, "Building 1"))
+    assert "which flat?" in tg.edits(uid)[-1].text  # the flat question (issue 13), skipped here
+    await harness.feed(up.callback_on(tg.last(uid), ann, "Skip for now"))
     assert tg.edits(uid)[-1].text == ("I've asked the captains of Building 1 to confirm. "
                                       "I'll tell you as soon as they do.")
 
@@ -134,7 +137,8 @@ async def test_join_by_buttons_captain_approves(harness: BotHarness, community: 
     ben_id = unique_id()
     harness.names[ben_id] = "Ben (invited)"  # type: ignore[index]
     await harness.feed(up.text(up.user(ben_id, "Ben", "en"), "/start Fx7pQ2rT9sLw4Kd"))
-    assert tg.last(ben_id).text.startswith("Hi Ben! You joined Building 1 as a resident.")
+    # The greeting, then the flat question (issue 13).
+    assert tg.sent(ben_id)[-2].text.startswith("Hi Ben! You joined Building 1 as a resident.")
     await harness.feed(up.text(zhang_en, "/invite"))
     assert "1. Building 1 · resident · until 2026-11-27 09:00 · used 1/50" in tg.last(3001).text
     harness.save_transcript("onboarding_en", "Onboarding (English): asking a building's captains, and an invite link")
@@ -200,6 +204,7 @@ async def test_request_without_team_chat_goes_to_captains_privately(harness: Bot
     await harness.feed(up.callback_on(tg.last(uid), dan, "Nanchi Community"))
     await harness.feed(up.callback_on(tg.last(uid), dan, "North area"))
     await harness.feed(up.callback_on(tg.last(uid), dan, "Building 2"))
+    await harness.feed(up.callback_on(tg.last(uid), dan, "Skip for now"))  # the flat question (issue 13)
     await harness.deliver()
     card = tg.last(3002)
     assert card.text == "🙋 Dan asks to join Building 2 as a resident."
@@ -228,10 +233,11 @@ async def test_invite_link_joins_at_once(harness: BotHarness, community: Any) ->
     uid = unique_id()
     fay = up.user(uid, "Fay", "en")
     await harness.feed(up.text(fay, f"/start {invite.code}"))
-    text = tg.last(uid).text
+    greeting = tg.sent(uid)[-2]  # the flat question (issue 13) follows the greeting
+    text = greeting.text
     assert text.startswith("Hi Fay! You joined Building 1 as a resident.")
     assert "/privacy" in text
-    assert ["📷 Report a problem", "📋 My reports"] == tg.buttons(tg.last(uid))[0]
+    assert ["📷 Report a problem", "📋 My reports"] == tg.buttons(greeting)[0]
     # Opening the same link again changes nothing and uses no second place.
     await harness.feed(up.text(fay, f"/start {invite.code}"))
     assert tg.last(uid).text.startswith("Hi Fay! You are already a resident of Building 1.")
@@ -343,6 +349,7 @@ async def test_nonsense_gets_a_friendly_answer(harness: BotHarness, community: A
     await harness.feed(up.sticker(joe))
     assert tg.texts(uid)[-2:] == ["Please choose with the buttons.", "Which building?"]
     await harness.feed(up.callback_on(tg.last(uid), joe, "Building 1"))
+    await harness.feed(up.callback_on(tg.last(uid), joe, "Skip for now"))  # the flat question (issue 13)
     assert "asked the captains" in tg.edits(uid)[-1].text
     # Waiting for the captains: nothing to ask again, a friendly pointer instead.
     await harness.feed(up.voice(joe))
@@ -367,6 +374,8 @@ async def test_chinese_transcript(harness: BotHarness, community: Any, monkeypat
     await harness.feed(up.callback_on(tg.last(uid), li, "Nanchi Community"))
     await harness.feed(up.callback_on(tg.last(uid), li, "North area"))
     await harness.feed(up.callback_on(tg.last(uid), li, "Building 1"))
+    assert "哪一户" in tg.edits(uid)[-1].text  # the flat question (issue 13), skipped here
+    await harness.feed(up.callback_on(tg.last(uid), li, "暂时跳过"))
     assert tg.edits(uid)[-1].text == "已请 Building 1 的楼栋长确认，确认后马上通知您。"
     await deliver(harness)
     zhang = up.user(3001, "张楼长", "zh-hans")
@@ -379,7 +388,8 @@ async def test_chinese_transcript(harness: BotHarness, community: Any, monkeypat
     harness.names[uid2] = "王先生 (invited resident)"  # type: ignore[index]
     code = (await _make_invite(harness, 3001, "resident")).code
     await harness.feed(up.text(wang, f"/start {code}"))
-    assert tg.last(uid2).text.startswith("王先生您好！您已作为居民加入 Building 1。")
+    assert tg.sent(uid2)[-2].text.startswith("王先生您好！您已作为居民加入 Building 1。")
+    await harness.feed(up.callback_on(tg.last(uid2), wang, "暂时跳过"))  # the flat question (issue 13)
     await harness.feed(up.text(wang, "随便说点什么"))
     assert tg.last(uid2).text.startswith("我不太明白您的意思。")
     harness.save_transcript("onboarding_zh", "入门（中文）：申请加入楼栋与邀请链接")

@@ -138,3 +138,60 @@ async def test_survey_household_answers_once_captain_records_door_to_door(
         assert [(r.scores, r.in_person) for r in rows] == [
             ([5, 4, 3, 4, 5], False), ([2, 3, 4, 2, 1], False), ([4, 4, 4, 4, 4], True)]
         assert rows[0].comments[0] == "The bins overflow on Mondays"
+
+
+TYPED = {
+    "en": {"typed": "✍️ Type my own questions", "prompt": "one per line", "wrong": "between 1 and 8 questions",
+           "yours": "Your questions", "take": "📝 Take the survey"},
+    "zh_Hans": {"typed": "✍️ 自己输入问题", "prompt": "每行一个", "wrong": "1到8个问题",
+                "yours": "您的问题", "take": "📝 参与测评"},
+}
+
+
+@pytest.mark.parametrize("lang", ["en", "zh_Hans"])
+async def test_staff_type_their_own_questions(harness: BotHarness, community: Any, lang: str) -> None:
+    """The /survey wizard takes typed questions (one per line, at most 8, in any language); too many gets
+    one line and the same question; residents are asked the questions exactly as typed."""
+    w, t = WORDS[lang], TYPED[lang]
+    base = 64000 if lang == "en" else 64500
+    ann_id = base + 1
+    code = "zh-hans" if lang != "en" else "en"
+    await add_residents(harness, [ann_id], lang=code)
+    async with harness.sessions() as s:
+        b1 = (await s.execute(select(Building).where(Building.key == "b1"))).scalar_one()
+        hh = HouseholdsService(s, harness.clock)
+        m = (await s.execute(select(Member).where(Member.telegram_id == ann_id))).scalar_one()
+        await hh.join(m, (await hh.of_building(b1.id))[0].id)
+        staff_m = (await s.execute(select(Member).where(Member.telegram_id == STAFF))).scalar_one()
+        staff_m.locale = lang
+        await s.commit()
+    up = harness.up
+    staff = up.user(STAFF, "Wang", "en")
+    ann = up.user(ann_id, "Resident1", code)
+    harness.tg.add_chat(STAFF, type="private")
+    harness.record({STAFF: "Office staff Wang", ann_id: "Ann (flat 1)"})
+
+    await harness.feed(up.text(staff, "/survey"))
+    await tap(harness, STAFF, staff, w["new"])
+    await tap(harness, STAFF, staff, t["typed"])
+    assert t["prompt"] in screen(harness, STAFF)
+    await harness.feed(up.text(staff, "\n".join(f"Q{n}?" for n in range(1, 10))))
+    texts = harness.tg.texts(STAFF)
+    assert t["wrong"] in texts[-2] and t["prompt"] in texts[-1]
+    await harness.feed(up.text(staff, "Is the lift working well?\n\n  楼道灯亮吗？  \n"))
+    assert t["yours"] in screen(harness, STAFF)
+    assert "1. Is the lift working well?" in screen(harness, STAFF) and "2. 楼道灯亮吗？" in screen(harness, STAFF)
+    await tap(harness, STAFF, staff, w["b1"])
+    assert w["started"] in screen(harness, STAFF)
+    await harness.deliver()
+    await harness.feed(up.callback_on(_last_with(harness, ann_id, "📋"), ann, t["take"]))
+    question = harness.tg.last(ann_id)
+    assert "Is the lift working well?" in screen(harness, ann_id)
+    await harness.feed(up.callback_on(question, ann, "4"))
+    assert "楼道灯亮吗？" in screen(harness, ann_id)
+    await harness.feed(up.callback_on(question, ann, "5"))
+    harness.save_transcript(f"surveys_typed_{'en' if lang == 'en' else 'zh'}",
+                            "Satisfaction survey with typed questions" if lang == "en" else "满意度测评：自拟问题")
+    async with harness.sessions() as s:
+        rows = list((await s.execute(select(SurveyResponse))).scalars())
+        assert [r.scores for r in rows] == [[4, 5]]
