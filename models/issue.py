@@ -196,3 +196,12 @@ class IssueFollower(Base):
     issue_id: Mapped[int] = mapped_column(ForeignKey("issues.id", ondelete="CASCADE"), index=True)
     member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"), index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+def _install_search() -> None:
+    from models.search import install
+
+    install(Issue.__table__)
+
+
+_install_search()

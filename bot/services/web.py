@@ -159,8 +159,7 @@ class WebService:
         return LedgerPage(rows, page, len(found) > PAGE_SIZE)
 
 
-    @staticmethod
-    def _conditions(scope: Scope, f: LedgerFilter) -> list[Any]:
+    def _conditions(self, scope: Scope, f: LedgerFilter) -> list[Any]:
         """The WHERE of a ledger view: the scope (an area head's area) and every filter. The page and its
         export share it, so "Export this view" writes exactly the rows the filters show."""
         c: list[Any] = [Issue.community_id == scope.community_id]
@@ -187,10 +186,29 @@ class WebService:
         text = f.text.strip().lstrip("#")
         if text:
             if text.upper() == text and any(ch.isdigit() for ch in text) and len(text) <= 16:
+                # A reference first: one row by its unique key.
                 c.append(Issue.reference == text.upper())
             else:
-                c.append(Issue.description.contains(text, autoescape=True))
+                c.append(self._text_condition(text))
         return c
+
+    def _text_condition(self, text: str) -> Any:
+        """Issues whose description contains `text` (any case), through the search index of models/search.py:
+        trigrams need three characters, so a shorter text (a two-character Chinese word) scans."""
+        from sqlalchemy import column, literal_column
+        from sqlalchemy import table as sql_table
+
+        from models.search import FTS_TABLE
+
+        dialect = self.session.bind.dialect.name if self.session.bind is not None else "sqlite"
+        if dialect == "sqlite" and len(text) >= 3:
+            fts = sql_table(FTS_TABLE, column("rowid"))
+            phrase = '"' + text.replace('"', '""') + '"'  # one FTS5 string: the words as typed, in order
+            return Issue.id.in_(select(fts.c.rowid).where(literal_column(FTS_TABLE).op("MATCH")(phrase)))
+        if dialect == "postgresql":
+            escaped = text.replace("/", "//").replace("%", "/%").replace("_", "/_")
+            return Issue.description.ilike(f"%{escaped}%", escape="/")
+        return Issue.description.contains(text, autoescape=True)
 
     @staticmethod
     def _order(f: LedgerFilter) -> list[Any]:
