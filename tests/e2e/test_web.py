@@ -600,3 +600,35 @@ async def test_ledger_presets_find_last_weeks_overdue_fire_lane_reports(harness:
     assert chip
     fire = await (await desk.get("/desk/ledger" + chip.group(1).replace("&amp;", "&"))).text()
     assert "#NC0001" in fire and "#NC0002" not in fire and "#NC0003" not in fire
+
+
+async def test_ledger_text_search_uses_the_index_and_follows_changes(harness: BotHarness, community: Any,
+                                                                     desk: TestClient) -> None:
+    """Free text goes through the search index (FTS5 trigrams on SQLite, pg_trgm on PostgreSQL): any case,
+    Chinese without spaces, two-character words too (a scan), and a description changed or scrubbed later
+    (erasure) is found by its new text only."""
+    from sqlalchemy import update
+
+    from models import Issue
+
+    await set_locale(harness, "en")
+    groups(harness)
+    ann = await person(harness, unique_id(), "Ann", resident_of="b1")
+    await file_issue(harness, ann, description="消防通道被电动车占用")
+    lamp = await file_issue(harness, ann, category="lighting", description="Lamp out by the gate")
+    staff = await person(harness, STAFF, "Office Wu")
+    await signed_in(harness, desk, staff.id)
+
+    async def found(text: str) -> set[str]:
+        page = await (await desk.get("/desk/ledger", params={"q": text})).text()
+        return set(re.findall(r">#(NC\d+)<", page))
+
+    assert await found("消防通道") == {"NC0001"}
+    assert await found("通道") == {"NC0001"}  # two characters: below a trigram, found by a scan
+    assert await found("LAMP OUT") == {"NC0002"}
+    assert await found("lamp gate") == set()  # the words as typed, in order
+    assert await found('"; DROP TABLE issues; --') == set()
+    async with harness.sessions() as s:
+        await s.execute(update(Issue).where(Issue.id == lamp).values(description="Light fixed by the door"))
+        await s.commit()
+    assert await found("lamp") == set() and await found("fixed by") == {"NC0002"}
