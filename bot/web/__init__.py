@@ -366,9 +366,10 @@ async def ledger_export(request: web.Request) -> web.StreamResponse:
         community = (await visit.members.place_info(Place(scope.community_id))).community
         f = _ledger_filter(q, community.timezone)
         ids = await visit.service.ledger_ids(scope, f, limit=XLSX_MAX_ROWS if fmt == "xlsx" else CSV_MAX_ROWS)
-        if fmt == "xlsx" and len(ids) > XLSX_MAX_ROWS:
+        limit = XLSX_MAX_ROWS if fmt == "xlsx" else CSV_MAX_ROWS
+        if len(ids) > limit:
             args = {k: v for k, v in q.items() if k not in ("fmt", "page")}
-            raise web.HTTPSeeOther(f"{desk.prefix}/ledger?" + urlencode({**args, "too_many": XLSX_MAX_ROWS}))
+            raise web.HTTPSeeOther(f"{desk.prefix}/ledger?" + urlencode({**args, "too_many": limit}))
         # The reporter's name only for those the bot's own export shows it to (staff).
         reporter = can(visit.actor, "export_reporter", Place(scope.community_id))
         areas = {a.id: a.name for a in (await session.execute(
@@ -541,14 +542,15 @@ async def issue_action(request: web.Request) -> web.StreamResponse:
         raise web.HTTPNotFound()
     photo_data: bytes | None = None
     upload_problem = ""
-    if action == "resolve" and request.content_type == "multipart/form-data":
-        form: Any
-        form, photo_data, upload_problem = await _resolve_form(request)
-    else:
-        form = await request.post()
     target = f"{desk.prefix}/issue/{issue_id}?"
     async with desk.sessions() as session:
+        # Who is asking first: nobody uploads a photo's megabytes before being known to be office.
         visit = await _visit(request, session)
+        form: Any
+        if action == "resolve" and request.content_type == "multipart/form-data":
+            form, photo_data, upload_problem = await _resolve_form(request)
+        else:
+            form = await request.post()
         if form.get("csrf") != request[CSRF_KEY]:
             raise web.HTTPForbidden(text="CSRF")
         issue = await visit.service.issue_in_scope(visit.scopes, issue_id)

@@ -632,3 +632,23 @@ async def test_ledger_text_search_uses_the_index_and_follows_changes(harness: Bo
         await s.execute(update(Issue).where(Issue.id == lamp).values(description="Light fixed by the door"))
         await s.commit()
     assert await found("lamp") == set() and await found("fixed by") == {"NC0002"}
+
+
+async def test_a_spreadsheet_too_big_to_make_while_waiting_asks_for_csv(harness: BotHarness, community: Any,
+                                                                         desk: TestClient,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    import bot.web
+
+    monkeypatch.setattr(bot.web, "XLSX_MAX_ROWS", 1)
+    await set_locale(harness, "en")
+    groups(harness)
+    ann = await person(harness, unique_id(), "Ann", resident_of="b1")
+    await file_issue(harness, ann)
+    await file_issue(harness, ann, category="lighting")
+    staff = await person(harness, STAFF, "Office Wu")
+    await signed_in(harness, desk, staff.id)
+    big = await desk.get("/desk/ledger/export", params={"fmt": "xlsx", "status": "open"})
+    assert big.status == 200 and "more than 1 rows" in await big.text() and "status=open" in str(big.url)
+    one = await desk.get("/desk/ledger/export", params={"fmt": "xlsx", "category": "lighting"})
+    assert one.content_type.endswith("spreadsheetml.sheet")
+    assert (await desk.get("/desk/ledger/export", params={"fmt": "csv"})).content_type == "text/csv"
