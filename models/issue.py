@@ -65,6 +65,8 @@ class Issue(Base):
         Index("ix_issues_triage", "community_id", "triage", "created_at"),
         Index("ix_issues_overdue", "community_id", "overdue", "created_at"),
         Index("ix_issues_deadline", "community_id", "deadline_at"),
+        # One building's issues newest first (the ledger's building filter) without sorting them all.
+        Index("ix_issues_building_created", "building_id", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

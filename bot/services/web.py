@@ -150,7 +150,8 @@ class WebService:
 
         q = select(Issue.id, Issue.reference, Issue.category, Issue.status, Issue.urgent, Issue.overdue,
                    Building.name, Issue.description, Issue.created_at, Issue.deadline_at) \
-            .outerjoin(Building, Building.id == Issue.building_id).where(*self._conditions(scope, f))
+            .outerjoin(Building, Building.id == Issue.building_id).where(
+                *self._conditions(scope, f, await self._wide(f)))
         q = q.order_by(*self._order(f))
         page = max(1, min(f.page, 10_000))
         found = (await self.session.execute(q.offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE + 1))).all()
@@ -159,7 +160,7 @@ class WebService:
         return LedgerPage(rows, page, len(found) > PAGE_SIZE)
 
 
-    def _conditions(self, scope: Scope, f: LedgerFilter) -> list[Any]:
+    def _conditions(self, scope: Scope, f: LedgerFilter, wide: bool = False) -> list[Any]:
         """The WHERE of a ledger view: the scope (an area head's area) and every filter. The page and its
         export share it, so "Export this view" writes exactly the rows the filters show."""
         c: list[Any] = [Issue.community_id == scope.community_id]
@@ -189,22 +190,42 @@ class WebService:
                 # A reference first: one row by its unique key.
                 c.append(Issue.reference == text.upper())
             else:
-                c.append(self._text_condition(text))
+                c.append(self._text_condition(text, wide))
         return c
 
-    def _text_condition(self, text: str) -> Any:
-        """Issues whose description contains `text` (any case), through the search index of models/search.py:
-        trigrams need three characters, so a shorter text (a two-character Chinese word) scans."""
+    def _dialect(self) -> str:
+        return self.session.bind.dialect.name if self.session.bind is not None else "sqlite"
+
+    @staticmethod
+    def _fts_rowids(text: str) -> Any:
         from sqlalchemy import column, literal_column
         from sqlalchemy import table as sql_table
 
         from models.search import FTS_TABLE
 
-        dialect = self.session.bind.dialect.name if self.session.bind is not None else "sqlite"
-        if dialect == "sqlite" and len(text) >= 3:
-            fts = sql_table(FTS_TABLE, column("rowid"))
-            phrase = '"' + text.replace('"', '""') + '"'  # one FTS5 string: the words as typed, in order
-            return Issue.id.in_(select(fts.c.rowid).where(literal_column(FTS_TABLE).op("MATCH")(phrase)))
+        fts = sql_table(FTS_TABLE, column("rowid"))
+        phrase = '"' + text.replace('"', '""') + '"'  # one FTS5 string: the words as typed, in order
+        return select(fts.c.rowid).where(literal_column(FTS_TABLE).op("MATCH")(phrase))
+
+    async def _wide(self, f: LedgerFilter) -> bool:
+        """Whether a free-text search matches so many issues that walking the ledger's sort order and testing
+        each description finds a page sooner than sorting every match (SQLite; PostgreSQL's planner weighs
+        this itself from its statistics). Counts at most WIDE + 1 matches in the index."""
+        text = f.text.strip().lstrip("#")
+        if self._dialect() != "sqlite" or len(text) < 3 or (
+                text.upper() == text and any(ch.isdigit() for ch in text) and len(text) <= 16):
+            return False
+        n = (await self.session.execute(select(func.count()).select_from(
+            self._fts_rowids(text).limit(WIDE + 1).subquery()))).scalar_one()
+        return int(n) > WIDE
+
+    def _text_condition(self, text: str, wide: bool = False) -> Any:
+        """Issues whose description contains `text` (any case), through the search index of models/search.py:
+        trigrams need three characters, so a shorter text (a two-character Chinese word) scans. A text
+        matching more than WIDE issues is tested row by row along the sort order instead (see _wide)."""
+        dialect = self._dialect()
+        if dialect == "sqlite" and len(text) >= 3 and not wide:
+            return Issue.id.in_(self._fts_rowids(text))
         if dialect == "postgresql":
             escaped = text.replace("/", "//").replace("%", "/%").replace("_", "/_")
             return Issue.description.ilike(f"%{escaped}%", escape="/")
@@ -217,6 +238,7 @@ class WebService:
 
     async def ledger_ids(self, scope: Scope, f: LedgerFilter, *, limit: int) -> list[int]:
         """Every issue id of the view (all pages), in its order, at most `limit` (+1 to tell "more")."""
+        # Every match, sorted: the index's list of matches, whatever its size.
         q = select(Issue.id).where(*self._conditions(scope, f)).order_by(*self._order(f)).limit(limit + 1)
         return list((await self.session.execute(q)).scalars())
 
@@ -273,6 +295,8 @@ class LedgerFilter:
 SORTS = {"created": Issue.created_at, "deadline": Issue.deadline_at, "reference": Issue.number,
          "status": Issue.status, "category": Issue.category}
 PAGE_SIZE = 50
+# Above this many matches a text search walks the sort order testing descriptions (see WebService._wide).
+WIDE = 2000
 
 
 @dataclass(frozen=True)

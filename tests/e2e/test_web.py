@@ -652,3 +652,24 @@ async def test_a_spreadsheet_too_big_to_make_while_waiting_asks_for_csv(harness:
     one = await desk.get("/desk/ledger/export", params={"fmt": "xlsx", "category": "lighting"})
     assert one.content_type.endswith("spreadsheetml.sheet")
     assert (await desk.get("/desk/ledger/export", params={"fmt": "csv"})).content_type == "text/csv"
+
+
+async def test_a_text_matching_many_issues_gives_the_same_rows(harness: BotHarness, community: Any,
+                                                               desk: TestClient,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """Above WIDE matches the search tests descriptions along the sort order instead of sorting every
+    match: the rows shown are the same."""
+    import bot.services.web
+
+    await set_locale(harness, "en")
+    groups(harness)
+    ann = await person(harness, unique_id(), "Ann", resident_of="b1")
+    for words in ("Bikes in the fire lane", "Boxes in the FIRE LANE", "Lamp out"):
+        await file_issue(harness, ann, description=words)
+    staff = await person(harness, STAFF, "Office Wu")
+    await signed_in(harness, desk, staff.id)
+    narrow = await (await desk.get("/desk/ledger", params={"q": "fire lane"})).text()
+    monkeypatch.setattr(bot.services.web, "WIDE", 1)
+    wide = await (await desk.get("/desk/ledger", params={"q": "fire lane"})).text()
+    rows = re.findall(r">#(NC\d+)<", narrow)
+    assert rows == ["NC0002", "NC0001"] and re.findall(r">#(NC\d+)<", wide) == rows

@@ -1,4 +1,4 @@
-"""the desk's ledger: free-text search index (FTS5 trigram on SQLite, pg_trgm on PostgreSQL)
+"""the desk's ledger: free-text search index (FTS5 trigram on SQLite, pg_trgm on PostgreSQL), building index
 
 Revision ID: 0016
 Revises: 0009
@@ -20,6 +20,8 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    with op.batch_alter_table('issues', schema=None) as batch_op:
+        batch_op.create_index('ix_issues_building_created', ['building_id', 'created_at'], unique=False)
     dialect = op.get_bind().dialect.name
     if dialect == "sqlite":
         for statement in sqlite_statements():
@@ -31,6 +33,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('issues', schema=None) as batch_op:
+        batch_op.drop_index('ix_issues_building_created')
     dialect = op.get_bind().dialect.name
     if dialect == "sqlite":
         for suffix in ("ai", "ad", "au"):
