@@ -34,3 +34,12 @@ def _safe_url(database_url: str) -> str:
 async def upgrade_async(database_url: str) -> None:
     # Alembic's env.py runs its own event loop; keep it off ours.
     await asyncio.to_thread(upgrade, database_url)
+
+
+def include_object(obj: object, name: str | None, type_: str, reflected: bool, compare_to: object) -> bool:
+    """Alembic's comparison leaves alone the search objects made by hand (models/search.py: an FTS5 table
+    and its shadow tables on SQLite, a pg_trgm index on PostgreSQL): they are outside the models' metadata
+    on purpose, and autogenerate would otherwise offer to drop them."""
+    from models.search import SEARCH_OBJECTS
+
+    return name not in SEARCH_OBJECTS

@@ -314,7 +314,12 @@ class OutboxSender:
         except (TelegramServerError, TelegramNetworkError, TimeoutError, OSError) as exc:
             self.stats["errors"] += 1
             return "retry", {"error": f"{type(exc).__name__}: {exc}"}
-        return "sent", {"message_id": getattr(message, "message_id", None)}
+        sent: dict[str, Any] = {"message_id": getattr(message, "message_id", None)}
+        sizes = getattr(message, "photo", None)
+        if isinstance(sizes, list) and sizes:
+            # An uploaded photo's file_id, for a hook that keeps it (the desk's "after" photo).
+            sent["file_id"] = sizes[-1].file_id
+        return "sent", sent
 
     async def _send(self, item: OutboxItem) -> Any:
         p = item.payload
@@ -401,6 +406,8 @@ class OutboxSender:
             hook = SENT_HOOKS.get(item.kind)
             if hook is not None:
                 item.message_id = extra.get("message_id")
+                if extra.get("file_id"):
+                    item.payload = {**(item.payload or {}), "sent_file_id": extra["file_id"]}
                 await hook(session, item)
         elif outcome == "expired":
             self.stats["expired"] += 1

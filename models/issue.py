@@ -66,6 +66,8 @@ class Issue(Base):
         Index("ix_issues_triage", "community_id", "triage", "created_at"),
         Index("ix_issues_overdue", "community_id", "overdue", "created_at"),
         Index("ix_issues_deadline", "community_id", "deadline_at"),
+        # One building's issues newest first (the ledger's building filter) without sorting them all.
+        Index("ix_issues_building_created", "building_id", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -197,3 +199,12 @@ class IssueFollower(Base):
     issue_id: Mapped[int] = mapped_column(ForeignKey("issues.id", ondelete="CASCADE"), index=True)
     member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"), index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+def _install_search() -> None:
+    from models.search import install
+
+    install(Issue.__table__)
+
+
+_install_search()

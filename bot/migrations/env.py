@@ -9,6 +9,7 @@ from sqlalchemy.engine import Connection
 
 import models
 from bot.db import create_engine
+from bot.migrate import include_object
 
 config = context.config
 target_metadata = models.Base.metadata
@@ -29,6 +30,7 @@ def _configure(connection: Connection) -> None:
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        include_object=include_object,
     )
 
 

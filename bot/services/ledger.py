@@ -254,16 +254,7 @@ async def stream_rows(sessions: async_sessionmaker[AsyncSession], community: Com
                       chunk: int = CHUNK, campaign_id: int | None = None
                       ) -> AsyncIterator[tuple[list[list[Any]], list[tuple[str, list[Any]]]]]:
     """Chunks of ledger rows (and each issue's photos), oldest first, from a read-only session."""
-    tz = ZoneInfo(community.timezone)
     lo, hi = utc_bounds(start, end, community.timezone)
-
-    def tz_text(value: datetime) -> str:
-        return value.astimezone(tz).strftime("%m-%d %H:%M")
-
-    def local(value: datetime | None) -> datetime | None:
-        # Spreadsheets have no time zones: write the community's wall-clock time.
-        return value.astimezone(tz).replace(tzinfo=None) if value is not None else None
-
     async with sessions() as session:
         areas = {a.id: a.name for a in (await session.execute(
             select(Area).where(Area.community_id == community.id))).scalars()}
@@ -283,62 +274,107 @@ async def stream_rows(sessions: async_sessionmaker[AsyncSession], community: Com
             if not issues:
                 break
             last_id = issues[-1].id
-            ids = [i.id for i in issues]
-            photos: dict[int, list[Any]] = {}
-            for p in (await session.execute(
-                    select(IssuePhoto.issue_id, IssuePhoto.file_id, IssuePhoto.kind)
-                    .where(IssuePhoto.issue_id.in_(ids))
-                    .order_by(IssuePhoto.issue_id, IssuePhoto.kind.desc(), IssuePhoto.position))).all():
-                photos.setdefault(p.issue_id, []).append(p)
-            last_note_ids = select(func.max(IssueEvent.id)).where(
-                IssueEvent.issue_id.in_(ids), IssueEvent.kind == "note").group_by(IssueEvent.issue_id)
-            notes = dict((await session.execute(
-                select(IssueEvent.issue_id, IssueEvent.note).where(IssueEvent.id.in_(last_note_ids)))).all())
-            names: dict[int, str] = {}
-            if reporter:
-                rids = {i.reporter_id for i in issues if i.reporter_id}
-                if rids:
-                    names = {m.id: m.display_name for m in (await session.execute(
-                        select(Member).where(Member.id.in_(rids)))).scalars()}
-            closers = {i.closed_by_id for i in issues if i.closed_by_id and i.close_how not in (
-                CloseHow.CONFIRMED, CloseHow.WITHDRAWN)}
-            closer_names = {m.id: m.display_name for m in (await session.execute(
-                select(Member).where(Member.id.in_(closers)))).scalars()} if closers else {}
-            history: dict[int, list[str]] = {}
-            for e in (await session.execute(
-                    select(IssueEvent.issue_id, IssueEvent.kind, IssueEvent.to_status, IssueEvent.at)
-                    .where(IssueEvent.issue_id.in_(ids), IssueEvent.to_status.is_not(None))
-                    .order_by(IssueEvent.issue_id, IssueEvent.id))).all():
-                step = labels.steps.get(e.kind) if e.kind in ("not_accepted", "verified") else None
-                step = step or labels.steps.get(e.to_status, e.to_status)
-                history.setdefault(e.issue_id, []).append(f"{step} {tz_text(e.at)}")
-            campaigns = await _campaign_names(session, ids)
-            rows: list[list[Any]] = []
-            for i in issues:
-                row = {
-                    "reference": f"#{i.reference}", "community": community.name, "area": areas.get(i.area_id or 0, ""),
-                    "building": buildings.get(i.building_id or 0, ""),
-                    "category": labels.categories.get(i.category, i.category),
-                    "urgent": labels.yes if i.urgent else labels.no, "status": labels.status_of(i),
-                    "triage": labels.triage.get(i.triage or "", ""), "description": i.description or "",
-                    "reporter": names.get(i.reporter_id or 0, "") if reporter else None,
-                    "created": local(i.created_at), "accepted": local(i.accepted_at),
-                    "resolved": local(i.resolved_at), "closed": local(i.closed_at), "deadline": local(i.deadline_at),
-                    "first_deadline": local(i.first_deadline_at), "missed_deadline": local(i.missed_deadline_at),
-                    "overdue": labels.yes if i.overdue else labels.no, "escalations": i.escalations,
-                    "hours_to_accept": _hours(i.created_at, i.accepted_at),
-                    "hours_to_resolve": _hours(i.created_at, i.resolved_at),
-                    "satisfaction": i.satisfaction, "reopened": i.reopen_count,
-                    "photos": " ".join(p.file_id for p in photos.get(i.id, [])),
-                    "last_note": notes.get(i.id) or "",
-                    "closed_by": (labels.the_reporter if i.close_how in (CloseHow.CONFIRMED, CloseHow.WITHDRAWN)
-                                  else closer_names.get(i.closed_by_id or 0, "")),
-                    "close_how": labels.how.get(i.close_how or "", ""),
-                    "history": " → ".join(history.get(i.id, [])),
-                    "campaigns": "; ".join(campaigns.get(i.id, [])),
-                }
-                rows.append([row[k] for k, _h in COLUMNS if reporter or k != "reporter"])
+            rows, photos = await build_rows(session, community, issues, labels, reporter=reporter, areas=areas,
+                                            buildings=buildings)
             yield rows, [(i.reference, photos.get(i.id, [])) for i in issues]
+
+
+async def build_rows(session: AsyncSession, community: Community, issues: Sequence[Any], labels: _Labels, *,
+                     reporter: bool, areas: dict[int, str], buildings: dict[int, str]
+                     ) -> tuple[list[list[Any]], dict[int, list[Any]]]:
+    """The ledger's rows (in COLUMNS order) for issues loaded with `_ISSUE_COLUMNS`, in their order, and
+    each issue's photos. One place for the columns: the bot's export and the desk's "Export this view"
+    both write what this returns. `reporter` adds the reporter's name (only for people the bot would
+    show it to)."""
+    tz = ZoneInfo(community.timezone)
+
+    def tz_text(value: datetime) -> str:
+        return value.astimezone(tz).strftime("%m-%d %H:%M")
+
+    def local(value: datetime | None) -> datetime | None:
+        # Spreadsheets have no time zones: write the community's wall-clock time.
+        return value.astimezone(tz).replace(tzinfo=None) if value is not None else None
+
+    ids = [i.id for i in issues]
+    photos: dict[int, list[Any]] = {}
+    for p in (await session.execute(
+            select(IssuePhoto.issue_id, IssuePhoto.file_id, IssuePhoto.kind)
+            .where(IssuePhoto.issue_id.in_(ids))
+            .order_by(IssuePhoto.issue_id, IssuePhoto.kind.desc(), IssuePhoto.position))).all():
+        photos.setdefault(p.issue_id, []).append(p)
+    last_note_ids = select(func.max(IssueEvent.id)).where(
+        IssueEvent.issue_id.in_(ids), IssueEvent.kind == "note").group_by(IssueEvent.issue_id)
+    notes = dict((await session.execute(
+        select(IssueEvent.issue_id, IssueEvent.note).where(IssueEvent.id.in_(last_note_ids)))).all())
+    names: dict[int, str] = {}
+    if reporter:
+        rids = {i.reporter_id for i in issues if i.reporter_id}
+        if rids:
+            names = {m.id: m.display_name for m in (await session.execute(
+                select(Member).where(Member.id.in_(rids)))).scalars()}
+    closers = {i.closed_by_id for i in issues if i.closed_by_id and i.close_how not in (
+        CloseHow.CONFIRMED, CloseHow.WITHDRAWN)}
+    closer_names = {m.id: m.display_name for m in (await session.execute(
+        select(Member).where(Member.id.in_(closers)))).scalars()} if closers else {}
+    campaigns = await _campaign_names(session, ids)
+    history: dict[int, list[str]] = {}
+    for e in (await session.execute(
+            select(IssueEvent.issue_id, IssueEvent.kind, IssueEvent.to_status, IssueEvent.at)
+            .where(IssueEvent.issue_id.in_(ids), IssueEvent.to_status.is_not(None))
+            .order_by(IssueEvent.issue_id, IssueEvent.id))).all():
+        step = labels.steps.get(e.kind) if e.kind in ("not_accepted", "verified") else None
+        step = step or labels.steps.get(e.to_status, e.to_status)
+        history.setdefault(e.issue_id, []).append(f"{step} {tz_text(e.at)}")
+    rows: list[list[Any]] = []
+    for i in issues:
+        row = {
+            "reference": f"#{i.reference}", "community": community.name, "area": areas.get(i.area_id or 0, ""),
+            "building": buildings.get(i.building_id or 0, ""),
+            "category": labels.categories.get(i.category, i.category),
+            "urgent": labels.yes if i.urgent else labels.no, "status": labels.status_of(i),
+            "triage": labels.triage.get(i.triage or "", ""), "description": i.description or "",
+            "reporter": names.get(i.reporter_id or 0, "") if reporter else None,
+            "created": local(i.created_at), "accepted": local(i.accepted_at),
+            "resolved": local(i.resolved_at), "closed": local(i.closed_at), "deadline": local(i.deadline_at),
+            "first_deadline": local(i.first_deadline_at), "missed_deadline": local(i.missed_deadline_at),
+            "overdue": labels.yes if i.overdue else labels.no, "escalations": i.escalations,
+            "hours_to_accept": _hours(i.created_at, i.accepted_at),
+            "hours_to_resolve": _hours(i.created_at, i.resolved_at),
+            "satisfaction": i.satisfaction, "reopened": i.reopen_count,
+            "photos": " ".join(p.file_id for p in photos.get(i.id, [])),
+            "last_note": notes.get(i.id) or "",
+            "closed_by": (labels.the_reporter if i.close_how in (CloseHow.CONFIRMED, CloseHow.WITHDRAWN)
+                          else closer_names.get(i.closed_by_id or 0, "")),
+            "close_how": labels.how.get(i.close_how or "", ""),
+            "history": " → ".join(history.get(i.id, [])),
+            "campaigns": "; ".join(campaigns.get(i.id, [])),
+        }
+        rows.append([row[k] for k, _h in COLUMNS if reporter or k != "reporter"])
+    return rows, photos
+
+
+def labels_for(community: Community, locale: str) -> _Labels:
+    return _Labels(community, locale)
+
+
+def headers_for(labels: _Labels, *, reporter: bool) -> list[str]:
+    return [h for (k, _h), h in zip(COLUMNS, labels.headers, strict=True) if reporter or k != "reporter"]
+
+
+def csv_row(row: list[Any]) -> list[Any]:
+    """A row as the CSV export writes it (local times as text, formulas defused)."""
+    return [_csv_value(v) for v in row]
+
+
+def xlsx_writer(path: Path, headers: list[str]) -> Any:
+    """openpyxl's write-only workbook (constant memory); `append(rows)`, then `close()` saves it."""
+    return _XlsxWriter(path, headers)
+
+
+async def issue_columns(session: AsyncSession, ids: Sequence[int]) -> list[Any]:
+    """The columns build_rows needs, for these issues, in the order of `ids`."""
+    found = {r.id: r for r in (await session.execute(select(*_ISSUE_COLUMNS).where(Issue.id.in_(ids)))).all()}
+    return [found[i] for i in ids if i in found]
 
 
 _ISSUE_COLUMNS = (Issue.id, Issue.reference, Issue.area_id, Issue.building_id, Issue.category, Issue.urgent,

@@ -8,6 +8,7 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -149,42 +150,118 @@ class WebService:
 
         q = select(Issue.id, Issue.reference, Issue.category, Issue.status, Issue.urgent, Issue.overdue,
                    Building.name, Issue.description, Issue.created_at, Issue.deadline_at) \
-            .outerjoin(Building, Building.id == Issue.building_id).where(Issue.community_id == scope.community_id)
-        if scope.area_id is not None:
-            q = q.where(Issue.area_id == scope.area_id)
-        if f.area_id is not None:
-            q = q.where(Issue.area_id == f.area_id)
-        if f.status == "open":
-            q = q.where(Issue.status.in_(IssueStatus.OPEN))
-        elif f.status:
-            q = q.where(Issue.status == f.status)
-        if f.category:
-            q = q.where(Issue.category == f.category)
-        if f.building_id is not None:
-            q = q.where(Issue.building_id == f.building_id)
-        if f.triage:
-            q = q.where(Issue.triage == f.triage)
-        if f.since is not None:
-            q = q.where(Issue.created_at >= f.since)
-        if f.until is not None:
-            q = q.where(Issue.created_at < f.until)
-        if f.overdue:
-            q = q.where(Issue.overdue.is_(True))
-        text = f.text.strip().lstrip("#")
-        if text:
-            if text.upper() == text and any(ch.isdigit() for ch in text) and len(text) <= 16:
-                q = q.where(Issue.reference == text.upper())
-            else:
-                q = q.where(Issue.description.contains(text, autoescape=True))
-        key = f.sort.lstrip("-")
-        column = SORTS.get(key, Issue.created_at)
-        q = q.order_by(column.desc() if f.sort.startswith("-") else column.asc(), Issue.id.desc())
+            .outerjoin(Building, Building.id == Issue.building_id).where(
+                *self._conditions(scope, f, await self._wide(f)))
+        q = q.order_by(*self._order(f))
         page = max(1, min(f.page, 10_000))
         found = (await self.session.execute(q.offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE + 1))).all()
         rows = [LedgerRow(r[0], r[1], r[2], r[3], bool(r[4]), bool(r[5]), r[6] or "", (r[7] or "")[:140], r[8], r[9])
                 for r in found[:PAGE_SIZE]]
         return LedgerPage(rows, page, len(found) > PAGE_SIZE)
 
+
+    def _conditions(self, scope: Scope, f: LedgerFilter, wide: bool = False) -> list[Any]:
+        """The WHERE of a ledger view: the scope (an area head's area) and every filter. The page and its
+        export share it, so "Export this view" writes exactly the rows the filters show."""
+        c: list[Any] = [Issue.community_id == scope.community_id]
+        if scope.area_id is not None:
+            c.append(Issue.area_id == scope.area_id)
+        if f.area_id is not None:
+            c.append(Issue.area_id == f.area_id)
+        if f.status == "open":
+            c.append(Issue.status.in_(IssueStatus.OPEN))
+        elif f.status:
+            c.append(Issue.status == f.status)
+        if f.category:
+            c.append(Issue.category == f.category)
+        if f.building_id is not None:
+            c.append(Issue.building_id == f.building_id)
+        if f.triage:
+            c.append(Issue.triage == f.triage)
+        if f.since is not None:
+            c.append(Issue.created_at >= f.since)
+        if f.until is not None:
+            c.append(Issue.created_at < f.until)
+        if f.overdue:
+            c.append(Issue.overdue.is_(True))
+        text = f.text.strip().lstrip("#")
+        if text:
+            if text.upper() == text and any(ch.isdigit() for ch in text) and len(text) <= 16:
+                # A reference first: one row by its unique key.
+                c.append(Issue.reference == text.upper())
+            else:
+                c.append(self._text_condition(text, wide))
+        return c
+
+    def _dialect(self) -> str:
+        return self.session.bind.dialect.name if self.session.bind is not None else "sqlite"
+
+    @staticmethod
+    def _fts_rowids(text: str) -> Any:
+        from sqlalchemy import column, literal_column
+        from sqlalchemy import table as sql_table
+
+        from models.search import FTS_TABLE
+
+        fts = sql_table(FTS_TABLE, column("rowid"))
+        phrase = '"' + text.replace('"', '""') + '"'  # one FTS5 string: the words as typed, in order
+        return select(fts.c.rowid).where(literal_column(FTS_TABLE).op("MATCH")(phrase))
+
+    async def _wide(self, f: LedgerFilter) -> bool:
+        """Whether a free-text search matches so many issues that walking the ledger's sort order and testing
+        each description finds a page sooner than sorting every match (SQLite; PostgreSQL's planner weighs
+        this itself from its statistics). Counts at most WIDE + 1 matches in the index."""
+        text = f.text.strip().lstrip("#")
+        if self._dialect() != "sqlite" or len(text) < 3 or (
+                text.upper() == text and any(ch.isdigit() for ch in text) and len(text) <= 16):
+            return False
+        n = (await self.session.execute(select(func.count()).select_from(
+            self._fts_rowids(text).limit(WIDE + 1).subquery()))).scalar_one()
+        return int(n) > WIDE
+
+    def _text_condition(self, text: str, wide: bool = False) -> Any:
+        """Issues whose description contains `text` (any case), through the search index of models/search.py:
+        trigrams need three characters, so a shorter text (a two-character Chinese word) scans. A text
+        matching more than WIDE issues is tested row by row along the sort order instead (see _wide)."""
+        dialect = self._dialect()
+        if dialect == "sqlite" and len(text) >= 3 and not wide:
+            return Issue.id.in_(self._fts_rowids(text))
+        if dialect == "postgresql":
+            escaped = text.replace("/", "//").replace("%", "/%").replace("_", "/_")
+            return Issue.description.ilike(f"%{escaped}%", escape="/")
+        return Issue.description.contains(text, autoescape=True)
+
+    @staticmethod
+    def _order(f: LedgerFilter) -> list[Any]:
+        column = SORTS.get(f.sort.lstrip("-"), Issue.created_at)
+        return [column.desc() if f.sort.startswith("-") else column.asc(), Issue.id.desc()]
+
+    async def ledger_ids(self, scope: Scope, f: LedgerFilter, *, limit: int) -> list[int]:
+        """Every issue id of the view (all pages), in its order, at most `limit` (+1 to tell "more")."""
+        # Every match, sorted: the index's list of matches, whatever its size.
+        q = select(Issue.id).where(*self._conditions(scope, f)).order_by(*self._order(f)).limit(limit + 1)
+        return list((await self.session.execute(q)).scalars())
+
+    def actions(self, actor: Actor, issue: Issue) -> list[str]:
+        """The actions the desk offers this person on this issue in its status — the same ones the card's
+        buttons offer in Telegram (bot/keyboards/issues.py: triage_buttons). The services check again."""
+        from bot.services.triage import WORKABLE
+
+        place = Place(issue.community_id, issue.area_id, issue.building_id)
+        out: list[str] = []
+        if can(actor, "triage", place):
+            if issue.status == IssueStatus.NEW:
+                out.append("accept")
+            if issue.status in WORKABLE and issue.status != IssueStatus.REFERRED:
+                out.append("assign")
+            if issue.status in WORKABLE:
+                out.append("deadline")
+                if issue.status != IssueStatus.NEW and issue.triage != "residents":
+                    out.append("resolve")
+            out.append("note")
+        if issue.status == IssueStatus.VERIFYING and can(actor, "verify", place):
+            out += ["verify", "notacc"]
+        return out
 
     async def issue_in_scope(self, scopes: list[Scope], issue_id: int) -> Issue | None:
         """The issue, if it lies in one of the person's scopes (else None: the page says "not found")."""
@@ -218,6 +295,8 @@ class LedgerFilter:
 SORTS = {"created": Issue.created_at, "deadline": Issue.deadline_at, "reference": Issue.number,
          "status": Issue.status, "category": Issue.category}
 PAGE_SIZE = 50
+# Above this many matches a text search walks the sort order testing descriptions (see WebService._wide).
+WIDE = 2000
 
 
 @dataclass(frozen=True)
@@ -434,7 +513,74 @@ def _num(value: float) -> object:
     return int(value) if float(value).is_integer() else value
 
 
+# ---------------------------------------------------------------------- the desk's "after" photo
+
+AFTER_PHOTO_KIND = "desk_after_photo"
+AFTER_PHOTO_MAX = 5 * 1024 * 1024  # bytes; Telegram takes photos up to 10 MB, a phone photo is 2-4 MB
+
+
+async def send_after_photo(session: AsyncSession, clock: Clock, actor: Actor, member: Member, issue: Issue,
+                           data: bytes, *, note: str, caption: str, failed: str, admin: bool) -> bool:
+    """Resolve with an "after" photo uploaded on the desk. The bot keeps photos as Telegram file ids (the
+    card, the reporter's before → after album and the ledger all use them), and a file gets an id only
+    when it is sent: so the photo goes to the person's own private chat through the outbox, and when
+    Telegram has it (`resolve_with_sent_photo`) the issue is resolved with that id through the same
+    TriageService.resolve as in the chat. The same upload twice is one outbox row (its key holds the
+    photo's hash): False then. Rights are checked now and again when the photo has arrived."""
+    import base64
+
+    from bot.services.access import require
+    from bot.services.outbox import Outbox
+
+    require(actor, "triage", Place(issue.community_id, issue.area_id, issue.building_id))
+    digest = hashlib.sha256(data).hexdigest()[:24]
+    return await Outbox(session, clock).enqueue(
+        key=f"desk_after:{issue.id}:{digest}", kind=AFTER_PHOTO_KIND, chat_id=member.telegram_id,
+        photo={"b64": base64.b64encode(data).decode(), "filename": "after.jpg"}, text=caption,
+        member_id=member.id, community_id=issue.community_id, urgent=True,
+        extra={"desk_issue": issue.id, "desk_member": member.id, "desk_note": note[:1000],
+               "desk_admin": admin, "desk_failed": failed})
+
+
+async def resolve_with_sent_photo(session: AsyncSession, item: Any) -> None:
+    """The outbox hook of an uploaded "after" photo: Telegram has it now, so resolve the issue with its
+    file id. The photo's bytes leave the outbox row (they are Telegram's now)."""
+    from bot.services.access import NotAllowed
+    from bot.services.members import MembersService
+    from bot.services.outbox import Outbox
+    from bot.services.triage import InvalidInput, TriageService
+    from models import OutboxItem
+
+    payload = dict(item.payload or {})
+    file_id = payload.pop("sent_file_id", None)
+    payload["photo"] = file_id or ""
+    item.payload = payload
+    await session.execute(update(OutboxItem).where(OutboxItem.id == item.id).values(payload=payload))
+    member = await session.get(Member, int(payload.get("desk_member") or 0))
+    if not file_id or member is None:
+        return
+
+    def clock() -> datetime:
+        # The sender's clock is not at hand in a hook; the upload's own time is when it was fixed.
+        return item.not_before
+
+    members = MembersService(session, clock, [member.telegram_id] if payload.get("desk_admin") else [])
+    triage = TriageService(session, clock, members)
+    try:
+        await triage.resolve(await members.actor(member), int(payload.get("desk_issue") or 0), [file_id],
+                             payload.get("desk_note") or None)
+    except (NotAllowed, InvalidInput, LookupError):
+        # The role ended (or the issue went) while the photo was on its way: nothing changes, and the
+        # person is told in the words the desk prepared in their language.
+        await Outbox(session, clock).enqueue(key=f"desk_after_failed:{item.id}", kind="desk_notice",
+                                             chat_id=item.chat_id, text=str(payload.get("desk_failed") or ""),
+                                             member_id=member.id, community_id=item.community_id)
+
+
 def _register() -> None:
+    from bot.services.outbox import on_sent
+
+    on_sent(AFTER_PHOTO_KIND)(resolve_with_sent_photo)
     from bot.services import EXTRA_SERVICES
 
     EXTRA_SERVICES["web"] = lambda session, clock, settings, services: WebService(session, clock)

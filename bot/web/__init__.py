@@ -25,7 +25,7 @@ from bot.clock import Clock
 from bot.config import Settings
 from bot.services.access import Place
 from bot.services.members import MembersService
-from bot.services.web import SESSION_TTL, WebService
+from bot.services.web import AFTER_PHOTO_MAX, SESSION_TTL, WebService, send_after_photo
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent / "static"
@@ -264,11 +264,27 @@ def _date(value: str | None, tz: str) -> Any:
     return datetime(d.year, d.month, d.day, tzinfo=ZoneInfo(tz))
 
 
-async def ledger(request: web.Request) -> web.StreamResponse:
+def _ledger_filter(q: Any, tz: str) -> Any:
+    """The ledger's filters from the query string (the page's and its export's), each value checked."""
     from datetime import timedelta as td
 
-    from bot.services.cards import status_label
     from bot.services.web import SORTS, LedgerFilter
+    from models import IssueStatus
+
+    until = _date(q.get("until"), tz)
+    sort = q.get("sort", "-created")
+    return LedgerFilter(
+        status=q.get("status", "") if q.get("status", "") in (*IssueStatus.OPEN, *IssueStatus.DONE, "open")
+        else "", category=q.get("category", "")[:32], building_id=_int(q.get("building")),
+        area_id=_int(q.get("area")), triage=q.get("triage", "") if q.get("triage") in
+        ("office", "joint", "residents") else "", since=_date(q.get("since"), tz),
+        until=until + td(days=1) if until else None, overdue=q.get("overdue") == "1",
+        text=q.get("q", "")[:100], sort=sort if sort.lstrip("-") in SORTS else "-created",
+        page=_int(q.get("page")) or 1)
+
+
+async def ledger(request: web.Request) -> web.StreamResponse:
+    from bot.services.cards import status_label
     from models import Area, Building, IssueStatus
 
     desk: DeskContext = request.app[DESK]
@@ -277,16 +293,7 @@ async def ledger(request: web.Request) -> web.StreamResponse:
         visit = await _visit(request, session)
         scope = next((s for s in visit.scopes if s.token == q.get("scope")), visit.scopes[0])
         community = (await visit.members.place_info(Place(scope.community_id))).community
-        until = _date(q.get("until"), community.timezone)
-        sort = q.get("sort", "-created")
-        f = LedgerFilter(
-            status=q.get("status", "") if q.get("status", "") in (*IssueStatus.OPEN, *IssueStatus.DONE, "open")
-            else "", category=q.get("category", "")[:32], building_id=_int(q.get("building")),
-            area_id=_int(q.get("area")), triage=q.get("triage", "") if q.get("triage") in
-            ("office", "joint", "residents") else "", since=_date(q.get("since"), community.timezone),
-            until=until + td(days=1) if until else None, overdue=q.get("overdue") == "1",
-            text=q.get("q", "")[:100], sort=sort if sort.lstrip("-") in SORTS else "-created",
-            page=_int(q.get("page")) or 1)
+        f = _ledger_filter(q, community.timezone)
         page = await visit.service.ledger(scope, f)
         areas = (await session.execute(select(Area).where(Area.community_id == scope.community_id)
                                        .order_by(Area.id))).scalars().all()
@@ -306,7 +313,116 @@ async def ledger(request: web.Request) -> web.StreamResponse:
             request, "web_ledger.html.j2", scope=scope, scopes=visit.scopes, page=page, f=f, q=q,
             statuses=statuses, categories=categories, areas=areas, buildings=buildings, label=label,
             status_label=lambda st: _status(st, locale), tz=community.timezone, args=args, fmt=_fmt_time,
-            page_url=lambda n: "?" + urlencode({**args, "page": n})))
+            page_url=lambda n: "?" + urlencode({**args, "page": n}),
+            export_url=lambda fmt: f"{desk.prefix}/ledger/export?" + urlencode({**args, "fmt": fmt}),
+            presets=_presets(desk, community.timezone, locale, q.get("scope")),
+            chip_url=lambda key: "?" + urlencode({**args, "category": key}),
+            too_many=request.query.get("too_many", "")))
+
+
+def _presets(desk: DeskContext, tz: str, locale: str, scope: str | None) -> list[tuple[str, str]]:
+    """Quick filters one click away (the desk's "done when": last week's overdue reports of one category
+    in three clicks — Ledger, this preset, the category's chip)."""
+    from datetime import timedelta as td
+    from zoneinfo import ZoneInfo
+
+    from models import IssueStatus
+
+    week_ago = (desk.clock().astimezone(ZoneInfo(tz)).date() - td(days=7)).isoformat()
+    extra = {"scope": scope} if scope else {}
+    with i18n.use_locale(locale):
+        items = [
+            (i18n.gettext("Overdue, reported in the last 7 days"), {"overdue": "1", "since": week_ago}),
+            (i18n.gettext("All overdue"), {"overdue": "1"}),
+            (i18n.gettext("Open"), {"status": "open"}),
+            (i18n.gettext("Awaiting verification"), {"status": IssueStatus.VERIFYING}),
+        ]
+    return [(text, f"{desk.prefix}/ledger?" + urlencode({**extra, **args})) for text, args in items]
+
+
+# "Export this view": CSV is written row by row straight into the response (no limit: memory stays flat);
+# XLSX cannot be streamed while it is made (a zip whose directory comes last), so openpyxl's write-only
+# workbook fills a temporary file in a worker thread and that file is then streamed and deleted. A
+# workbook of more than XLSX_MAX_ROWS rows would keep the request open for minutes: the page asks for CSV
+# or a narrower view instead (the bot's /export runs big periods as a background job).
+EXPORT_CHUNK = 1000
+XLSX_MAX_ROWS = 100_000
+CSV_MAX_ROWS = 2_000_000
+
+
+async def ledger_export(request: web.Request) -> web.StreamResponse:
+    import asyncio
+    import csv
+    import io
+    import tempfile
+
+    from bot.services.access import can
+    from bot.services.ledger import build_rows, csv_row, headers_for, issue_columns, labels_for, xlsx_writer
+    from models import Area, Building
+
+    desk: DeskContext = request.app[DESK]
+    q = request.query
+    fmt = "xlsx" if q.get("fmt") == "xlsx" else "csv"
+    async with desk.sessions() as session:
+        visit = await _visit(request, session)
+        scope = next((s for s in visit.scopes if s.token == q.get("scope")), visit.scopes[0])
+        community = (await visit.members.place_info(Place(scope.community_id))).community
+        f = _ledger_filter(q, community.timezone)
+        ids = await visit.service.ledger_ids(scope, f, limit=XLSX_MAX_ROWS if fmt == "xlsx" else CSV_MAX_ROWS)
+        limit = XLSX_MAX_ROWS if fmt == "xlsx" else CSV_MAX_ROWS
+        if len(ids) > limit:
+            args = {k: v for k, v in q.items() if k not in ("fmt", "page")}
+            raise web.HTTPSeeOther(f"{desk.prefix}/ledger?" + urlencode({**args, "too_many": limit}))
+        # The reporter's name only for those the bot's own export shows it to (staff).
+        reporter = can(visit.actor, "export_reporter", Place(scope.community_id))
+        areas = {a.id: a.name for a in (await session.execute(
+            select(Area).where(Area.community_id == community.id))).scalars()}
+        buildings = {b.id: b.name for b in (await session.execute(
+            select(Building).where(Building.community_id == community.id))).scalars()}
+        labels = labels_for(community, request[LOCALE])
+        headers = headers_for(labels, reporter=reporter)
+    stamp = desk.clock().strftime("%Y%m%d-%H%M")
+    name = f"ledger-{community.code}-{stamp}.{fmt}"
+
+    async def chunks() -> Any:
+        for start in range(0, len(ids), EXPORT_CHUNK):
+            async with desk.sessions() as s:  # one short read per chunk: no transaction held for minutes
+                issues = await issue_columns(s, ids[start:start + EXPORT_CHUNK])
+                rows, _photos = await build_rows(s, community, issues, labels, reporter=reporter, areas=areas,
+                                                 buildings=buildings)
+            yield rows
+
+    response = web.StreamResponse(headers={
+        "Content-Type": "text/csv; charset=utf-8" if fmt == "csv" else
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        "Content-Disposition": f'attachment; filename="{name}"'})
+    if fmt == "csv":
+        await response.prepare(request)
+
+        def encode(rows: list[list[Any]]) -> bytes:
+            buffer = io.StringIO()
+            csv.writer(buffer).writerows(rows)
+            return buffer.getvalue().encode("utf-8")
+
+        # UTF-8 with a byte-order mark so that Excel shows Chinese correctly (as the bot's CSV).
+        await response.write(b"\xef\xbb\xbf" + encode([headers]))
+        async for rows in chunks():
+            await response.write(encode([csv_row(r) for r in rows]))
+        await response.write_eof()
+        return response
+    with tempfile.TemporaryDirectory(prefix="desk-export-") as folder:
+        path = Path(folder) / name
+        writer = await asyncio.to_thread(xlsx_writer, path, headers)
+        async for rows in chunks():
+            await asyncio.to_thread(writer.append, rows)
+        await asyncio.to_thread(writer.close)
+        response.content_length = path.stat().st_size
+        await response.prepare(request)
+        with path.open("rb") as fh:
+            while block := await asyncio.to_thread(fh.read, 256 * 1024):
+                await response.write(block)
+        await response.write_eof()
+    return response
 
 
 def _status(status: str, locale: str) -> str:
@@ -339,7 +455,7 @@ async def issue_page(request: web.Request) -> web.StreamResponse:
         from bot.services.access import can
         from bot.services.triage import TriageService
 
-        place = TriageService(session, desk.clock).place_of(issue)
+        place = TriageService.place_of(issue)
         community = (await visit.members.place_info(Place(issue.community_id))).community
         from bot.services.cards import CardService
 
@@ -350,42 +466,175 @@ async def issue_page(request: web.Request) -> web.StreamResponse:
 
         photos = (await session.execute(select(IssuePhoto.id, IssuePhoto.kind).where(
             IssuePhoto.issue_id == issue.id).order_by(IssuePhoto.kind, IssuePhoto.position))).all()
+        actions = visit.service.actions(visit.actor, issue)
+        people = []
+        if "assign" in actions:
+            people = [(m.id, m.display_name) for m in await TriageService(session, desk.clock, visit.members)
+                      .assignees(visit.actor, issue.id)]
+        from datetime import timedelta as td
+        from zoneinfo import ZoneInfo
+
+        today = desk.clock().astimezone(ZoneInfo(community.timezone)).date()
         return _with_lang(request, render(
             request, "web_issue.html.j2", issue=issue, events=events, label=_labels(community, locale),
             status_label=lambda st: _status(st, locale), tz=community.timezone, fmt=_fmt_time,
-            may_triage=can(visit.actor, "triage", place), flash=request.query.get("done", ""), photos=photos))
+            actions=actions, people=people, flash=request.query.get("done", ""), photos=photos,
+            problem=_problem(request.query.get("why", ""), locale), today=today.isoformat(),
+            last_day=(today + td(days=366)).isoformat(), photo_mb=AFTER_PHOTO_MAX // (1024 * 1024)))
+
+
+def _problem(reason: str, locale: str) -> str:
+    """The one line saying why an action's input could not be used (the bot's own words for it)."""
+    if not reason:
+        return ""
+    from handlers.triage import input_error
+
+    with i18n.use_locale(locale):
+        if reason == "photo_big":
+            return i18n.gettext("That photo is too big: please upload one under {mb} MB.").format(
+                mb=AFTER_PHOTO_MAX // (1024 * 1024))
+        if reason == "photo_type":
+            return i18n.gettext("Please upload a photo (JPEG, PNG or WebP).")
+        if reason == "assignee":
+            return i18n.gettext("That person can't be given this issue. Please choose from the list.")
+        return input_error(reason)
+
+
+async def _resolve_form(request: web.Request) -> tuple[dict[str, str], bytes | None, str]:
+    """The resolve form is multipart (the "after" photo): read it field by field with a size cap, since
+    the app's body limit (64 KB) is for ordinary forms. Returns (fields, photo bytes, problem)."""
+    fields: dict[str, str] = {}
+    data: bytes | None = None
+    problem = ""
+    reader = await request.multipart()
+    while True:
+        part: Any = await reader.next()
+        if part is None:
+            break
+        if part.name == "photo" and part.filename:
+            chunks, size = [], 0
+            while chunk := await part.read_chunk(65536):
+                size += len(chunk)
+                if size > AFTER_PHOTO_MAX:
+                    problem = "photo_big"
+                    break
+                chunks.append(chunk)
+            if problem:
+                break
+            data = b"".join(chunks) or None
+        elif part.name in ("csrf", "note"):
+            fields[part.name] = (await part.text())[:2000]
+    if data is not None and _image_type(data) == "image/jpeg" and not data.startswith(b"\xff\xd8"):
+        problem = problem or "photo_type"
+    return fields, data, problem
 
 
 async def issue_action(request: web.Request) -> web.StreamResponse:
     """An action on an issue, through the same service as the chat's buttons: the team chat's card and
-    the reporter's updates follow through the outbox exactly as when the button is pressed in Telegram."""
+    the reporter's updates follow through the outbox exactly as when the button is pressed in Telegram.
+    The CSRF token is checked first, the issue must lie in the person's scope (else "not found"), and the
+    service re-checks the right; a repeated POST changes nothing and the page says so."""
     from bot.services import build_services
     from bot.services.access import NotAllowed
+    from bot.services.triage import InvalidInput
 
     desk: DeskContext = request.app[DESK]
     issue_id = _int(request.match_info.get("id")) or 0
-    action = request.match_info.get("action")
-    form = await request.post()
+    action = request.match_info.get("action") or ""
+    if action not in ACTIONS:
+        raise web.HTTPNotFound()
+    photo_data: bytes | None = None
+    upload_problem = ""
+    target = f"{desk.prefix}/issue/{issue_id}?"
     async with desk.sessions() as session:
+        # Who is asking first: nobody uploads a photo's megabytes before being known to be office.
         visit = await _visit(request, session)
+        form: Any
+        if action == "resolve" and request.content_type == "multipart/form-data":
+            form, photo_data, upload_problem = await _resolve_form(request)
+        else:
+            form = await request.post()
         if form.get("csrf") != request[CSRF_KEY]:
             raise web.HTTPForbidden(text="CSRF")
-        if await visit.service.issue_in_scope(visit.scopes, issue_id) is None:
+        issue = await visit.service.issue_in_scope(visit.scopes, issue_id)
+        if issue is None:
             return render(request, "web_not_found.html.j2", status=404)
         services = build_services(session, desk.clock, desk.settings)
         triage = services["triage"]
-        done = ""
+        actor = visit.actor
+        done, why = "", ""
         try:
             with i18n.use_locale(request[LOCALE]):
                 if action == "accept":
-                    outcome = await triage.accept(visit.actor, issue_id)
-                    done = "accepted" if outcome.changed else "unchanged"
-                else:
-                    raise web.HTTPNotFound()
+                    outcome = await triage.accept(actor, issue_id)
+                    done = "accepted"
+                elif action == "assign":
+                    raw = str(form.get("member", ""))
+                    outcome = await triage.assign(actor, issue_id, None if raw == "office" else (_int(raw) or -1))
+                    done = "assigned"
+                elif action == "deadline":
+                    outcome = await triage.deadline_on(actor, issue_id, str(form.get("day", ""))[:20])
+                    done = "deadline"
+                elif action == "note":
+                    outcome = await triage.add_note(actor, issue_id, str(form.get("note", ""))[:2000], public=False)
+                    done = "noted"
+                elif action == "resolve":
+                    if upload_problem:
+                        raise InvalidInput(upload_problem)
+                    if photo_data is None:
+                        raise InvalidInput("photo_needed")
+                    outcome = await _send_after_photo(request, visit, issue, photo_data, str(form.get("note", "")))
+                    done = "resolving"
+                elif action == "verify":
+                    outcome = await triage.verify(actor, issue_id, note=str(form.get("note", ""))[:2000] or None)
+                    done = "verified"
+                else:  # notacc
+                    outcome = await triage.not_accepted(actor, issue_id, str(form.get("reason", ""))[:2000])
+                    done = "notacc"
+            if not outcome.changed:
+                done = "unchanged"
         except NotAllowed:
+            await session.rollback()
             done = "refused"
+        except InvalidInput as exc:
+            await session.rollback()
+            done, why = "invalid", exc.reason
+        except LookupError:
+            await session.rollback()
+            done, why = "invalid", "assignee"
         await session.commit()
-    raise web.HTTPSeeOther(f"{desk.prefix}/issue/{issue_id}?done={done}")
+    raise web.HTTPSeeOther(target + urlencode({"done": done, **({"why": why} if why else {})}))
+
+
+ACTIONS = ("accept", "assign", "deadline", "note", "resolve", "verify", "notacc")
+
+
+@dataclass
+class _Sent:
+    changed: bool
+
+
+async def _send_after_photo(request: web.Request, visit: Visit, issue: Any, data: bytes, note: str) -> _Sent:
+    """The "after" photo goes to Telegram through the outbox (to the person's own chat) to get a file id;
+    the issue is resolved with it when it has arrived (bot/services/web.py: resolve_with_sent_photo)."""
+    from bot.services.triage import MAX_NOTE, WORKABLE, InvalidInput
+
+    desk: DeskContext = request.app[DESK]
+    note = note.strip()
+    if len(note) > MAX_NOTE:
+        raise InvalidInput("too_long")
+    if issue.status not in WORKABLE:
+        return _Sent(False)
+    locale = request[LOCALE]
+    with i18n.use_locale(locale):
+        caption = i18n.gettext("📷 The \"after\" photo of #{ref}, uploaded on the desk. I mark the issue fixed "
+                               "with it now.").format(ref=issue.reference)
+        failed = i18n.gettext("#{ref} was not marked fixed: you can no longer do this, or the issue has "
+                              "changed.").format(ref=issue.reference)
+    changed = await send_after_photo(
+        visit.session, desk.clock, visit.actor, visit.member, issue, data, note=note, caption=caption,
+        failed=failed, admin=visit.member.telegram_id in (desk.settings.admin_ids or []))
+    return _Sent(changed)
 
 
 def _community_scope(visit: Visit, request: web.Request) -> Any:
@@ -502,6 +751,7 @@ def setup_desk(app: web.Application, ctx: DeskContext) -> None:
         app.router.add_get(p, bare)
     app.router.add_get(p + "/login", login)
     app.router.add_get(p + "/ledger", ledger)
+    app.router.add_get(p + "/ledger/export", ledger_export)
     app.router.add_get(p + "/issue/{id}", issue_page)
     app.router.add_post(p + "/issue/{id}/{action}", issue_action)
     app.router.add_get(p + "/settings", settings_page)

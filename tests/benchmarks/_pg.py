@@ -50,6 +50,32 @@ async def scratch_database(url: str, prefix: str) -> AsyncIterator[str]:
         await _admin(url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+@asynccontextmanager
+async def scratch_schema(url: str, prefix: str) -> AsyncIterator[str]:
+    """Create an empty schema inside the URL's own database (for a shared server where one may use only
+    that database), yield its name, drop it with everything in it afterwards."""
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    conn = await connect(url)
+    try:
+        await conn.execute(f'CREATE SCHEMA "{name}"')
+    finally:
+        await conn.close()
+    try:
+        yield name
+    finally:
+        conn = await connect(url)
+        try:
+            await conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
+        finally:
+            await conn.close()
+
+
+def schema_args(schema: str | None) -> dict[str, Any]:
+    """Engine keyword arguments that put every connection in `schema` alone: with public on the path too,
+    tables of that name in public (the shared database's own) would be taken for the scratch ones."""
+    return {"connect_args": {"server_settings": {"search_path": f'"{schema}"'}}} if schema else {}
+
+
 async def server_version(url: str) -> str:
     conn = await connect(url, "postgres")
     try:

@@ -86,10 +86,13 @@ def issue_columns() -> tuple[list[str], dict[str, Any]]:
     return [c.name for c in Issue.__table__.columns], defaults
 
 
-def generate(history: int, seed: int = 7) -> Iterator[tuple[str, list[tuple[Any, ...]]]]:
+def generate(history: int, seed: int = 7, *, describe: bool = False) -> Iterator[tuple[str, list[tuple[Any, ...]]]]:
     """The issues and their events, in batches: ("issues" | "issue_events", rows), datetimes naive UTC.
-    Issue ids are explicit (1, 2, ...); events take theirs from the database."""
+    Issue ids are explicit (1, 2, ...); events take theirs from the database. `describe` gives every issue
+    a description of a few words (the desk's text search needs something to search; a separate random
+    stream, so the other columns stay the same)."""
     rng = random.Random(seed)
+    words = random.Random(seed + 99)
     buildings = [(b[0], b[2]) for b in structure()["buildings"][1]]
     names, defaults = issue_columns()
     number = 0
@@ -100,7 +103,8 @@ def generate(history: int, seed: int = 7) -> Iterator[tuple[str, list[tuple[Any,
         bid, aid = buildings[rng.randrange(len(buildings))]
         values = dict(defaults, id=number, community_id=1, number=number, reference=f"NC{number:07d}",
                       area_id=aid, building_id=bid, category=rng.choice(CATEGORIES), status=status,
-                      description="", created_at=_naive(created_at), updated_at=_naive(created_at), **kw)
+                      description=_describe(words) if describe else "", created_at=_naive(created_at),
+                      updated_at=_naive(created_at), **kw)
         for key in ("deadline_at", "accepted_at", "resolved_at", "closed_at"):
             if isinstance(values.get(key), datetime):
                 values[key] = _naive(values[key])
@@ -155,7 +159,17 @@ def generate(history: int, seed: int = 7) -> Iterator[tuple[str, list[tuple[Any,
     yield "issue_events", events
 
 
-def build(path: Path, history: int, seed: int = 7) -> dict[str, Any]:
+WORDS = ("bikes", "block", "the", "fire", "lane", "lamp", "out", "by", "gate", "bags", "left", "near", "bins",
+         "stairwell", "boxes", "water", "leak", "in", "basement", "door", "broken", "lift", "noise", "at", "night",
+         "parking", "on", "grass", "wires", "charging", "e-bike", "hallway", "smell", "rubbish", "corner", "楼道",
+         "堆放", "杂物", "消防", "通道", "占用", "路灯", "不亮", "漏水", "垃圾", "电梯", "故障", "噪音", "飞线", "充电")
+
+
+def _describe(rng: random.Random) -> str:
+    return " ".join(rng.choice(WORDS) for _ in range(rng.randint(4, 12)))
+
+
+def build(path: Path, history: int, seed: int = 7, *, describe: bool = False) -> dict[str, Any]:
     """SQLite: create the schema and fill it: structure, recent activity, `history` old closed issues."""
     from models import Base
     from models.base import UTCDateTime
@@ -177,25 +191,35 @@ def build(path: Path, history: int, seed: int = 7) -> dict[str, Any]:
         con.executemany(f"INSERT INTO {table} ({', '.join(names)}) VALUES ({', '.join('?' for _ in names)})",
                         converted)
 
+    # The search index's triggers index row by row; a bulk load indexes once at the end instead (the same
+    # index, built faster), and the triggers come back for whatever the benchmark writes later.
+    from models.search import FTS_TABLE, sqlite_rebuild, sqlite_statements
+
+    for suffix in ("ai", "ad", "au"):
+        con.execute(f"DROP TRIGGER IF EXISTS {FTS_TABLE}_{suffix}")
     for table, (names, rows) in structure().items():
         insert(table, names, rows)
     columns = {"issues": issue_columns()[0], "issue_events": EVENT_COLUMNS}
     count = 0
-    for table, rows in generate(history, seed):
+    for table, rows in generate(history, seed, describe=describe):
         insert(table, columns[table], rows)
         count += len(rows) if table == "issues" else 0
+    con.execute(sqlite_rebuild())
+    for statement in sqlite_statements():
+        con.execute(statement)
     con.commit()
     con.execute("ANALYZE")
     con.close()
     return {"history": history, "recent": count - history}
 
 
-async def build_postgres(url: str, history: int, seed: int = 7) -> dict[str, Any]:
-    """PostgreSQL: the same schema and rows as build(), loaded with COPY."""
+async def build_postgres(url: str, history: int, seed: int = 7, *, schema: str | None = None,
+                         describe: bool = False) -> dict[str, Any]:
+    """PostgreSQL: the same schema and rows as build(), loaded with COPY (into `schema` when given)."""
     from bot.db import create_engine as create_async_engine
     from models import Base
 
-    engine = create_async_engine(url)
+    engine = create_async_engine(url, **_pg.schema_args(schema))
     try:
         async with engine.begin() as conn:
             await conn.run_sync(Base.metadata.create_all)
@@ -203,13 +227,15 @@ async def build_postgres(url: str, history: int, seed: int = 7) -> dict[str, Any
         await engine.dispose()
     con = await _pg.connect(url)
     try:
+        if schema:
+            await con.execute(f'SET search_path TO "{schema}"')
         await con.execute("SET synchronous_commit = off")  # like SQLite's synchronous=OFF while building
         columns = {"issues": issue_columns()[0], "issue_events": EVENT_COLUMNS}
         count = 0
         async with con.transaction():
             for table, (names, rows) in structure().items():
                 await con.copy_records_to_table(table, records=rows, columns=names)
-            for table, rows in generate(history, seed):
+            for table, rows in generate(history, seed, describe=describe):
                 if rows:
                     await con.copy_records_to_table(table, records=rows, columns=columns[table])
                 count += len(rows) if table == "issues" else 0
@@ -218,7 +244,7 @@ async def build_postgres(url: str, history: int, seed: int = 7) -> dict[str, Any
                 await con.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
                                   f"(SELECT max(id) FROM {table}))")
         # A long-lived database is vacuumed and analyzed by autovacuum; a freshly loaded one not yet.
-        await con.execute("VACUUM ANALYZE")
+        await con.execute("VACUUM ANALYZE" if not schema else "ANALYZE")
     finally:
         await con.close()
     return {"history": history, "recent": count - history}

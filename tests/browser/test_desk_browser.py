@@ -468,3 +468,56 @@ async def test_area_head_sees_their_area_on_the_map_and_patrols_in_a_browser(
     assert "North loop" in text and "South walk" not in text
     w.check()
     await w.page.context.close()
+
+
+async def test_last_weeks_overdue_fire_lane_reports_in_three_clicks_then_accept(
+        browser: Any, harness: BotHarness, community: Any, live: str) -> None:
+    """The desk's "done when": from Today, Ledger → "Overdue, reported in the last 7 days" → the fire lane
+    chip finds last week's overdue fire-lane reports (not older ones, not other categories, not those on
+    time); one is accepted, and the team chat's card is edited in the Bot API double."""
+    from sqlalchemy import update
+
+    from models import Issue
+
+    await set_locale(harness, "en")
+    groups(harness)
+    ann = await person(harness, unique_id(), "Ann", resident_of="b1")
+    old = await file_issue(harness, ann, description="Old fire lane report")  # ten days before the others
+    harness.clock.advance(days=10)
+    late = await file_issue(harness, ann, description="Bikes in the fire lane again")
+    the_card = next(c for c in reversed(harness.tg.sent(TEAM_B1)) if c.method == "sendPhoto")
+    lamp = await file_issue(harness, ann, category="lighting", description="Lamp out")
+    on_time = await file_issue(harness, ann, description="Boxes by the exit")
+    async with harness.sessions() as s:
+        await s.execute(update(Issue).where(Issue.id.in_([old, late, lamp])).values(overdue=True))
+        await s.commit()
+    staff = await person(harness, STAFF, "Office Wu")
+    await photos_in_double(harness)
+
+    w = await new_page(browser, 1280)
+    now = int(harness.clock().timestamp())
+    await w.page.goto(f"{live}/#tgWebAppData={quote(signed_init_data(staff.id, now))}")
+    await w.page.wait_for_url(f"{live}/")
+    await w.page.get_by_role("heading", name="Today").first.wait_for()
+    await w.page.get_by_role("link", name="Ledger").click()  # 1
+    await w.page.get_by_role("link", name="Overdue, reported in the last 7 days").click()  # 2
+    await w.page.wait_for_url("**overdue=1**")
+    await w.page.get_by_role("navigation", name="Categories").get_by_role(
+        "link", name="Blocked fire lane or exit").click()  # 3
+    await w.page.wait_for_url("**category=fire_lane**")
+    rows = w.page.locator("table.ledger tbody tr")
+    assert await rows.count() == 1
+    found = await rows.first.inner_text()
+    assert "#NC0002" in found and "overdue" in found
+    await shoot(w, "ledger-overdue-fire-lane-en-desktop")
+
+    await w.page.get_by_role("link", name="#NC0002").click()
+    await w.page.get_by_role("button", name="Accept").click()
+    await w.page.get_by_text("Accepted: you handle it now").wait_for()
+    await shoot(w, "issue-accepted-en-desktop")
+    await settle(harness)
+    caption = harness.tg.current(TEAM_B1, the_card.message_id).caption or ""
+    assert "#NC0002" in caption and "handled by Office Wu" in caption, caption
+    assert on_time and late
+    w.check()
+    await w.page.context.close()

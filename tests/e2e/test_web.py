@@ -15,6 +15,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from bot.web import CSP, DeskContext, desk_app
+from models import IssueStatus
 from tests.conftest import TOKEN, BotHarness, unique_id
 from tests.e2e.test_triage import file_issue, groups, person, set_locale
 
@@ -545,3 +546,381 @@ async def test_ledger_filters_with_htmx_and_still_as_a_plain_form(harness: BotHa
     assert 'hx-get="/desk/ledger"' in body and 'hx-select="#ledger-results"' in body and 'hx-push-url="true"' in body
     assert 'id="ledger-results"' in body
     assert '"includeIndicatorStyles": false' in body and "/static/vendor/htmx/htmx.min.js" in body
+
+
+def timeline(page: str) -> str:
+    return page.split('class="timeline"', 1)[1] if 'class="timeline"' in page else ""
+
+
+async def test_desk_assigns_sets_a_deadline_and_notes_like_the_card(harness: BotHarness, community: Any,
+                                                                     desk: TestClient) -> None:
+    """Assign, deadline and note on the desk go through TriageService: the captain is told, the team chat's
+    card and the reporter follow; a second identical POST changes nothing and says so."""
+    from tests.e2e.test_triage import CAPTAIN, TEAM_B1, card, issue, settle
+
+    await set_locale(harness, "en")
+    groups(harness)
+    ann = await person(harness, unique_id(), "Ann", resident_of="b1")
+    zhang = await person(harness, CAPTAIN, "Zhang")
+    fire = await file_issue(harness, ann)
+    the_card = card(harness)
+    staff = await person(harness, STAFF, "Office Wu")
+    csrf = await signed_in(harness, desk, staff.id)
+
+    page = await (await desk.get(f"/desk/issue/{fire}")).text()
+    for action in ("accept", "assign", "deadline", "note"):
+        assert f"/desk/issue/{fire}/{action}" in page, action
+    assert f"/desk/issue/{fire}/resolve" not in page  # a new issue is accepted or assigned first, as on the card
+    assert f"/desk/issue/{fire}/verify" not in page
+    assert "Zhang" in page  # the same candidates the card's "Assign" offers
+
+    async with harness.sessions() as s:
+        from bot.services.members import MembersService
+
+        captain_id = (await MembersService(s, harness.clock).by_telegram_id(CAPTAIN)).id
+    assigned = await desk.post(f"/desk/issue/{fire}/assign", data={"csrf": csrf, "member": str(captain_id)})
+    assert "Assigned." in await assigned.text()
+    await settle(harness)
+    assert any("was assigned to you" in t for t in harness.tg.texts(zhang.id, as_plain=True))
+    assert any("work has been assigned" in t for t in harness.tg.texts(ann.id, as_plain=True))
+    assert "Zhang" in (harness.tg.current(TEAM_B1, the_card.message_id).caption or "")
+    again = await desk.post(f"/desk/issue/{fire}/assign", data={"csrf": csrf, "member": str(captain_id)})
+    assert "Nothing changed" in await again.text()
+    # Only someone the bot offers: a resident's member id is refused with a line, nothing changes.
+    async with harness.sessions() as s:
+        ann_id = (await MembersService(s, harness.clock).by_telegram_id(ann.id)).id
+    odd = await desk.post(f"/desk/issue/{fire}/assign", data={"csrf": csrf, "member": str(ann_id)})
+    assert "be given this issue" in await odd.text()
+    assert (await issue(harness, fire)).assignee_id == captain_id
+
+    past = await desk.post(f"/desk/issue/{fire}/deadline", data={"csrf": csrf, "day": "2020-01-01"})
+    assert "already passed" in await past.text()
+    junk = await desk.post(f"/desk/issue/{fire}/deadline", data={"csrf": csrf, "day": "soon"})
+    assert "read that date" in await junk.text()
+    told = len(harness.tg.texts(ann.id))
+    moved = await desk.post(f"/desk/issue/{fire}/deadline", data={"csrf": csrf, "day": "2026-11-27"})
+    assert "New deadline set" in await moved.text()
+    await settle(harness)
+    assert "new deadline" in harness.tg.texts(ann.id, as_plain=True)[-1]
+    assert len(harness.tg.texts(ann.id)) == told + 1
+    same = await desk.post(f"/desk/issue/{fire}/deadline", data={"csrf": csrf, "day": "2026-11-27"})
+    assert "Nothing changed" in await same.text()
+
+    told = len(harness.tg.texts(ann.id))
+    noted = await desk.post(f"/desk/issue/{fire}/note", data={"csrf": csrf, "note": "Call the <b>fire</b> brigade"})
+    body = await noted.text()
+    assert "Note added" in body and "Call the &lt;b&gt;fire&lt;/b&gt; brigade" in timeline(body)
+    empty = await desk.post(f"/desk/issue/{fire}/note", data={"csrf": csrf, "note": "  "})
+    assert "Please write a few words" in await empty.text()
+    await settle(harness)
+    assert len(harness.tg.texts(ann.id)) == told  # an internal note: the reporter is not told
+
+
+async def test_desk_actions_are_refused_without_csrf_outside_the_area_and_to_residents(
+        harness: BotHarness, community: Any, desk: TestClient) -> None:
+    from tests.e2e.test_triage import issue
+
+    await set_locale(harness, "en")
+    groups(harness)
+    ann = await person(harness, unique_id(), "Ann", resident_of="b1")
+    bob = await person(harness, unique_id(), "Bob", resident_of="b3")
+    north = await file_issue(harness, ann)
+    south = await file_issue(harness, bob, building="b3", category="lighting")
+    head = await person(harness, NORTH_HEAD, "Wang")
+    csrf = await signed_in(harness, desk, head.id)
+    forms = {"accept": {}, "assign": {"member": "office"}, "deadline": {"day": "2026-11-28"},
+             "note": {"note": "x"}, "verify": {}, "notacc": {"reason": "x"}}
+    for action, data in forms.items():
+        # No CSRF token (a forged form from another site): refused, nothing changes.
+        forged = await desk.post(f"/desk/issue/{north}/{action}", data=data, allow_redirects=False)
+        assert forged.status == 403, action
+        # Another area's issue: as if it did not exist.
+        other = await desk.post(f"/desk/issue/{south}/{action}", data={"csrf": csrf, **data}, allow_redirects=False)
+        assert other.status == 404, action
+    assert (await desk.post(f"/desk/issue/{north}/explode", data={"csrf": csrf})).status == 404
+    # The area head may not verify what is not waiting for a check: nothing changes, and the page says so.
+    refused = await desk.post(f"/desk/issue/{north}/verify", data={"csrf": csrf})
+    assert "Nothing changed" in await refused.text()
+    assert (await issue(harness, north)).status == IssueStatus.NEW
+    assert (await issue(harness, south)).status == IssueStatus.NEW
+
+    # A resident, signed in with genuine init data, is turned away before any action.
+    desk.session.cookie_jar.clear()
+    now = int(harness.clock().timestamp())
+    ok = await desk.post("/desk/tg", data={"init_data": signed_init_data(ann.id, now)})
+    desk.session.cookie_jar.update_cookies({"desk": ok.cookies["desk"].value})
+    for action, data in forms.items():
+        resident = await desk.post(f"/desk/issue/{north}/{action}", data={"csrf": "any", **data})
+        assert resident.status == 403 and "This desk is for the office" in await resident.text(), action
+    assert (await issue(harness, north)).status == IssueStatus.NEW
+
+
+JPEG = b"\xff\xd8\xff\xe0" + b"after-photo" * 50
+
+
+async def resolve_on_desk(harness: BotHarness, desk: TestClient, csrf: str, issue_id: int, data: bytes = JPEG,
+                          note: str = "") -> str:
+    from aiohttp import FormData
+
+    form = FormData()
+    form.add_field("csrf", csrf)
+    form.add_field("note", note)
+    form.add_field("photo", data, filename="after.jpg", content_type="image/jpeg")
+    return await (await desk.post(f"/desk/issue/{issue_id}/resolve", data=form)).text()
+
+
+async def test_desk_resolves_with_an_after_photo_sent_through_telegram(harness: BotHarness, community: Any,
+                                                                       desk: TestClient) -> None:
+    """The uploaded photo goes to Telegram (the person's own chat) through the outbox; with the file id it
+    gets, the issue is resolved by TriageService.resolve: the reporter gets before → after and the question."""
+    from sqlalchemy import select
+
+    from models import IssuePhoto
+    from tests.e2e.test_triage import issue, settle
+
+    await set_locale(harness, "en")
+    groups(harness)
+    ann = await person(harness, unique_id(), "Ann", resident_of="b1")
+    fire = await file_issue(harness, ann, photos=1)
+    staff = await person(harness, STAFF, "Office Wu")
+    csrf = await signed_in(harness, desk, staff.id)
+    await desk.post(f"/desk/issue/{fire}/accept", data={"csrf": csrf})
+    page = await (await desk.get(f"/desk/issue/{fire}")).text()
+    assert 'enctype="multipart/form-data"' in page and f"/desk/issue/{fire}/resolve" in page
+
+    assert "Please send a photo" in await resolve_on_desk(harness, desk, csrf, fire, data=b"")
+    big = b"\xff\xd8" + b"x" * (5 * 1024 * 1024 + 10)
+    assert "too big" in await resolve_on_desk(harness, desk, csrf, fire, data=big)
+    assert "Please upload a photo" in await resolve_on_desk(harness, desk, csrf, fire, data=b"GIF89a-not-a-photo")
+
+    body = await resolve_on_desk(harness, desk, csrf, fire, note="Bikes moved to the shed")
+    assert "on its way to Telegram" in body
+    assert (await issue(harness, fire)).status == IssueStatus.ACCEPTED  # not before Telegram has the photo
+    await harness.deliver()
+    upload = harness.tg.sent(staff.id, "sendPhoto")[-1]
+    assert "uploaded on the desk" in (upload.plain or "")
+    file_id = upload.result.photo[-1].file_id
+    await settle(harness)
+    fixed = await issue(harness, fire)
+    assert fixed.status == IssueStatus.RESOLVED
+    async with harness.sessions() as s:
+        after = (await s.execute(select(IssuePhoto.file_id).where(
+            IssuePhoto.issue_id == fire, IssuePhoto.kind == "after"))).scalars().all()
+        from models import OutboxItem
+
+        kept = (await s.execute(select(OutboxItem.payload).where(OutboxItem.kind == "desk_after_photo"))).scalar_one()
+    assert after == [file_id]
+    assert "b64" not in str(kept)  # the bytes left the outbox once Telegram had them
+    album = harness.tg.sent(ann.id, "sendMediaGroup")[-1]
+    assert file_id in str(album.params) and "Bikes moved to the shed" in str(album.params)
+    assert any("Is it really fixed?" in t for t in harness.tg.texts(ann.id, as_plain=True))
+
+    # The same upload again: nothing is sent twice and nothing changes.
+    sends = len(harness.tg.sent(staff.id, "sendPhoto"))
+    assert "Nothing changed" in await resolve_on_desk(harness, desk, csrf, fire)
+    await harness.deliver()
+    assert len(harness.tg.sent(staff.id, "sendPhoto")) == sends
+
+
+async def test_desk_verifies_or_sends_back_a_fix_awaiting_the_check(harness: BotHarness, community: Any,
+                                                                    desk: TestClient) -> None:
+    from tests.e2e.test_triage import CAPTAIN, issue, press, settle
+
+    await set_locale(harness, "en")
+    groups(harness)
+    ann = await person(harness, unique_id(), "Ann", resident_of="b1")
+    zhang = await person(harness, CAPTAIN, "Zhang")
+    staff = await person(harness, STAFF, "Office Wu")
+    shed = await file_issue(harness, ann, category="construction", photos=1, description="A shed on the lawn")
+    csrf = await signed_in(harness, desk, staff.id)
+    await desk.post(f"/desk/issue/{shed}/accept", data={"csrf": csrf})
+    await resolve_on_desk(harness, desk, csrf, shed)
+    await harness.deliver()
+    await settle(harness)
+    question = next(c for c in reversed(harness.tg.sent(ann.id)) if "Is it really fixed?" in (c.plain or ""))
+    await press(harness, question, ann, "Fixed, thank you")
+    await harness.deliver()
+    assert (await issue(harness, shed)).status == IssueStatus.VERIFYING
+
+    page = await (await desk.get(f"/desk/issue/{shed}")).text()
+    assert f"/desk/issue/{shed}/verify" in page and f"/desk/issue/{shed}/notacc" in page
+    assert f"/desk/issue/{shed}/accept" not in page and f"/desk/issue/{shed}/resolve" not in page
+    empty = await desk.post(f"/desk/issue/{shed}/notacc", data={"csrf": csrf, "reason": " "})
+    assert "Please write a few words" in await empty.text()
+    back = await desk.post(f"/desk/issue/{shed}/notacc", data={"csrf": csrf, "reason": "The roof is still there"})
+    assert "Not accepted" in await back.text()
+    await settle(harness)
+    assert (await issue(harness, shed)).status == IssueStatus.REOPENED
+    assert any("still being worked on" in t for t in harness.tg.texts(ann.id, as_plain=True))
+    assert "Nothing changed" in await (await desk.post(
+        f"/desk/issue/{shed}/notacc", data={"csrf": csrf, "reason": "The roof is still there"})).text()
+
+    # Fixed again, confirmed again: now verified and closed out from the desk.
+    await resolve_on_desk(harness, desk, csrf, shed, data=JPEG + b"2")
+    await harness.deliver()
+    await settle(harness)
+    question = next(c for c in reversed(harness.tg.sent(ann.id)) if "Is it really fixed?" in (c.plain or ""))
+    await press(harness, question, ann, "Fixed, thank you")
+    await harness.deliver()
+    assert (await issue(harness, shed)).status == IssueStatus.VERIFYING
+    closed = await desk.post(f"/desk/issue/{shed}/verify", data={"csrf": csrf, "note": "Checked on site"})
+    assert "Verified and closed out" in await closed.text()
+    await settle(harness)
+    found = await issue(harness, shed)
+    assert found.status == IssueStatus.CLOSED and found.close_how == "verified"
+    assert any("checked on site and is now closed out" in t for t in harness.tg.texts(ann.id, as_plain=True))
+    assert "Nothing changed" in await (await desk.post(f"/desk/issue/{shed}/verify", data={"csrf": csrf})).text()
+    assert zhang  # the captain's team chat card followed too (checked in test_closeout)
+
+
+async def test_export_this_view_writes_exactly_the_filtered_rows(harness: BotHarness, community: Any,
+                                                                desk: TestClient) -> None:
+    import csv
+    import io
+
+    from openpyxl import load_workbook
+
+    from bot.services.ledger import COLUMNS
+
+    await set_locale(harness, "en")
+    groups(harness)
+    ann = await person(harness, unique_id(), "Ann Reporter", resident_of="b1")
+    bob = await person(harness, unique_id(), "Bob", resident_of="b3")
+    await file_issue(harness, ann)
+    await file_issue(harness, ann, category="lighting", description="Lamp out in the hall")
+    await file_issue(harness, bob, building="b3", category="lighting", description="Lamp out by gate")
+    staff = await person(harness, STAFF, "Office Wu")
+    await signed_in(harness, desk, staff.id)
+
+    ledger = await (await desk.get("/desk/ledger", params={"category": "lighting"})).text()
+    assert "/desk/ledger/export?category=lighting&amp;fmt=csv" in ledger
+    got = await desk.get("/desk/ledger/export", params={"category": "lighting", "fmt": "csv"})
+    assert got.status == 200 and got.content_type == "text/csv" and "attachment" in got.headers["Content-Disposition"]
+    raw = await got.read()
+    assert raw.startswith(b"\xef\xbb\xbf")
+    rows = list(csv.reader(io.StringIO(raw.decode("utf-8-sig"))))
+    assert rows[0] == [str(h) for _k, h in COLUMNS]  # the bot's ledger columns, reporter included for staff
+    assert [r[0] for r in rows[1:]] == ["#NC0003", "#NC0002"]  # the view's order: newest first
+    assert rows[1][rows[0].index("Reporter")] == "Bob"
+
+    xlsx = await desk.get("/desk/ledger/export", params={"category": "lighting", "q": "hall", "fmt": "xlsx"})
+    assert xlsx.status == 200
+    sheet = load_workbook(io.BytesIO(await xlsx.read()), read_only=True).active
+    values = [list(r) for r in sheet.iter_rows(values_only=True)]
+    assert [r[0] for r in values[1:]] == ["#NC0002"]
+
+    # An area head's export: their area only, and no reporter column (the bot's export shows it to staff).
+    desk.session.cookie_jar.clear()
+    head = await person(harness, NORTH_HEAD, "Wang")
+    await signed_in(harness, desk, head.id)
+    mine = await (await desk.get("/desk/ledger/export", params={"fmt": "csv"})).read()
+    rows = list(csv.reader(io.StringIO(mine.decode("utf-8-sig"))))
+    assert "Reporter" not in rows[0] and "Ann Reporter" not in mine.decode("utf-8-sig")
+    assert sorted(r[0] for r in rows[1:]) == ["#NC0001", "#NC0002"]
+    # Residents get no export.
+    desk.session.cookie_jar.clear()
+    now = int(harness.clock().timestamp())
+    ok = await desk.post("/desk/tg", data={"init_data": signed_init_data(ann.id, now)})
+    desk.session.cookie_jar.update_cookies({"desk": ok.cookies["desk"].value})
+    assert (await desk.get("/desk/ledger/export", params={"fmt": "csv"})).status == 403
+
+
+async def test_ledger_presets_find_last_weeks_overdue_fire_lane_reports(harness: BotHarness, community: Any,
+                                                                      desk: TestClient) -> None:
+    from sqlalchemy import update
+
+    from models import Issue
+
+    await set_locale(harness, "en")
+    groups(harness)
+    ann = await person(harness, unique_id(), "Ann", resident_of="b1")
+    late = await file_issue(harness, ann)
+    await file_issue(harness, ann, category="lighting")
+    await file_issue(harness, ann)  # on time
+    async with harness.sessions() as s:
+        await s.execute(update(Issue).where(Issue.id.in_([late, late + 1])).values(overdue=True))
+        await s.commit()
+    staff = await person(harness, STAFF, "Office Wu")
+    await signed_in(harness, desk, staff.id)
+    ledger = await (await desk.get("/desk/ledger")).text()
+    preset = re.search(r'href="([^"]+)">Overdue, reported in the last 7 days<', ledger)
+    assert preset
+    overdue = await (await desk.get(preset.group(1).replace("&amp;", "&"))).text()
+    assert "#NC0001" in overdue and "#NC0002" in overdue and "#NC0003" not in overdue
+    chip = re.search(r'href="(\?[^"]*category=fire_lane[^"]*)"', overdue)
+    assert chip
+    fire = await (await desk.get("/desk/ledger" + chip.group(1).replace("&amp;", "&"))).text()
+    assert "#NC0001" in fire and "#NC0002" not in fire and "#NC0003" not in fire
+
+
+async def test_ledger_text_search_uses_the_index_and_follows_changes(harness: BotHarness, community: Any,
+                                                                     desk: TestClient) -> None:
+    """Free text goes through the search index (FTS5 trigrams on SQLite, pg_trgm on PostgreSQL): any case,
+    Chinese without spaces, two-character words too (a scan), and a description changed or scrubbed later
+    (erasure) is found by its new text only."""
+    from sqlalchemy import update
+
+    from models import Issue
+
+    await set_locale(harness, "en")
+    groups(harness)
+    ann = await person(harness, unique_id(), "Ann", resident_of="b1")
+    await file_issue(harness, ann, description="消防通道被电动车占用")
+    lamp = await file_issue(harness, ann, category="lighting", description="Lamp out by the gate")
+    staff = await person(harness, STAFF, "Office Wu")
+    await signed_in(harness, desk, staff.id)
+
+    async def found(text: str) -> set[str]:
+        page = await (await desk.get("/desk/ledger", params={"q": text})).text()
+        return set(re.findall(r">#(NC\d+)<", page))
+
+    assert await found("消防通道") == {"NC0001"}
+    assert await found("通道") == {"NC0001"}  # two characters: below a trigram, found by a scan
+    assert await found("LAMP OUT") == {"NC0002"}
+    assert await found("lamp gate") == set()  # the words as typed, in order
+    assert await found('"; DROP TABLE issues; --') == set()
+    async with harness.sessions() as s:
+        await s.execute(update(Issue).where(Issue.id == lamp).values(description="Light fixed by the door"))
+        await s.commit()
+    assert await found("lamp") == set() and await found("fixed by") == {"NC0002"}
+
+
+async def test_a_spreadsheet_too_big_to_make_while_waiting_asks_for_csv(harness: BotHarness, community: Any,
+                                                                         desk: TestClient,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    import bot.web
+
+    monkeypatch.setattr(bot.web, "XLSX_MAX_ROWS", 1)
+    await set_locale(harness, "en")
+    groups(harness)
+    ann = await person(harness, unique_id(), "Ann", resident_of="b1")
+    await file_issue(harness, ann)
+    await file_issue(harness, ann, category="lighting")
+    staff = await person(harness, STAFF, "Office Wu")
+    await signed_in(harness, desk, staff.id)
+    big = await desk.get("/desk/ledger/export", params={"fmt": "xlsx", "status": "open"})
+    assert big.status == 200 and "more than 1 rows" in await big.text() and "status=open" in str(big.url)
+    one = await desk.get("/desk/ledger/export", params={"fmt": "xlsx", "category": "lighting"})
+    assert one.content_type.endswith("spreadsheetml.sheet")
+    assert (await desk.get("/desk/ledger/export", params={"fmt": "csv"})).content_type == "text/csv"
+
+
+async def test_a_text_matching_many_issues_gives_the_same_rows(harness: BotHarness, community: Any,
+                                                               desk: TestClient,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """Above WIDE matches the search tests descriptions along the sort order instead of sorting every
+    match: the rows shown are the same."""
+    import bot.services.web
+
+    await set_locale(harness, "en")
+    groups(harness)
+    ann = await person(harness, unique_id(), "Ann", resident_of="b1")
+    for words in ("Bikes in the fire lane", "Boxes in the FIRE LANE", "Lamp out"):
+        await file_issue(harness, ann, description=words)
+    staff = await person(harness, STAFF, "Office Wu")
+    await signed_in(harness, desk, staff.id)
+    narrow = await (await desk.get("/desk/ledger", params={"q": "fire lane"})).text()
+    monkeypatch.setattr(bot.services.web, "WIDE", 1)
+    wide = await (await desk.get("/desk/ledger", params={"q": "fire lane"})).text()
+    rows = re.findall(r">#(NC\d+)<", narrow)
+    assert rows == ["NC0002", "NC0001"] and re.findall(r">#(NC\d+)<", wide) == rows
