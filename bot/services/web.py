@@ -110,7 +110,7 @@ class WebService:
     # ------------------------------------------------------------------ Today
 
     async def today(self, scope: Scope, *, limit: int = 20) -> Today:
-        """The exceptions the digest names (urgent, overdue, escalated, reopened) and the day's and week's
+        """The exceptions the digest names (urgent, overdue, escalated, reopened, awaiting verification) and the day's and week's
         figures, for the scope."""
         now = self.clock()
         where = [Issue.community_id == scope.community_id]
@@ -134,7 +134,8 @@ class WebService:
             overdue=await rows(open_, Issue.overdue.is_(True)),
             escalated=await rows(open_, Issue.escalation_level > 0),
             reopened=await rows(open_, Issue.reopen_count > 0),
-            # Extension point: "awaiting verification" joins these lists when close-out verification lands.
+            # Fixed and waiting for the office's check (验收): the digest names these among its exceptions too.
+            verifying=await rows(Issue.status == IssueStatus.VERIFYING),
             new_day=await count(Issue.created_at >= day), new_week=await count(Issue.created_at >= week),
             resolved_day=await count(Issue.resolved_at >= day), resolved_week=await count(Issue.resolved_at >= week),
             open_now=await count(open_),
@@ -335,6 +336,7 @@ class Today:
     overdue: list[IssueLine]
     escalated: list[IssueLine]
     reopened: list[IssueLine]
+    verifying: list[IssueLine]
     new_day: int
     new_week: int
     resolved_day: int

@@ -741,6 +741,10 @@ async def test_desk_verifies_or_sends_back_a_fix_awaiting_the_check(harness: Bot
     await press(harness, question, ann, "Fixed, thank you")
     await harness.deliver()
     assert (await issue(harness, shed)).status == IssueStatus.VERIFYING
+    # Today names it among the exceptions, as the digest does, with a link to the issue.
+    today = await (await desk.get("/desk/")).text()
+    waiting = today.split("Awaiting verification", 1)[1].split("</section>", 1)[0]
+    assert f'href="/desk/issue/{shed}"' in waiting
 
     page = await (await desk.get(f"/desk/issue/{shed}")).text()
     assert f"/desk/issue/{shed}/verify" in page and f"/desk/issue/{shed}/notacc" in page
