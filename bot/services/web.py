@@ -110,8 +110,8 @@ class WebService:
     # ------------------------------------------------------------------ Today
 
     async def today(self, scope: Scope, *, limit: int = 20) -> Today:
-        """The exceptions the digest names (urgent, overdue, escalated, reopened, awaiting verification) and the day's and week's
-        figures, for the scope."""
+        """The exceptions the digest names (urgent, overdue, escalated, reopened, awaiting verification) and
+        the day's and week's figures, for the scope."""
         now = self.clock()
         where = [Issue.community_id == scope.community_id]
         if scope.area_id is not None:
