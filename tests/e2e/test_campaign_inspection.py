@@ -57,7 +57,9 @@ from tests.e2e.test_triage import (
 
 RESIDENTS_B1 = -1001000000031
 CAPTAIN_B3 = 3003
-NAME = "Fire safety drive"
+# What the office types, in its own language.
+TYPED = {"en": ("Fire safety drive", "Every case found verified by 20 December"),
+         "zh_Hans": ("消防安全专项整治", "12月20日前发现的问题全部验收销号")}
 
 WORDS: dict[str, dict[str, Any]] = {
     "en": {
@@ -65,7 +67,9 @@ WORDS: dict[str, dict[str, Any]] = {
         "spots": "🎲 This week's spot checks", "draw3": "🎲 Draw 3", "who_b1": "👤 Building 1: who checks it?",
         "given": "given to Li", "assigned": "Spot check this week", "inspect_b1": "🔍 Inspect Building 1",
         "pass": "✅ Pass", "fail": "❌ Fail", "next": "➡️ Next", "finish3": "✅ Finish and file 3 issues",
-        "done": "5 of 8 items passed (62%)",
+        "done": "5 of 8 items passed (62%)", "filed": "Filed 3 issues: #NC0002 #NC0003 #NC0004",
+        "nobody": "· Building 2 — not given to anyone yet", "desc": "🔍 Inspection: Fire lane and exits clear",
+        "detail": "(on-time fixes 75%, verified on site 100%, inspection pass rate 62%)",
         "accept": "Accept", "resolve": "Resolve", "no_note": "Resolve without a note", "fixed": "Fixed, thank you",
         "check": "waits for your check", "verify": "Verify and close",
         "points": ["This month: <b>34</b> points · rank 1 of 1", "🚶 Patrols: 2 h × 10 = 20",
@@ -80,7 +84,9 @@ WORDS: dict[str, dict[str, Any]] = {
         "spots": "🎲 本周抽查", "draw3": "🎲 抽3栋", "who_b1": "👤 Building 1：由谁检查？",
         "given": "已交给 Li", "assigned": "本周抽查", "inspect_b1": "🔍 检查 Building 1",
         "pass": "✅ 合格", "fail": "❌ 不合格", "next": "➡️ 下一步", "finish3": "✅ 完成检查，生成3条问题",
-        "done": "8项中5项合格（62%）",
+        "done": "8项中5项合格（62%）", "filed": "已生成3条问题：#NC0002 #NC0003 #NC0004",
+        "nobody": "· Building 2 — 尚未指派", "desc": "🔍 检查不合格：消防通道和安全出口畅通",
+        "detail": "（按时整改 75%、现场验收 100%、检查合格率 62%）",
         "accept": "受理", "resolve": "办结", "no_note": "直接办结", "fixed": "已解决，谢谢",
         "check": "请验收后销号", "verify": "验收销号",
         "points": ["本月：<b>34</b>分 · 排名第1（共1人）", "🚶 巡逻：2小时 × 10 = 20",
@@ -159,6 +165,7 @@ async def fix_and_verify(harness: BotHarness, found: Issue, captain: Any, report
 async def test_campaign_with_an_inspection_points_and_ranking(harness: BotHarness, community: Any,
                                                                lang: str) -> None:
     w = WORDS[lang]
+    name, target = TYPED[lang]
     await set_locale(harness, lang)
     groups(harness)
     harness.up.group(RESIDENTS_B1, "Building 1 residents")
@@ -181,11 +188,11 @@ async def test_campaign_with_an_inspection_points_and_ranking(harness: BotHarnes
         svc = build_services(s, harness.clock, harness.dp["settings"])
         staff = await svc["members"].actor(await svc["members"].by_telegram_id(STAFF))
         b = {x.key: x for x in (await s.execute(select(Building))).scalars()}
-        draft = CampDraft(community_id=b["b1"].community_id, name=NAME,
+        draft = CampDraft(community_id=b["b1"].community_id, name=name,
                           categories=["clutter", "ebike_charging", "fire_lane"],
                           building_ids=[b["b1"].id, b["b2"].id], start="2026-11-23", end="2026-12-20",
                           phases=default_phases(date(2026, 11, 23), date(2026, 12, 20)),
-                          target="Every case found verified by 20 December")
+                          target=target)
         campaign, _new = await svc["campaigns"].create(staff, draft)
         # Every fix in this community is checked on site before it is closed out (验收销号).
         c = await s.get(Community, draft.community_id)
@@ -213,7 +220,7 @@ async def test_campaign_with_an_inspection_points_and_ranking(harness: BotHarnes
     await tap(harness, wu, w["draw3"])
     await tap(harness, wu, w["who_b1"])
     await tap(harness, wu, "Li")
-    assert w["given"] in screen(harness, STAFF)
+    assert w["given"] in screen(harness, STAFF) and w["nobody"] in screen(harness, STAFF)
     await harness.deliver()
     assigned = last_with(harness, VOLUNTEER, w["assigned"])
     assert tg.buttons(assigned) == [[w["inspect_b1"]]]
@@ -228,8 +235,10 @@ async def test_campaign_with_an_inspection_points_and_ranking(harness: BotHarnes
     for _n in range(5):
         await tap(harness, li, w["pass"])
     await tap(harness, li, w["finish3"])
-    assert w["done"] in screen(harness, VOLUNTEER)
+    assert w["done"] in screen(harness, VOLUNTEER) and w["filed"] in screen(harness, VOLUNTEER)
     await harness.deliver()
+    # The card says what failed, not the item as if it were found fine ("found: fire lane clear").
+    assert any(w["desc"] in t for t in tg.texts(TEAM_B1, as_plain=True))
     async with harness.sessions() as s:
         found = list((await s.execute(select(Issue).where(Issue.id != ann_issue.id).order_by(Issue.id))).scalars())
         joined = set((await s.execute(select(CampaignIssue.issue_id).where(
@@ -259,13 +268,13 @@ async def test_campaign_with_an_inspection_points_and_ranking(harness: BotHarnes
     ranking = tg.last(STAFF).text or ""
     first, second = w["ranking"]
     assert first in ranking and second in ranking and ranking.index(first) < ranking.index(second), ranking
-    assert w["unranked"] in ranking, ranking
+    assert w["unranked"] in ranking and w["detail"] in ranking, ranking
 
     harness.note("Phases two to four, each once, at their dates.")
     for when in (_at(7, 9, 1, month=12), _at(14, 9, 1, month=12), _at(14, 9, 2, month=12)):
         await at(harness, when)
     for chat in (CAPTAIN, RESIDENTS_B1):
-        assert len([t for t in tg.texts(chat, as_plain=True) if "📣" in t and NAME in t]) == 4
+        assert len([t for t in tg.texts(chat, as_plain=True) if "📣" in t and name in t]) == 4
         assert len(phase_posts(harness, chat, w["phase4"])) == 1
 
     harness.note("After the last day the office's summary counts the inspection's three issues.")
@@ -273,6 +282,7 @@ async def test_campaign_with_an_inspection_points_and_ranking(harness: BotHarnes
     summaries = [t for t in tg.texts(OFFICE, as_plain=True) if w["summary"] in t]
     assert len(summaries) == 1
     assert w["figures"] in summaries[0], summaries[0]
+    assert summaries[0].count(target) == 1, "the target is said once"
     harness.save_transcript(f"campaign_inspection_{'en' if lang == 'en' else 'zh'}",
                             "A campaign with an inspection, points and the ranking" if lang == "en"
                             else "专项整治：检查、志愿积分与排名（中文）")

@@ -41,7 +41,7 @@ WORDS = {
                 "given": "已交给 Volunteer", "assigned": "本周抽查", "inspect_b2": "🔍 检查 Building 2",
                 "reminder": "尚未完成", "export": "📊 检查记录（XLSX）", "sheet": "检查记录",
                 "nothing": "目前没有需要您检查的楼栋", "lists": "📝 检查清单", "add": "➕ 添加检查项",
-                "kind": "属于哪类问题", "added_item": "Exits not locked", "desc": "🔍 检查发现："},
+                "kind": "属于哪类问题", "added_item": "Exits not locked", "desc": "🔍 检查不合格："},
 }
 
 
