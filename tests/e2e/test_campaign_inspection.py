@@ -22,19 +22,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import date
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
-from bot.middlewares.throttling import ThrottlingMiddleware
 from bot.services import build_services
 from bot.services.campaigns import CampDraft, default_phases
 from models import Building, CampaignIssue, Community, Issue, IssueStatus, PatrolRoute, PatrolShift, ShiftAssignment
 from tests.conftest import BotHarness, unique_id
-from tests.e2e.test_campaigns import _at, at, card_of, members_of, phase_posts, screen
+from tests.e2e.test_campaigns import at, card_of, local_at, members_of, phase_posts, screen
+from tests.e2e.test_cleaning import tap
 from tests.e2e.test_inspections import last_with
 from tests.e2e.test_triage import (
     AREA_NORTH,
@@ -99,24 +98,7 @@ WORDS: dict[str, dict[str, Any]] = {
 }
 
 
-@pytest.fixture(autouse=True)
-def _no_throttle(harness: BotHarness) -> Iterator[None]:
-    """The story is many presses by the same people within seconds of test time."""
-    throttles = [mw for mw in harness.dp.update.outer_middleware if isinstance(mw, ThrottlingMiddleware)]
-    saved = [(mw.rate, mw.burst) for mw in throttles]
-    for mw in throttles:
-        mw.buckets.clear()
-        mw.rate, mw.burst = 1e6, 10**6
-    yield
-    for mw, (rate, burst) in zip(throttles, saved, strict=True):
-        mw.rate, mw.burst = rate, burst
-        mw.buckets.clear()
-
-
-async def tap(harness: BotHarness, user: Any, text: str) -> None:
-    """Press a button on the screen the user has in front of them (the latest message, as edited)."""
-    last = harness.tg.last(user.id)
-    await harness.feed(harness.up.callback_on(harness.tg.current(user.id, last.message_id), user, text))
+pytestmark = pytest.mark.usefixtures("fast_presses")
 
 
 async def known_patrol_shift(harness: BotHarness, telegram_id: int, building: str, day: int,
@@ -130,7 +112,7 @@ async def known_patrol_shift(harness: BotHarness, telegram_id: int, building: st
         route = PatrolRoute(community_id=c.id, building_id=b.id, key=f"{building}loop", name=f"{b.name} loop")
         s.add(route)
         await s.flush()
-        came, left = _at(day, start), _at(day, end)
+        came, left = local_at(day, start), local_at(day, end)
         shift = PatrolShift(community_id=c.id, route_id=route.id, local_date=date(2026, 11, day), starts_at=came,
                             ends_at=left, min_volunteers=1, max_volunteers=2, filled=1, status="done")
         s.add(shift)
@@ -183,7 +165,7 @@ async def test_campaign_with_an_inspection_points_and_ranking(harness: BotHarnes
 
     harness.note("Friday 20 November: the office starts a four-week fire-safety campaign for Buildings 1 and 2 "
                  "(the /campaign wizard itself is in test_campaigns.py).")
-    harness.clock.set(_at(20, 11))
+    harness.clock.set(local_at(20, 11))
     async with harness.sessions() as s:
         svc = build_services(s, harness.clock, harness.dp["settings"])
         staff = await svc["members"].actor(await svc["members"].by_telegram_id(STAFF))
@@ -201,40 +183,40 @@ async def test_campaign_with_an_inspection_points_and_ranking(harness: BotHarnes
         await s.commit()
 
     harness.note("Monday 23 November 09:00: the first phase is announced, once.")
-    await at(harness, _at(23, 9, 1))
-    await at(harness, _at(23, 9, 2))
+    await at(harness, local_at(23, 9, 1))
+    await at(harness, local_at(23, 9, 2))
     for chat in (CAPTAIN, RESIDENTS_B1):
         assert len(phase_posts(harness, chat, w["phase1"])) == 1, tg.texts(chat, as_plain=True)
     assert not phase_posts(harness, CAPTAIN_B3, w["phase1"])
 
     harness.note("A resident reports a blocked fire lane in Building 1: it joins the campaign by itself.")
-    harness.clock.set(_at(23, 10))
+    harness.clock.set(local_at(23, 10))
     ann_issue = await issue(harness, await file_issue(harness, ann, category="fire_lane", photos=1))
     assert await members_of(harness) == {ann_issue.id}
 
     harness.note("The office draws this week's spot checks and gives Building 1 to volunteer Li.")
-    harness.clock.set(_at(23, 11))
+    harness.clock.set(local_at(23, 11))
     unthrottle(harness)
     await harness.feed(harness.up.text(wu, "/inspect"))
     await harness.feed(harness.up.callback_on(last_with(harness, STAFF, "🔍"), wu, w["spots"]))
-    await tap(harness, wu, w["draw3"])
-    await tap(harness, wu, w["who_b1"])
-    await tap(harness, wu, "Li")
+    await tap(harness, wu.id, wu, w["draw3"])
+    await tap(harness, wu.id, wu, w["who_b1"])
+    await tap(harness, wu.id, wu, "Li")
     assert w["given"] in screen(harness, STAFF) and w["nobody"] in screen(harness, STAFF)
     await harness.deliver()
     assigned = last_with(harness, VOLUNTEER, w["assigned"])
     assert tg.buttons(assigned) == [[w["inspect_b1"]]]
 
     harness.note("Tuesday 24 November: Li inspects Building 1; three items fail, each with a photo.")
-    harness.clock.set(_at(24, 10))
+    harness.clock.set(local_at(24, 10))
     await harness.feed(harness.up.callback_on(assigned, li, w["inspect_b1"]))
     for n in range(3):
-        await tap(harness, li, w["fail"])
+        await tap(harness, li.id, li, w["fail"])
         await harness.feed(harness.up.photo(li, file_id=f"failure-{n}"))
-        await tap(harness, li, w["next"])
+        await tap(harness, li.id, li, w["next"])
     for _n in range(5):
-        await tap(harness, li, w["pass"])
-    await tap(harness, li, w["finish3"])
+        await tap(harness, li.id, li, w["pass"])
+    await tap(harness, li.id, li, w["finish3"])
     assert w["done"] in screen(harness, VOLUNTEER) and w["filed"] in screen(harness, VOLUNTEER)
     await harness.deliver()
     # The card says what failed, not the item as if it were found fine ("found: fire lane clear").
@@ -248,7 +230,7 @@ async def test_campaign_with_an_inspection_points_and_ranking(harness: BotHarnes
     assert joined == {ann_issue.id} | {i.id for i in found}, "the inspection's issues join the campaign"
 
     harness.note("The captain fixes the three, Li confirms each, the area head verifies them on site.")
-    harness.clock.set(_at(24, 15))
+    harness.clock.set(local_at(24, 15))
     for f in found:
         unthrottle(harness)
         await fix_and_verify(harness, f, zhang, li, wang, w)
@@ -258,7 +240,7 @@ async def test_campaign_with_an_inspection_points_and_ranking(harness: BotHarnes
     await known_patrol_shift(harness, VOLUNTEER, "b3", 28, 19, 21)
 
     harness.note("Monday 30 November: Li's points and the month's ranking.")
-    await at(harness, _at(30, 10))
+    await at(harness, local_at(30, 10))
     unthrottle(harness)
     await harness.feed(harness.up.text(li, "/points"))
     mine = tg.last(VOLUNTEER).text or ""
@@ -271,14 +253,14 @@ async def test_campaign_with_an_inspection_points_and_ranking(harness: BotHarnes
     assert w["unranked"] in ranking and w["detail"] in ranking, ranking
 
     harness.note("Phases two to four, each once, at their dates.")
-    for when in (_at(7, 9, 1, month=12), _at(14, 9, 1, month=12), _at(14, 9, 2, month=12)):
+    for when in (local_at(7, 9, 1, month=12), local_at(14, 9, 1, month=12), local_at(14, 9, 2, month=12)):
         await at(harness, when)
     for chat in (CAPTAIN, RESIDENTS_B1):
         assert len([t for t in tg.texts(chat, as_plain=True) if "📣" in t and name in t]) == 4
         assert len(phase_posts(harness, chat, w["phase4"])) == 1
 
     harness.note("After the last day the office's summary counts the inspection's three issues.")
-    await at(harness, _at(21, 0, 5, month=12))
+    await at(harness, local_at(21, 0, 5, month=12))
     summaries = [t for t in tg.texts(OFFICE, as_plain=True) if w["summary"] in t]
     assert len(summaries) == 1
     assert w["figures"] in summaries[0], summaries[0]

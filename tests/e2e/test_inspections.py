@@ -8,14 +8,12 @@ who may not inspect; checklists edited in the bot; the XLSX record."""
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from openpyxl import load_workbook
 from sqlalchemy import select
 
-from bot.middlewares.throttling import ThrottlingMiddleware
 from models import Building, Community, Inspection, Issue, IssuePhoto, Member, SpotCheck
 from tests.conftest import BotHarness
 from tests.e2e.test_cleaning import screen, tap
@@ -45,17 +43,7 @@ WORDS = {
 }
 
 
-@pytest.fixture(autouse=True)
-def _no_throttle(harness: BotHarness) -> Iterator[None]:
-    throttles = [mw for mw in harness.dp.update.outer_middleware if isinstance(mw, ThrottlingMiddleware)]
-    saved = [(mw.rate, mw.burst) for mw in throttles]
-    for mw in throttles:
-        mw.buckets.clear()
-        mw.rate, mw.burst = 1e6, 10**6
-    yield
-    for mw, (rate, burst) in zip(throttles, saved, strict=True):
-        mw.rate, mw.burst = rate, burst
-        mw.buckets.clear()
+pytestmark = pytest.mark.usefixtures("fast_presses")
 
 
 async def set_locales(harness: BotHarness, lang: str, ids: list[int]) -> None:
