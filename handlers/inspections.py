@@ -340,8 +340,9 @@ async def finish(query: CallbackQuery, callback_data: InspCb, member: Member, ac
         place=esc(building.name if building else "—"), passed=i.passed, total=total,
         rate=round(100 * i.passed / total) if total else 0)]
     if done.issues:
-        lines.append(ngettext("Filed %(num)d issue:", "Filed %(num)d issues:", len(done.issues)) + " "
-                     + " ".join(x.hashtag for x in done.issues))
+        head = ngettext("Filed %(num)d issue:", "Filed %(num)d issues:", len(done.issues))
+        # A Chinese full-width colon already carries its space: "已生成3条问题：#NC0002", not "： #NC0002".
+        lines.append(head + ("" if head.endswith("：") else " ") + " ".join(x.hashtag for x in done.issues))
         lines.append(_("The building's captains have them now, with your photos; you follow them in /my."))
     await query.answer()
     if isinstance(query.message, Message):
@@ -381,7 +382,7 @@ async def spot_screen(inspections: InspectionsService, community: Community) -> 
         elif who is not None:
             state = _("given to {name}").format(name=esc(who.display_name))
         else:
-            state = _("nobody yet")
+            state = _("not given to anyone yet")
         lines.append(f"· {esc(name)} — {state}")
         if not s.done_at:
             kb.button(text=_("👤 {place}: who checks it?").format(place=name)[:60],

@@ -305,3 +305,20 @@ def harness(settings: Settings, sessions: async_sessionmaker[AsyncSession], cloc
 def unique_id() -> int:
     """A fresh Telegram-like user id, so FSM state never leaks between tests."""
     return 10_000_000 + uuid.uuid4().int % 1_000_000_000
+
+
+@pytest.fixture
+def fast_presses(harness: BotHarness) -> Iterator[None]:
+    """Long stories (a campaign, an inspection) are many presses by the same people within seconds of test
+    time: lift the per-user throttle for the test, then put it back (the dispatcher is shared)."""
+    from bot.middlewares.throttling import ThrottlingMiddleware
+
+    throttles = [mw for mw in harness.dp.update.outer_middleware if isinstance(mw, ThrottlingMiddleware)]
+    saved = [(mw.rate, mw.burst) for mw in throttles]
+    for mw in throttles:
+        mw.buckets.clear()
+        mw.rate, mw.burst = 1e6, 10**6
+    yield
+    for mw, (rate, burst) in zip(throttles, saved, strict=True):
+        mw.rate, mw.burst = rate, burst
+        mw.buckets.clear()

@@ -596,7 +596,7 @@ class InspectionsService(CommunityService):
             assert ws is not None
             ws.title = _("Inspections")[:31]
             ws.append([_("Building"), _("Area"), _("Inspector"), _("Started"), _("Finished"), _("Passed"),
-                       _("Failed"), _("Pass rate %"), _("Spot check"), _("Failures"), _("Issues")])
+                       _("Failed"), _("Pass rate %"), _("Spot check"), _("Failures"), _("Issue numbers")])
             for cell in ws[1]:
                 cell.font = Font(bold=True)
             for r in rows:

@@ -32,7 +32,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.commands import CommandInfo, register
-from bot.i18n import _, __, use_locale
+from bot.i18n import _, __, current_locale, use_locale
 from bot.jobs import JobContext, job
 from bot.rendering import esc
 from bot.services import EXTRA_SERVICES
@@ -393,7 +393,9 @@ def period_label(ranking: Ranking) -> str:
 def building_line(r: BuildingScore) -> str:
     if r.score is None:
         return _("· {place}: no figures yet").format(place=esc(r.name))
-    detail = ", ".join(f"{LABELS[k]} {pct(v)}" for k, v in r.parts.items())
+    # Chinese lists take the enumeration comma (、), not an English ", ".
+    detail = ("、" if current_locale().startswith("zh") else ", ").join(
+        f"{LABELS[k]} {pct(v)}" for k, v in r.parts.items())
     return _("{rank}. {place} — <b>{score}</b> ({detail})").format(
         rank=r.rank, place=esc(r.name), score=f"{r.score:.1f}", detail=detail)
 

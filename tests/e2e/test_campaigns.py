@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import io
 import os
-from collections.abc import Iterator
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,6 @@ import pytest
 from openpyxl import load_workbook
 from sqlalchemy import delete, select
 
-from bot.middlewares.throttling import ThrottlingMiddleware
 from bot.services import build_services
 from bot.services.access import NotAllowed
 from bot.services.campaigns import CampDraft
@@ -98,21 +96,10 @@ WORDS: dict[str, dict[str, str]] = {
 }
 
 
-@pytest.fixture(autouse=True)
-def _no_throttle(harness: BotHarness) -> Iterator[None]:
-    """A whole campaign is many presses by the same people within seconds of test time."""
-    throttles = [mw for mw in harness.dp.update.outer_middleware if isinstance(mw, ThrottlingMiddleware)]
-    saved = [(mw.rate, mw.burst) for mw in throttles]
-    for mw in throttles:
-        mw.buckets.clear()
-        mw.rate, mw.burst = 1e6, 10**6
-    yield
-    for mw, (rate, burst) in zip(throttles, saved, strict=True):
-        mw.rate, mw.burst = rate, burst
-        mw.buckets.clear()
+pytestmark = pytest.mark.usefixtures("fast_presses")
 
 
-def _at(day: int, hour: int = 9, minute: int = 0, month: int = 11) -> datetime:
+def local_at(day: int, hour: int = 9, minute: int = 0, month: int = 11) -> datetime:
     return datetime(2026, month, day, hour, minute, tzinfo=SH)
 
 
@@ -191,11 +178,11 @@ async def test_four_week_campaign(harness: BotHarness, community: Any, lang: str
                 await svc["campaigns"].create(await svc["members"].actor(member), draft)
 
     harness.note("A report filed before the campaign starts.")
-    early = await file_at(harness, _at(20, 10), ann, "fire_lane", "b1")
+    early = await file_at(harness, local_at(20, 10), ann, "fire_lane", "b1")
 
     harness.note("Office Wu starts the campaign with /campaign.")
     unthrottle(harness)
-    harness.clock.set(_at(20, 11))
+    harness.clock.set(local_at(20, 11))
     await harness.feed(harness.up.text(wu, "/campaign"))
     assert w["new"] in screen(harness, STAFF)
     await harness.feed(harness.up.text(wu, "Fire-lane clean-up"))
@@ -229,8 +216,8 @@ async def test_four_week_campaign(harness: BotHarness, community: Any, lang: str
         assert len((await s.execute(select(Campaign))).scalars().all()) == 1
 
     harness.note("Monday 23 November 09:00: the first phase is announced, once.")
-    await at(harness, _at(23, 9, 1))
-    await at(harness, _at(23, 9, 2))
+    await at(harness, local_at(23, 9, 1))
+    await at(harness, local_at(23, 9, 2))
     assert len(phase_posts(harness, CAPTAIN, w["phase1"])) == 1
     assert "fire lanes clear by 20 December" in phase_posts(harness, CAPTAIN, w["phase1"])[0]
     assert len(phase_posts(harness, CAPTAIN_B2, w["phase1"])) == 1
@@ -238,11 +225,11 @@ async def test_four_week_campaign(harness: BotHarness, community: Any, lang: str
     assert not phase_posts(harness, CAPTAIN_B3, w["phase1"])  # Building 3 is not in it
 
     harness.note("Reports during the campaign: in its kinds and buildings they join; others do not.")
-    a = await file_at(harness, _at(23, 10), ann, "fire_lane", "b1")
-    b = await file_at(harness, _at(23, 11), ann, "ebike_charging", "b2")
-    c = await file_at(harness, _at(23, 12), ann, "litter", "b1")
-    d = await file_at(harness, _at(23, 13), ann, "fire_lane", "b3")
-    e = await file_at(harness, _at(24, 10), ann, "fire_lane", "b1")
+    a = await file_at(harness, local_at(23, 10), ann, "fire_lane", "b1")
+    b = await file_at(harness, local_at(23, 11), ann, "ebike_charging", "b2")
+    c = await file_at(harness, local_at(23, 12), ann, "litter", "b1")
+    d = await file_at(harness, local_at(23, 13), ann, "fire_lane", "b3")
+    e = await file_at(harness, local_at(24, 10), ann, "fire_lane", "b1")
     assert await members_of(harness) == {a.id, b.id, e.id}
     assert early.id not in await members_of(harness) and d.id not in await members_of(harness)
 
@@ -266,7 +253,7 @@ async def test_four_week_campaign(harness: BotHarness, community: Any, lang: str
 
     harness.note("The fire-lane report is fixed, confirmed and verified on site; Building 2's owner refuses.")
     card_a = card_of(harness, TEAM_B1, a.reference)
-    harness.clock.set(_at(24, 15))
+    harness.clock.set(local_at(24, 15))
     await press(harness, card_a, zhang, w["accept"])
     await press(harness, card_a, zhang, w["resolve"])
     await harness.feed(harness.up.photo(zhang, file_id="after-a"))
@@ -288,7 +275,7 @@ async def test_four_week_campaign(harness: BotHarness, community: Any, lang: str
     await settle(harness)
 
     harness.note("Monday 30 November: the second phase; /campaign shows the figures per building.")
-    await at(harness, _at(30, 9, 1))
+    await at(harness, local_at(30, 9, 1))
     assert len(phase_posts(harness, CAPTAIN, w["phase2"])) == 1
     unthrottle(harness)
     await harness.feed(harness.up.text(zhang, "/campaign"))
@@ -321,16 +308,16 @@ async def test_four_week_campaign(harness: BotHarness, community: Any, lang: str
     assert block == path.read_text(encoding="utf-8")
 
     harness.note("Phases three and four; a report after the last day does not join.")
-    await at(harness, _at(7, 9, 1, month=12))
-    await at(harness, _at(14, 9, 1, month=12))
+    await at(harness, local_at(7, 9, 1, month=12))
+    await at(harness, local_at(14, 9, 1, month=12))
     for chat in (CAPTAIN, CAPTAIN_B2, RESIDENTS_B1):
         assert len([t for t in tg.texts(chat, as_plain=True) if "📣" in t and "Fire-lane clean-up" in t]) == 4
-    late = await file_at(harness, _at(21, 10, month=12), ann, "fire_lane", "b1")
+    late = await file_at(harness, local_at(21, 10, month=12), ann, "fire_lane", "b1")
     assert late.id not in await members_of(harness)
 
     harness.note("After the last day the office gets the summary, the album and the spreadsheet.")
-    await at(harness, _at(21, 0, 5, month=12))
-    await at(harness, _at(21, 0, 6, month=12))
+    await at(harness, local_at(21, 0, 5, month=12))
+    await at(harness, local_at(21, 0, 6, month=12))
     summaries = [t for t in tg.texts(OFFICE, as_plain=True) if w["summary"] in t]
     assert len(summaries) == 1
     assert w["figures"] in summaries[0], summaries[0]

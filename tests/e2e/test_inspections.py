@@ -8,14 +8,12 @@ who may not inspect; checklists edited in the bot; the XLSX record."""
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from openpyxl import load_workbook
 from sqlalchemy import select
 
-from bot.middlewares.throttling import ThrottlingMiddleware
 from models import Building, Community, Inspection, Issue, IssuePhoto, Member, SpotCheck
 from tests.conftest import BotHarness
 from tests.e2e.test_cleaning import screen, tap
@@ -41,21 +39,11 @@ WORDS = {
                 "given": "已交给 Volunteer", "assigned": "本周抽查", "inspect_b2": "🔍 检查 Building 2",
                 "reminder": "尚未完成", "export": "📊 检查记录（XLSX）", "sheet": "检查记录",
                 "nothing": "目前没有需要您检查的楼栋", "lists": "📝 检查清单", "add": "➕ 添加检查项",
-                "kind": "属于哪类问题", "added_item": "Exits not locked", "desc": "🔍 检查发现："},
+                "kind": "属于哪类问题", "added_item": "Exits not locked", "desc": "🔍 检查不合格："},
 }
 
 
-@pytest.fixture(autouse=True)
-def _no_throttle(harness: BotHarness) -> Iterator[None]:
-    throttles = [mw for mw in harness.dp.update.outer_middleware if isinstance(mw, ThrottlingMiddleware)]
-    saved = [(mw.rate, mw.burst) for mw in throttles]
-    for mw in throttles:
-        mw.buckets.clear()
-        mw.rate, mw.burst = 1e6, 10**6
-    yield
-    for mw, (rate, burst) in zip(throttles, saved, strict=True):
-        mw.rate, mw.burst = rate, burst
-        mw.buckets.clear()
+pytestmark = pytest.mark.usefixtures("fast_presses")
 
 
 async def set_locales(harness: BotHarness, lang: str, ids: list[int]) -> None:
