@@ -307,6 +307,39 @@ def unique_id() -> int:
     return 10_000_000 + uuid.uuid4().int % 1_000_000_000
 
 
+class _TestSpeedTime:
+    """The throttle's clock during tests: each reading is far after the last, so the per-user bucket is
+    always full again. Tests type faster than any person and machines differ in speed; a throttle on real
+    time made stories stall on fast machines ("please wait") and pass on slow ones. The throttle itself
+    is tested on a clock moved by hand (tests/unit/test_hardening.py, test_throttling.py)."""
+
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def monotonic(self) -> float:
+        self.now += 3_600.0
+        return self.now
+
+    def time(self) -> float:
+        return self.monotonic()
+
+
+@pytest.fixture(autouse=True)
+def _throttle_at_test_speed(request: pytest.FixtureRequest) -> Iterator[None]:
+    import bot.middlewares.throttling as throttling
+
+    if request.node.get_closest_marker("real_throttle_time"):  # the throttle's own tests
+        yield
+        return
+
+    real = throttling.time
+    throttling.time = _TestSpeedTime()  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        throttling.time = real  # type: ignore[assignment]
+
+
 @pytest.fixture
 def fast_presses(harness: BotHarness) -> Iterator[None]:
     """Long stories (a campaign, an inspection) are many presses by the same people within seconds of test

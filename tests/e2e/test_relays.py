@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from sqlalchemy import select, update
 
 from bot.services.households import HouseholdsService
@@ -69,6 +70,12 @@ async def _private_matter(harness: BotHarness, lang: str, reporter: Any, captain
     await harness.deliver()
     await settle(harness)
     return issue_id, the_card
+
+
+@pytest.fixture(autouse=True)
+def _presses_at_test_speed(fast_presses: None) -> None:
+    """These stories are many presses by one person within seconds of real time: on a fast machine the
+    per-user throttle (real time) would answer some of them "please wait" and the story would stall."""
 
 
 def everything_to(harness: BotHarness, chat: int) -> str:

@@ -21,6 +21,9 @@ REDIS_URL = os.environ.get("TEST_REDIS_URL")
 needs_redis = pytest.mark.skipif(not REDIS_URL, reason="TEST_REDIS_URL is not set")
 BOT = SimpleNamespace(id=42)
 
+# These tests measure the bucket on real time (tiny rates), not on the test-speed clock of conftest.
+pytestmark = pytest.mark.real_throttle_time
+
 
 async def _press(mw: ThrottlingMiddleware, user_id: int, handled: list[int]) -> None:
     async def handler(_event: Any, _data: dict[str, Any]) -> None:
