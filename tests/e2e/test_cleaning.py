@@ -324,6 +324,8 @@ async def test_the_minute_after_a_reminder_answers_first_and_waits_out_a_flood(h
     captain = up.user(CAPTAIN, "Zhang", "en")
     await setup_second_saturday(harness, captain)
     await at(harness, datetime(2026, 12, 9, 1, 0, tzinfo=UTC))
+    sends = [c.chat_id for c in tg.calls_of("sendMessage") if c.chat_id in (RESIDENTS_CHAT, 62001)]
+    assert sends[:2] == [RESIDENTS_CHAT, 62001]  # the group's live count goes out before the private reminders
     resident = up.user(62001, "Ann")
     since = len(tg.calls)
     await tap(harness, 62001, resident, "I'll join")
