@@ -454,7 +454,8 @@ class CleaningService(CommunityService):
                 text = _fit_caption(text)
             await self.outbox.enqueue_edit(key=f"cleanpost:{post.id}", kind="cleaning_edit", chat_id=post.chat_id,
                                            message_id=post.message_id, text=text, caption=post.photo,
-                                           buttons=buttons, community_id=community.id, delay=delay)
+                                           buttons=buttons, community_id=community.id, delay=delay,
+                                           urgent=True)  # coalesced, so it cannot crowd out the batch
 
     # ------------------------------------------------------------------ texts
 

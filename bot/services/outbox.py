@@ -132,10 +132,12 @@ class Outbox:
     async def enqueue_edit(
         self, *, key: str, kind: str, chat_id: int, message_id: int, text: str,
         caption: bool = False, buttons: Buttons | None = None, community_id: int | None = None,
-        delay: timedelta = timedelta(seconds=0),
+        delay: timedelta = timedelta(seconds=0), urgent: bool = False,
     ) -> None:
         """Edit a message in place, last write wins: a pending edit with the same key is replaced, a
-        sent one is re-armed. `delay` coalesces rapid changes (Telegram allows ~20 edits/min/group)."""
+        sent one is re-armed. `delay` coalesces rapid changes (Telegram allows ~20 edits/min/group).
+        `urgent` lets a coalesced live count overtake a long batch (else it waits behind every message
+        queued before it: a 3,000-resident reminder held the residents' chat count for two minutes)."""
         now = self.clock()
         payload: dict[str, Any] = {"method": "edit", "message_id": message_id, "text": text,
                                    "caption": caption, "buttons": buttons_payload(buttons) or []}
@@ -145,11 +147,12 @@ class Outbox:
             await self._insert_ignore(dict(
                 dedup_key=key[:200], kind=kind, chat_id=chat_id, payload=payload,
                 community_id=community_id, status=OutboxStatus.PENDING, not_before=now + delay,
-                created_at=now, attempts=0, urgent=False, deferred=False))
+                created_at=now, attempts=0, urgent=urgent, deferred=False))
             return
         keep_due = existing.status == OutboxStatus.PENDING and existing.not_before > now
         existing.payload = payload
         existing.chat_id = chat_id
+        existing.urgent = urgent
         if existing.status != OutboxStatus.SENDING:
             existing.status = OutboxStatus.PENDING
             existing.attempts = 0

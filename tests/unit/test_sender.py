@@ -570,3 +570,27 @@ async def test_batch_report_after_delivery(bot: Bot, tg: FakeTelegram, sessions:
     async with sessions() as s:
         report = await Outbox(s, clock).batch_report("ann")
     assert report == {"total": 4, "sent": 2, "pending": 0, "deferred": 0, "failed": 1, "blocked": 1, "expired": 1}
+
+
+async def test_a_coalesced_live_count_edit_overtakes_a_long_batch(
+        bot: Bot, tg: FakeTelegram, sessions: async_sessionmaker[AsyncSession], clock: FrozenClock) -> None:
+    """Issue 17 (bench_minute): the residents' chat count, edited as taps come in, went out only after
+    every private reminder queued before it (two minutes for 3,000). An urgent edit is claimed first."""
+    chats = [960 + i for i in range(5)]
+    people(tg, *chats)
+    for chat in chats:
+        await enqueue(sessions, clock, key=f"reminder{chat}", chat_id=chat, text="cleaning day tomorrow")
+    async with sessions() as s:
+        await Outbox(s, clock).enqueue_edit(key="count", kind="cleaning_edit", chat_id=GROUP, message_id=7,
+                                            text="3 coming", urgent=True)
+        await s.commit()
+    sender = make_sender(bot, sessions, clock)
+    claimed: list[OutboxItem] = []
+
+    async def hold(item: OutboxItem) -> None:
+        claimed.append(item)
+
+    sender._deliver = hold  # type: ignore[method-assign]
+    await sender.claim_once(limit=1)
+    await asyncio.sleep(0)
+    assert [i.dedup_key for i in claimed] == ["count"]
