@@ -238,7 +238,9 @@ async def run(args: argparse.Namespace) -> int:
           f"{min(gaps) if gaps else float('nan'):.1f} s (target ≥ 3 s)")
     print(f"taps recorded:      {recorded} of {len(tap_times)} (members with more than one row: {doubled})")
     print(f"reminders:          duplicates {duplicates}, lost {lost}")
-    print(f"429s from the stub: {stub.stats.get('rate_limited', 0)}")
+    print(f"429s from the stub: {stub.stats.get('rate_limited', 0)}; edit calls (any chat): "
+          f"{stub.stats['methods'].get('editMessageText', 0)}; refused in main.py's log: "
+          f"{err.count('refused by Telegram')}")
     print(f"database is locked: {locked}")
     if "Traceback" in err:
         print("main.py log (tail):\n" + err[-3000:])
