@@ -27,6 +27,7 @@ Buttons = Sequence[Sequence[Button]]
 
 # Hooks run by the sender, in the transaction that marks an item sent: kind -> hook(session, item).
 SentHook = Callable[[AsyncSession, OutboxItem], Awaitable[None]]
+REARMED = "re-armed while sending"  # an edit changed while the sender held its older text
 SENT_HOOKS: dict[str, SentHook] = {}
 
 
@@ -153,7 +154,12 @@ class Outbox:
         existing.payload = payload
         existing.chat_id = chat_id
         existing.urgent = urgent
-        if existing.status != OutboxStatus.SENDING:
+        if existing.status == OutboxStatus.SENDING:
+            # The sender holds the older text: it puts the row back instead of marking it sent
+            # (bot/sender.py, _record), so this newer text still goes out, after `delay`.
+            existing.last_error = REARMED
+            existing.not_before = now + delay
+        else:
             existing.status = OutboxStatus.PENDING
             existing.attempts = 0
             existing.not_before = existing.not_before if keep_due else now + delay

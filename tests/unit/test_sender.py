@@ -594,3 +594,34 @@ async def test_a_coalesced_live_count_edit_overtakes_a_long_batch(
     await sender.claim_once(limit=1)
     await asyncio.sleep(0)
     assert [i.dedup_key for i in claimed] == ["count"]
+
+
+async def test_an_edit_changed_while_being_sent_still_goes_out(
+        bot: Bot, tg: FakeTelegram, sessions: async_sessionmaker[AsyncSession], clock: FrozenClock) -> None:
+    """Issue 17 (bench_minute): a tap that changed the live count while the sender was sending the older
+    count was lost (the row was marked sent), so the group showed a stale count until the next tap."""
+    people(tg, GROUP)
+    msg = await bot.send_message(GROUP, "🙋 2 coming")
+    async with sessions() as s:
+        await Outbox(s, clock).enqueue_edit(key="count", kind="cleaning_edit", chat_id=GROUP,
+                                            message_id=msg.message_id, text="🙋 3 coming", urgent=True)
+        await s.commit()
+    sender = make_sender(bot, sessions, clock)
+    claimed: list[OutboxItem] = []
+
+    async def hold(item: OutboxItem) -> None:
+        claimed.append(item)
+
+    sender._deliver = hold  # type: ignore[method-assign]
+    assert await sender.claim_once() == 1
+    await asyncio.sleep(0)
+    async with sessions() as s:  # a tap while "3 coming" is on its way
+        await Outbox(s, clock).enqueue_edit(key="count", kind="cleaning_edit", chat_id=GROUP,
+                                            message_id=msg.message_id, text="🙋 4 coming", urgent=True)
+        await s.commit()
+    async with sessions() as s:  # the older text was delivered
+        await sender._record(s, claimed[0], "sent", {"message_id": msg.message_id}, clock())
+        await s.commit()
+    await make_sender(bot, sessions, clock).drain()
+    assert tg.current(GROUP, msg.message_id).text == "🙋 4 coming"
+    assert (await rows(sessions))["count"].status == OutboxStatus.SENT
