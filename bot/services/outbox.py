@@ -150,7 +150,9 @@ class Outbox:
                 community_id=community_id, status=OutboxStatus.PENDING, not_before=now + delay,
                 created_at=now, attempts=0, urgent=urgent, deferred=False))
             return
-        keep_due = existing.status == OutboxStatus.PENDING and existing.not_before > now
+        # A pending edit keeps its due time, also once it is due and waits to be claimed: pushing it back
+        # on every change starved it while changes kept coming (17 taps a second: two edits in two minutes).
+        keep_due = existing.status == OutboxStatus.PENDING
         existing.payload = payload
         existing.chat_id = chat_id
         existing.urgent = urgent

@@ -625,3 +625,25 @@ async def test_an_edit_changed_while_being_sent_still_goes_out(
     await make_sender(bot, sessions, clock).drain()
     assert tg.current(GROUP, msg.message_id).text == "🙋 4 coming"
     assert (await rows(sessions))["count"].status == OutboxStatus.SENT
+
+
+async def test_a_due_edit_is_not_pushed_back_by_each_new_change(
+        bot: Bot, tg: FakeTelegram, sessions: async_sessionmaker[AsyncSession], clock: FrozenClock) -> None:
+    """Issue 17 (bench_minute): with taps every few tens of milliseconds, each one moved the due live-count
+    edit 5 s ahead again before the sender claimed it: the residents' chat was edited twice in two minutes.
+    Coalescing keeps the first due time; the last text wins."""
+    people(tg, GROUP)
+    msg = await bot.send_message(GROUP, "🙋 0 coming")
+
+    async def change(n: int) -> None:
+        async with sessions() as s:
+            await Outbox(s, clock).enqueue_edit(key="count", kind="cleaning_edit", chat_id=GROUP,
+                                                message_id=msg.message_id, text=f"🙋 {n} coming",
+                                                delay=timedelta(seconds=5))
+            await s.commit()
+
+    await change(1)
+    clock.advance(seconds=5)  # due now; a change arrives before the sender's next claim
+    await change(2)
+    await make_sender(bot, sessions, clock).drain()
+    assert tg.current(GROUP, msg.message_id).text == "🙋 2 coming"
