@@ -18,6 +18,7 @@ from aiogram.client.session.base import BaseSession
 from aiogram.client.session.middlewares.base import BaseRequestMiddleware, NextRequestMiddlewareType
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
+from aiogram.exceptions import TelegramRetryAfter
 from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage
 from aiogram.fsm.storage.memory import SimpleEventIsolation
 from aiogram.methods import TelegramMethod
@@ -100,12 +101,34 @@ class CommitBeforeRequest(BaseRequestMiddleware):
         return await make_request(bot, method)
 
 
+REPLY_RETRY_MAX_WAIT = 3  # seconds: a person's own reply waits this long at most for a flood window
+
+
+class RetryReplyAfterFlood(BaseRequestMiddleware):
+    """A reply sent while handling a person's update (their answer, their /cleaning list) waits out a
+    short 429 and is sent again, instead of failing the update after its work was committed: the
+    outbox may just have delivered a reminder to the same chat (1 message/s per chat). Only inside
+    a handler (current_session set); the outbox sender handles its own 429s."""
+
+    async def __call__(self, make_request: NextRequestMiddlewareType[Any], bot: Bot,
+                       method: TelegramMethod[Any]) -> Any:
+        for attempt in range(3):
+            try:
+                return await make_request(bot, method)
+            except TelegramRetryAfter as exc:
+                if current_session.get() is None or exc.retry_after > REPLY_RETRY_MAX_WAIT or attempt == 2:
+                    raise
+                await asyncio.sleep(exc.retry_after)
+        raise AssertionError("unreachable")
+
+
 def create_bot(settings: Settings, session: BaseSession | None = None) -> Bot:
     if session is None:
         session = AiohttpSession(api=TelegramAPIServer.from_base(settings.bot_api_url)) \
             if settings.bot_api_url else AiohttpSession()
     session.middleware(KeepResponseModels())
     session.middleware(CommitBeforeRequest())
+    session.middleware(RetryReplyAfterFlood())
     # Previews off through link_preview_options: aiogram's link_preview_is_disabled also fills the
     # disable_web_page_preview parameter, which the Bot API no longer lists (replaced in 7.0).
     return Bot(settings.bot_token, session=session,

@@ -43,7 +43,7 @@ from sqlalchemy import Integer, and_, case, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import Clock, system_clock
-from bot.services.outbox import SENT_HOOKS
+from bot.services.outbox import REARMED, SENT_HOOKS
 from models import ChatLink, ChatState, OutboxItem, OutboxStatus
 
 log = logging.getLogger(__name__)
@@ -400,9 +400,13 @@ class OutboxSender:
         mine = and_(OutboxItem.id == item.id, OutboxItem.status == OutboxStatus.SENDING)
         if outcome == "sent":
             self.stats["sent"] += 1
+            # An edit whose text changed while it was being sent goes back to pending (the newer text is
+            # still due); every other row is sent. SET expressions read the row as it was.
+            rearmed = OutboxItem.last_error == REARMED
             await session.execute(update(OutboxItem).where(OutboxItem.id == item.id).values(
-                status=OutboxStatus.SENT, sent_at=now, message_id=extra.get("message_id"),
-                lease_until=None, last_error=None))
+                status=case((rearmed, OutboxStatus.PENDING), else_=OutboxStatus.SENT), sent_at=now,
+                message_id=extra.get("message_id"), lease_until=None, last_error=None,
+                attempts=case((rearmed, 0), else_=OutboxItem.attempts)))
             hook = SENT_HOOKS.get(item.kind)
             if hook is not None:
                 item.message_id = extra.get("message_id")

@@ -601,9 +601,11 @@ async def rsvp(query: CallbackQuery, callback_data: kb.RsvpCb, actor: Actor, mem
         text = _("Noted — maybe next time!")
     if not result.changed:
         text = _("Your answer is already noted.")
+    # The answer first (the person's spinner stops; their tap was committed just before it), then the tick
+    # on their own reminder: an edit is a second round trip the answer need not wait for.
+    await query.answer(text)
     if isinstance(query.message, Message) and query.message.chat.type == "private" and result.changed:
         await query.message.edit_reply_markup(reply_markup=kb.rsvp_markup(callback_data.day, callback_data.yes))
-    await query.answer(text)
 
 
 # ---------------------------------------------------------------------------------- one day

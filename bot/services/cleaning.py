@@ -454,7 +454,8 @@ class CleaningService(CommunityService):
                 text = _fit_caption(text)
             await self.outbox.enqueue_edit(key=f"cleanpost:{post.id}", kind="cleaning_edit", chat_id=post.chat_id,
                                            message_id=post.message_id, text=text, caption=post.photo,
-                                           buttons=buttons, community_id=community.id, delay=delay)
+                                           buttons=buttons, community_id=community.id, delay=delay,
+                                           urgent=True)  # coalesced, so it cannot crowd out the batch
 
     # ------------------------------------------------------------------ texts
 
@@ -691,6 +692,16 @@ class CleaningService(CommunityService):
         photo = series.photo_file_id
         answers = {int(mid): bool(coming) for mid, coming in (await self.session.execute(
             select(CleaningRsvp.member_id, CleaningRsvp.coming).where(CleaningRsvp.day_id == day.id))).all()}
+        # The residents' chat first (the sender goes by row order): it carries the live count, which taps
+        # arriving while thousands of private reminders go out can only update once it is posted.
+        for chat_id in await self.residents_chats(series):
+            text = await self.reminder_text(day, series, community, place, offset, community.locale, group=True)
+            if await self.outbox.enqueue(key=f"clean:{day.id}:{offset}:c{chat_id}", kind="cleaning_reminder_group",
+                                         chat_id=chat_id, text=_fit_caption(text) if photo else text, photo=photo,
+                                         buttons=rsvp_buttons(day, community.locale), expires_at=day.starts_at,
+                                         community_id=community.id,
+                                         extra={"day_id": day.id, "offset": offset, "locale": community.locale}):
+                count += 1
         for m in await self.residents(series):
             locale = self.members.locale_for(m, community)
             if locale not in texts:
@@ -701,14 +712,6 @@ class CleaningService(CommunityService):
                                         buttons=rsvp_buttons(day, locale, answers.get(m.id)),
                                         expires_at=day.starts_at,
                                         community_id=community.id):
-                count += 1
-        for chat_id in await self.residents_chats(series):
-            text = await self.reminder_text(day, series, community, place, offset, community.locale, group=True)
-            if await self.outbox.enqueue(key=f"clean:{day.id}:{offset}:c{chat_id}", kind="cleaning_reminder_group",
-                                         chat_id=chat_id, text=_fit_caption(text) if photo else text, photo=photo,
-                                         buttons=rsvp_buttons(day, community.locale), expires_at=day.starts_at,
-                                         community_id=community.id,
-                                         extra={"day_id": day.id, "offset": offset, "locale": community.locale}):
                 count += 1
         # The captain's card with the live count, once per occurrence (with its first reminder).
         author = await self.session.get(Member, series.created_by) if series.created_by else None

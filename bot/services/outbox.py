@@ -27,6 +27,7 @@ Buttons = Sequence[Sequence[Button]]
 
 # Hooks run by the sender, in the transaction that marks an item sent: kind -> hook(session, item).
 SentHook = Callable[[AsyncSession, OutboxItem], Awaitable[None]]
+REARMED = "re-armed while sending"  # an edit changed while the sender held its older text
 SENT_HOOKS: dict[str, SentHook] = {}
 
 
@@ -132,10 +133,12 @@ class Outbox:
     async def enqueue_edit(
         self, *, key: str, kind: str, chat_id: int, message_id: int, text: str,
         caption: bool = False, buttons: Buttons | None = None, community_id: int | None = None,
-        delay: timedelta = timedelta(seconds=0),
+        delay: timedelta = timedelta(seconds=0), urgent: bool = False,
     ) -> None:
         """Edit a message in place, last write wins: a pending edit with the same key is replaced, a
-        sent one is re-armed. `delay` coalesces rapid changes (Telegram allows ~20 edits/min/group)."""
+        sent one is re-armed. `delay` coalesces rapid changes (Telegram allows ~20 edits/min/group).
+        `urgent` lets a coalesced live count overtake a long batch (else it waits behind every message
+        queued before it: a 3,000-resident reminder held the residents' chat count for two minutes)."""
         now = self.clock()
         payload: dict[str, Any] = {"method": "edit", "message_id": message_id, "text": text,
                                    "caption": caption, "buttons": buttons_payload(buttons) or []}
@@ -145,12 +148,20 @@ class Outbox:
             await self._insert_ignore(dict(
                 dedup_key=key[:200], kind=kind, chat_id=chat_id, payload=payload,
                 community_id=community_id, status=OutboxStatus.PENDING, not_before=now + delay,
-                created_at=now, attempts=0, urgent=False, deferred=False))
+                created_at=now, attempts=0, urgent=urgent, deferred=False))
             return
-        keep_due = existing.status == OutboxStatus.PENDING and existing.not_before > now
+        # A pending edit keeps its due time, also once it is due and waits to be claimed: pushing it back
+        # on every change starved it while changes kept coming (17 taps a second: two edits in two minutes).
+        keep_due = existing.status == OutboxStatus.PENDING
         existing.payload = payload
         existing.chat_id = chat_id
-        if existing.status != OutboxStatus.SENDING:
+        existing.urgent = urgent
+        if existing.status == OutboxStatus.SENDING:
+            # The sender holds the older text: it puts the row back instead of marking it sent
+            # (bot/sender.py, _record), so this newer text still goes out, after `delay`.
+            existing.last_error = REARMED
+            existing.not_before = now + delay
+        else:
             existing.status = OutboxStatus.PENDING
             existing.attempts = 0
             existing.not_before = existing.not_before if keep_due else now + delay

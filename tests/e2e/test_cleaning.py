@@ -312,3 +312,30 @@ async def test_names_of_who_is_coming_only_for_those_who_manage_the_day(harness:
                    if chat == intruder)
     await harness.feed(up.callback(captain, forged, chat=CAPTAIN))
     assert "Resident1" in screen(harness, CAPTAIN)
+
+
+async def test_the_minute_after_a_reminder_answers_first_and_waits_out_a_flood(harness: BotHarness,
+                                                                               community: Any) -> None:
+    """Issue 17: the tap is answered before the reminder's buttons are re-ticked (an edit is a second round
+    trip the spinner need not wait for), and a person's own reply that meets the chat's flood window
+    (the outbox just delivered their reminder: 1 message/s per chat) is sent after the wait, not lost."""
+    tg, up = harness.tg, harness.up
+    await add_residents(harness, [62001])
+    captain = up.user(CAPTAIN, "Zhang", "en")
+    await setup_second_saturday(harness, captain)
+    await at(harness, datetime(2026, 12, 9, 1, 0, tzinfo=UTC))
+    sends = [c.chat_id for c in tg.calls_of("sendMessage") if c.chat_id in (RESIDENTS_CHAT, 62001)]
+    assert sends[:2] == [RESIDENTS_CHAT, 62001]  # the group's live count goes out before the private reminders
+    resident = up.user(62001, "Ann")
+    since = len(tg.calls)
+    await tap(harness, 62001, resident, "I'll join")
+    order = [c.method for c in tg.calls[since:] if c.method in ("answerCallbackQuery", "editMessageReplyMarkup")]
+    assert order == ["answerCallbackQuery", "editMessageReplyMarkup"]
+    assert "You're on the list" in tg.alerts()[-1].params["text"]
+
+    tg.fail_next("sendMessage", retry_after=1, chat_id=62001)
+    await harness.feed(up.text(resident, "/cleaning"))
+    assert [c.error for c in tg.errors("sendMessage") if c.chat_id == 62001] == [
+        "Too Many Requests: retry after 1"]  # the 429 happened ...
+    assert "Sat 12 Dec" in screen(harness, 62001)  # ... and the list arrived after it
+    assert tg.buttons(tg.last(62001))[0][0] == "✅ Sat 12 Dec"

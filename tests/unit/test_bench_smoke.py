@@ -63,3 +63,17 @@ def test_dashboard_benchmark_smoke() -> None:
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "ledger page query" in proc.stdout and "slowest:" in proc.stdout and "reference search" in proc.stdout
+
+
+def test_minute_benchmark_smoke() -> None:
+    """main.py against the Bot API stand-in with Telegram's limits on: a cleaning-day reminder to 50
+    residents while 20 of them tap "I'll join" and 10 send /cleaning. Only correctness is asserted (the
+    script exits 1 otherwise): every tap answered and recorded once, every reminder delivered once, no
+    "database is locked"."""
+    proc = subprocess.run([sys.executable, "-m", "tests.benchmarks.bench_minute", "--smoke"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    out = proc.stdout
+    assert "taps recorded:      20 of 20 (members with more than one row: 0)" in out
+    assert "unanswered 0" in out and "duplicates 0, lost 0" in out and "database is locked: 0" in out
+    assert "Traceback" not in out

@@ -570,3 +570,80 @@ async def test_batch_report_after_delivery(bot: Bot, tg: FakeTelegram, sessions:
     async with sessions() as s:
         report = await Outbox(s, clock).batch_report("ann")
     assert report == {"total": 4, "sent": 2, "pending": 0, "deferred": 0, "failed": 1, "blocked": 1, "expired": 1}
+
+
+async def test_a_coalesced_live_count_edit_overtakes_a_long_batch(
+        bot: Bot, tg: FakeTelegram, sessions: async_sessionmaker[AsyncSession], clock: FrozenClock) -> None:
+    """Issue 17 (bench_minute): the residents' chat count, edited as taps come in, went out only after
+    every private reminder queued before it (two minutes for 3,000). An urgent edit is claimed first."""
+    chats = [960 + i for i in range(5)]
+    people(tg, *chats)
+    for chat in chats:
+        await enqueue(sessions, clock, key=f"reminder{chat}", chat_id=chat, text="cleaning day tomorrow")
+    async with sessions() as s:
+        await Outbox(s, clock).enqueue_edit(key="count", kind="cleaning_edit", chat_id=GROUP, message_id=7,
+                                            text="3 coming", urgent=True)
+        await s.commit()
+    sender = make_sender(bot, sessions, clock)
+    claimed: list[OutboxItem] = []
+
+    async def hold(item: OutboxItem) -> None:
+        claimed.append(item)
+
+    sender._deliver = hold  # type: ignore[method-assign]
+    await sender.claim_once(limit=1)
+    await asyncio.sleep(0)
+    assert [i.dedup_key for i in claimed] == ["count"]
+
+
+async def test_an_edit_changed_while_being_sent_still_goes_out(
+        bot: Bot, tg: FakeTelegram, sessions: async_sessionmaker[AsyncSession], clock: FrozenClock) -> None:
+    """Issue 17 (bench_minute): a tap that changed the live count while the sender was sending the older
+    count was lost (the row was marked sent), so the group showed a stale count until the next tap."""
+    people(tg, GROUP)
+    msg = await bot.send_message(GROUP, "🙋 2 coming")
+    async with sessions() as s:
+        await Outbox(s, clock).enqueue_edit(key="count", kind="cleaning_edit", chat_id=GROUP,
+                                            message_id=msg.message_id, text="🙋 3 coming", urgent=True)
+        await s.commit()
+    sender = make_sender(bot, sessions, clock)
+    claimed: list[OutboxItem] = []
+
+    async def hold(item: OutboxItem) -> None:
+        claimed.append(item)
+
+    sender._deliver = hold  # type: ignore[method-assign]
+    assert await sender.claim_once() == 1
+    await asyncio.sleep(0)
+    async with sessions() as s:  # a tap while "3 coming" is on its way
+        await Outbox(s, clock).enqueue_edit(key="count", kind="cleaning_edit", chat_id=GROUP,
+                                            message_id=msg.message_id, text="🙋 4 coming", urgent=True)
+        await s.commit()
+    async with sessions() as s:  # the older text was delivered
+        await sender._record(s, claimed[0], "sent", {"message_id": msg.message_id}, clock())
+        await s.commit()
+    await make_sender(bot, sessions, clock).drain()
+    assert tg.current(GROUP, msg.message_id).text == "🙋 4 coming"
+    assert (await rows(sessions))["count"].status == OutboxStatus.SENT
+
+
+async def test_a_due_edit_is_not_pushed_back_by_each_new_change(
+        bot: Bot, tg: FakeTelegram, sessions: async_sessionmaker[AsyncSession], clock: FrozenClock) -> None:
+    """Issue 17 (bench_minute): with taps every few tens of milliseconds, each one moved the due live-count
+    edit 5 s ahead again before the sender claimed it: the residents' chat was edited twice in two minutes.
+    Coalescing keeps the first due time; the last text wins."""
+    people(tg, GROUP)
+    msg = await bot.send_message(GROUP, "🙋 0 coming")
+
+    async def change(n: int) -> None:
+        async with sessions() as s:
+            await Outbox(s, clock).enqueue_edit(key="count", kind="cleaning_edit", chat_id=GROUP,
+                                                message_id=msg.message_id, text=f"🙋 {n} coming",
+                                                delay=timedelta(seconds=5))
+            await s.commit()
+
+    await change(1)
+    clock.advance(seconds=5)  # due now; a change arrives before the sender's next claim
+    await change(2)
+    await make_sender(bot, sessions, clock).drain()
+    assert tg.current(GROUP, msg.message_id).text == "🙋 2 coming"
