@@ -324,6 +324,11 @@ class _TestSpeedTime:
         return self.monotonic()
 
 
+# One clock for the whole session: the dispatcher and its buckets are shared by every test, so their stamps
+# must never lie in this clock's future (a fresh clock per test would start behind them and throttle).
+_TEST_SPEED_TIME = _TestSpeedTime()
+
+
 @pytest.fixture(autouse=True)
 def _throttle_at_test_speed(request: pytest.FixtureRequest) -> Iterator[None]:
     import bot.middlewares.throttling as throttling
@@ -333,7 +338,7 @@ def _throttle_at_test_speed(request: pytest.FixtureRequest) -> Iterator[None]:
         return
 
     real = throttling.time
-    throttling.time = _TestSpeedTime()  # type: ignore[assignment]
+    throttling.time = _TEST_SPEED_TIME  # type: ignore[assignment]
     try:
         yield
     finally:

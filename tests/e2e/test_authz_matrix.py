@@ -58,6 +58,7 @@ def fake_throttle_time(dp: Any, clock: Any) -> Iterator[None]:
 
     middleware = next(m for m in dp.update.outer_middleware if isinstance(m, throttling.ThrottlingMiddleware))
     saved = dict(middleware.buckets)
+    middleware.buckets.clear()  # stamps from another clock would lie in this one's future (or past)
     real = throttling.time
     throttling.time = clock  # type: ignore[assignment]
     try:
