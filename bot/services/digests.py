@@ -35,7 +35,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from markupsafe import Markup
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -53,6 +53,8 @@ KINDS = ("daily", "weekly", "monthly")
 DEFAULT_DIGEST_TIME = "08:00"
 DEFAULT_WEEKLY = (4, "12:00")  # Friday 12:00 (每周五中午12:00前报送)
 DEFAULT_MONTHLY_TIME = "09:00"
+# pg_try_advisory_xact_lock(DIGEST_LOCK_SPACE, community id): who builds a community's digests right now.
+DIGEST_LOCK_SPACE = 1708
 CATCH_UP = {"daily": 3, "weekly": 1, "monthly": 1}  # missed periods still worth sending
 LATE_AFTER = timedelta(minutes=15)  # enqueued this long after its time: marked late
 TOP = 3  # entries shown per list before "and N more"
@@ -875,13 +877,15 @@ class DigestService(CommunityService):
         return split_blocks(_sections(text))
 
     def chart(self, digest: DailyDigest, locale: str) -> bytes:
-        from bot.charts import ChartData, draw_digest_chart
+        from bot.charts import draw_digest_chart
 
-        title = digest.community.name + (f" · {digest.area.name}" if digest.area else "")
-        community = digest.community
-        return draw_digest_chart(
-            ChartData(digest.chart_days, digest.chart_new, digest.chart_resolved, digest.open_by_category, title),
-            locale, lambda key, loc: category_label(community, key, loc))
+        return draw_digest_chart(*_chart_input(digest, locale))
+
+    async def chart_png(self, digest: DailyDigest, locale: str) -> bytes:
+        """The chart drawn off the event loop: in the chart process pool where the bot configured one."""
+        from bot.charts import render_digest_chart
+
+        return await render_digest_chart(*_chart_input(digest, locale))
 
     def xlsx(self, report: PeriodReport, locale: str) -> bytes:
         """The report's tables as an XLSX workbook (opens cleanly in Excel, WPS and LibreOffice)."""
@@ -1024,18 +1028,37 @@ class DigestService(CommunityService):
 
     # ---- scheduled sending
 
-    async def run_due(self) -> int:
-        """Enqueue every digest that is due and not yet decided. Returns how many periods were decided."""
+    async def run_due(self, *, commit_each: bool = False) -> int:
+        """Enqueue every digest that is due and not yet decided. Returns how many periods were decided.
+
+        `commit_each` (the scheduled job): commit after each community, so that its digests reach the
+        sender at once instead of after the last of a thousand communities, and so that several instances
+        can share the work: on PostgreSQL each community is taken under a transaction-scoped advisory lock
+        that another instance skips rather than waits for (the DigestRun rows still decide: a community
+        done elsewhere a moment ago costs one query here)."""
         decided = 0
         communities = list((await self.session.execute(select(Community).order_by(Community.id))).scalars())
         for community in communities:
+            if commit_each and not await self._take(community.id):
+                continue
             for kind in KINDS:
                 try:
                     async with self.session.begin_nested():
                         decided += await self._run_kind(community, kind)
                 except Exception:
                     log.exception("%s digest of %s failed; retried at the next tick", kind, community.key)
+            if commit_each:
+                await self.session.commit()
         return decided
+
+    async def _take(self, community_id: int) -> bool:
+        """PostgreSQL: this community's digests are ours until the commit, unless another instance is
+        building them right now. SQLite has one writer (and one instance): always ours."""
+        if self.session.bind is None or self.session.bind.dialect.name != "postgresql":
+            return True
+        taken = await self.session.execute(text("SELECT pg_try_advisory_xact_lock(:space, :id)"),
+                                           {"space": DIGEST_LOCK_SPACE, "id": community_id})
+        return bool(taken.scalar())
 
     def _candidates(self, community: Community, kind: str, now: datetime) -> list[date]:
         """Period starts whose send moment has passed, most recent first, no older than needed."""
@@ -1079,11 +1102,28 @@ class DigestService(CommunityService):
             await self._decide(community, kind, d, late=True, skipped=True)
         for d in keep:
             late = now - send_moment(kind, d, community) > LATE_AFTER
+            extra = skipped if d == keep[-1] else []
+            # Build (figures, texts, charts) before the first write of this period: on SQLite the write
+            # lock is held from the first INSERT to the commit, and people's updates must not wait for
+            # a chart to be drawn.
+            prepared = await self._prepare(community, kind, d, late=late, skipped=extra)
             if not await self._decide(community, kind, d, late=late, skipped=False):
                 continue  # another instance decided it a moment ago
             count += 1
-            await self._fan_out(community, kind, d, late=late, skipped=skipped if d == keep[-1] else [])
+            await self._fan_out(community, kind, d, late=late, skipped=extra, prepared=prepared)
         return count
+
+    async def _prepare(self, community: Community, kind: str, start: date, *, late: bool,
+                       skipped: list[date]) -> tuple[list[tuple[str, str, int, Member | None, str]],
+                                                     dict[tuple[int, str], Built]]:
+        """Everyone who gets this period's digest and the digest built for each (area, language)."""
+        recipients = await self.recipients(community, kind)
+        cache: dict[tuple[int, str], Built] = {}
+        for _scope, _recipient, area_id, _member, locale in recipients:
+            if (area_id, locale) not in cache:
+                cache[(area_id, locale)] = await self.build(community, kind, start, area_id=area_id or None,
+                                                            locale=locale, late=late, skipped=skipped)
+        return recipients, cache
 
     async def _has_runs(self, community_id: int, kind: str) -> bool:
         return (await self.session.execute(select(DigestRun.id).where(
@@ -1129,12 +1169,13 @@ class DigestService(CommunityService):
         return out
 
     async def _fan_out(self, community: Community, kind: str, start: date, *, late: bool,
-                       skipped: list[date]) -> None:
+                       skipped: list[date], prepared: tuple[list[Any], dict[tuple[int, str], Built]] | None = None
+                       ) -> None:
         """Enqueue the digest of a decided period to every recipient, each in their language."""
         moment = send_moment(kind, start, community)
         expires = max(moment, self.clock()) + timedelta(days=2)
-        cache: dict[tuple[int, str], Built] = {}
-        for scope, recipient, area_id, member, locale in await self.recipients(community, kind):
+        recipients, cache = prepared if prepared is not None else (await self.recipients(community, kind), {})
+        for scope, recipient, area_id, member, locale in recipients:
             if not await self._insert_run(dict(community_id=community.id, kind=kind, period=start.isoformat(),
                                                scope=scope, recipient=recipient, late=late,
                                                created_at=self.clock())):
@@ -1176,7 +1217,7 @@ class DigestService(CommunityService):
             digest = await self.daily(community, start, area_id=area_id)
             digest.late, digest.skipped = late, list(skipped)
             texts = self.render_daily(digest, locale)
-            chart = await asyncio.to_thread(self.chart, digest, locale)
+            chart = await self.chart_png(digest, locale)
             return Built(texts, chart, [], [(r.id, r.reference) for r in digest.attention_issues()])
         report = await self.period(community, kind, start)
         report.late, report.skipped = late, list(skipped)
@@ -1193,6 +1234,20 @@ class DigestService(CommunityService):
 
 
 # ------------------------------------------------------------------------------------ helpers
+
+
+def _chart_input(digest: DailyDigest, locale: str) -> tuple[Any, str, Any]:
+    """What the chart needs, as plain picklable data: category names are looked up here, in the
+    digest's language and in English (the chart falls back to English without a CJK font)."""
+    from bot.charts import ChartData, Labels
+
+    community = digest.community
+    title = community.name + (f" · {digest.area.name}" if digest.area else "")
+    labels = Labels({(key, loc): category_label(community, key, loc)
+                     for key, _n in digest.open_by_category for loc in {locale, "en"}})
+    data = ChartData(list(digest.chart_days), list(digest.chart_new), list(digest.chart_resolved),
+                     [(key, n) for key, n in digest.open_by_category], title)
+    return data, locale, labels
 
 
 def _median(values: list[float]) -> float | None:
@@ -1409,7 +1464,7 @@ async def _cli(args: Any, settings: Any, day: date) -> str | tuple[str, str, lis
             if args.kind == "daily":
                 digest = await service.daily(community, day, area_id=area_id)
                 name = f"digest-{community.code}-daily-{day.isoformat()}"
-                chart = await asyncio.to_thread(service.chart, digest, locale)
+                chart = await service.chart_png(digest, locale)
                 return (f"{community.name} · {day.isoformat()}", name, service.render_daily(digest, locale),
                         [(f"{name}.png", chart)])
             report = await service.period(community, args.kind, day)
@@ -1446,9 +1501,9 @@ def _register() -> None:
     EXTRA_SERVICES["digests"] = factory
     register(CommandInfo("digest", Level.AREA_HEAD, __("Today's digest, or another day's")))
 
-    @job("digests")
+    @job("digests", shared=True)
     async def digests_job(session: AsyncSession, ctx: JobContext) -> None:
-        await DigestService(session, ctx.clock).run_due()
+        await DigestService(session, ctx.clock).run_due(commit_each=True)
 
     def configure(parser: Any) -> None:
         parser.add_argument("--community", required=True, help="community key, code or name")
