@@ -179,13 +179,13 @@ async def seed_runs(conn: Any, n: int) -> None:
 # ------------------------------------------------------------------------------ a worker process
 
 
-def worker(url: str, index: int, chart_workers: int, wall0: float, probe_rate: float, stop: Any, out: Any) -> None:
-    """One bot process (spawned): ticks at 08:00 and answers /help until the parent says stop."""
-    out.put(asyncio.run(_worker(url, index, chart_workers, wall0, probe_rate, stop)))
+def worker(url: str, index: int, chart_workers: int, go: Any, probe_rate: float, stop: Any, out: Any) -> None:
+    """One bot process (spawned): warms up, says so, ticks at 08:00 and answers /help until told to stop."""
+    out.put(asyncio.run(_worker(url, index, chart_workers, go, probe_rate, stop, out)))
 
 
-async def _worker(url: str, index: int, chart_workers: int, wall0: float, probe_rate: float,
-                  stop: Any) -> dict[str, Any]:
+async def _worker(url: str, index: int, chart_workers: int, go: Any, probe_rate: float,
+                  stop: Any, out: Any) -> dict[str, Any]:
     from bot import charts
     from bot.app import create_bot, create_dispatcher
     from bot.capabilities import load_all
@@ -198,7 +198,7 @@ async def _worker(url: str, index: int, chart_workers: int, wall0: float, probe_
     load_all()
     engine = create_engine(url)
     sessions = session_factory(engine)
-    clock = RunningClock(T0, wall0)
+    clock = RunningClock(T0, time.time() + 3600)  # set to 08:00 below, when the parent says go
     settings = Settings(bot_token=TOKEN, database_url=url, admin_ids=[9000], throttle_rate=1e9,
                         chart_workers=chart_workers, _env_file=None)  # type: ignore[call-arg]
     tg = FakeTelegram()
@@ -210,6 +210,9 @@ async def _worker(url: str, index: int, chart_workers: int, wall0: float, probe_
     for user in users:  # known people: their member rows exist before 08:00
         await dp.feed_update(bot, up.text(user, "/start"))
     charts.configure(chart_workers)
+    out.put(("ready", index))
+    await asyncio.to_thread(go[0].wait)
+    wall0 = clock.wall0 = go[1].value
     ticker = Ticker(JobContext(sessions, clock, settings, bot), instance=f"bench-{index}")
     latencies: list[tuple[float, float]] = []  # (due, seconds)
     pending: set[asyncio.Task[None]] = set()
@@ -276,13 +279,16 @@ def percentile(values: list[float], q: float) -> float:
 
 def run(url: str, n: int, workers: int, chart_workers: int, probe_rate: float, limit: float) -> dict[str, Any]:
     ctx = multiprocessing.get_context("spawn")
-    stop = ctx.Event()
+    stop, go = ctx.Event(), (ctx.Event(), ctx.Value("d", 0.0))
     out = ctx.Queue()
-    wall0 = time.time() + 15 + 2 * workers  # time for the workers to start and warm up before 08:00
-    procs = [ctx.Process(target=worker, args=(url, i, chart_workers, wall0, probe_rate, stop, out))
+    procs = [ctx.Process(target=worker, args=(url, i, chart_workers, go, probe_rate, stop, out))
              for i in range(workers)]
     for p in procs:
         p.start()
+    for _ in procs:  # every worker started, connected and warmed up (members known, templates loaded)
+        out.get(timeout=300)
+    wall0 = go[1].value = time.time() + 0.5  # 08:00
+    go[0].set()
     expected = 2 * n  # the office chat and the staff member
     done, last, observed = 0, None, None
     try:
@@ -348,7 +354,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=float, default=900.0, help="give up after this many seconds")
     args = parser.parse_args(argv)
     if args.smoke:
-        args.communities, args.workers, args.per_day, args.limit = 5, 1, 0.3, 120.0
+        args.communities, args.per_day, args.limit = 5, 0.3, 120.0
+        args.workers = 2 if args.postgres else 1
     if args.postgres:
         return asyncio.run(_postgres(args))
     if args.workers > 1:
