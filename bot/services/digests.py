@@ -511,6 +511,15 @@ def _issue_row(r: Any, done_at: datetime | None = None) -> IssueRow:
                     r.created_at, r.escalation_level, r.missed_deadline_at, r.first_deadline_at, done_at)
 
 
+@dataclass
+class _Plan:
+    """A kind's due periods for one community: those only recorded as skipped, and those to send, each
+    (start, late, skipped periods it names, (recipients, built digests))."""
+
+    skipped: list[date]
+    keep: list[tuple[date, bool, list[date], Any]] = field(default_factory=list)
+
+
 class DigestService(CommunityService):
     # ---- places and labels
 
@@ -1035,21 +1044,47 @@ class DigestService(CommunityService):
         sender at once instead of after the last of a thousand communities, and so that several instances
         can share the work: on PostgreSQL each community is taken under a transaction-scoped advisory lock
         that another instance skips rather than waits for (the DigestRun rows still decide: a community
-        done elsewhere a moment ago costs one query here)."""
+        done elsewhere a moment ago costs one query here). On SQLite every session takes the write lock
+        at its first statement, so there the figures, texts and charts are built in a read-only session
+        and the write transaction holds only the inserts: people's updates never wait for a chart."""
         decided = 0
         communities = list((await self.session.execute(select(Community).order_by(Community.id))).scalars())
+        reads = self._read_sessions() if commit_each else None
+        if commit_each:
+            await self.session.commit()
         for community in communities:
             if commit_each and not await self._take(community.id):
                 continue
             for kind in KINDS:
                 try:
+                    plan = await self._plan_in(reads, community, kind)
+                    if plan is None:
+                        continue
                     async with self.session.begin_nested():
-                        decided += await self._run_kind(community, kind)
+                        decided += await self._apply(community, kind, plan)
                 except Exception:
                     log.exception("%s digest of %s failed; retried at the next tick", kind, community.key)
             if commit_each:
                 await self.session.commit()
         return decided
+
+    def _read_sessions(self) -> Any:
+        """SQLite: a factory of read-only sessions on the same database (they begin deferred and take no
+        lock); None elsewhere (PostgreSQL readers never block writers: the same session will do)."""
+        from sqlalchemy.ext.asyncio import AsyncEngine
+
+        from bot.db import read_session_factory
+
+        bind = self.session.bind
+        if isinstance(bind, AsyncEngine) and bind.dialect.name == "sqlite":
+            return read_session_factory(bind)
+        return None
+
+    async def _plan_in(self, reads: Any, community: Community, kind: str) -> _Plan | None:
+        if reads is None:
+            return await self._plan(community, kind)
+        async with reads() as session:
+            return await DigestService(session, self.clock)._plan(community, kind)
 
     async def _take(self, community_id: int) -> bool:
         """PostgreSQL: this community's digests are ours until the commit, unless another instance is
@@ -1080,10 +1115,15 @@ class DigestService(CommunityService):
         return [d for d in out if send_moment(kind, d, community) >= floor]
 
     async def _run_kind(self, community: Community, kind: str) -> int:
+        plan = await self._plan(community, kind)
+        return 0 if plan is None else await self._apply(community, kind, plan)
+
+    async def _plan(self, community: Community, kind: str) -> _Plan | None:
+        """What is due for this kind and not decided yet, with each kept period already built (reads only)."""
         now = self.clock()
         candidates = self._candidates(community, kind, now)
         if not candidates:
-            return 0
+            return None
         decided = set((await self.session.execute(select(DigestRun.period).where(
             DigestRun.community_id == community.id, DigestRun.kind == kind, DigestRun.scope == "community",
             DigestRun.recipient == "*", DigestRun.period >= min(candidates).isoformat()))).scalars())
@@ -1091,22 +1131,26 @@ class DigestService(CommunityService):
         # Only periods after the newest decided one: earlier gaps were dealt with back then.
         missed = sorted(d for d in candidates if d.isoformat() not in decided and (latest is None or d > latest))
         if not missed:
-            return 0
+            return None
         if latest is None and not await self._has_runs(community.id, kind):
             # The first digest ever (a new install or community): no backlog to catch up on.
             missed = missed[-1:]
         keep = missed[-CATCH_UP[kind]:]
         skipped = missed[:-CATCH_UP[kind]]
-        count = 0
-        for d in skipped:
-            await self._decide(community, kind, d, late=True, skipped=True)
+        plan = _Plan(skipped=skipped)
         for d in keep:
             late = now - send_moment(kind, d, community) > LATE_AFTER
             extra = skipped if d == keep[-1] else []
-            # Build (figures, texts, charts) before the first write of this period: on SQLite the write
-            # lock is held from the first INSERT to the commit, and people's updates must not wait for
-            # a chart to be drawn.
-            prepared = await self._prepare(community, kind, d, late=late, skipped=extra)
+            # Built (figures, texts, charts) before the first write of this period: see run_due.
+            plan.keep.append((d, late, extra, await self._prepare(community, kind, d, late=late, skipped=extra)))
+        return plan
+
+    async def _apply(self, community: Community, kind: str, plan: _Plan) -> int:
+        """Decide the planned periods and enqueue the kept ones (writes only)."""
+        count = 0
+        for d in plan.skipped:
+            await self._decide(community, kind, d, late=True, skipped=True)
+        for d, late, extra, prepared in plan.keep:
             if not await self._decide(community, kind, d, late=late, skipped=False):
                 continue  # another instance decided it a moment ago
             count += 1
