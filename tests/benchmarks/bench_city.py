@@ -207,8 +207,8 @@ async def _worker(url: str, index: int, chart_workers: int, go: Any, probe_rate:
     dp["settings"] = settings
     up = Updates(tg)
     users = [up.user(7_000_000 + index * 1000 + i, f"P{i}", "en") for i in range(PROBE_USERS)]
-    for user in users:  # known people: their member rows exist before 08:00
-        await dp.feed_update(bot, up.text(user, "/start"))
+    for user in users:  # known people: their member rows exist before 08:00 (/start would list the city)
+        await dp.feed_update(bot, up.text(user, "/help"))
     charts.configure(chart_workers)
     out.put(("ready", index))
     await asyncio.to_thread(go[0].wait)
@@ -286,7 +286,7 @@ def run(url: str, n: int, workers: int, chart_workers: int, probe_rate: float, l
     for p in procs:
         p.start()
     for _ in procs:  # every worker started, connected and warmed up (members known, templates loaded)
-        out.get(timeout=300)
+        out.get(timeout=900)
     wall0 = go[1].value = time.time() + 0.5  # 08:00
     go[0].set()
     expected = 2 * n  # the office chat and the staff member
