@@ -312,6 +312,9 @@ async def run(app: App, stop: asyncio.Event | None = None) -> None:
     with suppress(Exception):
         await set_commands(app.bot)
 
+    from bot import charts
+
+    charts.configure(settings.chart_workers)  # the pool itself starts with the first chart
     scheduler = start_scheduler(app.ticker.tick, settings.tick_seconds)
     sender_task = asyncio.create_task(app.sender.run(), name="outbox-sender")
     # Long work (exports, digests on demand) runs here, off the update path.
@@ -354,6 +357,9 @@ async def run(app: App, stop: asyncio.Event | None = None) -> None:
             await app.worker.stop(settings.shutdown_grace)
             with suppress(BaseException):
                 await asyncio.wait_for(worker_task, 10)
+        # No tick or job draws any more: the chart processes can go.
+        with suppress(Exception):
+            await asyncio.to_thread(charts.shutdown)
         await app.sender.stop()
         with suppress(TimeoutError):
             await asyncio.wait_for(sender_task, 20)

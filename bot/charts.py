@@ -4,14 +4,26 @@ matplotlib is imported only when a chart is drawn (it costs about a second at im
 processes never draw). Chinese labels need a CJK font: matplotlib's default (DejaVu Sans) has no CJK
 glyphs and would draw empty boxes, so when no CJK font is installed a Chinese chart falls back to
 English labels and says so in the log (the setup installs Debian `fonts-noto-cjk` where it can).
+
+Where charts are drawn: a chart costs a few hundred milliseconds of pure-Python matplotlib work, and
+drawing it in a thread still holds the GIL the event loop needs to answer people. At 08:00 a city
+deployment draws a thousand of them, so the bot process (`configure(CHART_WORKERS)` in bot.app) draws
+them in a small pool of *spawned* processes (fork would copy the event loop and the database
+connections), started at the first chart and shut down on stop. If the pool cannot start or breaks,
+charts are drawn in a thread as before. Tests and the CLI, which never call `configure`, draw in a
+thread. The pool is given plain data (labels looked up beforehand), never ORM objects.
 """
 
 from __future__ import annotations
 
+import asyncio
 import io
 import logging
+import multiprocessing
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
@@ -147,4 +159,90 @@ def _day_tick(d: date) -> str:
     return _("%(month)s/%(day)s", month=d.month, day=d.day)
 
 
-__all__ = ["ChartData", "chart_locale", "cjk_font", "digest_figure", "draw_digest_chart", "needs_cjk"]
+# ------------------------------------------------------------------------------ the process pool
+
+
+@dataclass(frozen=True)
+class Labels:
+    """Category names looked up beforehand, (key, locale) -> name: picklable, unlike a closure over a
+    community row. A key missing from the table is shown as it is."""
+
+    table: Mapping[tuple[str, str], str]
+
+    def __call__(self, key: str, locale: str) -> str:
+        return self.table.get((key, locale), key)
+
+
+_pool_lock = threading.Lock()
+_workers = 0  # 0: draw in a thread (tests, CLI); set by configure()
+_pool: ProcessPoolExecutor | None = None
+_pool_failed = False
+
+
+def configure(workers: int) -> None:
+    """How many processes draw charts (0 = a thread). The pool itself starts with the first chart."""
+    global _workers, _pool_failed
+    _workers = max(0, int(workers))
+    _pool_failed = False
+
+
+def _warm_up() -> None:
+    """Runs once in each pool process: pay matplotlib's import and font scan before the first chart."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot
+
+    cjk_font()
+
+
+def _get_pool() -> ProcessPoolExecutor | None:
+    global _pool, _pool_failed
+    if _workers <= 0 or _pool_failed:
+        return None
+    with _pool_lock:
+        if _pool is None:
+            try:
+                _pool = ProcessPoolExecutor(max_workers=_workers, mp_context=multiprocessing.get_context("spawn"),
+                                            initializer=_warm_up)
+            except (OSError, ValueError, NotImplementedError):
+                log.exception("no chart process pool; charts are drawn in a thread")
+                _pool_failed = True
+                return None
+        return _pool
+
+
+def _discard_pool(pool: ProcessPoolExecutor) -> None:
+    global _pool, _pool_failed
+    with _pool_lock:
+        if _pool is pool:
+            _pool, _pool_failed = None, True
+    pool.shutdown(wait=False, cancel_futures=True)
+
+
+async def render_digest_chart(data: ChartData, locale: str, labels: Labels) -> bytes:
+    """The chart as PNG bytes, drawn off the event loop: in the process pool when there is one (it holds
+    neither the loop nor this process's GIL), else in a thread. Same bytes either way."""
+    pool = _get_pool()
+    if pool is not None:
+        try:
+            return await asyncio.get_running_loop().run_in_executor(pool, draw_digest_chart, data, locale, labels)
+        except (BrokenProcessPool, OSError):
+            # A pool process died (killed, out of memory) or could not be spawned: carry on in a thread
+            # rather than lose the digest; the log says why.
+            log.exception("the chart process pool failed; charts are drawn in a thread from now on")
+            _discard_pool(pool)
+    return await asyncio.to_thread(draw_digest_chart, data, locale, labels)
+
+
+def shutdown() -> None:
+    """Stop the pool's processes (on a clean stop of the bot); a later chart starts a new pool."""
+    global _pool
+    with _pool_lock:
+        pool, _pool = _pool, None
+    if pool is not None:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+__all__ = ["ChartData", "Labels", "chart_locale", "cjk_font", "configure", "digest_figure", "draw_digest_chart",
+           "needs_cjk", "render_digest_chart", "shutdown"]

@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     shutdown_grace: float = 10.0
     # Seconds between scheduler ticks that turn due schedules into outbox rows.
     tick_seconds: int = 30
+    # Processes that draw the digests' charts (matplotlib), so that a thousand charts at 08:00 hold neither
+    # the event loop nor the GIL of the process answering people. 0 = draw in a thread.
+    chart_workers: int = Field(default=2, ge=0)
     # Per-user throttle: messages a person may send per second before being slowed down.
     throttle_rate: float = 3.0
     # Days a delivered (or failed, or cancelled) outbox row is kept before the daily prune removes it:

@@ -36,11 +36,19 @@ JobFn = Callable[[AsyncSession, JobContext], Awaitable[None]]
 JOBS: dict[str, JobFn] = {}
 
 
-def job(name: str) -> Callable[[JobFn], JobFn]:
+# Jobs that claim their own work row by row (the digests: an advisory lock per community, and DigestRun rows
+# that decide once): on PostgreSQL every instance runs them, not only the one holding the tick lease, so
+# that three workers share a thousand communities' digests at 08:00.
+SHARED: set[str] = set()
+
+
+def job(name: str, *, shared: bool = False) -> Callable[[JobFn], JobFn]:
     """Register a periodic job. It gets a fresh session; the tick commits after it returns."""
 
     def register(fn: JobFn) -> JobFn:
         JOBS[name] = fn
+        if shared:
+            SHARED.add(name)
         return fn
 
     return register
@@ -107,18 +115,27 @@ class Ticker:
         if task is not None:
             self._running.add(task)
             task.add_done_callback(self._running.discard)
-        if not await self._lease():
+        held = await self._lease()
+        share = self._can_share()
+        if not held and not share:
             return []
         from bot.capabilities import load_all
 
         load_all()
         failed = []
+        ran = 0
         for index, (name, fn) in enumerate(list(JOBS.items())):
-            # A long tick (many communities' digests) renews its lease between jobs, so that another
-            # instance does not start the same jobs alongside; if the lease was lost, stop here.
-            if index and not await self._lease():
-                log.warning("tick lease lost after %d job(s); another instance carries on", index)
-                break
+            if not (share and name in SHARED):
+                # A long tick (many communities' digests) renews its lease between jobs, so that another
+                # instance does not start the same jobs alongside; if the lease was lost, only shared jobs
+                # are left to this instance.
+                if not held:
+                    continue
+                if index and not await self._lease():
+                    log.warning("tick lease lost after %d job(s); another instance carries on", index)
+                    held = False
+                    continue
+            ran += 1
             try:
                 async with self.ctx.sessions() as session:
                     await fn(session, self.ctx)
@@ -126,9 +143,15 @@ class Ticker:
             except Exception:
                 log.exception("job %s failed; it will run again at the next tick", name)
                 failed.append(name)
-        if self.on_done is not None:
+        if self.on_done is not None and ran:
             self.on_done()
         return failed
+
+    def _can_share(self) -> bool:
+        """Shared jobs run in every instance on PostgreSQL only: SQLite has one writer, and a second
+        instance building digests would only queue behind the first one's write lock."""
+        bind = getattr(self.ctx.sessions, "kw", {}).get("bind")
+        return bind is not None and bind.dialect.name == "postgresql"
 
 
 @job("prune_processed_updates")
@@ -173,4 +196,4 @@ async def leave_unlinked_groups(session: AsyncSession, ctx: JobContext) -> None:
         await chats.bot_removed(chat_id)
 
 
-__all__ = ["JOBS", "JobContext", "Ticker", "acquire_lease", "job", "select"]
+__all__ = ["JOBS", "SHARED", "JobContext", "Ticker", "acquire_lease", "job", "select"]

@@ -2,7 +2,8 @@
 
 Limits honoured: SEND_RATE overall, 1 message/s per private chat, 20/min per group, and every 429's
 retry_after. Rows are claimed with one `UPDATE … RETURNING` (atomic on SQLite and PostgreSQL) under a
-lease, one row per chat at a time (a chat's urgent rows before its others, each kind in order), so
+lease, one row per chat at a time (a chat's urgent rows before its others, each kind in order; chats with
+urgent rows first, then chats with a digest due, then the rest), so
 several instances share the work and a dead instance's claims are taken over when the lease runs out.
 Results are written back in small batches. Delivery is at-least-once: a crash repeats at most the sends
 in flight at that moment.
@@ -54,6 +55,7 @@ LEASE = timedelta(seconds=float(os.environ.get("OUTBOX_LEASE_SECONDS", "120")))
 MAX_ATTEMPTS = 12
 PRIVATE_INTERVAL = 1.0  # Telegram: about one message per second to one chat
 GROUP_INTERVAL = 3.0  # 20 messages a minute to one group
+DIGEST_KIND_PREFIX = "digest_"  # outbox kinds digest_daily, digest_weekly, digest_monthly (bot/services/digests.py)
 PERMANENT_MARKERS = ("blocked", "chat not found", "kicked", "deactivated", "user not found",
                      "not enough rights", "have no rights", "bot is not a member", "peer_id_invalid",
                      "group chat was upgraded")
@@ -216,7 +218,9 @@ class OutboxSender:
             mine = list(self.in_flight | {result[0].chat_id for result in self.results})
             # One row per chat: its oldest due urgent row if it has one (a fire-lane card must not wait
             # behind two dozen relayed answers to the same group), else its oldest due row; so within
-            # one urgency a chat's messages stay in order.
+            # one urgency a chat's messages stay in order. Across chats: urgent first, then chats with a
+            # digest waiting (at 08:00 a thousand offices' digests must not queue behind the morning's
+            # announcements and relays), then the rest, oldest first.
             first_per_chat = (
                 select(func.coalesce(func.min(case((OutboxItem.urgent.is_(True), OutboxItem.id))),
                                      func.min(OutboxItem.id)))
@@ -224,6 +228,8 @@ class OutboxSender:
                        OutboxItem.chat_id.not_in(mine))
                 .group_by(OutboxItem.chat_id)
                 .order_by(func.max(OutboxItem.urgent.cast(Integer)).desc(),
+                          func.max(case((OutboxItem.kind.startswith(DIGEST_KIND_PREFIX, autoescape=True), 1),
+                                        else_=0)).desc(),
                           func.min(OutboxItem.id))
                 .limit(limit)
             )

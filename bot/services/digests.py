@@ -35,7 +35,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from markupsafe import Markup
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -53,6 +53,8 @@ KINDS = ("daily", "weekly", "monthly")
 DEFAULT_DIGEST_TIME = "08:00"
 DEFAULT_WEEKLY = (4, "12:00")  # Friday 12:00 (每周五中午12:00前报送)
 DEFAULT_MONTHLY_TIME = "09:00"
+# pg_try_advisory_xact_lock(DIGEST_LOCK_SPACE, community id): who builds a community's digests right now.
+DIGEST_LOCK_SPACE = 1708
 CATCH_UP = {"daily": 3, "weekly": 1, "monthly": 1}  # missed periods still worth sending
 LATE_AFTER = timedelta(minutes=15)  # enqueued this long after its time: marked late
 TOP = 3  # entries shown per list before "and N more"
@@ -509,6 +511,15 @@ def _issue_row(r: Any, done_at: datetime | None = None) -> IssueRow:
                     r.created_at, r.escalation_level, r.missed_deadline_at, r.first_deadline_at, done_at)
 
 
+@dataclass
+class _Plan:
+    """A kind's due periods for one community: those only recorded as skipped, and those to send, each
+    (start, late, skipped periods it names, (recipients, built digests))."""
+
+    skipped: list[date]
+    keep: list[tuple[date, bool, list[date], Any]] = field(default_factory=list)
+
+
 class DigestService(CommunityService):
     # ---- places and labels
 
@@ -875,13 +886,15 @@ class DigestService(CommunityService):
         return split_blocks(_sections(text))
 
     def chart(self, digest: DailyDigest, locale: str) -> bytes:
-        from bot.charts import ChartData, draw_digest_chart
+        from bot.charts import draw_digest_chart
 
-        title = digest.community.name + (f" · {digest.area.name}" if digest.area else "")
-        community = digest.community
-        return draw_digest_chart(
-            ChartData(digest.chart_days, digest.chart_new, digest.chart_resolved, digest.open_by_category, title),
-            locale, lambda key, loc: category_label(community, key, loc))
+        return draw_digest_chart(*_chart_input(digest, locale))
+
+    async def chart_png(self, digest: DailyDigest, locale: str) -> bytes:
+        """The chart drawn off the event loop: in the chart process pool where the bot configured one."""
+        from bot.charts import render_digest_chart
+
+        return await render_digest_chart(*_chart_input(digest, locale))
 
     def xlsx(self, report: PeriodReport, locale: str) -> bytes:
         """The report's tables as an XLSX workbook (opens cleanly in Excel, WPS and LibreOffice)."""
@@ -1024,18 +1037,63 @@ class DigestService(CommunityService):
 
     # ---- scheduled sending
 
-    async def run_due(self) -> int:
-        """Enqueue every digest that is due and not yet decided. Returns how many periods were decided."""
+    async def run_due(self, *, commit_each: bool = False) -> int:
+        """Enqueue every digest that is due and not yet decided. Returns how many periods were decided.
+
+        `commit_each` (the scheduled job): commit after each community, so that its digests reach the
+        sender at once instead of after the last of a thousand communities, and so that several instances
+        can share the work: on PostgreSQL each community is taken under a transaction-scoped advisory lock
+        that another instance skips rather than waits for (the DigestRun rows still decide: a community
+        done elsewhere a moment ago costs one query here). On SQLite every session takes the write lock
+        at its first statement, so there the figures, texts and charts are built in a read-only session
+        and the write transaction holds only the inserts: people's updates never wait for a chart."""
         decided = 0
         communities = list((await self.session.execute(select(Community).order_by(Community.id))).scalars())
+        reads = self._read_sessions() if commit_each else None
+        if commit_each:
+            await self.session.commit()
         for community in communities:
+            if commit_each and not await self._take(community.id):
+                continue
             for kind in KINDS:
                 try:
+                    plan = await self._plan_in(reads, community, kind)
+                    if plan is None:
+                        continue
                     async with self.session.begin_nested():
-                        decided += await self._run_kind(community, kind)
+                        decided += await self._apply(community, kind, plan)
                 except Exception:
                     log.exception("%s digest of %s failed; retried at the next tick", kind, community.key)
+            if commit_each:
+                await self.session.commit()
         return decided
+
+    def _read_sessions(self) -> Any:
+        """SQLite: a factory of read-only sessions on the same database (they begin deferred and take no
+        lock); None elsewhere (PostgreSQL readers never block writers: the same session will do)."""
+        from sqlalchemy.ext.asyncio import AsyncEngine
+
+        from bot.db import read_session_factory
+
+        bind = self.session.bind
+        if isinstance(bind, AsyncEngine) and bind.dialect.name == "sqlite":
+            return read_session_factory(bind)
+        return None
+
+    async def _plan_in(self, reads: Any, community: Community, kind: str) -> _Plan | None:
+        if reads is None:
+            return await self._plan(community, kind)
+        async with reads() as session:
+            return await DigestService(session, self.clock)._plan(community, kind)
+
+    async def _take(self, community_id: int) -> bool:
+        """PostgreSQL: this community's digests are ours until the commit, unless another instance is
+        building them right now. SQLite has one writer (and one instance): always ours."""
+        if self.session.bind is None or self.session.bind.dialect.name != "postgresql":
+            return True
+        taken = await self.session.execute(text("SELECT pg_try_advisory_xact_lock(:space, :id)"),
+                                           {"space": DIGEST_LOCK_SPACE, "id": community_id})
+        return bool(taken.scalar())
 
     def _candidates(self, community: Community, kind: str, now: datetime) -> list[date]:
         """Period starts whose send moment has passed, most recent first, no older than needed."""
@@ -1057,10 +1115,15 @@ class DigestService(CommunityService):
         return [d for d in out if send_moment(kind, d, community) >= floor]
 
     async def _run_kind(self, community: Community, kind: str) -> int:
+        plan = await self._plan(community, kind)
+        return 0 if plan is None else await self._apply(community, kind, plan)
+
+    async def _plan(self, community: Community, kind: str) -> _Plan | None:
+        """What is due for this kind and not decided yet, with each kept period already built (reads only)."""
         now = self.clock()
         candidates = self._candidates(community, kind, now)
         if not candidates:
-            return 0
+            return None
         decided = set((await self.session.execute(select(DigestRun.period).where(
             DigestRun.community_id == community.id, DigestRun.kind == kind, DigestRun.scope == "community",
             DigestRun.recipient == "*", DigestRun.period >= min(candidates).isoformat()))).scalars())
@@ -1068,22 +1131,43 @@ class DigestService(CommunityService):
         # Only periods after the newest decided one: earlier gaps were dealt with back then.
         missed = sorted(d for d in candidates if d.isoformat() not in decided and (latest is None or d > latest))
         if not missed:
-            return 0
+            return None
         if latest is None and not await self._has_runs(community.id, kind):
             # The first digest ever (a new install or community): no backlog to catch up on.
             missed = missed[-1:]
         keep = missed[-CATCH_UP[kind]:]
         skipped = missed[:-CATCH_UP[kind]]
-        count = 0
-        for d in skipped:
-            await self._decide(community, kind, d, late=True, skipped=True)
+        plan = _Plan(skipped=skipped)
         for d in keep:
             late = now - send_moment(kind, d, community) > LATE_AFTER
+            extra = skipped if d == keep[-1] else []
+            # Built (figures, texts, charts) before the first write of this period: see run_due.
+            plan.keep.append((d, late, extra, await self._prepare(community, kind, d, late=late, skipped=extra)))
+        return plan
+
+    async def _apply(self, community: Community, kind: str, plan: _Plan) -> int:
+        """Decide the planned periods and enqueue the kept ones (writes only)."""
+        count = 0
+        for d in plan.skipped:
+            await self._decide(community, kind, d, late=True, skipped=True)
+        for d, late, extra, prepared in plan.keep:
             if not await self._decide(community, kind, d, late=late, skipped=False):
                 continue  # another instance decided it a moment ago
             count += 1
-            await self._fan_out(community, kind, d, late=late, skipped=skipped if d == keep[-1] else [])
+            await self._fan_out(community, kind, d, late=late, skipped=extra, prepared=prepared)
         return count
+
+    async def _prepare(self, community: Community, kind: str, start: date, *, late: bool,
+                       skipped: list[date]) -> tuple[list[tuple[str, str, int, Member | None, str]],
+                                                     dict[tuple[int, str], Built]]:
+        """Everyone who gets this period's digest and the digest built for each (area, language)."""
+        recipients = await self.recipients(community, kind)
+        cache: dict[tuple[int, str], Built] = {}
+        for _scope, _recipient, area_id, _member, locale in recipients:
+            if (area_id, locale) not in cache:
+                cache[(area_id, locale)] = await self.build(community, kind, start, area_id=area_id or None,
+                                                            locale=locale, late=late, skipped=skipped)
+        return recipients, cache
 
     async def _has_runs(self, community_id: int, kind: str) -> bool:
         return (await self.session.execute(select(DigestRun.id).where(
@@ -1129,12 +1213,13 @@ class DigestService(CommunityService):
         return out
 
     async def _fan_out(self, community: Community, kind: str, start: date, *, late: bool,
-                       skipped: list[date]) -> None:
+                       skipped: list[date], prepared: tuple[list[Any], dict[tuple[int, str], Built]] | None = None
+                       ) -> None:
         """Enqueue the digest of a decided period to every recipient, each in their language."""
         moment = send_moment(kind, start, community)
         expires = max(moment, self.clock()) + timedelta(days=2)
-        cache: dict[tuple[int, str], Built] = {}
-        for scope, recipient, area_id, member, locale in await self.recipients(community, kind):
+        recipients, cache = prepared if prepared is not None else (await self.recipients(community, kind), {})
+        for scope, recipient, area_id, member, locale in recipients:
             if not await self._insert_run(dict(community_id=community.id, kind=kind, period=start.isoformat(),
                                                scope=scope, recipient=recipient, late=late,
                                                created_at=self.clock())):
@@ -1176,7 +1261,7 @@ class DigestService(CommunityService):
             digest = await self.daily(community, start, area_id=area_id)
             digest.late, digest.skipped = late, list(skipped)
             texts = self.render_daily(digest, locale)
-            chart = await asyncio.to_thread(self.chart, digest, locale)
+            chart = await self.chart_png(digest, locale)
             return Built(texts, chart, [], [(r.id, r.reference) for r in digest.attention_issues()])
         report = await self.period(community, kind, start)
         report.late, report.skipped = late, list(skipped)
@@ -1193,6 +1278,20 @@ class DigestService(CommunityService):
 
 
 # ------------------------------------------------------------------------------------ helpers
+
+
+def _chart_input(digest: DailyDigest, locale: str) -> tuple[Any, str, Any]:
+    """What the chart needs, as plain picklable data: category names are looked up here, in the
+    digest's language and in English (the chart falls back to English without a CJK font)."""
+    from bot.charts import ChartData, Labels
+
+    community = digest.community
+    title = community.name + (f" · {digest.area.name}" if digest.area else "")
+    labels = Labels({(key, loc): category_label(community, key, loc)
+                     for key, _n in digest.open_by_category for loc in {locale, "en"}})
+    data = ChartData(list(digest.chart_days), list(digest.chart_new), list(digest.chart_resolved),
+                     [(key, n) for key, n in digest.open_by_category], title)
+    return data, locale, labels
 
 
 def _median(values: list[float]) -> float | None:
@@ -1409,7 +1508,7 @@ async def _cli(args: Any, settings: Any, day: date) -> str | tuple[str, str, lis
             if args.kind == "daily":
                 digest = await service.daily(community, day, area_id=area_id)
                 name = f"digest-{community.code}-daily-{day.isoformat()}"
-                chart = await asyncio.to_thread(service.chart, digest, locale)
+                chart = await service.chart_png(digest, locale)
                 return (f"{community.name} · {day.isoformat()}", name, service.render_daily(digest, locale),
                         [(f"{name}.png", chart)])
             report = await service.period(community, args.kind, day)
@@ -1446,9 +1545,9 @@ def _register() -> None:
     EXTRA_SERVICES["digests"] = factory
     register(CommandInfo("digest", Level.AREA_HEAD, __("Today's digest, or another day's")))
 
-    @job("digests")
+    @job("digests", shared=True)
     async def digests_job(session: AsyncSession, ctx: JobContext) -> None:
-        await DigestService(session, ctx.clock).run_due()
+        await DigestService(session, ctx.clock).run_due(commit_each=True)
 
     def configure(parser: Any) -> None:
         parser.add_argument("--community", required=True, help="community key, code or name")

@@ -97,3 +97,55 @@ def test_busy_fortnight_has_integer_ticks_from_zero_and_no_empty_note() -> None:
         assert low == 0 and high >= max(DATA.new)
         assert all(t == int(t) for t in counts.get_yticks())
         assert _texts(counts) == []
+
+
+# ---- the chart process pool (issue 17: a thousand charts at 08:00 must not hold the bot's GIL)
+
+PLAIN = charts.Labels({(key, loc): label(key, loc) for key in LABELS for loc in ("en", "zh_Hans")})
+
+
+@pytest.fixture
+def pool_of_one() -> object:
+    charts.configure(1)
+    yield charts
+    charts.shutdown()
+    charts.configure(0)
+
+
+async def test_pool_draws_the_same_png_as_a_thread(pool_of_one: object) -> None:
+    import os
+
+    drawn = await charts.render_digest_chart(DATA, "en", PLAIN)
+    pool = charts._pool
+    assert pool is not None  # started lazily, by the first chart
+    pids = set(pool._processes or {})  # type: ignore[attr-defined]
+    assert pids and os.getpid() not in pids
+    assert drawn == draw_digest_chart(DATA, "en", label)
+    charts.shutdown()
+    assert charts._pool is None
+    # A chart after a clean stop starts a new pool rather than failing.
+    assert await charts.render_digest_chart(DATA, "en", PLAIN) == drawn
+
+
+async def test_a_broken_pool_falls_back_to_a_thread(pool_of_one: object, monkeypatch: pytest.MonkeyPatch,
+                                                    caplog: pytest.LogCaptureFixture) -> None:
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    class Broken(ProcessPoolExecutor):
+        def submit(self, *args: object, **kwargs: object) -> object:  # type: ignore[override]
+            raise BrokenProcessPool("a chart process was killed")
+
+    broken = Broken(max_workers=1)
+    monkeypatch.setattr(charts, "_pool", broken)
+    with caplog.at_level(logging.ERROR, logger="bot.charts"):
+        png = await charts.render_digest_chart(DATA, "en", PLAIN)
+    assert png == draw_digest_chart(DATA, "en", label)
+    assert "drawn in a thread" in caplog.text
+    assert charts._get_pool() is None  # no second try at every chart
+
+
+async def test_without_configure_charts_are_drawn_in_a_thread() -> None:
+    charts.configure(0)
+    assert await charts.render_digest_chart(DATA, "en", PLAIN) == draw_digest_chart(DATA, "en", label)
+    assert charts._pool is None

@@ -647,3 +647,27 @@ async def test_a_due_edit_is_not_pushed_back_by_each_new_change(
     await change(2)
     await make_sender(bot, sessions, clock).drain()
     assert tg.current(GROUP, msg.message_id).text == "🙋 2 coming"
+
+
+async def test_digests_are_claimed_after_urgent_items_and_before_routine_ones(
+        bot: Bot, tg: FakeTelegram, sessions: async_sessionmaker[AsyncSession], clock: FrozenClock) -> None:
+    """At 08:00 the offices' digests go out before the morning's routine messages (queued earlier),
+    but never before an urgent card."""
+    chats = [960 + i for i in range(6)]
+    people(tg, *chats)
+    for chat in chats[:3]:
+        await enqueue(sessions, clock, key=f"n{chat}", chat_id=chat, text="routine")
+    await enqueue(sessions, clock, key="d1", chat_id=chats[3], text="digest", kind="digest_daily")
+    await enqueue(sessions, clock, key="d2", chat_id=chats[4], text="weekly", kind="digest_weekly")
+    await enqueue(sessions, clock, key="u", chat_id=chats[5], text="urgent", urgent=True)
+    sender = make_sender(bot, sessions, clock)
+    claimed: list[OutboxItem] = []
+
+    async def hold(item: OutboxItem) -> None:
+        claimed.append(item)
+
+    sender._deliver = hold  # type: ignore[method-assign]
+    for _ in range(6):
+        await sender.claim_once(limit=1)
+    await asyncio.sleep(0)
+    assert [i.dedup_key for i in claimed] == ["u", "d1", "d2", f"n{chats[0]}", f"n{chats[1]}", f"n{chats[2]}"]
