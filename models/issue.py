@@ -44,7 +44,7 @@ class CloseHow:
     REJECTED = "rejected"
     WITHDRAWN = "withdrawn"
     SETTLED = "settled"  # a private matter (私事) the captain says is settled
-    SETTLED_BY_PARTIES = "settled_by_parties"  # both sides of a private matter said so through the bot
+    SETTLED_BY_PARTIES = "both_settled"  # both sides of a private matter said so through the bot
 
     ALL = (VERIFIED, CONFIRMED, UNCONFIRMED, MERGED, REJECTED, WITHDRAWN, SETTLED, SETTLED_BY_PARTIES)
     # Fixed work that left the ledger without anybody checking it.

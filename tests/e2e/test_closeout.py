@@ -9,7 +9,7 @@ from typing import Any
 
 from openpyxl import load_workbook
 
-from models import IssueStatus
+from models import CloseHow, IssueStatus
 from tests.conftest import BotHarness, unique_id
 from tests.e2e.test_triage import (
     AREA_NORTH,
@@ -310,7 +310,7 @@ async def test_private_matter_settled_by_both_sides_in_the_ledger(harness: BotHa
     await press_private(harness, bob, "Settled")
     await harness.deliver()
     found = await issue(harness, issue_id)
-    assert found.status == IssueStatus.CLOSED and found.close_how == "settled_by_parties"
+    assert found.status == IssueStatus.CLOSED and found.close_how == CloseHow.SETTLED_BY_PARTIES
     assert found.closed_by_id is None and found.escalation_level == 0
     await harness.feed(harness.up.text(wu, "/export"))
     await press_private(harness, wu, "This month")
