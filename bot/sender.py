@@ -248,7 +248,10 @@ class OutboxSender:
                 .returning(OutboxItem)
                 .execution_options(synchronize_session=False)
             )
-            items = list((await session.execute(stmt)).scalars())
+            # RETURNING keeps no order (PostgreSQL returns rows as it updated them): start the sends in
+            # the order the claim chose them — urgent, then digests, then the oldest.
+            items = sorted((await session.execute(stmt)).scalars(), key=lambda i: (
+                not i.urgent, not (i.kind or "").startswith(DIGEST_KIND_PREFIX), i.id))
             if items:  # in the claim's transaction: on SQLite a second one would take the write lock again
                 await self._refresh_unreachable(session, {item.chat_id for item in items})
             await session.commit()

@@ -165,7 +165,9 @@ async def two_workers_scenario(tmp_path: Path) -> None:
                     flow = [up.text(user, "/start"),
                             up.callback(user, f"join:c:{community_id}"),
                             up.callback(user, f"join:a:{b1.area_id}"),
-                            up.callback(user, f"join:b:{b1.id}")]
+                            up.callback(user, f"join:b:{b1.id}"),
+                            # Building 1 has 48 flats: the joining question asks which one (typed here).
+                            up.text(user, str(1 + i % 48))]
                     async with gate:
                         for step, update in enumerate(flow):
                             port = ports[(i + step) % 2]
