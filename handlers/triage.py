@@ -440,20 +440,30 @@ async def verify_wrong(message: Message, state: FSMContext) -> None:
                          reply_markup=markup(verify_buttons(int(data["issue_id"]))))
 
 
+async def _step_button(query: CallbackQuery, callback_data: IssueCb, state: FSMContext, step: State
+                       ) -> Message | None:
+    """A "do it now" button under a step's question: only for the step and issue it was offered for (an old
+    one answers with an alert); its buttons are taken away. Returns the message to carry on in."""
+    data = await state.get_data()
+    if await state.get_state() != step.state or int(data.get("issue_id", 0)) != callback_data.id:
+        await query.answer(_("This button is no longer active."))
+        return None
+    await query.answer()
+    if not isinstance(query.message, Message):
+        return None
+    try:
+        await query.message.edit_reply_markup(reply_markup=None)
+    except TelegramBadRequest:
+        pass
+    return query.message
+
+
 @router.callback_query(IssueCb.filter(F.action == "vfy"))
 async def verify_now(query: CallbackQuery, callback_data: IssueCb, state: FSMContext, actor: Actor,
                      triage: TriageService) -> None:
-    data = await state.get_data()
-    if await state.get_state() != TriageFlow.verify_photo.state or int(data.get("issue_id", 0)) != callback_data.id:
-        await query.answer(_("This button is no longer active."))
-        return
-    await query.answer()
-    if isinstance(query.message, Message):
-        try:
-            await query.message.edit_reply_markup(reply_markup=None)
-        except TelegramBadRequest:
-            pass
-        await _verify(query.message, state, actor, triage, None, None)
+    message = await _step_button(query, callback_data, state, TriageFlow.verify_photo)
+    if message is not None:
+        await _verify(message, state, actor, triage, None, None)
 
 
 @router.message(TriageFlow.notacc_reason)
@@ -580,17 +590,9 @@ async def resolve_note_wrong(message: Message, state: FSMContext) -> None:
 @router.callback_query(IssueCb.filter(F.action == "rsv"))
 async def resolve_now(query: CallbackQuery, callback_data: IssueCb, state: FSMContext, actor: Actor,
                       triage: TriageService) -> None:
-    data = await state.get_data()
-    if await state.get_state() != TriageFlow.resolve_note.state or int(data.get("issue_id", 0)) != callback_data.id:
-        await query.answer(_("This button is no longer active."))
-        return
-    await query.answer()
-    if isinstance(query.message, Message):
-        try:
-            await query.message.edit_reply_markup(reply_markup=None)
-        except TelegramBadRequest:
-            pass
-        await _resolve(query.message, state, actor, triage, None)
+    message = await _step_button(query, callback_data, state, TriageFlow.resolve_note)
+    if message is not None:
+        await _resolve(message, state, actor, triage, None)
 
 
 async def _typed(message: Message) -> str | None:
