@@ -12,6 +12,9 @@ CAPABILITIES: list[str] = ["background", "cleaning", "announcements", "operation
                            "triage", "ledger", "patrols", "households", "surveys", "consultations", "referrals",
                            "notices", "web", "campaigns", "relays", "inspections", "scores", "points", "board"]
 
+# Words for parts of the bot that are not capabilities of their own (issue cards, onboarding, members).
+NOTICE_ONLY: list[str] = ["cards", "onboarding", "members"]
+
 _loaded = False
 
 
@@ -24,6 +27,22 @@ def load_all() -> None:
     for name in CAPABILITIES:
         if importlib.util.find_spec(f"bot.services.{name}") is not None:
             importlib.import_module(f"bot.services.{name}")
+    load_notices()
+
+
+_notices_loaded = False
+
+
+def load_notices() -> None:
+    """Import every capability's words-and-buttons module (`bot/notices/<name>.py`): importing one
+    registers its `@notice(Event)` functions (bot/services/events.py). Services never import them."""
+    global _notices_loaded
+    if _notices_loaded:
+        return
+    _notices_loaded = True
+    for name in CAPABILITIES + NOTICE_ONLY:
+        if importlib.util.find_spec(f"bot.notices.{name}") is not None:
+            importlib.import_module(f"bot.notices.{name}")
 
 
 def handler_modules() -> list[str]:

@@ -29,6 +29,29 @@ COMMANDS: list[CommandInfo] = [
     CommandInfo("invite", Level.CAPTAIN, __("Invite links and group link codes")),
     CommandInfo("link", Level.CAPTAIN, __("Link this group to a place"), private=False, group=True),
     CommandInfo("unlink", Level.CAPTAIN, __("Unlink this group"), private=False, group=True),
+    # The capabilities' commands, in the order /help lists them. They are words for Telegram's menu, so
+    # they live here and not in the capabilities' services.
+    CommandInfo("cleaning", Level.RESIDENT, __("Cleaning days: next dates and who's coming")),
+    CommandInfo("cleanday", Level.CAPTAIN, __("Set up a cleaning day")),
+    CommandInfo("announce", Level.CAPTAIN, __("Send an announcement to residents")),
+    CommandInfo("export", Level.AREA_HEAD, __("Export the ledger (XLSX/CSV)")),
+    CommandInfo("digest", Level.AREA_HEAD, __("Today's digest, or another day's")),
+    CommandInfo("report", Level.RESIDENT, __("Report a problem with a photo")),
+    CommandInfo("my", Level.RESIDENT, __("My reports and the issues I follow")),
+    CommandInfo("issue", Level.RESIDENT, __("Show an issue: /issue NC0042")),
+    CommandInfo("queue", Level.CAPTAIN, __("Open reports in my places")),
+    CommandInfo("spotcheck", Level.STAFF, __("Spot-check issues closed out last week")),
+    CommandInfo("patrols", Level.VOLUNTEER, __("My patrol shifts, open shifts, hours")),
+    CommandInfo("roster", Level.CAPTAIN, __("Plan patrol routes and shifts")),
+    CommandInfo("survey", Level.RESIDENT, __("Satisfaction surveys")),
+    CommandInfo("consult", Level.CAPTAIN, __("Consultations: start one, follow it, go door to door")),
+    CommandInfo("campaign", Level.CAPTAIN, __("Campaigns (专项整治): start one, see progress")),
+    CommandInfo("contacts", Level.RESIDENT, __("Who to talk to: captains, area head, the office")),
+    CommandInfo("inspect", Level.AREA_HEAD, __("Inspect a building with a checklist")),
+    CommandInfo("ranking", Level.AREA_HEAD, __("Building scores and ranking")),
+    CommandInfo("points", Level.RESIDENT, __("My volunteer points")),
+    CommandInfo("board", Level.RESIDENT, __("What is open and what was fixed in your building")),
+    CommandInfo("web", Level.AREA_HEAD, __("The office's desk in a browser")),
 ]
 
 

@@ -20,26 +20,15 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
+from bot.locales import SUPPORTED as SUPPORTED  # re-exported: callers import it from here
+from bot.locales import normalize_locale as normalize_locale
+
 ROOT = Path(__file__).resolve().parent.parent
 LOCALES_DIR = ROOT / "locales"
-SUPPORTED = ("en", "zh_Hans")
 DOMAIN = "messages"
 
 _current: ContextVar[str] = ContextVar("locale", default="en")
 _translations: dict[str, _gettext.NullTranslations] = {}
-
-
-def normalize_locale(tag: str | None) -> str | None:
-    """Map a Telegram language tag (en-US, zh-hans, zh-hant-tw, zh_Hans ...) to a supported locale."""
-    if not tag:
-        return None
-    low = tag.replace("_", "-").lower()
-    if low == "zh" or low.startswith("zh-"):
-        # Traditional tags fall back to Simplified until a Traditional catalogue exists.
-        return "zh_Hans"
-    if low == "en" or low.startswith("en-"):
-        return "en"
-    return None
 
 
 def _load(locale: str) -> _gettext.NullTranslations:

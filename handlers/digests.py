@@ -53,9 +53,9 @@ async def digest_job(run: JobRun) -> JobOutcome:
         member = await session.get(Member, run.member_id)
         if member is None:
             raise JobFailed(_("Sorry, you can't do this here."))
-        actor = await services["members"].actor(member)
+        actor = await services.members.actor(member)
         try:
-            result = await services["digests"].requested(actor, member, str(p["kind"]), day, p.get("area") or None,
+            result = await services.digests.requested(actor, member, str(p["kind"]), day, p.get("area") or None,
                                                          run.locale)
         except NotAllowed as exc:
             raise JobFailed(not_allowed_text(exc)) from None

@@ -326,7 +326,7 @@ async def calendar_job(run: JobRun) -> JobOutcome:
         member = await session.get(Member, run.member_id)
         if member is None:
             raise JobFailed(_("Sorry, you can't do this here."))
-        data = await build_services(session, run.clock, run.settings)["patrols"].calendar(member)
+        data = await build_services(session, run.clock, run.settings).patrols.calendar(member)
     path = run.folder / "patrols.ics"
     await asyncio.to_thread(path.write_bytes, data)
     return JobOutcome("", [JobMessage(text=_("📅 Your patrol shifts. Open the file to add them to your calendar."),

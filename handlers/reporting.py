@@ -847,11 +847,11 @@ async def _album_complete(pending: _Pending, album: str) -> None:
             draft = Draft.from_dict(data)
             if draft.album != album or await state.get_state() not in (Report.photos.state, Report.category.state):
                 return
-            member = await services["members"].by_telegram_id(pending.key.user_id)
+            member = await services.members.by_telegram_id(pending.key.user_id)
             if member is None:
                 return
-            communities = await services["members"].member_communities(member)
-            locale = services["members"].locale_for(
+            communities = await services.members.member_communities(member)
+            locale = services.members.locale_for(
                 member, communities[0] if communities else None, mw.settings.default_locale
             )
             draft.album = None
@@ -862,7 +862,7 @@ async def _album_complete(pending: _Pending, album: str) -> None:
                     pending.message.as_(pending.bot),
                     state,
                     draft,
-                    services["reporting"],
+                    services.reporting,
                     member,
                     lead=_with_lead(_photos_lead(draft), lead).strip(),
                 )

@@ -12,17 +12,14 @@ from aiogram.exceptions import TelegramAPIError
 from aiogram.filters import Command
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, MenuButtonWebApp, Message, WebAppInfo
 
-from bot.commands import CommandInfo, register
-from bot.i18n import _, __
-from bot.services.access import Actor, Level
+from bot.i18n import _
+from bot.services.access import Actor
 from bot.services.web import WebService
 from models import Member
 
 log = logging.getLogger(__name__)
 router = Router(name=__name__)
 router.message.filter(F.chat.type == "private")
-
-register(CommandInfo("web", Level.AREA_HEAD, __("The office's desk in a browser")))
 
 
 def desk_url(base: str, path: str = "/") -> str:

@@ -51,7 +51,7 @@ class DbMiddleware(BaseMiddleware):
             data["session"] = session
             data["clock"] = self.clock
             data["settings"] = self.settings
-            data.update(build_services(session, self.clock, self.settings))
+            data.update(build_services(session, self.clock, self.settings).as_data())
             token = current_session.set(session)
             try:
                 result = await handler(event, data)

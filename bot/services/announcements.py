@@ -17,11 +17,9 @@ from markupsafe import Markup
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.clock import Clock
 from bot.i18n import _, use_locale
 from bot.jobs import JobContext, job
 from bot.rendering import CAPTION_LIMIT, TEXT_LIMIT, esc, local_time, plain_len, render
-from bot.services import EXTRA_SERVICES
 from bot.services.access import Actor, NotAllowed, Place, can, require
 from bot.services.base import CommunityService
 from bot.services.limits import ANNOUNCEMENTS, enforce_daily
@@ -381,13 +379,6 @@ async def recipients_count(session: AsyncSession, building_ids: Sequence[int]) -
                                                    Member.started.is_(True)))).scalar_one())
 
 
-def _factory(session: AsyncSession, clock: Clock, settings: Any, services: dict[str, Any]) -> AnnouncementsService:
-    return AnnouncementsService(session, clock, services["members"], services["chats"], services["outbox"])
-
-
-EXTRA_SERVICES["announcements"] = _factory
-
-
 @job("announcements")
 async def announcements_job(session: AsyncSession, ctx: JobContext) -> None:
     """Queue announcements whose time has come; report finished batches to their authors."""
@@ -397,16 +388,6 @@ async def announcements_job(session: AsyncSession, ctx: JobContext) -> None:
     await svc.queue_due()
     await svc.send_reports()
 
-
-def _register_commands() -> None:
-    from bot.commands import CommandInfo, register
-    from bot.i18n import __
-    from bot.services.access import Level
-
-    register(CommandInfo("announce", Level.CAPTAIN, __("Send an announcement to residents")))
-
-
-_register_commands()
 
 __all__ = ["AUDIENCES", "AnnDraft", "AnnouncementsService", "Audience", "AudienceOption", "body_fits",
            "recipients_count"]

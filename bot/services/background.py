@@ -22,7 +22,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import Clock, system_clock
-from bot.services import EXTRA_SERVICES
 from bot.services.outbox import on_sent
 from models import BackgroundJob, JobStatus, OutboxItem
 
@@ -183,8 +182,6 @@ def _remove(path: Path) -> None:
     with suppress(OSError):  # other files of the job are still to be sent
         path.parent.rmdir()
 
-
-EXTRA_SERVICES["background"] = lambda session, clock, settings, services: BackgroundService(session, clock)
 
 __all__ = ["JOB_KINDS", "LEASE", "MAX_ATTEMPTS", "BackgroundService", "JobFailed", "JobMessage", "JobOutcome",
            "JobRun", "claim", "finish", "job_kind", "put_back", "renew"]

@@ -4,10 +4,13 @@ every service; jobs, the CLI and tests pass only what they have and get the rest
 
 from __future__ import annotations
 
+from functools import cached_property
+
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock, system_clock
 from bot.services.chats import ChatsService
+from bot.services.events import Events, NoticeContext
 from bot.services.members import MembersService
 from bot.services.outbox import Outbox
 
@@ -20,3 +23,14 @@ class CommunityService:
         self.members = members or MembersService(session, clock)
         self.chats = chats or ChatsService(session, clock, self.members)
         self.outbox = outbox or Outbox(session, clock)
+
+    @cached_property
+    def events(self) -> Events:
+        """Where this service records what happened; the notices word it (bot/services/events.py)."""
+        return Events(NoticeContext(self.session, self.clock, self.members, self.chats, self.outbox))
+
+
+def events_for(session: AsyncSession, clock: Clock = system_clock) -> Events:
+    """A recorder for a service that stands on less than CommunityService (same session, own helpers)."""
+    members = MembersService(session, clock)
+    return Events(NoticeContext(session, clock, members, ChatsService(session, clock, members), Outbox(session, clock)))

@@ -26,11 +26,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
-from bot.commands import CommandInfo, register
-from bot.i18n import __
 from bot.jobs import JobContext, job
-from bot.services import EXTRA_SERVICES
-from bot.services.access import Level
 from models import Building, ChatLink, Community, Issue, IssueFollower, IssuePhoto, IssueStatus, JobLease, Role
 
 FIXED_DAYS = 30  # how far back /board shows fixed issues
@@ -213,10 +209,6 @@ class BoardService:
         await self.session.execute(ins.values(name=name, holder=week, until=now)
                                    .on_conflict_do_nothing(index_elements=["name"]))
         await self.session.execute(update(JobLease).where(JobLease.name == name).values(holder=week, until=now))
-
-EXTRA_SERVICES["board"] = lambda session, clock, settings, services: BoardService(session, clock)
-
-register(CommandInfo("board", Level.RESIDENT, __("What is open and what was fixed in your building")))
 
 
 @job("board_weekly")

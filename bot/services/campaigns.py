@@ -28,7 +28,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.clock import Clock
 from bot.i18n import __, translate
 from bot.jobs import JobContext, job
-from bot.services import EXTRA_SERVICES
 from bot.services.access import Actor, Level, NotAllowed, Place, can, require
 from bot.services.base import CommunityService
 from bot.services.members import MembersService
@@ -612,13 +611,6 @@ def in_campaign(campaign_id: int) -> Any:
 # ---------------------------------------------------------------------------- wiring
 
 
-def _factory(session: AsyncSession, clock: Clock, settings: Any, services: dict[str, Any]) -> CampaignsService:
-    return CampaignsService(session, clock, services["members"], services["chats"], services["outbox"])
-
-
-EXTRA_SERVICES["campaigns"] = _factory
-
-
 async def _issue_created(session: AsyncSession, clock: Clock, issue: Issue) -> None:
     await CampaignsService(session, clock).join_new_issue(issue)
 
@@ -657,14 +649,6 @@ async def _forget(session: AsyncSession, clock: Clock, member: Member, erased: E
     await session.execute(update(Campaign).where(Campaign.created_by == member.id).values(created_by=None))
     await session.execute(update(CampaignIssue).where(CampaignIssue.added_by == member.id).values(added_by=None))
 
-
-def _register_commands() -> None:
-    from bot.commands import CommandInfo, register
-
-    register(CommandInfo("campaign", Level.CAPTAIN, __("Campaigns (专项整治): start one, see progress")))
-
-
-_register_commands()
 
 __all__ = ["PHASES", "CampDraft", "CampaignError", "CampaignsService", "Figures", "Progress", "ProgressRow",
            "campaign_names", "campaign_sections", "default_phases", "in_campaign", "phase_instruction",

@@ -18,7 +18,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.i18n import _, ngettext, use_locale
 from bot.rendering import CAPTION_LIMIT, TEXT_LIMIT, plain_len, render, shorten
-from bot.services import EXTRA_SERVICES
 from bot.services.access import Place
 from bot.services.base import CommunityService
 from bot.services.outbox import Outbox, on_sent
@@ -519,9 +518,6 @@ async def card_sent(session: AsyncSession, item: OutboxItem) -> None:
                              reply_to=item.message_id, urgent=item.urgent, community_id=item.community_id,
                              member_id=item.member_id)
 
-
-EXTRA_SERVICES["cards"] = lambda session, clock, settings, services: CardService(
-    session, clock, services["members"], services["chats"], services["outbox"])
 
 __all__ = ["ASSIGNED_PREFIX", "CARD_KIND", "CardService", "PrivateViewInGroup", "PublishResult", "assigned_note",
            "fmt_date", "fmt_when", "status_label"]

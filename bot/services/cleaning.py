@@ -20,11 +20,9 @@ from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.clock import Clock
 from bot.i18n import _, ngettext, use_locale
 from bot.jobs import JobContext, job
 from bot.rendering import CAPTION_LIMIT, esc, plain_len, render, shorten
-from bot.services import EXTRA_SERVICES
 from bot.services.access import Actor, Level, NotAllowed, Place, require
 from bot.services.base import CommunityService
 from bot.services.outbox import on_sent
@@ -903,13 +901,6 @@ async def cleaning_days_between(session: AsyncSession, community_id: int, start_
 # ---------------------------------------------------------------------------------------- registrations
 
 
-def _factory(session: AsyncSession, clock: Clock, settings: Any, services: dict[str, Any]) -> CleaningService:
-    return CleaningService(session, clock, services["members"], services["chats"], services["outbox"])
-
-
-EXTRA_SERVICES["cleaning"] = _factory
-
-
 @job("cleaning_days")
 async def cleaning_days_job(session: AsyncSession, ctx: JobContext) -> None:
     """Materialise occurrences, send due reminders, ask captains how past days went."""
@@ -918,17 +909,6 @@ async def cleaning_days_job(session: AsyncSession, ctx: JobContext) -> None:
     await svc.send_due_reminders()
     await svc.prompt_after()
 
-
-def _register_commands() -> None:
-    from bot.commands import CommandInfo, register
-    from bot.i18n import __
-    from bot.services.access import Level
-
-    register(CommandInfo("cleaning", Level.RESIDENT, __("Cleaning days: next dates and who's coming")),
-             CommandInfo("cleanday", Level.CAPTAIN, __("Set up a cleaning day")))
-
-
-_register_commands()
 
 __all__ = ["CleaningService", "DayClosed", "DayView", "Draft", "PlaceOption", "RsvpResult", "cleaning_summary",
            "rule_of"]

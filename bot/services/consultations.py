@@ -20,11 +20,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock, system_clock
-from bot.commands import CommandInfo, register
-from bot.i18n import __
 from bot.jobs import JobContext, job
-from bot.services import EXTRA_SERVICES
-from bot.services.access import Actor, Level, NotAllowed, Place, require
+from bot.services.access import Actor, NotAllowed, Place, require
 from bot.services.households import HouseholdsService, HouseholdView
 from bot.services.outbox import on_sent
 from bot.services.tenure import Erased, on_erased
@@ -492,11 +489,6 @@ async def _erased(session: AsyncSession, clock: Clock, member: Member, erased: E
             ConsultationVote.voter_id == member.id))).scalars():
         v.voter_id = None
         v.comment = None
-
-
-EXTRA_SERVICES["consultations"] = lambda session, clock, settings, services: ConsultationsService(session, clock)
-register(CommandInfo("consult", Level.CAPTAIN, __("Consultations: start one, follow it, go door to door")))
-
 
 
 @on_sent("consult_post")

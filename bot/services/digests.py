@@ -39,7 +39,6 @@ from sqlalchemy import func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.clock import Clock
 from bot.i18n import _, use_locale
 from bot.rendering import render, split_blocks
 from bot.services.access import Actor, Level, NotAllowed, Place, require
@@ -328,7 +327,6 @@ def parse_request(text: str, today: date) -> tuple[str, date] | None:
     except ValueError:
         return None
     return None
-
 
 
 def parse_hhmm(value: Any, default: str) -> time:
@@ -1534,16 +1532,8 @@ def html_page(title: str, messages: list[str], images: list[str]) -> str:
 
 def _register() -> None:
     from bot.cli import subcommand
-    from bot.commands import CommandInfo, register
-    from bot.i18n import __
     from bot.jobs import JobContext, job
-    from bot.services import EXTRA_SERVICES
 
-    def factory(session: AsyncSession, clock: Clock, settings: Any, services: dict[str, Any]) -> DigestService:
-        return DigestService(session, clock, services.get("members"), services.get("chats"), services.get("outbox"))
-
-    EXTRA_SERVICES["digests"] = factory
-    register(CommandInfo("digest", Level.AREA_HEAD, __("Today's digest, or another day's")))
 
     @job("digests", shared=True)
     async def digests_job(session: AsyncSession, ctx: JobContext) -> None:

@@ -25,7 +25,6 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock, system_clock
-from bot.services import EXTRA_SERVICES
 from bot.services.access import Actor, NotAllowed, Place, require
 from bot.services.tenure import Erased, on_erased, on_roles_ended
 from models import Building, Household, HouseholdMember, JoinRequest, Member, Role
@@ -321,4 +320,3 @@ async def _erased(session: AsyncSession, clock: Clock, member: Member, erased: E
     await session.execute(delete(HouseholdMember).where(HouseholdMember.member_id == member.id))
 
 
-EXTRA_SERVICES["households"] = lambda session, clock, settings, services: HouseholdsService(session, clock)

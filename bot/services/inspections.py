@@ -37,10 +37,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import flag_modified
 
 from bot.clock import Clock
-from bot.commands import CommandInfo, register
 from bot.i18n import _, __, translate, use_locale
 from bot.jobs import JobContext, job
-from bot.services import EXTRA_SERVICES
 from bot.services.access import Actor, Level, NotAllowed, Place, can, require
 from bot.services.base import CommunityService
 from bot.services.members import MembersService
@@ -670,11 +668,6 @@ async def _roles_ended(session: AsyncSession, clock: Clock, member: Member) -> N
 async def spot_check_reminders(session: AsyncSession, ctx: JobContext) -> None:
     await InspectionsService(session, ctx.clock).remind_due()
 
-
-EXTRA_SERVICES["inspections"] = lambda session, clock, settings, services: InspectionsService(
-    session, clock, services["members"], services["chats"], services["outbox"],
-    reporting=services.get("reporting"))
-register(CommandInfo("inspect", Level.AREA_HEAD, __("Inspect a building with a checklist")))
 
 __all__ = ["Checklist", "Finished", "InspectionError", "InspectionRow", "InspectionsService", "checklists",
            "inspections_done", "pass_rates", "text_of", "week_start"]

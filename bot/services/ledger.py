@@ -33,7 +33,6 @@ from bot.cli import subcommand
 from bot.clock import Clock, system_clock
 from bot.config import Settings
 from bot.i18n import _, __, ngettext, use_locale
-from bot.services import EXTRA_SERVICES
 from bot.services.access import Actor, Level, NotAllowed, Place, can, require
 from bot.services.background import JobFailed, JobMessage, JobOutcome, JobRun, job_kind
 from models import Area, Building, CloseHow, Community, Issue, IssueEvent, IssuePhoto, IssueStatus, Member
@@ -587,9 +586,6 @@ def read_sessions(session_or_engine: AsyncSession | AsyncEngine) -> async_sessio
     return read_session_factory(engine)
 
 
-EXTRA_SERVICES["ledger"] = lambda session, clock, settings, services: LedgerService(session, clock)
-
-
 # ---------------------------------------------------------------------------- the background job
 
 
@@ -691,15 +687,6 @@ def esc_text(text: str) -> str:
     return html.escape(text, quote=False)
 
 
-def _register_commands() -> None:
-    from bot.commands import CommandInfo, register
-
-    register(CommandInfo("export", Level.AREA_HEAD, __("Export the ledger (XLSX/CSV)")))
-
-
-_register_commands()
-
-
 # ---------------------------------------------------------------------------- CLI
 
 
@@ -733,7 +720,7 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
         print("error: --photos downloads the photos through the bot: set BOT_TOKEN (in .env or the environment)",
               file=sys.stderr)
         return 2
-    from bot.i18n import normalize_locale
+    from bot.locales import normalize_locale
     from bot.migrate import upgrade
 
     upgrade(settings.database_url)

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from bot.clock import Clock, system_clock
-from bot.i18n import SUPPORTED, normalize_locale
+from bot.locales import SUPPORTED, normalize_locale
 from bot.services.access import (
     GRANT_NEEDS,
     ROLE_LEVEL,

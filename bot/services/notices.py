@@ -15,11 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from bot.clock import Clock
 from bot.i18n import _, use_locale
-from bot.services import EXTRA_SERVICES
 from bot.services.access import Actor
 from bot.services.triage import InvalidInput, TriageService, category_label
 
@@ -142,12 +138,5 @@ class NoticeService(TriageService):
         notice.key = f"issue_notice:{issue.id}:{event.id}"
         return notice
 
-
-def _build(session: AsyncSession, clock: Clock, settings: Any, services: dict[str, Any]) -> NoticeService:
-    return NoticeService(session, clock, services.get("members"), services.get("chats"), services.get("outbox"),
-                         services.get("cards"))
-
-
-EXTRA_SERVICES["notices"] = _build
 
 __all__ = ["CJK_FONTS", "Notice", "NoticeService", "build_pdf", "cjk_font"]

@@ -222,6 +222,3 @@ async def outbox_failure_summary(session: AsyncSession, ctx: JobContext) -> None
         await service.report_failures(community)
 
 
-from bot.services import EXTRA_SERVICES  # noqa: E402 - registration at import, as every capability
-
-EXTRA_SERVICES["operations"] = lambda session, clock, settings, services: OperationsService(session, clock)

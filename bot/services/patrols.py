@@ -33,12 +33,10 @@ from sqlalchemy.orm import selectinload
 
 from bot import ics
 from bot.clock import Clock, system_clock
-from bot.commands import CommandInfo, register
 from bot.i18n import _, __, use_locale
 from bot.jobs import JobContext, job
 from bot.rendering import TEXT_LIMIT, esc, render, shorten
-from bot.services import EXTRA_SERVICES
-from bot.services.access import Actor, Level, Place, can, require
+from bot.services.access import Actor, Place, can, require
 from bot.services.base import CommunityService
 from bot.services.chats import CHAT_ID_COLUMNS, ChatsService
 from bot.services.members import MembersService
@@ -76,11 +74,6 @@ CHECKPOINT_RADIUS_M = 150  # a shared location this close to a checkpoint counts
 HELD = (AssignmentStatus.ACTIVE, AssignmentStatus.INVITED)
 
 CHAT_ID_COLUMNS.append(RosterMessage.chat_id)  # type: ignore[arg-type]
-
-register(
-    CommandInfo("patrols", Level.VOLUNTEER, __("My patrol shifts, open shifts, hours")),
-    CommandInfo("roster", Level.CAPTAIN, __("Plan patrol routes and shifts")),
-)
 
 
 class PatrolError(Exception):
@@ -1369,10 +1362,6 @@ async def patrol_generate(session: AsyncSession, ctx: JobContext) -> None:
         route_ids = (await session.execute(select(PatrolRoute.id).where(
             PatrolRoute.community_id == community.id, PatrolRoute.active.is_(True)))).scalars().all()
         await service.generate(None, route_ids, weeks)
-
-
-EXTRA_SERVICES["patrols"] = lambda session, clock, settings, services: PatrolService(
-    session, clock, services["members"], services["chats"], services["outbox"])
 
 
 # ------------------------------------------------------------------------------------- digest API

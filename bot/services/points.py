@@ -28,12 +28,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.commands import CommandInfo, register
-from bot.i18n import _, __, ngettext, use_locale
+from bot.i18n import _, ngettext, use_locale
 from bot.jobs import JobContext, job
 from bot.rendering import esc
-from bot.services import EXTRA_SERVICES
-from bot.services.access import Level
 from bot.services.base import CommunityService
 from bot.services.members import MembersService
 from models import (
@@ -290,9 +287,6 @@ def _register_section() -> None:
 
 
 _register_section()
-EXTRA_SERVICES["points"] = lambda session, clock, settings, services: PointsService(
-    session, clock, services["members"], services["chats"], services["outbox"])
-register(CommandInfo("points", Level.RESIDENT, __("My volunteer points")))
 
 __all__ = ["DEFAULT_RULES", "PointsService", "Standing", "Tally", "mine_text", "rules_of", "stars_text",
            "thanks_text"]

@@ -15,10 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.clock import Clock
 from bot.i18n import _, use_locale
 from bot.rendering import esc, shorten
-from bot.services import EXTRA_SERVICES
 from bot.services.access import Actor
 from bot.services.structure import ImportReport, StructureError, section
 from bot.services.triage import (
@@ -137,14 +135,6 @@ class ReferralService(TriageService):
             "Please decide the next step.").format(headline=head), level=2)
         await self.refresh_card(issue)
         return Referred(issue, True, None)
-
-
-def _build(session: AsyncSession, clock: Clock, settings: Any, services: dict[str, Any]) -> ReferralService:
-    return ReferralService(session, clock, services.get("members"), services.get("chats"), services.get("outbox"),
-                           services.get("cards"))
-
-
-EXTRA_SERVICES["referrals"] = _build
 
 
 class DepartmentIn(BaseModel):

@@ -15,17 +15,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
-from bot.commands import CommandInfo, register
-from bot.i18n import __
 from bot.jobs import JobContext, job
-from bot.services import EXTRA_SERVICES
-from bot.services.access import Actor, Level, NotAllowed, Place, can, require
+from bot.services.access import Actor, NotAllowed, Place, can, require
 from bot.services.households import HouseholdsService, HouseholdView
 from bot.services.limits import RELAYS, enforce_daily
 from bot.services.tenure import Erased, on_erased, on_roles_ended
@@ -542,21 +538,12 @@ async def _erased(session: AsyncSession, clock: Clock, member: Member, erased: E
     await session.flush()
 
 
-def _build(session: AsyncSession, clock: Clock, settings: Any, services: dict[str, Any]) -> RelayService:
-    return RelayService(session, clock, services.get("members"), services.get("chats"), services.get("outbox"),
-                        services.get("cards"))
-
-
-EXTRA_SERVICES["relays"] = _build
-register(CommandInfo("contacts", Level.RESIDENT, __("Who to talk to: captains, area head, the office")))
-
-
 @job("relays")
 async def relays_job(session: AsyncSession, ctx: JobContext) -> None:
     """A consultation started from a joint matter's card has closed: its result goes on the issue."""
     from bot.services import build_services
 
-    service: RelayService = build_services(session, ctx.clock, ctx.settings)["relays"]
+    service: RelayService = build_services(session, ctx.clock, ctx.settings).relays
     await service.record_consultation_results()
 
 

@@ -20,9 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock, system_clock
-from bot.commands import CommandInfo, register
-from bot.i18n import __, current_locale
-from bot.services import EXTRA_SERVICES
+from bot.i18n import current_locale
 from bot.services.access import Actor, Level, NotAllowed, Place, can, require
 from bot.services.base import CommunityService
 from bot.services.cards import CardService, PublishResult
@@ -564,15 +562,6 @@ class ReportingService(CommunityService):
         await self.cards.refresh(issue)
         return issue, True
 
-
-EXTRA_SERVICES["reporting"] = lambda session, clock, settings, services: ReportingService(
-    session, clock, services["members"], services["chats"], services["outbox"], services["cards"])
-
-register(
-    CommandInfo("report", Level.RESIDENT, __("Report a problem with a photo")),
-    CommandInfo("my", Level.RESIDENT, __("My reports and the issues I follow")),
-    CommandInfo("issue", Level.RESIDENT, __("Show an issue: /issue NC0042")),
-)
 
 __all__ = ["DEFAULT_CATEGORIES", "Category", "Created", "Draft", "Duplicate", "IssuePage", "ReportingService",
            "TooFar", "categories", "category", "distance_m", "issue_place", "parse_reference"]

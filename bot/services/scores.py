@@ -31,11 +31,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.commands import CommandInfo, register
 from bot.i18n import _, __, current_locale, use_locale
 from bot.jobs import JobContext, job
 from bot.rendering import esc
-from bot.services import EXTRA_SERVICES
 from bot.services.access import Actor, Level, NotAllowed, Place, can
 from bot.services.base import CommunityService
 from models import (
@@ -463,9 +461,6 @@ def _register_section() -> None:
 
 
 _register_section()
-EXTRA_SERVICES["scores"] = lambda session, clock, settings, services: ScoresService(
-    session, clock, services["members"], services["chats"], services["outbox"])
-register(CommandInfo("ranking", Level.AREA_HEAD, __("Building scores and ranking")))
 
 __all__ = ["DEFAULT_WEIGHTS", "AreaScore", "BuildingScore", "Ranking", "ScoresService", "combine", "public_list_text",
            "quarter_of", "ranking_text", "weights_of"]

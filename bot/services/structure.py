@@ -20,7 +20,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock, system_clock
-from bot.i18n import normalize_locale
+from bot.locales import normalize_locale
 from bot.services.households import HouseholdError, HouseholdSpec, HouseholdsService, describe
 from models import Area, Building, ChatLink, Community, Member, Role
 

@@ -26,12 +26,10 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
-from bot.commands import CommandInfo, register
 from bot.i18n import _, __, translate, use_locale
 from bot.jobs import JobContext, job
 from bot.rendering import esc
-from bot.services import EXTRA_SERVICES
-from bot.services.access import Actor, Level, NotAllowed, Place, can, require
+from bot.services.access import Actor, NotAllowed, Place, can, require
 from bot.services.base import CommunityService
 from bot.services.households import HouseholdsService, HouseholdView
 from bot.services.tenure import Erased, on_erased
@@ -606,10 +604,6 @@ async def _erased(session: AsyncSession, clock: Clock, member: Member, erased: E
     await session.execute(update(SurveyResponse).where(SurveyResponse.recorded_by == member.id)
                           .values(recorded_by=None))
 
-
-EXTRA_SERVICES["surveys"] = lambda session, clock, settings, services: SurveysService(
-    session, clock, services["members"], services["chats"], services["outbox"])
-register(CommandInfo("survey", Level.RESIDENT, __("Satisfaction surveys")))
 
 __all__ = ["AlreadyAnswered", "Area", "BuildingProgress", "SurveyClosed", "SurveyError", "SurveyResults",
            "SurveysService", "survey_lagging", "survey_results"]

@@ -36,7 +36,6 @@ from bot.clock import Clock, system_clock
 from bot.i18n import _, current_locale, use_locale
 from bot.jobs import JobContext, job
 from bot.rendering import esc, shorten
-from bot.services import EXTRA_SERVICES
 from bot.services.access import Actor, Level, NotAllowed, Place, can, require
 from bot.services.base import CommunityService
 from bot.services.cards import PrivateViewInGroup, assigned_note, status_label
@@ -1444,32 +1443,14 @@ async def _erase_from_issues(session: AsyncSession, clock: Clock, member: Member
         card_chat_id=None, card_message_id=None))
 
 
-def _build(session: AsyncSession, clock: Clock, settings: Any, services: dict[str, Any]) -> TriageService:
-    return TriageService(session, clock, services.get("members"), services.get("chats"), services.get("outbox"),
-                         services.get("cards"))
-
-
-EXTRA_SERVICES["triage"] = _build
-
-
 @job("issue_deadlines")
 async def issue_deadlines(session: AsyncSession, ctx: JobContext) -> None:
     """Reminders, escalations and auto-close, every tick; outbox keys make a double tick harmless."""
     from bot.services import build_services
 
-    service: TriageService = build_services(session, ctx.clock, ctx.settings)["triage"]
+    service: TriageService = build_services(session, ctx.clock, ctx.settings).triage
     await service.run_due()
 
-
-def _register_commands() -> None:
-    from bot.commands import CommandInfo, register
-    from bot.i18n import __
-
-    register(CommandInfo("queue", Level.CAPTAIN, __("Open reports in my places")))
-    register(CommandInfo("spotcheck", Level.STAFF, __("Spot-check issues closed out last week")))
-
-
-_register_commands()
 
 __all__ = [
     "ESCALATION_DEFAULTS",

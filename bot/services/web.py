@@ -275,7 +275,6 @@ class WebService:
         return None
 
 
-
 @dataclass(frozen=True)
 class LedgerFilter:
     """What the ledger page was asked for; every value comes from the query string and is checked here."""
@@ -342,7 +341,6 @@ class Today:
     resolved_day: int
     resolved_week: int
     open_now: int
-
 
 
 class SettingError(ValueError):
@@ -583,9 +581,6 @@ def _register() -> None:
     from bot.services.outbox import on_sent
 
     on_sent(AFTER_PHOTO_KIND)(resolve_with_sent_photo)
-    from bot.services import EXTRA_SERVICES
-
-    EXTRA_SERVICES["web"] = lambda session, clock, settings, services: WebService(session, clock)
 
 
 _register()

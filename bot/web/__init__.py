@@ -560,7 +560,7 @@ async def issue_action(request: web.Request) -> web.StreamResponse:
         if issue is None:
             return render(request, "web_not_found.html.j2", status=404)
         services = build_services(session, desk.clock, desk.settings)
-        triage = services["triage"]
+        triage = services.triage
         actor = visit.actor
         done, why = "", ""
         try:

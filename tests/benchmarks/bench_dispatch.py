@@ -275,13 +275,13 @@ async def card_kind(dp: Dispatcher, bot: Any, tg: FakeTelegram, up: Updates, ses
     tg.add_chat(3002, type="private")
     async with sessions() as s:
         svc = build_services(s, clock, dp["settings"])
-        reporter = await svc["members"].by_telegram_id(3002)
-        actor = await svc["members"].actor(reporter)
+        reporter = await svc.members.by_telegram_id(3002)
+        actor = await svc.members.actor(reporter)
         b = (await s.execute(select(Building).where(Building.key == "b1"))).scalar_one()
         draft = Draft(community_id=b.community_id, photos=["in-photo-bench"], photos_done=True, category="lighting",
                       building_id=b.id, place_done=True, description="The stairwell lamp is broken",
                       description_done=True, duplicates_done=True)
-        await svc["reporting"].create(reporter, actor, draft)
+        await svc.reporting.create(reporter, actor, draft)
         await s.commit()
     await OutboxSender(bot, sessions, rate=10_000, clock=clock, private_interval=0, group_interval=0).drain()
     from bot.keyboards.issues import IssueCb

@@ -56,14 +56,14 @@ async def lose_role(harness: BotHarness, community: Any, issue_id: int, name: st
     ann_id: int | None = None
     async with harness.sessions() as s:
         svc = build_services(s, harness.clock, harness.dp["settings"])
-        member = await svc["members"].by_telegram_id(telegram_id)
+        member = await svc.members.by_telegram_id(telegram_id)
         await s.execute(update(Issue).where(Issue.id == issue_id).values(
             assignee_id=member.id, status=IssueStatus.IN_PROGRESS))
         if role == "captain":
-            actor = await svc["members"].actor(member)
+            actor = await svc.members.actor(member)
             b1 = (await s.execute(select(Role.building_id).where(
                 Role.member_id == member.id, Role.role == "captain"))).scalar_one()
-            ann, _ = await svc["announcements"].create(actor, AnnDraft(
+            ann, _ = await svc.announcements.create(actor, AnnDraft(
                 community_id=community.id, audience="buildings", building_ids=[b1],
                 body_html="Water off on Sunday", send_at=(harness.clock() + timedelta(hours=2)).isoformat()))
             ann_id = ann.id
@@ -72,14 +72,14 @@ async def lose_role(harness: BotHarness, community: Any, issue_id: int, name: st
         code = (await _make_invite(harness, telegram_id, "resident")).code
     async with harness.sessions() as s:
         svc = build_services(s, harness.clock, harness.dp["settings"])
-        member = await svc["members"].by_telegram_id(telegram_id)
+        member = await svc.members.by_telegram_id(telegram_id)
         if remover is None:
-            await svc["members"].delete_data(member)
+            await svc.members.delete_data(member)
         else:
-            actor = await svc["members"].actor(await svc["members"].by_telegram_id(remover))
+            actor = await svc.members.actor(await svc.members.by_telegram_id(remover))
             role_id = (await s.execute(select(Role.id).where(
                 Role.member_id == member.id, Role.role == role))).scalar_one()
-            await svc["onboarding"].remove_from_place(actor, role_id)
+            await svc.onboarding.remove_from_place(actor, role_id)
         await s.commit()
         # The role's end put the issue back to the captains.
         assert (await s.get(Issue, issue_id)).assignee_id is None  # type: ignore[union-attr]

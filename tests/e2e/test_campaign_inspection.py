@@ -108,7 +108,7 @@ async def known_patrol_shift(harness: BotHarness, telegram_id: int, building: st
         c = (await s.execute(select(Community).where(Community.key == "nanchi"))).scalar_one()
         b = (await s.execute(select(Building).where(Building.key == building))).scalar_one()
         svc = build_services(s, harness.clock, harness.dp["settings"])
-        member = await svc["members"].by_telegram_id(telegram_id)
+        member = await svc.members.by_telegram_id(telegram_id)
         route = PatrolRoute(community_id=c.id, building_id=b.id, key=f"{building}loop", name=f"{b.name} loop")
         s.add(route)
         await s.flush()
@@ -168,14 +168,14 @@ async def test_campaign_with_an_inspection_points_and_ranking(harness: BotHarnes
     harness.clock.set(local_at(20, 11))
     async with harness.sessions() as s:
         svc = build_services(s, harness.clock, harness.dp["settings"])
-        staff = await svc["members"].actor(await svc["members"].by_telegram_id(STAFF))
+        staff = await svc.members.actor(await svc.members.by_telegram_id(STAFF))
         b = {x.key: x for x in (await s.execute(select(Building))).scalars()}
         draft = CampDraft(community_id=b["b1"].community_id, name=name,
                           categories=["clutter", "ebike_charging", "fire_lane"],
                           building_ids=[b["b1"].id, b["b2"].id], start="2026-11-23", end="2026-12-20",
                           phases=default_phases(date(2026, 11, 23), date(2026, 12, 20)),
                           target=target)
-        campaign, _new = await svc["campaigns"].create(staff, draft)
+        campaign, _new = await svc.campaigns.create(staff, draft)
         # Every fix in this community is checked on site before it is closed out (验收销号).
         c = await s.get(Community, draft.community_id)
         assert c is not None

@@ -171,11 +171,11 @@ async def test_four_week_campaign(harness: BotHarness, community: Any, lang: str
         svc = build_services(s, harness.clock, harness.dp["settings"])
         nanchi = (await s.execute(select(Community).where(Community.key == "nanchi"))).scalar_one()
         for who in (zhang, ann):
-            member = await svc["members"].by_telegram_id(who.id)
+            member = await svc.members.by_telegram_id(who.id)
             draft = CampDraft(community_id=nanchi.id, name="x",
                               categories=["fire_lane"], whole=True, start="2026-11-23", end="2026-12-20")
             with pytest.raises(NotAllowed):
-                await svc["campaigns"].create(await svc["members"].actor(member), draft)
+                await svc.campaigns.create(await svc.members.actor(member), draft)
 
     harness.note("A report filed before the campaign starts.")
     early = await file_at(harness, local_at(20, 10), ann, "fire_lane", "b1")
@@ -269,8 +269,8 @@ async def test_four_week_campaign(harness: BotHarness, community: Any, lang: str
     assert (await issue(harness, a.id)).close_how == "verified"
     async with harness.sessions() as s:
         svc = build_services(s, harness.clock, harness.dp["settings"])
-        staff = await svc["members"].actor(await svc["members"].by_telegram_id(STAFF))
-        await svc["referrals"].refused(staff, b.id)
+        staff = await svc.members.actor(await svc.members.by_telegram_id(STAFF))
+        await svc.referrals.refused(staff, b.id)
         await s.commit()
     await settle(harness)
 
@@ -298,8 +298,8 @@ async def test_four_week_campaign(harness: BotHarness, community: Any, lang: str
     async with harness.sessions() as s:
         svc = build_services(s, harness.clock, harness.dp["settings"])
         comm = await s.get(Community, (await s.get(Issue, a.id)).community_id)
-        report = await svc["digests"].period(comm, "weekly", date(2026, 11, 26))
-        texts = svc["digests"].render_period(report, lang)
+        report = await svc.digests.period(comm, "weekly", date(2026, 11, 26))
+        texts = svc.digests.render_period(report, lang)
     section = next(t for t in texts if "Fire-lane clean-up" in t)
     block = section[section.index("🎯"):].split("\n\n")[0] + "\n"
     path = GOLDEN / f"campaigns_weekly_{'en' if lang == 'en' else 'zh'}.html"

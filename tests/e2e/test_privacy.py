@@ -252,21 +252,21 @@ async def test_private_view_refuses_to_render_for_a_group(harness: BotHarness, c
     issue_id = await file_issue(harness, reporter)
     async with harness.sessions() as s:
         svc = build_services(s, harness.clock, harness.dp["settings"])
-        member = await svc["members"].by_telegram_id(CAPTAIN)
-        actor = await svc["members"].actor(member)
+        member = await svc.members.by_telegram_id(CAPTAIN)
+        actor = await svc.members.actor(member)
         found = await s.get(Issue, issue_id)
         assert found is not None
-        for attempt in (lambda: svc["triage"].view(actor, issue_id, "en", private=False),
-                        lambda: svc["cards"].detail_text(found, "en", True, private=False),
-                        lambda: svc["cards"].detail_text(found, "en", False, internal=True, private=False)):
+        for attempt in (lambda: svc.triage.view(actor, issue_id, "en", private=False),
+                        lambda: svc.cards.detail_text(found, "en", True, private=False),
+                        lambda: svc.cards.detail_text(found, "en", False, internal=True, private=False)):
             try:
                 await attempt()
             except PrivateViewInGroup:
                 continue
             raise AssertionError("the private view rendered for a group")
-        public = await svc["cards"].detail_text(found, "en", False, private=False)
+        public = await svc.cards.detail_text(found, "en", False, private=False)
         assert REPORTER_NAME not in public and "#NC" in public
-        assert REPORTER_NAME in await svc["triage"].view(actor, issue_id, "en", private=True)
+        assert REPORTER_NAME in await svc.triage.view(actor, issue_id, "en", private=True)
 
 
 async def test_forged_queue_and_issue_in_a_group_show_nothing_there(harness: BotHarness, community: Any) -> None:

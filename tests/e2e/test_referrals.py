@@ -104,7 +104,7 @@ async def test_fire_exit_referred_refused_then_fixed(harness: BotHarness, commun
     assert found.status == IssueStatus.VERIFYING
 
     async with harness.sessions() as s:
-        digests = build_services(s, harness.clock, harness.dp["settings"])["digests"]
+        digests = build_services(s, harness.clock, harness.dp["settings"]).digests
         c = (await s.execute(select(Community).where(Community.key == "nanchi"))).scalar_one()
         report = await digests.period(c, "weekly", refused_day)
         en = "\n".join(digests.render_period(report, "en"))

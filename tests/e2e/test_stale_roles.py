@@ -65,10 +65,10 @@ async def remove_role(harness: BotHarness, by: int, holder: int, role: str) -> N
     """What /members → Remove does (the service the handler calls)."""
     async with harness.sessions() as s:
         svc = await services(harness, s)
-        actor = await svc["members"].actor(await svc["members"].by_telegram_id(by))
-        target = await svc["members"].by_telegram_id(holder)
+        actor = await svc.members.actor(await svc.members.by_telegram_id(by))
+        target = await svc.members.by_telegram_id(holder)
         role_id = (await s.execute(select(Role.id).where(Role.member_id == target.id, Role.role == role))).scalar_one()
-        await svc["onboarding"].remove_from_place(actor, role_id)
+        await svc.onboarding.remove_from_place(actor, role_id)
         await s.commit()
 
 
@@ -117,11 +117,11 @@ async def test_removed_volunteer_loses_assignee_rights_and_captains_get_the_issu
     assert alert(harness) == "Only the captains of Building 1 can do this."
     async with harness.sessions() as s:
         svc = await services(harness, s)
-        actor = await svc["members"].actor(await svc["members"].by_telegram_id(VOLUNTEER))
+        actor = await svc.members.actor(await svc.members.by_telegram_id(VOLUNTEER))
         # Even were the assignment still there, the service refuses a former member.
         await s.execute(update(Issue).where(Issue.id == issue_id).values(assignee_id=actor.member_id))
         with pytest.raises(NotAllowed):
-            await svc["triage"].add_note(actor, issue_id, "still mine?", public=False)
+            await svc.triage.add_note(actor, issue_id, "still mine?", public=False)
         await s.rollback()
     assert (await issue(harness, issue_id)).status == IssueStatus.ACCEPTED
     assert zhang.id == CAPTAIN
@@ -146,7 +146,7 @@ async def test_erased_assignee_is_a_former_member_in_the_timeline(harness: BotHa
             IssueEvent.issue_id == issue_id, IssueEvent.kind == "assigned"))).scalars())
         assert notes == [f"member:{li_member.id}", f"member:{li_member.id}"]
         svc = await services(harness, s)
-        timeline = await svc["cards"].detail_text(found, "en", True)
+        timeline = await svc.cards.detail_text(found, "en", True)
     assert "assigned · Zhang: a former member" in timeline
     assert "Li" not in timeline.replace("Litter", "")
     assert any("is back with you" in t for t in tg.texts(CAPTAIN, as_plain=True))
@@ -164,8 +164,8 @@ async def test_deletedata_cancels_pending_and_scrubs_delivered_outbox_rows(harne
     async with harness.sessions() as s:
         svc = await services(harness, s)
         m = await s.get(Member, member.id)
-        await svc["outbox"].notify(m, key="t:sent", kind="test", text="Your report #NC0001 was accepted")
-        await svc["outbox"].notify(m, key="t:later", kind="test", text="Cleaning day tomorrow",
+        await svc.outbox.notify(m, key="t:sent", kind="test", text="Your report #NC0001 was accepted")
+        await svc.outbox.notify(m, key="t:later", kind="test", text="Cleaning day tomorrow",
                                    not_before=harness.clock() + timedelta(hours=2))
         s.add(GroupChat(chat_id=-1009000000001, title="Ann's group", added_by=ann.id, added_at=harness.clock()))
         await s.commit()
@@ -309,8 +309,8 @@ async def test_invites_are_revoked_when_the_maker_is_removed_or_erased(harness: 
     staff_user = await person(harness, unique_id(), "Gao")
     async with harness.sessions() as s:
         svc = await services(harness, s)
-        gao = await svc["members"].by_telegram_id(staff_user.id)
-        await svc["members"].grant(gao, "staff", Place(community.id), source="invite")
+        gao = await svc.members.by_telegram_id(staff_user.id)
+        await svc.members.grant(gao, "staff", Place(community.id), source="invite")
         await s.commit()
     staff_invite = await _make_invite(harness, staff_user.id, "staff", None)
     await harness.feed(up.text(staff_user, "/deletedata"))
@@ -340,9 +340,9 @@ async def test_successors_list_and_revoke_invites_made_for_their_places(harness:
     assert "Made by others" not in (tg.last(3002).text or "")
     async with harness.sessions() as s:
         svc = await services(harness, s)
-        actor = await svc["members"].actor(await svc["members"].by_telegram_id(3002))
+        actor = await svc.members.actor(await svc.members.by_telegram_id(3002))
         with pytest.raises(NotAllowed):
-            await svc["members"].revoke_invite(actor, other.id)
+            await svc.members.revoke_invite(actor, other.id)
 
 
 # ---------------------------------------------------------------------------- scheduled announcements
@@ -360,11 +360,11 @@ async def test_scheduled_announcement_of_a_former_captain_is_cancelled(harness: 
         svc = await services(harness, s)
         from bot.services.announcements import AnnDraft
 
-        actor = await svc["members"].actor(await svc["members"].by_telegram_id(CAPTAIN))
-        b1 = await svc["members"].building_place(
+        actor = await svc.members.actor(await svc.members.by_telegram_id(CAPTAIN))
+        b1 = await svc.members.building_place(
             (await s.execute(select(Role.building_id).where(Role.member_id == actor.member_id,
                                                            Role.role == "captain"))).scalar_one())
-        ann, _ = await svc["announcements"].create(actor, AnnDraft(
+        ann, _ = await svc.announcements.create(actor, AnnDraft(
             community_id=community.id, audience="buildings", building_ids=[b1.building_id],
             body_html="Water off on Sunday", send_at=(harness.clock() + timedelta(hours=5)).isoformat()))
         await s.commit()
@@ -431,10 +431,10 @@ async def test_transcript_powers_and_traces_end_with_the_role(lang: str, harness
     invite = await _make_invite(harness, CAPTAIN, "resident")
     async with harness.sessions() as s:
         svc = await services(harness, s)
-        actor = await svc["members"].actor(await svc["members"].by_telegram_id(CAPTAIN))
+        actor = await svc.members.actor(await svc.members.by_telegram_id(CAPTAIN))
         b1 = (await s.execute(select(Role.building_id).where(Role.member_id == actor.member_id,
                                                             Role.role == "captain"))).scalar_one()
-        await svc["announcements"].create(actor, AnnDraft(
+        await svc.announcements.create(actor, AnnDraft(
             community_id=community.id, audience="buildings", building_ids=[b1],
             body_html="停水通知" if zh else "Water off on Sunday",
             send_at=(harness.clock() + timedelta(hours=3)).isoformat()))

@@ -59,13 +59,13 @@ async def file_issue(harness: BotHarness, reporter: Any, *, category: str = "fir
     """File a report the way the reporting flow does (its service), then deliver the card."""
     async with harness.sessions() as s:
         svc = build_services(s, harness.clock, harness.dp["settings"])
-        member = await svc["members"].by_telegram_id(reporter.id)
-        actor = await svc["members"].actor(member)
+        member = await svc.members.by_telegram_id(reporter.id)
+        actor = await svc.members.actor(member)
         b = (await s.execute(select(Building).where(Building.key == building))).scalar_one()
         draft = Draft(community_id=b.community_id, photos=[f"in-photo-r{unique_id()}" for _ in range(photos)],
                       photos_done=True, category=category, building_id=b.id, place_done=True,
                       description=description, description_done=True, duplicates_done=True)
-        created = await svc["reporting"].create(member, actor, draft)
+        created = await svc.reporting.create(member, actor, draft)
         await s.commit()
         issue_id = created.issue.id
     await harness.deliver()
@@ -450,8 +450,8 @@ async def _ask(harness: BotHarness, issue_id: int, question: str) -> None:
     """A captain asks the reporter (the card's ❓ button path is tested above): the service call."""
     async with harness.sessions() as s:
         svc = build_services(s, harness.clock, harness.dp["settings"])
-        captain = await svc["members"].by_telegram_id(CAPTAIN)
-        await svc["triage"].ask(await svc["members"].actor(captain), issue_id, question)
+        captain = await svc.members.by_telegram_id(CAPTAIN)
+        await svc.triage.ask(await svc.members.actor(captain), issue_id, question)
         await s.commit()
     await harness.deliver()
 

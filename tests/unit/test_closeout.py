@@ -31,7 +31,7 @@ async def _set(session, community, value) -> Community:  # type: ignore[no-untyp
 async def _fixed(session, community, clock, settings, **kw):  # type: ignore[no-untyped-def]
     ann = await resident(session, community, name="Ann")
     issue = await make_issue(session, community, clock(), reporter=ann, **kw)
-    triage = services(session, clock, settings)["triage"]
+    triage = services(session, clock, settings).triage
     captain = await actor(session, clock, settings, CAPTAIN_B1)
     await triage.accept(captain, issue.id)
     await triage.resolve(captain, issue.id, ["after-1"])
@@ -97,7 +97,7 @@ async def test_verify_and_not_accepted(session, community, clock, settings) -> N
 
 
 async def test_reject_merge_and_withdraw_record_how(session, community, clock, settings) -> None:
-    triage = services(session, clock, settings)["triage"]
+    triage = services(session, clock, settings).triage
     captain = await actor(session, clock, settings, CAPTAIN_B1)
     one = await make_issue(session, community, clock())
     two = await make_issue(session, community, clock())

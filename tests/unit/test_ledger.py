@@ -31,7 +31,7 @@ HEADERS = [str(h) for _k, h in COLUMNS]
 
 async def seed(session, community, clock, settings):  # type: ignore[no-untyped-def]
     """Three issues in November (local time) and one just outside, with a known history."""
-    triage = services(session, clock, settings)["triage"]
+    triage = services(session, clock, settings).triage
     # Issue 14: closed on the reporter's word, without the office's check (tested in test_closeout.py).
     c = await session.get(Community, community.id)
     c.settings = {**(c.settings or {}), "verification": "none"}
@@ -91,7 +91,7 @@ async def test_escalated_issue_shows_its_first_and_missed_deadline(session, engi
                                                                    tmp_path: Path) -> None:
     """Escalation gives an overdue issue a new deadline; the ledger keeps the first one and the missed one
     beside it, so the office can judge the work against what was promised."""
-    triage = services(session, clock, settings)["triage"]
+    triage = services(session, clock, settings).triage
     ann = await resident(session, community, name="Ann")
     issue = await make_issue(session, community, clock(), reporter=ann, category="litter", urgent=False)
     await triage.accept(await actor(session, clock, settings, CAPTAIN_B1), issue.id)
@@ -128,7 +128,7 @@ async def test_csv_in_chinese_without_reporter(session, engine, community, clock
 async def test_area_scope_and_ranges(session, engine, community, clock, settings, tmp_path: Path) -> None:
     await seed(session, community, clock, settings)
     c = await session.get(Community, community.id)
-    area_id = (await services(session, clock, settings)["members"].areas(c.id))[0].id  # North
+    area_id = (await services(session, clock, settings).members.areas(c.id))[0].id  # North
     result = await export_ledger(read_session_factory(engine), c, area_id, date(2026, 11, 1), date(2026, 12, 31),
                                  tmp_path / "north.xlsx")
     assert result.rows == 3  # Building 3 (South) is left out
@@ -172,7 +172,7 @@ async def test_photos_zip_split_in_parts(session, engine, community, clock, sett
 
 
 async def test_who_may_export(session, community, riverside, clock, settings) -> None:
-    ledger = services(session, clock, settings)["ledger"]
+    ledger = services(session, clock, settings).ledger
     staff = await ledger.scopes(await actor(session, clock, settings, STAFF))
     assert [s.name for s in staff] == ["Nanchi Community"]
     head = await ledger.scopes(await actor(session, clock, settings, NORTH_HEAD))

@@ -26,7 +26,7 @@ def text_of(data: bytes) -> str:
 async def test_prepare_checks_the_right_and_records_the_notice(session, community, clock, settings) -> None:
     ann = await resident(session, community, name="Ann Secret")
     issue = await make_issue(session, community, clock(), reporter=ann, description="Goods block exit 2")
-    notices = services(session, clock, settings)["notices"]
+    notices = services(session, clock, settings).notices
     with pytest.raises(NotAllowed):
         await notices.prepare(await actor(session, clock, settings, CAPTAIN_B2), issue.id, "Remove them")
     captain = await actor(session, clock, settings, CAPTAIN_B1)
@@ -46,7 +46,7 @@ async def test_without_a_cjk_font_the_notice_is_english(session, community, cloc
     c.locale = "zh_Hans"
     issue = await make_issue(session, community, clock(), description="Goods block exit 2")
     monkeypatch.setattr(notices_module, "CJK_FONTS", (("/nonexistent/font.ttc", 0),))
-    notices = services(session, clock, settings)["notices"]
+    notices = services(session, clock, settings).notices
     with caplog.at_level(logging.WARNING):
         notice = await notices.prepare(await actor(session, clock, settings, CAPTAIN_B1), issue.id, "Remove them")
     assert notice.locale == "en" and "no CJK font" in caplog.text

@@ -10,21 +10,21 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.rendering import plain_len
-from bot.services import build_services
+from bot.services import Services, build_services
 from bot.services.access import NotAllowed
 from bot.services.reporting import Draft, ReportingService, TooFar, categories, category, parse_reference
 from models import Building, Community, Issue, IssueEvent, IssueFollower, IssueStatus, Member, OutboxItem
 from tests.conftest import unique_id
 
 
-async def svc(session: AsyncSession, clock: Any, settings: Any) -> dict[str, Any]:
+async def svc(session: AsyncSession, clock: Any, settings: Any) -> Services:
     return build_services(session, clock, settings)
 
 
 async def resident(services: dict[str, Any], building_key: str = "b1", tg_id: int | None = None) -> tuple[Member, Any]:
     from bot.services.members import TelegramPerson
 
-    members = services["members"]
+    members = services.members
     member = await members.touch(TelegramPerson(id=tg_id or unique_id(), first_name="Ann", language_code="en"))
     b = (await members.session.execute(select(Building).where(Building.key == building_key))).scalar_one()
     await members.grant(member, "resident", await members.building_place(b.id), source="invite")
@@ -43,7 +43,7 @@ def draft(b: Building, cat: str = "litter", **kw: Any) -> Draft:
 async def test_references_count_per_community(session: AsyncSession, clock: Any, settings: Any, community: Any,
                                               riverside: Any) -> None:
     s = await svc(session, clock, settings)
-    reporting: ReportingService = s["reporting"]
+    reporting: ReportingService = s.reporting
     member, actor = await resident(s)
     b1 = await building(session, "b1")
     first = await reporting.create(member, actor, draft(b1))
@@ -63,8 +63,8 @@ async def test_confirm_is_idempotent(session: AsyncSession, clock: Any, settings
     s = await svc(session, clock, settings)
     member, actor = await resident(s)
     d = draft(await building(session, "b1"))
-    one = await s["reporting"].create(member, actor, d)
-    two = await s["reporting"].create(member, actor, d)
+    one = await s.reporting.create(member, actor, d)
+    two = await s.reporting.create(member, actor, d)
     assert one.new and not two.new and one.issue.id == two.issue.id
     assert len((await session.execute(select(Issue))).scalars().all()) == 1
     events = (await session.execute(select(IssueEvent))).scalars().all()
@@ -77,7 +77,7 @@ async def test_urgent_default_deadline_and_office_copy(session: AsyncSession, cl
                                                        community: Any) -> None:
     s = await svc(session, clock, settings)
     member, actor = await resident(s)
-    created = await s["reporting"].create(member, actor, draft(await building(session, "b1"), "fire_lane"))
+    created = await s.reporting.create(member, actor, draft(await building(session, "b1"), "fire_lane"))
     issue = created.issue
     assert issue.urgent and issue.deadline_at == clock() + timedelta(days=1)
     assert created.published is not None and created.published.kind == "team"
@@ -85,7 +85,7 @@ async def test_urgent_default_deadline_and_office_copy(session: AsyncSession, cl
     assert rows[-1001000000011].urgent and rows[-1001000000001].urgent  # team chat and office, at once
     assert rows[-1001000000011].payload["method"] == "photo"
     assert 3001 in rows and rows[3001].urgent  # the captain's private nudge ignores quiet hours
-    road = await s["reporting"].create(member, actor, draft(await building(session, "b1"), "road"))
+    road = await s.reporting.create(member, actor, draft(await building(session, "b1"), "road"))
     assert not road.issue.urgent and road.issue.deadline_at == clock() + timedelta(days=7)
 
 
@@ -93,7 +93,7 @@ async def test_card_goes_to_captains_privately_without_team_chat(session: AsyncS
                                                                  community: Any) -> None:
     s = await svc(session, clock, settings)
     member, actor = await resident(s, "b2")
-    created = await s["reporting"].create(member, actor, draft(await building(session, "b2"), "lighting"))
+    created = await s.reporting.create(member, actor, draft(await building(session, "b2"), "lighting"))
     assert created.published is not None and created.published.kind == "captains"
     chats = {o.chat_id for o in (await session.execute(select(OutboxItem))).scalars()}
     assert chats == {3002}  # the captain of Building 2, and never a residents' chat
@@ -101,7 +101,7 @@ async def test_card_goes_to_captains_privately_without_team_chat(session: AsyncS
 
 async def test_location_more_than_5km_is_refused(session: AsyncSession, clock: Any, settings: Any,
                                                  community: Any) -> None:
-    reporting: ReportingService = (await svc(session, clock, settings))["reporting"]
+    reporting: ReportingService = (await svc(session, clock, settings)).reporting
     near = await reporting.locate(community.id, 31.2305, 121.4738)
     assert near is not None and near.key == "b1"
     with pytest.raises(TooFar):
@@ -113,7 +113,7 @@ async def test_location_more_than_5km_is_refused(session: AsyncSession, clock: A
 async def test_duplicates_building_50m_and_30_days(session: AsyncSession, clock: Any, settings: Any,
                                                    community: Any) -> None:
     s = await svc(session, clock, settings)
-    reporting: ReportingService = s["reporting"]
+    reporting: ReportingService = s.reporting
     member, actor = await resident(s)
     b1, b2 = await building(session, "b1"), await building(session, "b2")
     old = (await reporting.create(member, actor, draft(b1, "litter", lat=31.2304, lon=121.4737))).issue
@@ -144,7 +144,7 @@ async def test_duplicates_building_50m_and_30_days(session: AsyncSession, clock:
 async def test_rebound_reopens_instead_of_refiling(session: AsyncSession, clock: Any, settings: Any,
                                                    community: Any) -> None:
     s = await svc(session, clock, settings)
-    reporting: ReportingService = s["reporting"]
+    reporting: ReportingService = s.reporting
     ann, ann_actor = await resident(s)
     bob, bob_actor = await resident(s)
     issue = (await reporting.create(ann, ann_actor, draft(await building(session, "b1")))).issue
@@ -162,7 +162,7 @@ async def test_rebound_reopens_instead_of_refiling(session: AsyncSession, clock:
 async def test_withdraw_and_edit_only_by_reporter_while_new(session: AsyncSession, clock: Any, settings: Any,
                                                             community: Any) -> None:
     s = await svc(session, clock, settings)
-    reporting: ReportingService = s["reporting"]
+    reporting: ReportingService = s.reporting
     ann, ann_actor = await resident(s)
     bob, _bob_actor = await resident(s)
     issue = (await reporting.create(ann, ann_actor, draft(await building(session, "b1")))).issue
@@ -190,14 +190,14 @@ async def test_hostile_html_is_escaped_and_caption_fits(session: AsyncSession, c
     s = await svc(session, clock, settings)
     member, actor = await resident(s)
     evil = '<b>x</b><a href="javascript:alert(1)">&amp;</a>' + "很长的描述🚒" * 140
-    issue = (await s["reporting"].create(member, actor, draft(await building(session, "b1"),
+    issue = (await s.reporting.create(member, actor, draft(await building(session, "b1"),
                                                               description=evil[:1000]))).issue
-    caption = await s["cards"].caption(issue, "zh_Hans")
+    caption = await s.cards.caption(issue, "zh_Hans")
     assert "&lt;b&gt;x&lt;/b&gt;" in caption and "<a href=\"javascript" not in caption
     assert plain_len(caption) <= 1024
-    detail = await s["cards"].detail_text(issue, "en", viewer_may_see_reporter=False)
+    detail = await s.cards.detail_text(issue, "en", viewer_may_see_reporter=False)
     assert "Ann" not in detail and "&lt;b&gt;" in detail
-    assert "Ann" in await s["cards"].detail_text(issue, "en", viewer_may_see_reporter=True)
+    assert "Ann" in await s.cards.detail_text(issue, "en", viewer_may_see_reporter=True)
 
 
 async def test_categories_default_and_override(session: AsyncSession, community: Any) -> None:
@@ -216,7 +216,7 @@ async def test_categories_default_and_override(session: AsyncSession, community:
 async def test_my_issues_newest_first_with_followed(session: AsyncSession, clock: Any, settings: Any,
                                                     community: Any) -> None:
     s = await svc(session, clock, settings)
-    reporting: ReportingService = s["reporting"]
+    reporting: ReportingService = s.reporting
     ann, ann_actor = await resident(s)
     bob, bob_actor = await resident(s)
     b1 = await building(session, "b1")

@@ -35,7 +35,7 @@ TZ = "Asia/Shanghai"
 
 
 def triage_of(session, clock, settings) -> TriageService:  # type: ignore[no-untyped-def]
-    return services(session, clock, settings)["triage"]
+    return services(session, clock, settings).triage
 
 
 async def outbox(session, prefix: str = "") -> list[OutboxItem]:  # type: ignore[no-untyped-def]
@@ -421,7 +421,7 @@ async def test_auto_close_after_seven_days(session, community, clock, settings) 
     captain = await actor(session, clock, settings, CAPTAIN_B1)
     one = await make_issue(session, community, clock(), reporter=ann)
     two = await make_issue(session, community, clock(), reporter=gone)
-    await services(session, clock, settings)["members"].delete_data(gone)
+    await services(session, clock, settings).members.delete_data(gone)
     for issue in (one, two):
         await triage.resolve(captain, issue.id, ["after"])
     assert not await outbox(session, f"issue_resolved:{two.id}:")  # erased: nobody to ask

@@ -75,7 +75,7 @@ async def test_permission_matrix(who: str, session, community, riverside, clock,
     assert isinstance(telegram_id, int)
     await member(session, telegram_id)
     who_actor = await actor(session, clock, settings, telegram_id)
-    triage: TriageService = services(session, clock, settings)["triage"]
+    triage: TriageService = services(session, clock, settings).triage
     await make_issue(session, community, clock(), reporter=reporter)  # #NC0001, the duplicate target
     for name, action in ACTIONS.items():
         issue = await make_issue(session, community, clock(), reporter=reporter)
@@ -93,7 +93,7 @@ async def test_permission_matrix(who: str, session, community, riverside, clock,
 
 async def test_an_assigned_volunteer_may_resolve_and_note_but_not_triage(session, community, clock,
                                                                          settings) -> None:
-    triage: TriageService = services(session, clock, settings)["triage"]
+    triage: TriageService = services(session, clock, settings).triage
     issue = await make_issue(session, community, clock())
     captain = await actor(session, clock, settings, CAPTAIN_B1)
     volunteer = await member(session, VOLUNTEER)

@@ -4,14 +4,13 @@ tests do not depend on the reporting flow), members with roles, and the services
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
 from bot.config import Settings
-from bot.services import build_services
+from bot.services import Services, build_services
 from bot.services.access import Actor, Place
 from models import Building, Community, Issue, IssueEvent, IssueFollower, IssuePhoto, IssueStatus, Member, Role
 from tests.conftest import unique_id
@@ -27,7 +26,7 @@ OFFICE_CHAT = -1001000000001
 AREA_CHAT = -1001000000021
 
 
-def services(session: AsyncSession, clock: Clock, settings: Settings) -> dict[str, Any]:
+def services(session: AsyncSession, clock: Clock, settings: Settings) -> Services:
     return build_services(session, clock, settings)
 
 
@@ -47,7 +46,7 @@ async def member(session: AsyncSession, telegram_id: int, name: str = "", locale
 
 async def actor(session: AsyncSession, clock: Clock, settings: Settings, telegram_id: int) -> Actor:
     svc = services(session, clock, settings)
-    return await svc["members"].actor(await member(session, telegram_id))
+    return await svc.members.actor(await member(session, telegram_id))
 
 
 async def building(session: AsyncSession, community: Community, key: str = "b1") -> Building:

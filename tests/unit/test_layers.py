@@ -1,0 +1,134 @@
+"""The walls between the layers, as a test (docs/DEVELOPING.md, "Three layers").
+
+- Rules (`bot/services/`) import no aiogram, no keyboards, no rendering, no gettext, no notices, no handlers
+  and nothing of the web pages: they return results and record events; `bot/notices/` words them.
+- Handlers (`handlers/`) are glue: they never import the database layer (`bot.db`, SQLAlchemy) and never
+  take a `session` parameter; they call services.
+- Models (`models/`) import only models, SQLAlchemy and the standard library.
+
+The scan reads every import in the file's syntax tree, including imports inside functions (which would
+otherwise hide a dependency) and `TYPE_CHECKING` blocks (a type is still a dependency of the text).
+"""
+
+from __future__ import annotations
+
+import ast
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+SERVICE_FORBIDDEN = ("aiogram", "bot.keyboards", "bot.rendering", "bot.i18n", "bot.notices", "bot.commands",
+                     "bot.web", "bot.middlewares", "bot.app", "handlers", "jinja2", "babel")
+HANDLER_FORBIDDEN = ("bot.db", "sqlalchemy")
+MODEL_ALLOWED = ("models", "sqlalchemy", "__future__")
+
+# What is still waiting for issue 11's move, one line per file. The test fails when a file gains a
+# violation not listed here, and when a listed one is gone (then delete its line): the list only shrinks.
+BASELINE: dict[str, set[str]] = {
+    "bot/services/announcements.py": {'bot.i18n', 'bot.rendering'},
+    "bot/services/board.py": {'bot.notices.board'},
+    "bot/services/campaigns.py": {'bot.i18n', 'bot.notices.campaigns'},
+    "bot/services/cards.py": {'bot.i18n', 'bot.keyboards.issues', 'bot.rendering'},
+    "bot/services/cleaning.py": {'bot.i18n', 'bot.keyboards.cleaning', 'bot.rendering'},
+    "bot/services/consultations.py": {'bot.notices.consultations'},
+    "bot/services/digests.py": {'bot.i18n', 'bot.keyboards.digests', 'bot.rendering'},
+    "bot/services/inspections.py": {'bot.i18n', 'bot.rendering'},
+    "bot/services/ledger.py": {'bot.app', 'bot.i18n'},
+    "bot/services/notices.py": {'bot.i18n'},
+    "bot/services/onboarding.py": {'bot.i18n', 'bot.keyboards.start', 'bot.rendering'},
+    "bot/services/operations.py": {'bot.i18n'},
+    "bot/services/patrols.py": {'bot.i18n', 'bot.rendering'},
+    "bot/services/points.py": {'bot.i18n', 'bot.rendering'},
+    "bot/services/recurrence.py": {'bot.i18n'},
+    "bot/services/referrals.py": {'bot.i18n', 'bot.rendering'},
+    "bot/services/reporting.py": {'bot.i18n'},
+    "bot/services/scores.py": {'bot.i18n', 'bot.rendering'},
+    "bot/services/surveys.py": {'bot.i18n', 'bot.rendering'},
+    "bot/services/triage.py": {'bot.i18n', 'bot.keyboards.issues', 'bot.rendering'},
+    "handlers/announcements.py": {'session-param:_preview', 'session-param:_tz', 'session-param:choose_when',
+        'session-param:send', 'session-param:typed_when'},
+    "handlers/campaigns.py": {'session-param:_preview', 'session-param:_typed_day', 'session-param:_tz',
+        'session-param:got_name', 'session-param:skip_target', 'session-param:start_today',
+        'session-param:toggle_category', 'session-param:typed_end', 'session-param:typed_phases',
+        'session-param:typed_start', 'session-param:typed_target'},
+    "handlers/cleaning.py": {'session-param:_set_time', 'session-param:_today', 'session-param:choose_freq',
+        'session-param:choose_time', 'session-param:typed_date', 'session-param:typed_time'},
+    "handlers/consultations.py": {'session-param:_show_progress', 'session-param:_tz', 'session-param:close_ask',
+        'session-param:close_go', 'session-param:consult', 'session-param:deadline_tapped',
+        'session-param:deadline_typed', 'session-param:progress'},
+    "handlers/groups.py": {'session-param:link', 'session-param:migrated', 'sqlalchemy.ext.asyncio'},
+    "handlers/reporting.py": {'bot.db'},
+}
+
+
+def _imports(path: Path) -> list[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    found: list[str] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.extend(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.append(node.module)
+            if node.module in ("bot", "handlers"):  # `from bot import rendering` imports bot.rendering
+                found.extend(f"{node.module}.{a.name}" for a in node.names)
+    return found
+
+
+def _hits(module: str, prefixes: tuple[str, ...]) -> bool:
+    return any(module == p or module.startswith(p + ".") for p in prefixes)
+
+
+def _session_params(path: Path) -> list[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    out = []
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            args = node.args.posonlyargs + node.args.args + node.args.kwonlyargs
+            if any(a.arg in ("session", "sessions") for a in args):
+                out.append(f"session-param:{node.name}")
+    return out
+
+
+def _rel(path: Path) -> str:
+    return path.relative_to(ROOT).as_posix()
+
+
+def violations() -> dict[str, set[str]]:
+    found: dict[str, set[str]] = {}
+    for path in sorted((ROOT / "bot" / "services").rglob("*.py")):
+        bad = {m for m in _imports(path) if _hits(m, SERVICE_FORBIDDEN)}
+        if bad:
+            found[_rel(path)] = bad
+    for path in sorted((ROOT / "handlers").rglob("*.py")):
+        bad = {m for m in _imports(path) if _hits(m, HANDLER_FORBIDDEN)} | set(_session_params(path))
+        if bad:
+            found[_rel(path)] = bad
+    stdlib = set(sys.stdlib_module_names)
+    for path in sorted((ROOT / "models").rglob("*.py")):
+        bad = {m for m in _imports(path)
+               if not _hits(m, MODEL_ALLOWED) and m.split(".")[0] not in stdlib}
+        if bad:
+            found[_rel(path)] = bad
+    return found
+
+
+def test_no_new_crossing_of_a_layer_wall() -> None:
+    new = {f: sorted(v - BASELINE.get(f, set())) for f, v in violations().items()}
+    new = {f: v for f, v in new.items() if v}
+    assert new == {}, "imports that cross a layer wall (see docs/DEVELOPING.md):\n" + "\n".join(
+        f"  {f}: {', '.join(v)}" for f, v in sorted(new.items()))
+
+
+def test_the_baseline_only_shrinks() -> None:
+    now = violations()
+    stale = {f: sorted(v - now.get(f, set())) for f, v in BASELINE.items()}
+    stale = {f: v for f, v in stale.items() if v}
+    assert stale == {}, "these crossings are gone: delete them from BASELINE:\n" + "\n".join(
+        f"  {f}: {', '.join(v)}" for f, v in sorted(stale.items()))
+
+
+def test_the_scan_sees_function_local_imports(tmp_path: Path) -> None:
+    sample = tmp_path / "x.py"
+    sample.write_text("def f():\n    from bot.keyboards.issues import x\n    import aiogram\n", encoding="utf-8")
+    assert set(_imports(sample)) >= {"bot.keyboards.issues", "aiogram"}
