@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -151,11 +151,13 @@ class WebService:
 
         q = select(Issue.id, Issue.reference, Issue.category, Issue.status, Issue.urgent, Issue.overdue,
                    Building.name, Issue.description, Issue.created_at, Issue.deadline_at) \
-            .outerjoin(Building, Building.id == Issue.building_id).where(
-                *self._conditions(scope, f, await self._wide(f)))
-        q = q.order_by(*self._order(f))
+            .outerjoin(Building, Building.id == Issue.building_id)
         page = max(1, min(f.page, 10_000))
-        found = (await self.session.execute(q.offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE + 1))).all()
+        found = await self._window_first(q, scope, f, page)
+        if found is None:
+            q = q.where(*self._conditions(scope, f, await self._wide(f))).order_by(*self._order(f))
+            found = list((await self.session.execute(
+                q.offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE + 1))).all())
         rows = [LedgerRow(r[0], r[1], r[2], r[3], bool(r[4]), bool(r[5]), r[6] or "", (r[7] or "")[:140], r[8], r[9])
                 for r in found[:PAGE_SIZE]]
         return LedgerPage(rows, page, len(found) > PAGE_SIZE)
@@ -187,12 +189,35 @@ class WebService:
             c.append(Issue.overdue.is_(True))
         text = f.text.strip().lstrip("#")
         if text:
-            if text.upper() == text and any(ch.isdigit() for ch in text) and len(text) <= 16:
+            if self._is_reference(text):
                 # A reference first: one row by its unique key.
                 c.append(Issue.reference == text.upper())
             else:
                 c.append(self._text_condition(text, wide))
         return c
+
+    async def _window_first(self, q: Any, scope: Scope, f: LedgerFilter, page: int) -> list[Any] | None:
+        """PostgreSQL, a free-text search: look for the page among the first WINDOW issues of the sort order
+        (the other filters applied) before asking the trigram index. A common word ("消防 通道" in a
+        million issues) fills a page within a few thousand rows, where the index would hand over every one
+        of its hundred thousand matches to be sorted. The window is a prefix of the sort order, so when it
+        holds the whole page (and one more row, to tell "next") those are exactly the rows the full query
+        would return; otherwise (a rare word, a late page) None, and the caller asks the index."""
+        text = f.text.strip().lstrip("#")
+        if self._dialect() != "postgresql" or not text or self._is_reference(text) or page > WINDOW_PAGES:
+            return None
+        rest = replace(f, text="")
+        window = select(Issue.id).where(*self._conditions(scope, rest)).order_by(*self._order(f)) \
+            .limit(WINDOW).scalar_subquery()
+        # A plain ILIKE on the window's rows: the trigram index is not wanted here (the rows are few).
+        found = list((await self.session.execute(
+            q.where(Issue.id.in_(window), self._text_condition(text)).order_by(*self._order(f))
+            .offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE + 1))).all())
+        return found if len(found) > PAGE_SIZE else None
+
+    @staticmethod
+    def _is_reference(text: str) -> bool:
+        return text.upper() == text and any(ch.isdigit() for ch in text) and len(text) <= 16
 
     def _dialect(self) -> str:
         return self.session.bind.dialect.name if self.session.bind is not None else "sqlite"
@@ -213,8 +238,7 @@ class WebService:
         each description finds a page sooner than sorting every match (SQLite; PostgreSQL's planner weighs
         this itself from its statistics). Counts at most WIDE + 1 matches in the index."""
         text = f.text.strip().lstrip("#")
-        if self._dialect() != "sqlite" or len(text) < 3 or (
-                text.upper() == text and any(ch.isdigit() for ch in text) and len(text) <= 16):
+        if self._dialect() != "sqlite" or len(text) < 3 or self._is_reference(text):
             return False
         n = (await self.session.execute(select(func.count()).select_from(
             self._fts_rowids(text).limit(WIDE + 1).subquery()))).scalar_one()
@@ -297,6 +321,10 @@ SORTS = {"created": Issue.created_at, "deadline": Issue.deadline_at, "reference"
 PAGE_SIZE = 50
 # Above this many matches a text search walks the sort order testing descriptions (see WebService._wide).
 WIDE = 2000
+# PostgreSQL: a text search first looks for its page among this many issues of the sort order (see
+# WebService._window_first), for the first few pages.
+WINDOW = 5000
+WINDOW_PAGES = 5
 
 
 @dataclass(frozen=True)
