@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-
 from aiogram import F, Router
 from aiogram.filters import Command, StateFilter
 from aiogram.fsm.context import FSMContext
@@ -34,6 +32,7 @@ from bot.rendering import esc
 from bot.services.access import Actor
 from bot.services.households import HouseholdsService
 from bot.services.members import MembersService
+from bot.services.when import read_time_range
 from models import Member
 
 router = Router(name=__name__)
@@ -41,7 +40,6 @@ router.message.filter(F.chat.type == "private")
 router.callback_query.filter(F.message.chat.type == "private")
 
 # "22:30-06:30", "22.30 – 6.30", "22:30至06:30", with full-width colons as Chinese keyboards type them.
-QUIET_RE = re.compile(r"^\s*(\d{1,2})[:：.](\d{2})\s*(?:-|–|—|~|～|to|到|至)\s*(\d{1,2})[:：.](\d{2})\s*$", re.I)
 
 
 class SettingsForm(StatesGroup):
@@ -49,17 +47,9 @@ class SettingsForm(StatesGroup):
 
 
 def parse_quiet(text: str) -> tuple[int, int] | None:
-    """Minutes after midnight of a typed "HH:MM-HH:MM" range, or None when it is not one."""
-    match = QUIET_RE.match(text or "")
-    if not match:
-        return None
-    h1, m1, h2, m2 = (int(g) for g in match.groups())
-    if h1 > 23 or h2 > 23 or m1 > 59 or m2 > 59:
-        return None
-    start, end = h1 * 60 + m1, h2 * 60 + m2
-    if start == end:
-        return None
-    return start, end
+    """Minutes after midnight of a typed range ("22:00-07:00", "22点到7点", "晚上10点到早上7点", "10pm-7am"),
+    or None when it is not one: the one reading of times every step uses (bot/services/when.py)."""
+    return read_time_range(text or "")
 
 
 async def _settings_view(member: Member, actor: Actor, members: MembersService) -> tuple[str, InlineKeyboardMarkup]:

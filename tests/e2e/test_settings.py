@@ -165,6 +165,20 @@ async def test_quiet_hours_in_chinese(harness: BotHarness, community: Any) -> No
     assert tg.last(li.id).text.startswith("已保存。🌙 免打扰时段：22:00–07:00")
 
 
+async def test_quiet_hours_the_way_people_say_them(harness: BotHarness, community: Any) -> None:
+    """The same reading of times as every other step: 晚上10点到早上7点, 22点到6点半, 10pm-7am."""
+    tg, up = harness.tg, harness.up
+    for lang, said, shown in (("zh-hans", "晚上10点到早上7点", "22:00–07:00"),
+                              ("zh-hans", "22点到6点半", "22:00–06:30"), ("en", "10pm-7am", "22:00–07:00")):
+        person = await _resident(harness, "Wang", lang)
+        await harness.feed(up.text(person, "/settings"))
+        screen = tg.last(person.id)
+        await harness.feed(up.callback_on(screen, person, "免打扰" if lang != "en" else "Quiet hours"))
+        await harness.feed(up.callback_on(screen, person, "自定义时段" if lang != "en" else "Other times"))
+        await harness.feed(up.text(person, said))
+        assert shown in tg.last(person.id).text.split("\n")[0]
+
+
 async def test_cancel_leaves_the_quiet_hours_question(harness: BotHarness, community: Any) -> None:
     tg, up = harness.tg, harness.up
     ann = await _resident(harness)
