@@ -198,22 +198,30 @@ class WebService:
 
     async def _window_first(self, q: Any, scope: Scope, f: LedgerFilter, page: int) -> list[Any] | None:
         """PostgreSQL, a free-text search: look for the page among the first WINDOW issues of the sort order
-        (the other filters applied) before asking the trigram index. A common word ("消防 通道" in a
-        million issues) fills a page within a few thousand rows, where the index would hand over every one
-        of its hundred thousand matches to be sorted. The window is a prefix of the sort order, so when it
-        holds the whole page (and one more row, to tell "next") those are exactly the rows the full query
-        would return; otherwise (a rare word, a late page) None, and the caller asks the index."""
+        (the other filters applied) before asking the trigram index. A word in one description of a few
+        hundred fills a page within some thousands of rows, walked along the sort order's index and stopped
+        as soon as the page is full; the trigram index would instead hand over every row holding the
+        word's three-letter pieces (tens of thousands in a million) to be re-checked and sorted. The window
+        is a prefix of the sort order, so when it holds the page (and one row more, to tell "next") those
+        are exactly the rows the full query returns; otherwise None, and the caller asks the index."""
         text = f.text.strip().lstrip("#")
         if self._dialect() != "postgresql" or not text or self._is_reference(text) or page > WINDOW_PAGES:
             return None
-        rest = replace(f, text="")
-        window = select(Issue.id).where(*self._conditions(scope, rest)).order_by(*self._order(f)) \
-            .limit(WINDOW).scalar_subquery()
-        # A plain ILIKE on the window's rows: the trigram index is not wanted here (the rows are few).
-        found = list((await self.session.execute(
-            q.where(Issue.id.in_(window), self._text_condition(text)).order_by(*self._order(f))
-            .offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE + 1))).all())
-        return found if len(found) > PAGE_SIZE else None
+        column = SORTS.get(f.sort.lstrip("-"), Issue.created_at)
+        window = select(Issue.id.label("id"), column.label("k"), Issue.description.label("d")) \
+            .where(*self._conditions(scope, replace(f, text=""))).order_by(*self._order(f)).limit(WINDOW).subquery()
+        key = window.c.k.desc() if f.sort.startswith("-") else window.c.k.asc()
+        ids = list((await self.session.execute(
+            select(window.c.id).where(self._ilike(window.c.d, text)).order_by(key, window.c.id.desc())
+            .offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE + 1))).scalars())
+        if len(ids) <= PAGE_SIZE:
+            return None
+        return list((await self.session.execute(q.where(Issue.id.in_(ids)).order_by(*self._order(f)))).all())
+
+    @staticmethod
+    def _ilike(column: Any, text: str) -> Any:
+        escaped = text.replace("/", "//").replace("%", "/%").replace("_", "/_")
+        return column.ilike(f"%{escaped}%", escape="/")
 
     @staticmethod
     def _is_reference(text: str) -> bool:
@@ -252,8 +260,7 @@ class WebService:
         if dialect == "sqlite" and len(text) >= 3 and not wide:
             return Issue.id.in_(self._fts_rowids(text))
         if dialect == "postgresql":
-            escaped = text.replace("/", "//").replace("%", "/%").replace("_", "/_")
-            return Issue.description.ilike(f"%{escaped}%", escape="/")
+            return self._ilike(Issue.description, text)
         return Issue.description.contains(text, autoescape=True)
 
     @staticmethod
@@ -323,7 +330,7 @@ PAGE_SIZE = 50
 WIDE = 2000
 # PostgreSQL: a text search first looks for its page among this many issues of the sort order (see
 # WebService._window_first), for the first few pages.
-WINDOW = 5000
+WINDOW = 50_000
 WINDOW_PAGES = 5
 
 
