@@ -11,6 +11,7 @@ from openpyxl import load_workbook
 
 from models import CloseHow, IssueStatus
 from tests.conftest import BotHarness, unique_id
+from tests.e2e.stories import ann_and_zhang
 from tests.e2e.test_triage import (
     AREA_NORTH,
     CAPTAIN,
@@ -43,11 +44,8 @@ async def resolve(harness: BotHarness, the_card: Any, captain: Any, photo: str, 
 
 async def test_construction_fix_rejected_at_the_check_then_verified_with_a_photo(harness: BotHarness,
                                                                                 community: Any) -> None:
-    await set_locale(harness, "en")
-    groups(harness)
+    ann, zhang = await ann_and_zhang(harness)
     tg = harness.tg
-    ann = await person(harness, unique_id(), "Ann", resident_of="b1")
-    zhang = await person(harness, CAPTAIN, "Zhang")
     wu = await person(harness, STAFF, "Office Wu")
     wang = await person(harness, NORTH_HEAD, "Wang")
     harness.record({ann.id: "Ann (resident)", zhang.id: "Captain Zhang", wu.id: "Office Wu", wang.id: "Area head Wang",
@@ -213,11 +211,8 @@ async def test_spot_check_from_the_bot(harness: BotHarness, community: Any) -> N
 async def test_private_matter_never_escalates_and_is_settled(harness: BotHarness, community: Any) -> None:
     from tests.e2e.test_triage import OFFICE
 
-    await set_locale(harness, "en")
-    groups(harness)
+    ann, zhang = await ann_and_zhang(harness)
     tg = harness.tg
-    ann = await person(harness, unique_id(), "Ann", resident_of="b1")
-    zhang = await person(harness, CAPTAIN, "Zhang")
     wu = await person(harness, STAFF, "Office Wu")
     harness.record({ann.id: "Ann (resident)", zhang.id: "Captain Zhang", wu.id: "Office Wu",
                     TEAM_B1: "Building 1 team chat", AREA_NORTH: "North area chat", OFFICE: "Office chat"})

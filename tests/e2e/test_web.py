@@ -17,6 +17,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from bot.web import CSP, DeskContext, desk_app
 from models import IssueStatus
 from tests.conftest import TOKEN, BotHarness, unique_id
+from tests.e2e.stories import ann_and_zhang
 from tests.e2e.test_triage import file_issue, groups, person, set_locale
 
 STAFF, NORTH_HEAD = 2002, 2001
@@ -558,10 +559,7 @@ async def test_desk_assigns_sets_a_deadline_and_notes_like_the_card(harness: Bot
     card and the reporter follow; a second identical POST changes nothing and says so."""
     from tests.e2e.test_triage import CAPTAIN, TEAM_B1, card, issue, settle
 
-    await set_locale(harness, "en")
-    groups(harness)
-    ann = await person(harness, unique_id(), "Ann", resident_of="b1")
-    zhang = await person(harness, CAPTAIN, "Zhang")
+    ann, zhang = await ann_and_zhang(harness)
     fire = await file_issue(harness, ann)
     the_card = card(harness)
     staff = await person(harness, STAFF, "Office Wu")
@@ -724,12 +722,9 @@ async def test_desk_resolves_with_an_after_photo_sent_through_telegram(harness: 
 
 async def test_desk_verifies_or_sends_back_a_fix_awaiting_the_check(harness: BotHarness, community: Any,
                                                                     desk: TestClient) -> None:
-    from tests.e2e.test_triage import CAPTAIN, issue, press, settle
+    from tests.e2e.test_triage import issue, press, settle
 
-    await set_locale(harness, "en")
-    groups(harness)
-    ann = await person(harness, unique_id(), "Ann", resident_of="b1")
-    zhang = await person(harness, CAPTAIN, "Zhang")
+    ann, zhang = await ann_and_zhang(harness)
     staff = await person(harness, STAFF, "Office Wu")
     shed = await file_issue(harness, ann, category="construction", photos=1, description="A shed on the lawn")
     csrf = await signed_in(harness, desk, staff.id)
