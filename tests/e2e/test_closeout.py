@@ -11,7 +11,7 @@ from openpyxl import load_workbook
 
 from models import CloseHow, IssueStatus
 from tests.conftest import BotHarness, unique_id
-from tests.e2e.stories import ann_and_zhang
+from tests.e2e.stories import ann_and_zhang, english_with_ann
 from tests.e2e.test_triage import (
     AREA_NORTH,
     CAPTAIN,
@@ -268,9 +268,7 @@ async def test_private_matter_never_escalates_and_is_settled(harness: BotHarness
 async def test_office_matter_goes_to_the_office_at_once(harness: BotHarness, community: Any) -> None:
     from tests.e2e.test_triage import OFFICE
 
-    await set_locale(harness, "en")
-    groups(harness)
-    ann = await person(harness, unique_id(), "Ann", resident_of="b1")
+    ann = await english_with_ann(harness)
     wu = await person(harness, STAFF, "Office Wu")
     issue_id = await file_issue(harness, ann, category="road", photos=1, description="Big pothole")
     the_card = card(harness)
@@ -289,10 +287,8 @@ async def test_private_matter_settled_by_both_sides_in_the_ledger(harness: BotHa
     with nobody named as the closer, and it never left the building."""
     from tests.e2e.test_relays import _private_matter, in_household
 
-    await set_locale(harness, "en")
-    groups(harness)
+    ann = await english_with_ann(harness)
     tg = harness.tg
-    ann = await person(harness, unique_id(), "Ann", resident_of="b1")
     bob = await person(harness, unique_id(), "Bob", resident_of="b1")
     zhang = await person(harness, CAPTAIN, "Zhang")
     wu = await person(harness, STAFF, "Office Wu")

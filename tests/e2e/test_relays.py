@@ -18,7 +18,7 @@ from bot.services.households import HouseholdsService
 from models import Area, Building, CloseHow, Community, Consultation, IssueEvent, IssueStatus, Member, Relay
 from models import RelayMessage as RelayMessageRow
 from tests.conftest import BotHarness, unique_id
-from tests.e2e.stories import ann_and_zhang
+from tests.e2e.stories import ann_and_zhang, english_with_ann
 from tests.e2e.test_triage import (
     CAPTAIN,
     NORTH_HEAD,
@@ -184,10 +184,8 @@ async def test_private_matter_relay_zh(harness: BotHarness, community: Any) -> N
 
 
 async def test_private_matter_picker_and_forged_callbacks(harness: BotHarness, community: Any) -> None:
-    await set_locale(harness, "en")
-    groups(harness)
+    ann = await english_with_ann(harness)
     tg = harness.tg
-    ann = await person(harness, unique_id(), "Ann", resident_of="b1")
     bob = await person(harness, unique_id(), "Bob", resident_of="b1")
     eve = await person(harness, unique_id(), "Eve", resident_of="b1")
     zhang = await person(harness, CAPTAIN, "Zhang")
