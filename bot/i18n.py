@@ -152,7 +152,7 @@ def _add(parts: dict[str, dict[tuple[str, str | None], list[str]]], path: Path, 
 
 def extract(only: str | None = None) -> None:
     """Refresh the .po files from the sources; `only` limits it to one capability's catalogue."""
-    from babel.messages.catalog import Catalog
+    from babel.messages.catalog import Catalog, Message
     from babel.messages.pofile import read_po, write_po
 
     parts = _extract()
@@ -160,14 +160,14 @@ def extract(only: str | None = None) -> None:
         folder = LOCALES_DIR / locale / "LC_MESSAGES"
         folder.mkdir(parents=True, exist_ok=True)
         if only is None:
-            for old in folder.glob("*.po"):
-                if old.stem not in parts:
-                    old.unlink()
+            for stale in folder.glob("*.po"):
+                if stale.stem not in parts:
+                    stale.unlink()
         for part, messages in parts.items():
             if only is not None and part != only:
                 continue
             po = folder / f"{part}.po"
-            existing: dict[str, Any] = {}
+            existing: dict[str, Message] = {}
             if po.exists():
                 with po.open("rb") as fh:
                     for m in read_po(fh, locale=locale):

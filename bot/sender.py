@@ -19,7 +19,7 @@ import time
 import uuid
 from collections import deque
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiogram import Bot
 from aiogram.exceptions import (
@@ -46,6 +46,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.clock import Clock, system_clock
 from bot.services.outbox import REARMED, SENT_HOOKS
 from models import ChatLink, ChatState, OutboxItem, OutboxStatus
+
+if TYPE_CHECKING:
+    from aiogram.types import MediaUnion  # the album items' type, as send_media_group declares it
 
 log = logging.getLogger(__name__)
 
@@ -346,7 +349,7 @@ class OutboxSender:
             return await self.bot.send_photo(chat, photo, caption=p.get("caption"), reply_markup=markup,
                                              reply_parameters=reply)
         if method == "album":
-            media = [InputMediaPhoto(media=fid, caption=p.get("caption") if i == 0 else None)
+            media: list[MediaUnion] = [InputMediaPhoto(media=fid, caption=p.get("caption") if i == 0 else None)
                      for i, fid in enumerate(p["photos"])]
             messages: list[Message] = await self.bot.send_media_group(chat, media, reply_parameters=reply)
             return messages[0] if messages else None

@@ -54,6 +54,7 @@ def _run(raw: Any, operation: str, parameters: Any, many: bool) -> tuple[Any, li
 
 class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
     __slots__ = ("_description", "_lastrowid", "_rowcount")
+    _adapt_connection: OneTripConnection  # only ever made by OneTripConnection (its _cursor_cls)
 
     def __init__(self, adapt_connection: Any) -> None:  # no aiosqlite cursor: nothing to open
         self._adapt_connection = adapt_connection

@@ -326,7 +326,7 @@ async def relay_other(message: Message) -> None:
 async def on_settled(query: CallbackQuery, callback_data: RelayCb, actor: Actor, member: Member,
                      relays: RelayService, outbox: Outbox, members: MembersService) -> None:
     try:
-        done = await relays.settle(actor, member, callback_data.id)
+        done = await relays.settle_side(actor, member, callback_data.id)
     except RelayError as exc:
         await query.answer(refusal(exc.reason), show_alert=True)
         return

@@ -462,6 +462,14 @@ class _Timeout(Exception):
         self.raw = raw
 
 
+def _message_content(source: dict[str, Any], *also: str) -> dict[str, Any]:
+    """What a copied or forwarded message carries over: its content, not its identity, place or buttons
+    (nor the fields in `also`)."""
+    left = ("message_id", "date", "chat", "from", "sender_chat", "reply_markup", "reply_to_message", "edit_date",
+            *also)
+    return {k: v for k, v in source.items() if k not in left}
+
+
 def _bad(description: str) -> _ApiError:
     return _ApiError(400, f"Bad Request: {description}")
 
@@ -1177,22 +1185,7 @@ class FakeTelegram(BaseSession):
 
     def _m_copyMessage(self, bot: Bot, call: Call) -> Any:
         source = self._source(call, "copy")
-        content = {
-            k: v
-            for k, v in source.items()
-            if k
-            not in (
-                "message_id",
-                "date",
-                "chat",
-                "from",
-                "sender_chat",
-                "reply_markup",
-                "reply_to_message",
-                "forward_origin",
-                "edit_date",
-            )
-        }
+        content = _message_content(source, "forward_origin")  # a copy does not say where it came from
         if "caption" in call.params:
             content.pop("caption_entities", None)
             content.update(self._caption_content(call.params))
@@ -1201,21 +1194,7 @@ class FakeTelegram(BaseSession):
 
     def _m_forwardMessage(self, bot: Bot, call: Call) -> Any:
         source = self._source(call, "forward")
-        content = {
-            k: v
-            for k, v in source.items()
-            if k
-            not in (
-                "message_id",
-                "date",
-                "chat",
-                "from",
-                "sender_chat",
-                "reply_markup",
-                "reply_to_message",
-                "edit_date",
-            )
-        }
+        content = _message_content(source)
         sender = source.get("from")
         content["forward_origin"] = (
             {"type": "user", "date": source["date"], "sender_user": sender}

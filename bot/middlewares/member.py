@@ -9,6 +9,7 @@ from aiogram import BaseMiddleware
 from aiogram.types import Chat, TelegramObject, User
 
 from bot import i18n
+from bot.services.chats import ChatsService
 from bot.services.members import MembersService, TelegramPerson
 from bot.services.update_context import UpdateContext
 
@@ -45,9 +46,9 @@ class MemberMiddleware(BaseMiddleware):
             if context.chat_locale is not None:
                 locale = context.chat_locale
         elif chat is not None and chat.type != "private":
-            chats = data.get("chats")
+            chats: ChatsService | None = data.get("chats")
             link = await chats.link_of(chat.id) if chats is not None else None
-            if link is not None:
+            if chats is not None and link is not None:
                 place = await chats.place_of(link)
                 info = await members.place_info(place)
                 locale = info.community.locale

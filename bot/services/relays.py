@@ -273,7 +273,7 @@ class RelayService(TriageService):
             await self.refresh_card(issue)
         return Started(await self._info(relay, "a"), changed, reporter, people)
 
-    async def settle(self, actor: Actor, member: Member, relay_id: int) -> Settled:
+    async def settle_side(self, actor: Actor, member: Member, relay_id: int) -> Settled:
         """🤝 Settled from one side. Both sides → the issue is closed out as settled by the parties."""
         relay = await self._relay(relay_id)
         side = await self._side_of(relay, member, actor)

@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import ColumnElement, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock, system_clock
@@ -118,13 +118,13 @@ class WebService:
             where.append(Issue.area_id == scope.area_id)
         open_ = Issue.status.in_(OPEN)
 
-        async def rows(*cond: object) -> list[IssueLine]:
+        async def rows(*cond: ColumnElement[bool]) -> list[IssueLine]:
             found = (await self.session.execute(
                 select(Issue.id, Issue.reference, Issue.category, Issue.status, Issue.deadline_at)
                 .where(*where, *cond).order_by(Issue.created_at.desc()).limit(limit))).all()
             return [IssueLine(*r) for r in found]
 
-        async def count(*cond: object) -> int:
+        async def count(*cond: ColumnElement[bool]) -> int:
             return int((await self.session.execute(select(func.count()).select_from(Issue)
                                                    .where(*where, *cond))).scalar_one())
 

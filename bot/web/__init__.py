@@ -11,7 +11,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode, urlparse
 
 from aiohttp import web
@@ -26,6 +26,9 @@ from bot.config import Settings
 from bot.services.access import Place
 from bot.services.members import MembersService
 from bot.services.web import AFTER_PHOTO_MAX, SESSION_TTL, WebService, send_after_photo
+
+if TYPE_CHECKING:
+    from bot.services.triage import Outcome
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent / "static"
@@ -609,22 +612,17 @@ async def issue_action(request: web.Request) -> web.StreamResponse:
 ACTIONS = ("accept", "assign", "deadline", "note", "resolve", "verify", "notacc")
 
 
-@dataclass
-class _Sent:
-    changed: bool
-
-
-async def _send_after_photo(request: web.Request, visit: Visit, issue: Any, data: bytes, note: str) -> _Sent:
+async def _send_after_photo(request: web.Request, visit: Visit, issue: Any, data: bytes, note: str) -> Outcome:
     """The "after" photo goes to Telegram through the outbox (to the person's own chat) to get a file id;
     the issue is resolved with it when it has arrived (bot/services/web.py: resolve_with_sent_photo)."""
-    from bot.services.triage import MAX_NOTE, WORKABLE, InvalidInput
+    from bot.services.triage import MAX_NOTE, WORKABLE, InvalidInput, Outcome
 
     desk: DeskContext = request.app[DESK]
     note = note.strip()
     if len(note) > MAX_NOTE:
         raise InvalidInput("too_long")
     if issue.status not in WORKABLE:
-        return _Sent(False)
+        return Outcome(issue, False)
     locale = request[LOCALE]
     with i18n.use_locale(locale):
         caption = i18n.gettext("📷 The \"after\" photo of #{ref}, uploaded on the desk. I mark the issue fixed "
@@ -634,7 +632,7 @@ async def _send_after_photo(request: web.Request, visit: Visit, issue: Any, data
     changed = await send_after_photo(
         visit.session, desk.clock, visit.actor, visit.member, issue, data, note=note, caption=caption,
         failed=failed, admin=visit.member.telegram_id in (desk.settings.admin_ids or []))
-    return _Sent(changed)
+    return Outcome(issue, changed)
 
 
 def _community_scope(visit: Visit, request: web.Request) -> Any:

@@ -17,7 +17,7 @@ import importlib
 import logging
 import pkgutil
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -393,20 +393,21 @@ def must_refuse(cls: type[CallbackData], data: str, role: str) -> bool:
     return cls.__prefix__ == "mem" and action in {"rm", "rmask", "rmgo"}
 
 
-@pytest.mark.parametrize("role", ROLES)
-async def test_authz_matrix(role: str, harness: BotHarness, community: Any, riverside: Any, engine: Any,
-                            sessions: async_sessionmaker[AsyncSession], clock: Any, no_throttle: None) -> None:
-    from bot.commands import COMMANDS
+class Sweep:
+    """What trying every command and every forged press found: the problems, how many checks, which
+    tables changed."""
 
-    targets = await make_targets(sessions, clock, community, riverside)
-    user, level = await role_user(harness, role, targets, riverside)
-    crashes = capture_crashes()
-    writes = WriteLog(engine)
-    # The person has opened the bot in private, as everyone pressing buttons there has.
-    await harness.feed(harness.up.text(user, "/start"))
-    problems: list[str] = []
-    checked = 0
-    seen_changes: set[str] = set()
+    def __init__(self) -> None:
+        self.problems: list[str] = []
+        self.checked = 0
+        self.seen_changes: set[str] = set()
+
+
+async def sweep_commands(harness: BotHarness, user: Any, writes: WriteLog, found: Sweep, *, level: Level,
+                         refused_may_write: bool) -> None:
+    """Every command, in private and in the team chat where it works: one above the person's level changes
+    nothing, nor does one the bot refused (unless `refused_may_write`), and none is met with silence."""
+    from bot.commands import COMMANDS
 
     for info in list(COMMANDS):
         chats: list[int | None] = ([None] if info.private else []) + ([B1_TEAM] if info.group else [])
@@ -414,35 +415,58 @@ async def test_authz_matrix(role: str, harness: BotHarness, community: Any, rive
             writes.take()
             outcome = await command(harness, user, f"/{info.name}", chat)
             changed = writes.take()
-            checked += 1
+            found.checked += 1
             where = "private" if chat is None else "team chat"
             if not outcome.texts:
-                problems.append(f"/{info.name} ({where}): silence")
+                found.problems.append(f"/{info.name} ({where}): silence")
             if info.level > level and changed:
-                problems.append(f"/{info.name} ({where}) needs {info.level.name}: answered {outcome.texts[-1:]} "
-                                f"yet changed {changed}")
-            elif outcome.refused and changed and role != "admin":
-                problems.append(f"/{info.name} ({where}) refused ({outcome.texts[-1:]}) yet changed {changed}")
+                found.problems.append(f"/{info.name} ({where}) needs {info.level.name}: answered "
+                                      f"{outcome.texts[-1:]} yet changed {changed}")
+            elif outcome.refused and changed and not refused_may_write:
+                found.problems.append(f"/{info.name} ({where}) refused ({outcome.texts[-1:]}) yet changed {changed}")
             # Leave any conversation the command started before the next one.
             await harness.feed(harness.up.text(user, "/cancel"))
 
+
+async def sweep_presses(harness: BotHarness, user: Any, writes: WriteLog, found: Sweep, targets: Targets, *,
+                        who: str, refused_may_write: bool, skip: Callable[[type[CallbackData], str], bool] =
+                        lambda cls, data: False) -> None:
+    """Every forged press of every button (but those `skip` names): each is answered, one `who` must be
+    refused changes nothing, nor does one the bot refused (unless `refused_may_write`)."""
     for cls in callback_classes():
         values = harvested_values(cls)
         for data in forged(cls, targets, values):
+            if skip(cls, data):
+                continue
             chats = [None, B1_TEAM] if cls.__prefix__ in ("is", "jr") else [None]
             for chat in chats:
                 writes.take()
                 outcome = await press(harness, user, data, chat)
                 changed = writes.take()
-                seen_changes.update(changed)
-                checked += 1
+                found.seen_changes.update(changed)
+                found.checked += 1
                 label = f"{cls.__name__} {data!r} in {'private' if chat is None else 'team chat'}"
                 if not outcome.answered:
-                    problems.append(f"{label}: callback never answered")
-                if must_refuse(cls, data, role) and changed:
-                    problems.append(f"{label}: forbidden; answered {outcome.texts[-1:]} yet changed {changed}")
-                elif outcome.refused and changed and role != "admin":
-                    problems.append(f"{label}: refused ({outcome.texts[-1:]}) yet changed {changed}")
+                    found.problems.append(f"{label}: callback never answered")
+                if must_refuse(cls, data, who) and changed:
+                    found.problems.append(f"{label}: forbidden; answered {outcome.texts[-1:]} yet changed {changed}")
+                elif outcome.refused and changed and not refused_may_write:
+                    found.problems.append(f"{label}: refused ({outcome.texts[-1:]}) yet changed {changed}")
+
+
+@pytest.mark.parametrize("role", ROLES)
+async def test_authz_matrix(role: str, harness: BotHarness, community: Any, riverside: Any, engine: Any,
+                            sessions: async_sessionmaker[AsyncSession], clock: Any, no_throttle: None) -> None:
+    targets = await make_targets(sessions, clock, community, riverside)
+    user, level = await role_user(harness, role, targets, riverside)
+    crashes = capture_crashes()
+    writes = WriteLog(engine)
+    # The person has opened the bot in private, as everyone pressing buttons there has.
+    await harness.feed(harness.up.text(user, "/start"))
+    found = Sweep()
+    await sweep_commands(harness, user, writes, found, level=level, refused_may_write=role == "admin")
+    await sweep_presses(harness, user, writes, found, targets, who=role, refused_may_write=role == "admin")
+    problems, checked, seen_changes = found.problems, found.checked, found.seen_changes
     errors = refusal_errors(harness)
     writes.close()
     problems += crashes.release()

@@ -19,22 +19,21 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.services import build_services
+from bot.services.access import Level
 from bot.services.announcements import AnnDraft
 from models import Announcement, Issue, IssueStatus, JobLease, OutboxItem, Role
 from tests.conftest import BotHarness, unique_id
 from tests.e2e.test_authz_matrix import (
     B1_TEAM,
+    Sweep,
     WriteLog,
-    callback_classes,
     capture_crashes,
-    command,
-    forged,
-    harvested_values,
     make_targets,
-    must_refuse,
     no_throttle,
     press,
     refusal_errors,
+    sweep_commands,
+    sweep_presses,
 )
 from tests.e2e.test_onboarding import _make_invite
 
@@ -96,8 +95,6 @@ async def lose_role(harness: BotHarness, community: Any, issue_id: int, name: st
 async def test_authz_matrix_with_stale_roles(name: str, harness: BotHarness, community: Any, riverside: Any,
                                              engine: Any, sessions: async_sessionmaker[AsyncSession], clock: Any,
                                              no_throttle: None) -> None:
-    from bot.commands import COMMANDS
-
     targets = await make_targets(sessions, clock, community, riverside)
     for telegram_id in (2001, 2002, 2003, 3001, 3002, 3003, 4001, 4002):
         harness.tg.add_chat(telegram_id, type="private")  # the sample people opened the bot long ago
@@ -106,42 +103,12 @@ async def test_authz_matrix_with_stale_roles(name: str, harness: BotHarness, com
     crashes = capture_crashes()
     writes = WriteLog(engine)
     await harness.feed(harness.up.text(user, "/start"))
-    problems: list[str] = []
-    checked = 0
-
-    for info in list(COMMANDS):
-        chats: list[int | None] = ([None] if info.private else []) + ([B1_TEAM] if info.group else [])
-        for chat in chats:
-            writes.take()
-            outcome = await command(harness, user, f"/{info.name}", chat)
-            changed = writes.take()
-            checked += 1
-            where = "private" if chat is None else "team chat"
-            if not outcome.texts:
-                problems.append(f"/{info.name} ({where}): silence")
-            if info.level > 0 and changed:
-                problems.append(f"/{info.name} ({where}) needs {info.level.name}: answered {outcome.texts[-1:]} "
-                                f"yet changed {changed}")
-            await harness.feed(harness.up.text(user, "/cancel"))
-
-    for cls in callback_classes():
-        values = harvested_values(cls)
-        for data in forged(cls, targets, values):
-            if cls.__prefix__ == "set" and "delete" in data:
-                continue  # erasing one's own data is theirs to do (and would end the person under test)
-            chats = [None, B1_TEAM] if cls.__prefix__ in ("is", "jr") else [None]
-            for chat in chats:
-                writes.take()
-                outcome = await press(harness, user, data, chat)
-                changed = writes.take()
-                checked += 1
-                label = f"{cls.__name__} {data!r} in {'private' if chat is None else 'team chat'}"
-                if not outcome.answered:
-                    problems.append(f"{label}: callback never answered")
-                if must_refuse(cls, data, name) and changed:
-                    problems.append(f"{label}: forbidden; answered {outcome.texts[-1:]} yet changed {changed}")
-                elif outcome.refused and changed:
-                    problems.append(f"{label}: refused ({outcome.texts[-1:]}) yet changed {changed}")
+    found = Sweep()
+    await sweep_commands(harness, user, writes, found, level=Level.NONE, refused_may_write=False)
+    # Erasing one's own data is theirs to do (and would end the person under test).
+    await sweep_presses(harness, user, writes, found, targets, who=name, refused_may_write=False,
+                        skip=lambda cls, data: cls.__prefix__ == "set" and "delete" in data)
+    problems, checked = found.problems, found.checked
     # Note and resolve as the former assignee, all the way through their private steps.
     from bot.keyboards.issues import cb
 

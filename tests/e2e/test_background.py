@@ -18,6 +18,7 @@ from sqlalchemy import select, update
 from bot.worker import JobWorker
 from models import BackgroundJob, JobStatus
 from tests.conftest import BotHarness, unique_id
+from tests.e2e.stories import english_with_ann
 from tests.e2e.test_ledger import STAFF, document, screen
 from tests.e2e.test_triage import file_issue, groups, person, press_private, set_locale
 
@@ -59,9 +60,7 @@ async def ask_export(harness: BotHarness, user: Any, fmt: str = "with photos") -
 
 async def test_an_export_with_photos_runs_in_the_background(harness: BotHarness, community: Any,
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
-    await set_locale(harness, "en")
-    groups(harness)
-    ann = await person(harness, unique_id(), "Ann", resident_of="b1")
+    ann = await english_with_ann(harness)
     await file_issue(harness, ann, photos=3)
     await file_issue(harness, ann, category="litter", photos=2)
     staff = await person(harness, STAFF, "Office Wu")
@@ -113,9 +112,7 @@ async def test_an_export_with_photos_runs_in_the_background(harness: BotHarness,
 
 
 async def test_one_job_per_person_at_a_time(harness: BotHarness, community: Any) -> None:
-    await set_locale(harness, "en")
-    groups(harness)
-    ann = await person(harness, unique_id(), "Ann", resident_of="b1")
+    ann = await english_with_ann(harness)
     await file_issue(harness, ann, photos=1)
     staff = await person(harness, STAFF, "Office Wu")
     await ask_export(harness, staff)
@@ -134,9 +131,7 @@ async def test_one_job_per_person_at_a_time(harness: BotHarness, community: Any)
 
 async def test_size_and_time_caps_say_so(harness: BotHarness, community: Any,
                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    await set_locale(harness, "en")
-    groups(harness)
-    ann = await person(harness, unique_id(), "Ann", resident_of="b1")
+    ann = await english_with_ann(harness)
     await file_issue(harness, ann, photos=3)
     staff = await person(harness, STAFF, "Office Wu")
 
@@ -161,9 +156,7 @@ async def test_size_and_time_caps_say_so(harness: BotHarness, community: Any,
 
 async def test_a_job_interrupted_by_a_crash_is_resumed_or_failed_with_a_message(
         harness: BotHarness, community: Any) -> None:
-    await set_locale(harness, "en")
-    groups(harness)
-    ann = await person(harness, unique_id(), "Ann", resident_of="b1")
+    ann = await english_with_ann(harness)
     await file_issue(harness, ann, photos=1)
     staff = await person(harness, STAFF, "Office Wu")
     await ask_export(harness, staff, "CSV")
@@ -193,9 +186,7 @@ async def test_a_job_interrupted_by_a_crash_is_resumed_or_failed_with_a_message(
 
 async def test_a_resident_may_not_queue_an_export(harness: BotHarness, community: Any) -> None:
     """Forged format button from someone without the right: refused before anything is queued."""
-    await set_locale(harness, "en")
-    groups(harness)
-    ann = await person(harness, unique_id(), "Ann", resident_of="b1")
+    ann = await english_with_ann(harness)
     await harness.feed(harness.up.callback(ann, "lg:c1:tm:zip", chat=ann.id))
     assert harness.tg.alerts()[-1].params.get("show_alert")
     async with harness.sessions() as s:
@@ -210,9 +201,7 @@ async def test_a_resident_may_not_queue_an_export(harness: BotHarness, community
 async def test_transcript(harness: BotHarness, community: Any, monkeypatch: pytest.MonkeyPatch, lang: str,
                           words: dict[str, str]) -> None:
     """The export with photos as the office sees it, in both languages (tests/transcripts/background_*.md)."""
-    await set_locale(harness, "en")
-    groups(harness)
-    ann = await person(harness, unique_id(), "Ann", resident_of="b1")
+    ann = await english_with_ann(harness)
     await file_issue(harness, ann, photos=3)
     staff = await person(harness, STAFF, "Office Wu", "zh-hans" if lang == "zh" else "en")
     bob = await person(harness, unique_id(), "Bob", resident_of="b1")

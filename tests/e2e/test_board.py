@@ -5,7 +5,6 @@ to the residents' chat on Monday morning, once per week, across a restart, with 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -13,7 +12,6 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
-from bot.middlewares.throttling import ThrottlingMiddleware
 from models import Building, Community, Issue, IssueFollower, IssuePhoto, IssueStatus, Member, Survey
 from tests.conftest import BotHarness
 from tests.e2e.test_cleaning import screen
@@ -39,17 +37,8 @@ WORDS = {
 }
 
 
-@pytest.fixture(autouse=True)
-def _no_throttle(harness: BotHarness) -> Iterator[None]:
-    throttles = [mw for mw in harness.dp.update.outer_middleware if isinstance(mw, ThrottlingMiddleware)]
-    saved = [(mw.rate, mw.burst) for mw in throttles]
-    for mw in throttles:
-        mw.buckets.clear()
-        mw.rate, mw.burst = 1e6, 10**6
-    yield
-    for mw, (rate, burst) in zip(throttles, saved, strict=True):
-        mw.rate, mw.burst = rate, burst
-        mw.buckets.clear()
+# The dispatcher (and its throttle) is shared by the session; tests tap faster than people.
+pytestmark = pytest.mark.usefixtures("fast_presses")
 
 
 async def _setup(harness: BotHarness, lang: str, base: int) -> tuple[int, list[str]]:

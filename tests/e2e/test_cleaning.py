@@ -3,14 +3,12 @@ three reminders at the right local times with RSVP buttons, the captain sees the
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from sqlalchemy import delete, select
 
-from bot.middlewares.throttling import ThrottlingMiddleware
 from bot.services.access import Place
 from bot.services.members import MembersService, TelegramPerson
 from models import Building, CleaningDay, CleaningRsvp, CleaningSeries, JobLease
@@ -20,18 +18,8 @@ CAPTAIN = 3001
 RESIDENTS_CHAT = -1001000000031
 
 
-@pytest.fixture(autouse=True)
-def _no_throttle(harness: BotHarness) -> Iterator[None]:
-    """The dispatcher (and its throttle) is shared by the whole session; tests tap faster than people."""
-    throttles = [mw for mw in harness.dp.update.outer_middleware if isinstance(mw, ThrottlingMiddleware)]
-    saved = [(mw.rate, mw.burst) for mw in throttles]
-    for mw in throttles:
-        mw.buckets.clear()
-        mw.rate, mw.burst = 1e6, 10**6
-    yield
-    for mw, (rate, burst) in zip(throttles, saved, strict=True):
-        mw.rate, mw.burst = rate, burst
-        mw.buckets.clear()
+# The dispatcher (and its throttle) is shared by the session; tests tap faster than people.
+pytestmark = pytest.mark.usefixtures("fast_presses")
 
 
 async def add_residents(harness: BotHarness, ids: list[int], *, building: str = "b1", lang: str = "en",

@@ -11,6 +11,7 @@ from openpyxl import load_workbook
 
 from models import CloseHow, IssueStatus
 from tests.conftest import BotHarness, unique_id
+from tests.e2e.stories import ann_and_zhang, english_with_ann
 from tests.e2e.test_triage import (
     AREA_NORTH,
     CAPTAIN,
@@ -43,11 +44,8 @@ async def resolve(harness: BotHarness, the_card: Any, captain: Any, photo: str, 
 
 async def test_construction_fix_rejected_at_the_check_then_verified_with_a_photo(harness: BotHarness,
                                                                                 community: Any) -> None:
-    await set_locale(harness, "en")
-    groups(harness)
+    ann, zhang = await ann_and_zhang(harness)
     tg = harness.tg
-    ann = await person(harness, unique_id(), "Ann", resident_of="b1")
-    zhang = await person(harness, CAPTAIN, "Zhang")
     wu = await person(harness, STAFF, "Office Wu")
     wang = await person(harness, NORTH_HEAD, "Wang")
     harness.record({ann.id: "Ann (resident)", zhang.id: "Captain Zhang", wu.id: "Office Wu", wang.id: "Area head Wang",
@@ -213,11 +211,8 @@ async def test_spot_check_from_the_bot(harness: BotHarness, community: Any) -> N
 async def test_private_matter_never_escalates_and_is_settled(harness: BotHarness, community: Any) -> None:
     from tests.e2e.test_triage import OFFICE
 
-    await set_locale(harness, "en")
-    groups(harness)
+    ann, zhang = await ann_and_zhang(harness)
     tg = harness.tg
-    ann = await person(harness, unique_id(), "Ann", resident_of="b1")
-    zhang = await person(harness, CAPTAIN, "Zhang")
     wu = await person(harness, STAFF, "Office Wu")
     harness.record({ann.id: "Ann (resident)", zhang.id: "Captain Zhang", wu.id: "Office Wu",
                     TEAM_B1: "Building 1 team chat", AREA_NORTH: "North area chat", OFFICE: "Office chat"})
@@ -273,9 +268,7 @@ async def test_private_matter_never_escalates_and_is_settled(harness: BotHarness
 async def test_office_matter_goes_to_the_office_at_once(harness: BotHarness, community: Any) -> None:
     from tests.e2e.test_triage import OFFICE
 
-    await set_locale(harness, "en")
-    groups(harness)
-    ann = await person(harness, unique_id(), "Ann", resident_of="b1")
+    ann = await english_with_ann(harness)
     wu = await person(harness, STAFF, "Office Wu")
     issue_id = await file_issue(harness, ann, category="road", photos=1, description="Big pothole")
     the_card = card(harness)
@@ -294,10 +287,8 @@ async def test_private_matter_settled_by_both_sides_in_the_ledger(harness: BotHa
     with nobody named as the closer, and it never left the building."""
     from tests.e2e.test_relays import _private_matter, in_household
 
-    await set_locale(harness, "en")
-    groups(harness)
+    ann = await english_with_ann(harness)
     tg = harness.tg
-    ann = await person(harness, unique_id(), "Ann", resident_of="b1")
     bob = await person(harness, unique_id(), "Bob", resident_of="b1")
     zhang = await person(harness, CAPTAIN, "Zhang")
     wu = await person(harness, STAFF, "Office Wu")

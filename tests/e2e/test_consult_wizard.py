@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import io
 import re
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -20,7 +19,6 @@ from openpyxl import load_workbook
 from sqlalchemy import delete, select
 
 from bot.fsm_storage import SqlStorage
-from bot.middlewares.throttling import ThrottlingMiddleware
 from bot.services.access import Place
 from bot.services.households import HouseholdsService
 from bot.services.members import MembersService, TelegramPerson
@@ -72,17 +70,8 @@ W = {
 }
 
 
-@pytest.fixture(autouse=True)
-def _no_throttle(harness: BotHarness) -> Iterator[None]:
-    throttles = [mw for mw in harness.dp.update.outer_middleware if isinstance(mw, ThrottlingMiddleware)]
-    saved = [(mw.rate, mw.burst) for mw in throttles]
-    for mw in throttles:
-        mw.buckets.clear()
-        mw.rate, mw.burst = 1e6, 10**6
-    yield
-    for mw, (rate, burst) in zip(throttles, saved, strict=True):
-        mw.rate, mw.burst = rate, burst
-        mw.buckets.clear()
+# The dispatcher (and its throttle) is shared by the session; tests tap faster than people.
+pytestmark = pytest.mark.usefixtures("fast_presses")
 
 
 async def at(harness: BotHarness, when: datetime) -> None:

@@ -12,7 +12,6 @@ instance catching up) and nothing is sent twice."""
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -20,7 +19,6 @@ import pytest
 from openpyxl import load_workbook
 from sqlalchemy import delete, select
 
-from bot.middlewares.throttling import ThrottlingMiddleware
 from bot.services.access import Place
 from bot.services.consultations import ConsultationsService
 from bot.services.households import HouseholdsService
@@ -34,17 +32,8 @@ START = datetime(2026, 11, 20, 1, 0, tzinfo=UTC)  # 09:00 in Asia/Shanghai
 DEADLINE = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)  # Friday 18:00 local
 
 
-@pytest.fixture(autouse=True)
-def _no_throttle(harness: BotHarness) -> Iterator[None]:
-    throttles = [mw for mw in harness.dp.update.outer_middleware if isinstance(mw, ThrottlingMiddleware)]
-    saved = [(mw.rate, mw.burst) for mw in throttles]
-    for mw in throttles:
-        mw.buckets.clear()
-        mw.rate, mw.burst = 1e6, 10**6
-    yield
-    for mw, (rate, burst) in zip(throttles, saved, strict=True):
-        mw.rate, mw.burst = rate, burst
-        mw.buckets.clear()
+# The dispatcher (and its throttle) is shared by the session; tests tap faster than people.
+pytestmark = pytest.mark.usefixtures("fast_presses")
 
 
 async def at(harness: BotHarness, when: datetime, *, twice: bool = False) -> None:

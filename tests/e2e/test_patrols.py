@@ -5,7 +5,6 @@ the area head reads the shift record. Run in English and in Chinese (transcripts
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -13,7 +12,6 @@ import pytest
 from sqlalchemy import select
 
 from bot.i18n import translate, use_locale
-from bot.middlewares.throttling import ThrottlingMiddleware
 from bot.services.patrols import day_label
 from models import PatrolShift, ShiftAssignment
 from tests.conftest import BotHarness
@@ -22,18 +20,8 @@ HEAD, LI, WANG = 2001, 4001, 4002
 AREA_CHAT = -1001000000021
 
 
-@pytest.fixture(autouse=True)
-def _no_throttle(harness: BotHarness) -> Iterator[None]:
-    """The dispatcher (and its throttle) is shared by the session; tests tap faster than people."""
-    throttles = [mw for mw in harness.dp.update.outer_middleware if isinstance(mw, ThrottlingMiddleware)]
-    saved = [(mw.rate, mw.burst) for mw in throttles]
-    for mw in throttles:
-        mw.buckets.clear()
-        mw.rate, mw.burst = 1e6, 10**6
-    yield
-    for mw, (rate, burst) in zip(throttles, saved, strict=True):
-        mw.rate, mw.burst = rate, burst
-        mw.buckets.clear()
+# The dispatcher (and its throttle) is shared by the session; tests tap faster than people.
+pytestmark = pytest.mark.usefixtures("fast_presses")
 
 
 def screen(harness: BotHarness, chat: int) -> str:

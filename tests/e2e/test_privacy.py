@@ -52,6 +52,15 @@ async def named(harness: BotHarness, telegram_id: int, name: str, username: str 
     return harness.up.user(telegram_id, name, lang, username=username)
 
 
+async def reporter_and_captain(harness: BotHarness, name: str = REPORTER_NAME,
+                               username: str | None = REPORTER_USERNAME) -> tuple[Any, Any]:
+    """English, the sample groups, a resident of Building 1 (the reporter to be) and Captain Zhang."""
+    await set_locale(harness, "en")
+    groups(harness)
+    reporter = await named(harness, unique_id(), name, username, resident_of="b1")
+    return reporter, await named(harness, CAPTAIN, "Zhang")
+
+
 def group_texts(tg: FakeTelegram) -> list[tuple[int, str]]:
     """Every text and caption the bot sent or edited into a group chat, and each group message as it
     is now (after all edits)."""
@@ -157,11 +166,8 @@ async def not_fixed(harness: BotHarness, who: Any, comment: str, label: str = "N
 
 
 async def test_reopened_post_in_team_chat_never_shows_the_private_view(harness: BotHarness, community: Any) -> None:
-    await set_locale(harness, "en")
-    groups(harness)
+    reporter, zhang = await reporter_and_captain(harness)
     tg = harness.tg
-    reporter = await named(harness, unique_id(), REPORTER_NAME, REPORTER_USERNAME, resident_of="b1")
-    zhang = await named(harness, CAPTAIN, "Zhang")
     issue_id = await file_issue(harness, reporter)
     await press(harness, card(harness), zhang, "Accept")
     await add_internal_note(harness, zhang, issue_id)
@@ -188,11 +194,8 @@ async def test_reopened_post_in_team_chat_never_shows_the_private_view(harness: 
 
 async def test_escalation_posts_in_area_and_office_chats_never_show_the_private_view(harness: BotHarness,
                                                                                    community: Any) -> None:
-    await set_locale(harness, "en")
-    groups(harness)
+    reporter, zhang = await reporter_and_captain(harness)
     tg = harness.tg
-    reporter = await named(harness, unique_id(), REPORTER_NAME, REPORTER_USERNAME, resident_of="b1")
-    zhang = await named(harness, CAPTAIN, "Zhang")
     head = await named(harness, NORTH_HEAD, "Wang")
     staff = await named(harness, STAFF, "Liu")
     issue_id = await file_issue(harness, reporter, category="litter", photos=1)
@@ -222,11 +225,8 @@ async def test_escalation_posts_in_area_and_office_chats_never_show_the_private_
 
 async def test_urgent_office_copy_without_photo_never_shows_the_private_view(harness: BotHarness,
                                                                            community: Any) -> None:
-    await set_locale(harness, "en")
-    groups(harness)
+    reporter, zhang = await reporter_and_captain(harness)
     tg = harness.tg
-    reporter = await named(harness, unique_id(), REPORTER_NAME, REPORTER_USERNAME, resident_of="b1")
-    zhang = await named(harness, CAPTAIN, "Zhang")
     staff = await named(harness, STAFF, "Liu")
     issue_id = await file_issue(harness, reporter, category="fire_lane", photos=0)
     copy = next(c for c in tg.sent(OFFICE) if tg.buttons(c))
@@ -270,11 +270,8 @@ async def test_private_view_refuses_to_render_for_a_group(harness: BotHarness, c
 
 
 async def test_forged_queue_and_issue_in_a_group_show_nothing_there(harness: BotHarness, community: Any) -> None:
-    await set_locale(harness, "en")
-    groups(harness)
+    reporter, zhang = await reporter_and_captain(harness)
     tg = harness.tg
-    reporter = await named(harness, unique_id(), REPORTER_NAME, REPORTER_USERNAME, resident_of="b1")
-    zhang = await named(harness, CAPTAIN, "Zhang")
     issue_id = await file_issue(harness, reporter)
     await harness.feed(harness.up.callback(zhang, f"q:open::0:{issue_id}", chat=TEAM_B1))
     assert "private chat" in str(tg.alerts()[-1].params.get("text"))
@@ -287,11 +284,8 @@ async def test_forged_queue_and_issue_in_a_group_show_nothing_there(harness: Bot
 
 
 async def test_repeated_accept_answers_and_edits_nothing(harness: BotHarness, community: Any) -> None:
-    await set_locale(harness, "en")
-    groups(harness)
+    reporter, zhang = await reporter_and_captain(harness, "Ann", None)
     tg = harness.tg
-    reporter = await named(harness, unique_id(), "Ann", resident_of="b1")
-    zhang = await named(harness, CAPTAIN, "Zhang")
     await file_issue(harness, reporter)
     the_card = card(harness)
     await press(harness, the_card, zhang, "Accept")

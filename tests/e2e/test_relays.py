@@ -18,6 +18,7 @@ from bot.services.households import HouseholdsService
 from models import Area, Building, CloseHow, Community, Consultation, IssueEvent, IssueStatus, Member, Relay
 from models import RelayMessage as RelayMessageRow
 from tests.conftest import BotHarness, unique_id
+from tests.e2e.stories import ann_and_zhang, english_with_ann
 from tests.e2e.test_triage import (
     CAPTAIN,
     NORTH_HEAD,
@@ -183,10 +184,8 @@ async def test_private_matter_relay_zh(harness: BotHarness, community: Any) -> N
 
 
 async def test_private_matter_picker_and_forged_callbacks(harness: BotHarness, community: Any) -> None:
-    await set_locale(harness, "en")
-    groups(harness)
+    ann = await english_with_ann(harness)
     tg = harness.tg
-    ann = await person(harness, unique_id(), "Ann", resident_of="b1")
     bob = await person(harness, unique_id(), "Bob", resident_of="b1")
     eve = await person(harness, unique_id(), "Eve", resident_of="b1")
     zhang = await person(harness, CAPTAIN, "Zhang")
@@ -241,11 +240,8 @@ async def test_private_matter_picker_and_forged_callbacks(harness: BotHarness, c
 
 
 async def test_joint_matter_starts_a_consultation(harness: BotHarness, community: Any) -> None:
-    await set_locale(harness, "en")
-    groups(harness)
+    ann, zhang = await ann_and_zhang(harness)
     tg = harness.tg
-    ann = await person(harness, unique_id(), "Ann", resident_of="b1")
-    zhang = await person(harness, CAPTAIN, "Zhang")
     wu = await person(harness, STAFF, "Office Wu")
     harness.record({ann.id: "Ann (resident)", zhang.id: "Captain Zhang", wu.id: "Office Wu",
                     TEAM_B1: "Building 1 team chat", OFFICE: "Office chat"})
@@ -374,11 +370,8 @@ async def test_contacts_relay_to_captain_and_office(harness: BotHarness, communi
 async def test_contacts_daily_cap_quiet_hours_restart_and_role_end(harness: BotHarness, community: Any) -> None:
     from bot.fsm_storage import SqlStorage
 
-    await set_locale(harness, "en")
-    groups(harness)
+    ann, zhang = await ann_and_zhang(harness)
     tg = harness.tg
-    ann = await person(harness, unique_id(), "Ann", resident_of="b1")
-    zhang = await person(harness, CAPTAIN, "Zhang")
     async with harness.sessions() as s:
         c = (await s.execute(select(Community).where(Community.key == "nanchi"))).scalar_one()
         await s.execute(update(Community).where(Community.id == c.id).values(
@@ -447,11 +440,8 @@ async def test_contacts_daily_cap_quiet_hours_restart_and_role_end(harness: BotH
 
 
 async def test_erasure_scrubs_relays(harness: BotHarness, community: Any) -> None:
-    await set_locale(harness, "en")
-    groups(harness)
+    ann, zhang = await ann_and_zhang(harness)
     tg = harness.tg
-    ann = await person(harness, unique_id(), "Ann", resident_of="b1")
-    zhang = await person(harness, CAPTAIN, "Zhang")
     async with harness.sessions() as s:
         await s.execute(update(Member).where(Member.telegram_id == CAPTAIN).values(quiet_start=0, quiet_end=23))
         await s.commit()

@@ -35,6 +35,13 @@ async def _resident(harness: BotHarness, name: str = "Ann", lang: str = "en") ->
     return user
 
 
+async def _settings_of_new_resident(harness: BotHarness, name: str = "Ann", lang: str = "en") -> tuple[Any, Any]:
+    """A new resident (as _resident) who has sent /settings: (the person, the settings screen)."""
+    user = await _resident(harness, name, lang)
+    await harness.feed(harness.up.text(user, "/settings"))
+    return user, harness.tg.last(user.id)
+
+
 def _commands(text: str) -> list[str]:
     return [line.split(" ", 1)[0] for line in text.splitlines() if line.startswith("/")]
 
@@ -44,9 +51,7 @@ def _commands(text: str) -> list[str]:
 
 async def test_settings_screen_and_language_switch(harness: BotHarness, community: Any) -> None:
     tg, up = harness.tg, harness.up
-    ann = await _resident(harness)
-    await harness.feed(up.text(ann, "/settings"))
-    screen = tg.last(ann.id)
+    ann, screen = await _settings_of_new_resident(harness)
     assert screen.text == ("⚙️ <b>Settings</b>\n🌐 Language: English\n🌙 Quiet hours: off\n"
                            "🔔 Notifications on: Announcements (not urgent), Cleaning-day reminders")
     assert tg.buttons(screen) == [["🌐 Language", "🔔 Notifications"], ["🌙 Quiet hours", "🏠 My flat"],
@@ -78,9 +83,7 @@ async def test_settings_from_the_main_menu(harness: BotHarness, community: Any) 
 
 async def test_notification_toggles_per_role(harness: BotHarness, community: Any) -> None:
     tg, up = harness.tg, harness.up
-    ann = await _resident(harness)
-    await harness.feed(up.text(ann, "/settings"))
-    screen = tg.last(ann.id)
+    ann, screen = await _settings_of_new_resident(harness)
     await harness.feed(up.callback_on(screen, ann, "Notifications"))
     assert tg.buttons(tg.edits(ann.id)[-1]) == [["✅ Announcements (not urgent)"], ["✅ Cleaning-day reminders"],
                                                 ["⬅️ Back"]]
@@ -117,9 +120,7 @@ async def test_notification_toggles_per_role(harness: BotHarness, community: Any
 
 async def test_quiet_hours(harness: BotHarness, community: Any) -> None:
     tg, up = harness.tg, harness.up
-    ann = await _resident(harness)
-    await harness.feed(up.text(ann, "/settings"))
-    screen = tg.last(ann.id)
+    ann, screen = await _settings_of_new_resident(harness)
     await harness.feed(up.callback_on(screen, ann, "Quiet hours"))
     assert tg.buttons(tg.edits(ann.id)[-1]) == [["✅ Off", "22:00–07:00"], ["23:00–08:00", "21:00–08:00"],
                                                 ["✏️ Other times"], ["⬅️ Back"]]
@@ -153,9 +154,7 @@ async def test_quiet_hours(harness: BotHarness, community: Any) -> None:
 
 async def test_quiet_hours_in_chinese(harness: BotHarness, community: Any) -> None:
     tg, up = harness.tg, harness.up
-    li = await _resident(harness, "李", "zh-hans")
-    await harness.feed(up.text(li, "/settings"))
-    screen = tg.last(li.id)
+    li, screen = await _settings_of_new_resident(harness, "李", "zh-hans")
     assert screen.text.startswith("⚙️ <b>设置</b>\n🌐 语言：简体中文\n🌙 免打扰时段：关闭")
     await harness.feed(up.callback_on(screen, li, "免打扰"))
     await harness.feed(up.callback_on(screen, li, "自定义时段"))
@@ -181,9 +180,7 @@ async def test_quiet_hours_the_way_people_say_them(harness: BotHarness, communit
 
 async def test_cancel_leaves_the_quiet_hours_question(harness: BotHarness, community: Any) -> None:
     tg, up = harness.tg, harness.up
-    ann = await _resident(harness)
-    await harness.feed(up.text(ann, "/settings"))
-    screen = tg.last(ann.id)
+    ann, screen = await _settings_of_new_resident(harness)
     await harness.feed(up.callback_on(screen, ann, "Quiet hours"))
     await harness.feed(up.callback_on(screen, ann, "Other times"))
     await harness.feed(up.text(ann, "/cancel"))
@@ -194,9 +191,7 @@ async def test_cancel_leaves_the_quiet_hours_question(harness: BotHarness, commu
 
 async def test_leave_building(harness: BotHarness, community: Any) -> None:
     tg, up = harness.tg, harness.up
-    ann = await _resident(harness)
-    await harness.feed(up.text(ann, "/settings"))
-    screen = tg.last(ann.id)
+    ann, screen = await _settings_of_new_resident(harness)
     await harness.feed(up.callback_on(screen, ann, "Leave building"))
     assert tg.edits(ann.id)[-1].text.startswith("Leave Building 1? You will stop getting its announcements")
     assert tg.buttons(tg.edits(ann.id)[-1]) == [["🚪 Yes, leave"], ["⬅️ Back"]]

@@ -34,6 +34,7 @@ from models import (
     ShiftAssignment,
 )
 from tests.conftest import BotHarness, unique_id
+from tests.e2e.stories import ann_and_zhang
 from tests.e2e.test_onboarding import _make_invite
 from tests.e2e.test_triage import (
     CAPTAIN,
@@ -74,10 +75,7 @@ async def remove_role(harness: BotHarness, by: int, holder: int, role: str) -> N
 
 async def assigned_to_li(harness: BotHarness) -> tuple[int, Any, Any, Any]:
     """Ann reports; Captain Zhang accepts and assigns it to the volunteer Li; Li gets it privately."""
-    await set_locale(harness, "en")
-    groups(harness)
-    ann = await person(harness, unique_id(), "Ann", resident_of="b1")
-    zhang = await person(harness, CAPTAIN, "Zhang")
+    ann, zhang = await ann_and_zhang(harness)
     li = await person(harness, VOLUNTEER, "Li")
     issue_id = await file_issue(harness, ann)
     the_card = card(harness)

@@ -5,13 +5,11 @@ door to door; a tick (as after a restart) in the middle of an answer changes not
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
-from bot.middlewares.throttling import ThrottlingMiddleware
 from bot.services.households import HouseholdsService
 from models import Building, Member, SurveyResponse
 from tests.conftest import BotHarness
@@ -35,17 +33,8 @@ WORDS = {
 }
 
 
-@pytest.fixture(autouse=True)
-def _no_throttle(harness: BotHarness) -> Iterator[None]:
-    throttles = [mw for mw in harness.dp.update.outer_middleware if isinstance(mw, ThrottlingMiddleware)]
-    saved = [(mw.rate, mw.burst) for mw in throttles]
-    for mw in throttles:
-        mw.buckets.clear()
-        mw.rate, mw.burst = 1e6, 10**6
-    yield
-    for mw, (rate, burst) in zip(throttles, saved, strict=True):
-        mw.rate, mw.burst = rate, burst
-        mw.buckets.clear()
+# The dispatcher (and its throttle) is shared by the session; tests tap faster than people.
+pytestmark = pytest.mark.usefixtures("fast_presses")
 
 
 def _last_with(harness: BotHarness, chat: int, words: str) -> Any:

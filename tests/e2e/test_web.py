@@ -17,6 +17,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from bot.web import CSP, DeskContext, desk_app
 from models import IssueStatus
 from tests.conftest import TOKEN, BotHarness, unique_id
+from tests.e2e.stories import ann_and_zhang, english_with_ann
 from tests.e2e.test_triage import file_issue, groups, person, set_locale
 
 STAFF, NORTH_HEAD = 2002, 2001
@@ -160,9 +161,7 @@ async def test_ledger_filters_and_accept_updates_card_and_reporter(harness: BotH
                                                                    desk: TestClient) -> None:
     from tests.e2e.test_triage import TEAM_B1, card, settle
 
-    await set_locale(harness, "en")
-    groups(harness)
-    ann = await person(harness, unique_id(), "Ann", resident_of="b1")
+    ann = await english_with_ann(harness)
     bob = await person(harness, unique_id(), "Bob", resident_of="b3")
     fire = await file_issue(harness, ann)
     await file_issue(harness, bob, building="b3", category="lighting", description="Lamp out by gate")
@@ -558,10 +557,7 @@ async def test_desk_assigns_sets_a_deadline_and_notes_like_the_card(harness: Bot
     card and the reporter follow; a second identical POST changes nothing and says so."""
     from tests.e2e.test_triage import CAPTAIN, TEAM_B1, card, issue, settle
 
-    await set_locale(harness, "en")
-    groups(harness)
-    ann = await person(harness, unique_id(), "Ann", resident_of="b1")
-    zhang = await person(harness, CAPTAIN, "Zhang")
+    ann, zhang = await ann_and_zhang(harness)
     fire = await file_issue(harness, ann)
     the_card = card(harness)
     staff = await person(harness, STAFF, "Office Wu")
@@ -620,9 +616,7 @@ async def test_desk_actions_are_refused_without_csrf_outside_the_area_and_to_res
         harness: BotHarness, community: Any, desk: TestClient) -> None:
     from tests.e2e.test_triage import issue
 
-    await set_locale(harness, "en")
-    groups(harness)
-    ann = await person(harness, unique_id(), "Ann", resident_of="b1")
+    ann = await english_with_ann(harness)
     bob = await person(harness, unique_id(), "Bob", resident_of="b3")
     north = await file_issue(harness, ann)
     south = await file_issue(harness, bob, building="b3", category="lighting")
@@ -678,9 +672,7 @@ async def test_desk_resolves_with_an_after_photo_sent_through_telegram(harness: 
     from models import IssuePhoto
     from tests.e2e.test_triage import issue, settle
 
-    await set_locale(harness, "en")
-    groups(harness)
-    ann = await person(harness, unique_id(), "Ann", resident_of="b1")
+    ann = await english_with_ann(harness)
     fire = await file_issue(harness, ann, photos=1)
     staff = await person(harness, STAFF, "Office Wu")
     csrf = await signed_in(harness, desk, staff.id)
@@ -724,12 +716,9 @@ async def test_desk_resolves_with_an_after_photo_sent_through_telegram(harness: 
 
 async def test_desk_verifies_or_sends_back_a_fix_awaiting_the_check(harness: BotHarness, community: Any,
                                                                     desk: TestClient) -> None:
-    from tests.e2e.test_triage import CAPTAIN, issue, press, settle
+    from tests.e2e.test_triage import issue, press, settle
 
-    await set_locale(harness, "en")
-    groups(harness)
-    ann = await person(harness, unique_id(), "Ann", resident_of="b1")
-    zhang = await person(harness, CAPTAIN, "Zhang")
+    ann, zhang = await ann_and_zhang(harness)
     staff = await person(harness, STAFF, "Office Wu")
     shed = await file_issue(harness, ann, category="construction", photos=1, description="A shed on the lawn")
     csrf = await signed_in(harness, desk, staff.id)
@@ -835,9 +824,7 @@ async def test_ledger_presets_find_last_weeks_overdue_fire_lane_reports(harness:
 
     from models import Issue
 
-    await set_locale(harness, "en")
-    groups(harness)
-    ann = await person(harness, unique_id(), "Ann", resident_of="b1")
+    ann = await english_with_ann(harness)
     late = await file_issue(harness, ann)
     await file_issue(harness, ann, category="lighting")
     await file_issue(harness, ann)  # on time
@@ -866,9 +853,7 @@ async def test_ledger_text_search_uses_the_index_and_follows_changes(harness: Bo
 
     from models import Issue
 
-    await set_locale(harness, "en")
-    groups(harness)
-    ann = await person(harness, unique_id(), "Ann", resident_of="b1")
+    ann = await english_with_ann(harness)
     await file_issue(harness, ann, description="消防通道被电动车占用")
     lamp = await file_issue(harness, ann, category="lighting", description="Lamp out by the gate")
     staff = await person(harness, STAFF, "Office Wu")
@@ -895,9 +880,7 @@ async def test_a_spreadsheet_too_big_to_make_while_waiting_asks_for_csv(harness:
     import bot.web
 
     monkeypatch.setattr(bot.web, "XLSX_MAX_ROWS", 1)
-    await set_locale(harness, "en")
-    groups(harness)
-    ann = await person(harness, unique_id(), "Ann", resident_of="b1")
+    ann = await english_with_ann(harness)
     await file_issue(harness, ann)
     await file_issue(harness, ann, category="lighting")
     staff = await person(harness, STAFF, "Office Wu")
@@ -916,9 +899,7 @@ async def test_a_text_matching_many_issues_gives_the_same_rows(harness: BotHarne
     match: the rows shown are the same."""
     import bot.services.web
 
-    await set_locale(harness, "en")
-    groups(harness)
-    ann = await person(harness, unique_id(), "Ann", resident_of="b1")
+    ann = await english_with_ann(harness)
     for words in ("Bikes in the fire lane", "Boxes in the FIRE LANE", "Lamp out"):
         await file_issue(harness, ann, description=words)
     staff = await person(harness, STAFF, "Office Wu")

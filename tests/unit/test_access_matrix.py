@@ -11,6 +11,7 @@ Rows: nobody (no role) · resident of B1 · volunteer of Nanchi · captain of B1
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -529,36 +530,31 @@ def test_every_action_and_grant_has_a_row() -> None:
             assert set(rows) == roles, name
 
 
-async def test_action_matrix(session: AsyncSession, community: Any, riverside: Any, clock: Any) -> None:
+async def _wrong_cells(session: AsyncSession, clock: Any, table: dict[str, dict[str, str]],
+                       check: Callable[[Actor, str, Place], bool], enforce: Callable[[Actor, str, Place], None],
+                       label: str) -> list[str]:
+    """Every cell of the table where `check` disagrees; where a cell says no, `enforce` must raise too."""
     places = await _places(session)
     actors = await _actors(session, clock, places)
     wrong = []
-    for action, rows in ACTION_MATRIX.items():
+    for name, rows in table.items():
         for who, row in rows.items():
             for column, expected in zip(COLUMNS, _row(row), strict=True):
-                got = can(actors[who], action, places[column])
+                got = check(actors[who], name, places[column])
                 if got != expected:
-                    wrong.append(f"{action} · {who} · {column}: expected {expected}, got {got}")
+                    wrong.append(f"{label}{name} · {who} · {column}: expected {expected}, got {got}")
                 if not expected:
                     with pytest.raises(NotAllowed):
-                        require(actors[who], action, places[column])
-    assert wrong == []
+                        enforce(actors[who], name, places[column])
+    return wrong
+
+
+async def test_action_matrix(session: AsyncSession, community: Any, riverside: Any, clock: Any) -> None:
+    assert await _wrong_cells(session, clock, ACTION_MATRIX, can, require, "") == []
 
 
 async def test_grant_matrix(session: AsyncSession, community: Any, riverside: Any, clock: Any) -> None:
-    places = await _places(session)
-    actors = await _actors(session, clock, places)
-    wrong = []
-    for role, rows in GRANT_MATRIX.items():
-        for who, row in rows.items():
-            for column, expected in zip(COLUMNS, _row(row), strict=True):
-                got = can_grant(actors[who], role, places[column])
-                if got != expected:
-                    wrong.append(f"grant {role} · {who} · {column}: expected {expected}, got {got}")
-                if not expected:
-                    with pytest.raises(NotAllowed):
-                        require_grant(actors[who], role, places[column])
-    assert wrong == []
+    assert await _wrong_cells(session, clock, GRANT_MATRIX, can_grant, require_grant, "grant ") == []
 
 
 def test_unknown_action_is_refused() -> None:

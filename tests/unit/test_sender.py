@@ -40,6 +40,17 @@ async def rows(sessions: async_sessionmaker[AsyncSession]) -> dict[str, OutboxIt
         return {r.dedup_key: r for r in (await s.execute(select(OutboxItem).order_by(OutboxItem.id))).scalars()}
 
 
+def holding(sender: OutboxSender) -> list[OutboxItem]:
+    """Claim without sending: the sender's delivery only records the rows it claimed (they stay "sending")."""
+    claimed: list[OutboxItem] = []
+
+    async def hold(item: OutboxItem) -> None:
+        claimed.append(item)
+
+    sender._deliver = hold  # type: ignore[method-assign]  # the test stands in for delivery
+    return claimed
+
+
 def people(tg: FakeTelegram, *ids: int) -> None:
     for chat_id in ids:
         tg.add_chat(chat_id, type="private" if chat_id > 0 else "supergroup")
@@ -380,12 +391,7 @@ async def test_one_in_flight_per_chat(bot: Bot, tg: FakeTelegram, sessions: asyn
     await enqueue(sessions, clock, key="b0", chat_id=BEN, text="b0")
     sender = make_sender(bot, sessions, clock)
     # Claim without sending: patch the delivery so the claimed rows stay "sending".
-    started: list[OutboxItem] = []
-
-    async def hold(item: OutboxItem) -> None:
-        started.append(item)
-
-    sender._deliver = hold  # type: ignore[method-assign]
+    started = holding(sender)
     assert await sender.claim_once() == 2
     await asyncio.sleep(0)
     assert sorted(i.dedup_key for i in started) == ["a0", "b0"]
@@ -461,12 +467,7 @@ async def test_urgent_items_are_claimed_first(bot: Bot, tg: FakeTelegram,
         await enqueue(sessions, clock, key=f"n{chat}", chat_id=chat, text="routine")
     await enqueue(sessions, clock, key="u", chat_id=chats[-1], text="urgent", urgent=True)
     sender = make_sender(bot, sessions, clock)
-    claimed: list[OutboxItem] = []
-
-    async def hold(item: OutboxItem) -> None:
-        claimed.append(item)
-
-    sender._deliver = hold  # type: ignore[method-assign]
+    claimed = holding(sender)
     await sender.claim_once(limit=1)
     await asyncio.sleep(0)
     assert [i.dedup_key for i in claimed] == ["u"]
@@ -481,13 +482,8 @@ async def test_urgent_item_overtakes_a_chats_backlog(bot: Bot, tg: FakeTelegram,
     for n in range(25):
         await enqueue(sessions, clock, key=f"answer{n}", chat_id=GROUP, text=f"answer {n}")
     sender = make_sender(bot, sessions, clock)
-    claimed: list[OutboxItem] = []
-
-    async def hold(item: OutboxItem) -> None:
-        claimed.append(item)
-
     # The first answer is already on its way when the urgent card is enqueued.
-    sender._deliver = hold  # type: ignore[method-assign]
+    holding(sender)
     assert await sender.claim_once() == 1
     await asyncio.sleep(0)
     await enqueue(sessions, clock, key="fire", chat_id=GROUP, text="🚒 fire lane blocked", urgent=True)
@@ -585,12 +581,7 @@ async def test_a_coalesced_live_count_edit_overtakes_a_long_batch(
                                             text="3 coming", urgent=True)
         await s.commit()
     sender = make_sender(bot, sessions, clock)
-    claimed: list[OutboxItem] = []
-
-    async def hold(item: OutboxItem) -> None:
-        claimed.append(item)
-
-    sender._deliver = hold  # type: ignore[method-assign]
+    claimed = holding(sender)
     await sender.claim_once(limit=1)
     await asyncio.sleep(0)
     assert [i.dedup_key for i in claimed] == ["count"]
@@ -607,12 +598,7 @@ async def test_an_edit_changed_while_being_sent_still_goes_out(
                                             message_id=msg.message_id, text="🙋 3 coming", urgent=True)
         await s.commit()
     sender = make_sender(bot, sessions, clock)
-    claimed: list[OutboxItem] = []
-
-    async def hold(item: OutboxItem) -> None:
-        claimed.append(item)
-
-    sender._deliver = hold  # type: ignore[method-assign]
+    claimed = holding(sender)
     assert await sender.claim_once() == 1
     await asyncio.sleep(0)
     async with sessions() as s:  # a tap while "3 coming" is on its way
@@ -661,12 +647,7 @@ async def test_digests_are_claimed_after_urgent_items_and_before_routine_ones(
     await enqueue(sessions, clock, key="d2", chat_id=chats[4], text="weekly", kind="digest_weekly")
     await enqueue(sessions, clock, key="u", chat_id=chats[5], text="urgent", urgent=True)
     sender = make_sender(bot, sessions, clock)
-    claimed: list[OutboxItem] = []
-
-    async def hold(item: OutboxItem) -> None:
-        claimed.append(item)
-
-    sender._deliver = hold  # type: ignore[method-assign]
+    claimed = holding(sender)
     for _ in range(6):
         await sender.claim_once(limit=1)
     await asyncio.sleep(0)
