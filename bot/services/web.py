@@ -147,17 +147,14 @@ class WebService:
     async def ledger(self, scope: Scope, f: LedgerFilter) -> LedgerPage:
         """One page of the ledger, filtered and sorted in SQL. No total count: counting a million rows on every
         click costs more than the page; a "next" link is enough (one row more than a page is fetched)."""
-        from models import Building
-
-        q = select(Issue.id, Issue.reference, Issue.category, Issue.status, Issue.urgent, Issue.overdue,
-                   Building.name, Issue.description, Issue.created_at, Issue.deadline_at) \
-            .outerjoin(Building, Building.id == Issue.building_id)
+        q = self._ledger_columns()
         page = max(1, min(f.page, 10_000))
-        found = await self._window_first(q, scope, f, page)
-        if found is None:
-            q = q.where(*self._conditions(scope, f, await self._wide(f))).order_by(*self._order(f))
-            found = list((await self.session.execute(
-                q.offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE + 1))).all())
+        full = q.where(*self._conditions(scope, f, await self._wide(f))).order_by(*self._order(f)) \
+            .offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE + 1)
+        if self._searches_on_postgres(f, page):
+            found = await self._search(q, scope, f, page, full)
+        else:
+            found = list((await self.session.execute(full)).all())
         rows = [LedgerRow(r[0], r[1], r[2], r[3], bool(r[4]), bool(r[5]), r[6] or "", (r[7] or "")[:140], r[8], r[9])
                 for r in found[:PAGE_SIZE]]
         return LedgerPage(rows, page, len(found) > PAGE_SIZE)
@@ -196,7 +193,8 @@ class WebService:
                 c.append(self._text_condition(text, wide))
         return c
 
-    async def _window_first(self, q: Any, scope: Scope, f: LedgerFilter, page: int) -> list[Any] | None:
+    async def _window_first(self, session: AsyncSession, q: Any, scope: Scope, f: LedgerFilter,
+                            page: int) -> list[Any] | None:
         """PostgreSQL, a free-text search: look for the page among the first WINDOW issues of the sort order
         (the other filters applied) before asking the trigram index. A word in one description of a few
         hundred fills a page within some thousands of rows, walked along the sort order's index and stopped
@@ -205,18 +203,63 @@ class WebService:
         is a prefix of the sort order, so when it holds the page (and one row more, to tell "next") those
         are exactly the rows the full query returns; otherwise None, and the caller asks the index."""
         text = f.text.strip().lstrip("#")
-        if self._dialect() != "postgresql" or not text or self._is_reference(text) or page > WINDOW_PAGES:
-            return None
         column = SORTS.get(f.sort.lstrip("-"), Issue.created_at)
         window = select(Issue.id.label("id"), column.label("k"), Issue.description.label("d")) \
             .where(*self._conditions(scope, replace(f, text=""))).order_by(*self._order(f)).limit(WINDOW).subquery()
         key = window.c.k.desc() if f.sort.startswith("-") else window.c.k.asc()
-        ids = list((await self.session.execute(
+        ids = list((await session.execute(
             select(window.c.id).where(self._ilike(window.c.d, text)).order_by(key, window.c.id.desc())
             .offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE + 1))).scalars())
         if len(ids) <= PAGE_SIZE:
             return None
-        return list((await self.session.execute(q.where(Issue.id.in_(ids)).order_by(*self._order(f)))).all())
+        return list((await session.execute(q.where(Issue.id.in_(ids)).order_by(*self._order(f)))).all())
+
+    @staticmethod
+    def _ledger_columns() -> Any:
+        from models import Building
+
+        return select(Issue.id, Issue.reference, Issue.category, Issue.status, Issue.urgent, Issue.overdue,
+                      Building.name, Issue.description, Issue.created_at, Issue.deadline_at) \
+            .outerjoin(Building, Building.id == Issue.building_id)
+
+    def _searches_on_postgres(self, f: LedgerFilter, page: int) -> bool:
+        text = f.text.strip().lstrip("#")
+        return self._dialect() == "postgresql" and bool(text) and not self._is_reference(text) \
+            and page <= WINDOW_PAGES
+
+    async def _search(self, q: Any, scope: Scope, f: LedgerFilter, page: int, full: Any) -> list[Any]:
+        """A free-text search on PostgreSQL. The trigram index answers a rare word in milliseconds but a
+        common one (or a phrase of common words) in hundreds: it re-checks every row holding the word's
+        pieces, then sorts them all. Walking the sort order and testing each description finds a common
+        word's page in a few thousand rows but never ends for a rare one. So the index gets INDEX_MS; if it
+        needs more it is cancelled and the walk tries the first WINDOW issues; if they do not hold the
+        page, the index is asked again without a limit. (Running both at once was measured too: on a busy
+        machine the two queries slow each other down more than the walk saves.)"""
+        found = await self._within(full, INDEX_MS)
+        if found is None:
+            found = await self._window_first(self.session, q, scope, f, page)
+        if found is None:
+            found = list((await self.session.execute(full)).all())
+        return found
+
+    async def _within(self, statement: Any, milliseconds: int) -> list[Any] | None:
+        """The statement's rows, or None when PostgreSQL needs more than `milliseconds` for it (cancelled
+        by statement_timeout inside a savepoint, so the transaction goes on and the setting is restored)."""
+        from sqlalchemy import text as sql
+        from sqlalchemy.exc import DBAPIError
+
+        try:
+            async with self.session.begin_nested():
+                previous = (await self.session.execute(sql("SELECT current_setting('statement_timeout')"))).scalar_one()
+                await self.session.execute(sql("SELECT set_config('statement_timeout', :v, true)"),
+                                           {"v": f"{milliseconds}ms"})
+                rows = list((await self.session.execute(statement)).all())
+                await self.session.execute(sql("SELECT set_config('statement_timeout', :v, true)"), {"v": previous})
+            return rows
+        except DBAPIError as error:
+            if getattr(error.orig, "sqlstate", None) == "57014" or "statement timeout" in str(error):
+                return None
+            raise
 
     @staticmethod
     def _ilike(column: Any, text: str) -> Any:
@@ -330,8 +373,10 @@ PAGE_SIZE = 50
 WIDE = 2000
 # PostgreSQL: a text search first looks for its page among this many issues of the sort order (see
 # WebService._window_first), for the first few pages.
-WINDOW = 50_000
-WINDOW_PAGES = 5
+WINDOW = 20_000
+WINDOW_PAGES = 20
+# PostgreSQL: how long the trigram index may take for a text search before the walk is tried (see _race).
+INDEX_MS = 100
 
 
 @dataclass(frozen=True)

@@ -30,15 +30,6 @@ async def test_a_common_word_is_found_in_the_window_with_the_same_rows(
         await make_issue(session, community, clock() - timedelta(hours=i), description=words,
                          category="lighting" if i % 3 else "fire_lane", card=False)
     await session.commit()
-    used: list[bool] = []
-    first = web.WebService._window_first
-
-    async def spy(self: WebService, *a: Any) -> Any:
-        found = await first(self, *a)
-        used.append(found is not None)
-        return found
-
-    monkeypatch.setattr(web.WebService, "_window_first", spy)
     cases: list[dict[str, Any]] = [{"text": "fire lane"}, {"text": "fire lane", "page": 2},
                                    {"text": "fire lane", "sort": "created"}, {"text": "lamp", "category": "lighting"},
                                    {"text": "no such words"}]
@@ -46,13 +37,16 @@ async def test_a_common_word_is_found_in_the_window_with_the_same_rows(
     expected = [await _ledger(session, clock, community, **kw) for kw in cases]
     assert expected[0][:2] == ["NC0002", "NC0004"] and expected[0][-1] == "(next)"
     assert len(expected[1]) == 15 and expected[4] == []
-    monkeypatch.setattr(web, "WINDOW_PAGES", 5)
-    for window in (120, 40):  # holds the first page / too small for any page: falls back
+    monkeypatch.setattr(web, "WINDOW_PAGES", 20)
+    scope = Scope(community.id, None, community.name)
+    for window in (120, 40, 100_000):  # holds the first page / too small for any page / all of them
         monkeypatch.setattr(web, "WINDOW", window)
-        used.clear()
         assert [await _ledger(session, clock, community, **kw) for kw in cases] == expected
         if session.bind is not None and session.bind.dialect.name == "postgresql":
-            # 120 rows hold 60 matches: page 1 (and its "next") comes from the window; page 2 does not.
-            assert used == ([True, False, True, False, False] if window == 120 else [False] * 5)
-        else:
-            assert used == [False] * 5  # SQLite has its own walk along the sort order (WIDE)
+            # The walk alone: 120 rows hold 60 matches, so page 1 and its "next" but not page 2.
+            svc = WebService(session, clock)
+            walked = [await svc._window_first(session, svc._ledger_columns(), scope, LedgerFilter(**kw),
+                                              LedgerFilter(**kw).page) for kw in cases]
+            found = [w is not None for w in walked]
+            assert found == ([True, False, True, False, False] if window == 120 else
+                             [False] * 5 if window == 40 else [True, False, True, False, False])
