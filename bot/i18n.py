@@ -115,8 +115,15 @@ SOURCE_GLOBS = ("bot/**/*.py", "handlers/**/*.py", "main.py")
 TEMPLATE_GLOB = "bot/templates/**/*.j2"
 
 
+LAYER_DIRS = {"handlers", "services", "keyboards", "notices"}
+
+
 def _part_for(path: Path) -> str:
-    """The catalogue a source file's messages belong to: its capability's name."""
+    """The catalogue a source file's messages belong to: its capability's name (a module of a
+    capability split into a package, e.g. handlers/reporting/flow.py, belongs to the package's)."""
+    parts = path.relative_to(ROOT).parts
+    if len(parts) >= 3 and parts[-3] in LAYER_DIRS:
+        return parts[-2]
     name = path.name.split(".")[0]
     if path.suffix == ".j2":
         name = name.split("_")[0]
@@ -160,9 +167,9 @@ def extract(only: str | None = None) -> None:
         folder = LOCALES_DIR / locale / "LC_MESSAGES"
         folder.mkdir(parents=True, exist_ok=True)
         if only is None:
-            for old in folder.glob("*.po"):
-                if old.stem not in parts:
-                    old.unlink()
+            for stale in folder.glob("*.po"):
+                if stale.stem not in parts:
+                    stale.unlink()
         for part, messages in parts.items():
             if only is not None and part != only:
                 continue
