@@ -17,7 +17,7 @@ from aiogram.types import Message
 from bot.deferred import Deferred, run_deferred
 from bot.i18n import use_locale
 from bot.services.reporting import Draft
-from handlers.reporting.questions import Report, ask, best_photo, caption_into, load_draft, photos_lead, with_lead
+from handlers.reporting.questions import Report, ask, load_draft, photos_lead, take_photo, with_lead
 
 log = logging.getLogger(__name__)
 router = Router(name=__name__)
@@ -31,10 +31,7 @@ async def album_item(message: Message, state: FSMContext, bot: Bot, dispatcher: 
     draft = await load_draft(state) if await state.get_state() else Draft()
     if await state.get_state() is None:
         await state.set_state(Report.photos)
-    file_id = best_photo(message)
-    draft.add_photos([file_id] if file_id else [])
-    draft.photos_done = True
-    lead = caption_into(draft, message.caption)
+    _dropped, lead = take_photo(draft, message)
     draft.album = str(message.media_group_id)
     draft.album_seq += 1
     data = draft.to_dict()

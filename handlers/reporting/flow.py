@@ -10,7 +10,7 @@ from aiogram import F, Router
 from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import StateFilter
 from aiogram.fsm.context import FSMContext
-from aiogram.types import CallbackQuery, Message, ReplyKeyboardRemove
+from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message, ReplyKeyboardRemove
 
 from bot.i18n import _
 from bot.keyboards.common import main_menu
@@ -23,14 +23,13 @@ from handlers.errors import limit_text
 from handlers.reporting.questions import (
     Report,
     ask,
-    best_photo,
-    caption_into,
     done_with,
     load_draft,
     next_question,
     no_community_text,
     photos_lead,
     photos_question,
+    take_photo,
     too_long,
     with_lead,
 )
@@ -44,21 +43,18 @@ MAX_FILE_BYTES = 20 * 1024 * 1024  # what the Bot API lets a bot download
 @router.message(StateFilter(None), F.photo)
 async def quick_report(message: Message, state: FSMContext, member: Member, reporting: ReportingService) -> None:
     """A photo sent outside any flow starts a report; its caption becomes the description."""
-    draft = Draft()
-    file_id = best_photo(message)
-    draft.add_photos([file_id] if file_id else [])
-    draft.photos_done = True
-    lead = caption_into(draft, message.caption)
-    await ask(message, state, draft, reporting, member, lead=with_lead(photos_lead(draft), lead).strip())
+    await _photo_taken(message, state, Draft(), reporting, member)
 
 
 @router.message(StateFilter(Report.photos, Report.category), F.photo)
 async def photo_in_flow(message: Message, state: FSMContext, member: Member, reporting: ReportingService) -> None:
-    draft = await load_draft(state)
-    file_id = best_photo(message)
-    dropped = draft.add_photos([file_id] if file_id else [])
-    draft.photos_done = True
-    lead = caption_into(draft, message.caption)
+    await _photo_taken(message, state, await load_draft(state), reporting, member)
+
+
+async def _photo_taken(
+    message: Message, state: FSMContext, draft: Draft, reporting: ReportingService, member: Member
+) -> None:
+    dropped, lead = take_photo(draft, message)
     await ask(message, state, draft, reporting, member, lead=with_lead(photos_lead(draft, dropped), lead).strip())
 
 
@@ -97,10 +93,18 @@ async def category_page(
     query: CallbackQuery, callback_data: ReportCb, state: FSMContext, member: Member, reporting: ReportingService
 ) -> None:
     community = await reporting.community_for(member, await load_draft(state))
-    page = int(callback_data.arg) if callback_data.arg.isdigit() else 0
-    if isinstance(query.message, Message):
+    await _turn_page(query, categories_kb(categories(community), _page(callback_data)))
+
+
+def _page(callback_data: ReportCb) -> int:
+    return int(callback_data.arg) if callback_data.arg.isdigit() else 0
+
+
+async def _turn_page(query: CallbackQuery, markup: InlineKeyboardMarkup | None) -> None:
+    """Another page of a question's buttons, in place."""
+    if markup is not None and isinstance(query.message, Message):
         with contextlib.suppress(TelegramBadRequest):
-            await query.message.edit_reply_markup(reply_markup=categories_kb(categories(community), page))
+            await query.message.edit_reply_markup(reply_markup=markup)
     await query.answer()
 
 
@@ -122,8 +126,7 @@ async def category_chosen(
 
 @router.message(Report.category, ~F.text.startswith("/"))
 async def wrong_category(message: Message, state: FSMContext, member: Member, reporting: ReportingService) -> None:
-    draft = await load_draft(state)
-    await ask(message, state, draft, reporting, member, lead=_("Please choose the kind of problem with a button."))
+    await _ask_again(message, state, reporting, member, _("Please choose the kind of problem with a button."))
 
 
 # ---------------------------------------------------------------------------------- place
@@ -166,12 +169,11 @@ async def place_page(
     query: CallbackQuery, callback_data: ReportCb, state: FSMContext, member: Member, reporting: ReportingService
 ) -> None:
     community = await reporting.community_for(member, await load_draft(state))
-    if community is not None and isinstance(query.message, Message):
+    markup = None
+    if community is not None:
         own, others = await reporting.place_choices(member, community.id)
-        page = int(callback_data.arg) if callback_data.arg.isdigit() else 0
-        with contextlib.suppress(TelegramBadRequest):
-            await query.message.edit_reply_markup(reply_markup=buildings_kb(own, others, show_others=True, page=page))
-    await query.answer()
+        markup = buildings_kb(own, others, show_others=True, page=_page(callback_data))
+    await _turn_page(query, markup)
 
 
 @router.callback_query(Report.place, ReportCb.filter(F.action == "bld"))
@@ -202,13 +204,8 @@ async def cancel_from_reply_keyboard(message: Message, state: FSMContext, actor:
 
 @router.message(Report.place, ~F.text.startswith("/"))
 async def wrong_place(message: Message, state: FSMContext, member: Member, reporting: ReportingService) -> None:
-    await ask(
-        message,
-        state,
-        await load_draft(state),
-        reporting,
-        member,
-        lead=_("Please send a location pin or choose the building with a button."),
+    await _ask_again(
+        message, state, reporting, member, _("Please send a location pin or choose the building with a button.")
     )
 
 
@@ -244,14 +241,7 @@ async def description_skip(
 
 @router.message(Report.description, ~F.text.startswith("/"))
 async def wrong_description(message: Message, state: FSMContext, member: Member, reporting: ReportingService) -> None:
-    await ask(
-        message,
-        state,
-        await load_draft(state),
-        reporting,
-        member,
-        lead=_("Please type the description as text, or tap Skip."),
-    )
+    await _ask_again(message, state, reporting, member, _("Please type the description as text, or tap Skip."))
 
 
 # ---------------------------------------------------------------------------------- duplicates
@@ -268,16 +258,15 @@ async def duplicate_same(
 ) -> None:
     offered = (await load_draft(state)).offered
     issue, _newly = await reporting.follow(member, actor, int(callback_data.arg or 0), offered=offered)
-    await state.clear()
-    await query.answer()
-    if isinstance(query.message, Message):
-        await done_with(query.message, _("Same as {ref}.").format(ref=issue.hashtag))
-        await query.message.answer(
-            _("Thank you! You now follow {ref}; I'll tell you when it changes. Nothing new was filed.").format(
-                ref=issue.hashtag
-            ),
-            reply_markup=main_menu(actor.top_level),
-        )
+    await _ended_without_new(
+        query,
+        state,
+        actor,
+        _("Same as {ref}.").format(ref=issue.hashtag),
+        _("Thank you! You now follow {ref}; I'll tell you when it changes. Nothing new was filed.").format(
+            ref=issue.hashtag
+        ),
+    )
 
 
 @router.callback_query(Report.duplicates, ReportCb.filter(F.action == "rebound"))
@@ -293,16 +282,24 @@ async def duplicate_rebound(
     issue, _changed = await reporting.reopen_rebound(
         member, actor, int(callback_data.arg or 0), offered=draft.offered, photos=draft.photos, note=draft.description
     )
+    await _ended_without_new(
+        query,
+        state,
+        actor,
+        _("It came back: {ref}.").format(ref=issue.hashtag),
+        _("Thank you! {ref} is reopened and back with the captains; I'll tell you when someone takes it on.").format(
+            ref=issue.hashtag
+        ),
+    )
+
+
+async def _ended_without_new(query: CallbackQuery, state: FSMContext, actor: Actor, summary: str, thanks: str) -> None:
+    """The report joined an issue already filed (followed or reopened): the conversation ends here."""
     await state.clear()
     await query.answer()
     if isinstance(query.message, Message):
-        await done_with(query.message, _("It came back: {ref}.").format(ref=issue.hashtag))
-        await query.message.answer(
-            _(
-                "Thank you! {ref} is reopened and back with the captains; I'll tell you when someone takes it on."
-            ).format(ref=issue.hashtag),
-            reply_markup=main_menu(actor.top_level),
-        )
+        await done_with(query.message, summary)
+        await query.message.answer(thanks, reply_markup=main_menu(actor.top_level))
 
 
 @router.callback_query(Report.duplicates, ReportCb.filter(F.action == "new"))
@@ -427,9 +424,14 @@ async def wrong_preview(message: Message, state: FSMContext, member: Member, rep
             with_lead(_("Please choose with a button."), _("What do you want to change?")), reply_markup=edit_kb()
         )
         return
-    await ask(
-        message, state, await load_draft(state), reporting, member, lead=_("Please tap ✅ Send, ✏️ Edit or ✖️ Cancel.")
-    )
+    await _ask_again(message, state, reporting, member, _("Please tap ✅ Send, ✏️ Edit or ✖️ Cancel."))
+
+
+async def _ask_again(
+    message: Message, state: FSMContext, reporting: ReportingService, member: Member, lead: str
+) -> None:
+    """Something that does not answer the question: ask it again, saying what was wrong first."""
+    await ask(message, state, await load_draft(state), reporting, member, lead=lead)
 
 
 @router.callback_query(ReportCb.filter(F.action == "cancel"))

@@ -196,7 +196,7 @@ def photos_lead(draft: Draft, dropped: int = 0) -> str:
     return lead
 
 
-def caption_into(draft: Draft, caption: str | None) -> str:
+def _caption_into(draft: Draft, caption: str | None) -> str:
     """A caption sent with the photos is the description (the quick report). Returns a lead line."""
     if not caption or draft.description_done:
         return ""
@@ -210,8 +210,13 @@ def caption_into(draft: Draft, caption: str | None) -> str:
     return ""
 
 
-def best_photo(message: Message) -> str | None:
-    return message.photo[-1].file_id if message.photo else None
+def take_photo(draft: Draft, message: Message) -> tuple[int, str]:
+    """Add the message's photo to the draft (its caption becomes the description). Returns how many
+    photos were over the limit and a lead line for the next question."""
+    file_id = message.photo[-1].file_id if message.photo else None
+    dropped = draft.add_photos([file_id] if file_id else [])
+    draft.photos_done = True
+    return dropped, _caption_into(draft, message.caption)
 
 
 def too_long(n: int) -> str:
