@@ -115,8 +115,15 @@ SOURCE_GLOBS = ("bot/**/*.py", "handlers/**/*.py", "main.py")
 TEMPLATE_GLOB = "bot/templates/**/*.j2"
 
 
+LAYER_DIRS = {"handlers", "services", "keyboards", "notices"}
+
+
 def _part_for(path: Path) -> str:
-    """The catalogue a source file's messages belong to: its capability's name."""
+    """The catalogue a source file's messages belong to: its capability's name (a module of a
+    capability split into a package, e.g. handlers/reporting/flow.py, belongs to the package's)."""
+    parts = path.relative_to(ROOT).parts
+    if len(parts) >= 3 and parts[-3] in LAYER_DIRS:
+        return parts[-2]
     name = path.name.split(".")[0]
     if path.suffix == ".j2":
         name = name.split("_")[0]

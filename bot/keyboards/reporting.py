@@ -33,6 +33,10 @@ def _cancel_row() -> list[InlineKeyboardButton]:
     return [InlineKeyboardButton(text=_("✖️ Cancel"), callback_data=ReportCb(action="cancel").pack())]
 
 
+def cancel_kb() -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(inline_keyboard=[_cancel_row()])
+
+
 def photos_kb() -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(
         inline_keyboard=[

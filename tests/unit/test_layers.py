@@ -58,7 +58,6 @@ BASELINE: dict[str, set[str]] = {
         'session-param:close_go', 'session-param:consult', 'session-param:deadline_tapped',
         'session-param:deadline_typed', 'session-param:progress'},
     "handlers/groups.py": {'session-param:link', 'session-param:migrated', 'sqlalchemy.ext.asyncio'},
-    "handlers/reporting.py": {'bot.db'},
 }
 
 
