@@ -4,6 +4,7 @@ clock, the Bot API test double, a dispatcher built once per session, and the sam
 from __future__ import annotations
 
 import os
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -34,6 +35,8 @@ START = datetime(2026, 11, 20, 1, 0, tzinfo=UTC)
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL")
 REDIS_URL = os.environ.get("TEST_REDIS_URL")
 BACKENDS = ["sqlite"] + (["postgres"] if POSTGRES_URL else [])
+# Background jobs' files: one folder per test run, so two runs on one machine never share a job-1.
+JOBS_FOLDER = Path(tempfile.mkdtemp(prefix="bot-test-jobs-"))
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -245,12 +248,10 @@ class BotHarness:
     async def work(self) -> int:
         """Run every queued background job to the end, as the bot's job worker does (progress edits with
         no pause between them). Returns how many ran."""
-        import tempfile
-
         from bot.worker import JobWorker
 
         worker = JobWorker(self.bot, self.sessions, self.dp["settings"], clock=self.clock, progress_interval=0,
-                           folder=Path(tempfile.gettempdir()) / "bot-test-jobs")
+                           folder=JOBS_FOLDER)
         ran = 0
         while await worker.run_once():
             ran += 1

@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import io
-import tempfile
 import zipfile
 from collections.abc import AsyncGenerator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,7 +15,7 @@ from sqlalchemy import select, update
 
 from bot.worker import JobWorker
 from models import BackgroundJob, JobStatus
-from tests.conftest import BotHarness, unique_id
+from tests.conftest import JOBS_FOLDER, BotHarness, unique_id
 from tests.e2e.stories import english_with_ann
 from tests.e2e.test_ledger import STAFF, document, screen
 from tests.e2e.test_triage import file_issue, groups, person, press_private, set_locale
@@ -26,7 +24,7 @@ from tests.e2e.test_triage import file_issue, groups, person, press_private, set
 def worker(harness: BotHarness, **settings: Any) -> JobWorker:
     chosen = harness.dp["settings"].model_copy(update=settings)
     return JobWorker(harness.bot, harness.sessions, chosen, clock=harness.clock, progress_interval=0,
-                     folder=Path(tempfile.gettempdir()) / "bot-test-jobs")
+                     folder=JOBS_FOLDER)
 
 
 def slow_downloads(harness: BotHarness, monkeypatch: pytest.MonkeyPatch, seconds: float,
@@ -67,10 +65,9 @@ async def test_an_export_with_photos_runs_in_the_background(harness: BotHarness,
     bob = await person(harness, unique_id(), "Bob", resident_of="b1")
     slow_downloads(harness, monkeypatch, 0.3)
 
-    started = asyncio.get_running_loop().time()
     await ask_export(harness, staff)
-    # The handler answered at once: nothing was downloaded while it ran.
-    assert asyncio.get_running_loop().time() - started < 1.0
+    # The handler answered at once: nothing was downloaded while it ran (no getFile before the worker ran;
+    # a wall-clock bound here would only measure how busy the machine is).
     assert not harness.tg.calls_of("getFile")
     assert "Preparing the ledger" in screen(harness, staff.id)
 
@@ -108,7 +105,7 @@ async def test_an_export_with_photos_runs_in_the_background(harness: BotHarness,
     async with harness.sessions() as s:
         job = (await s.execute(select(BackgroundJob))).scalar_one()
     assert job.status == JobStatus.DONE and job.active_for is None and job.result["photos"] == 5
-    assert not (Path(tempfile.gettempdir()) / "bot-test-jobs" / f"job-{job.id}").exists()  # deleted once sent
+    assert not (JOBS_FOLDER / f"job-{job.id}").exists()  # deleted once sent
 
 
 async def test_one_job_per_person_at_a_time(harness: BotHarness, community: Any) -> None:
