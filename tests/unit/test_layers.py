@@ -35,7 +35,6 @@ BASELINE: dict[str, set[str]] = {
     "bot/services/digests.py": {'bot.i18n', 'bot.keyboards.digests', 'bot.rendering'},
     "bot/services/inspections.py": {'bot.i18n', 'bot.rendering'},
     "bot/services/ledger.py": {'bot.app', 'bot.i18n'},
-    "bot/services/notices.py": {'bot.i18n'},
     "bot/services/onboarding.py": {'bot.i18n', 'bot.keyboards.start', 'bot.rendering'},
     "bot/services/operations.py": {'bot.i18n'},
     "bot/services/patrols.py": {'bot.i18n', 'bot.rendering'},
