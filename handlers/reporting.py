@@ -23,7 +23,7 @@ from aiogram.fsm.storage.base import StorageKey
 from aiogram.types import CallbackQuery, InputMediaPhoto, Message, ReplyKeyboardRemove
 
 from bot.db import current_session
-from bot.i18n import _, ngettext, use_locale
+from bot.i18n import _, current_locale, ngettext, use_locale
 from bot.keyboards.common import MenuCb, main_menu
 from bot.keyboards.issues import IssueCb
 from bot.keyboards.reporting import (
@@ -190,14 +190,14 @@ def _duplicate_text(
         return _("Someone reported something similar {ago}: {ref} {label}{place}, {status}. Is it the same?").format(
             ago=_days_ago(issue.created_at, now),
             ref=issue.hashtag,
-            label=esc(cat.label()),
+            label=esc(cat.label(current_locale())),
             place=f", {place}" if place else "",
             status=status_label(issue.status),
         )
     return _("Something similar was fixed {ago}: {ref} {label}{place}. Has it come back?").format(
         ago=_days_ago(issue.closed_at or issue.resolved_at, now),
         ref=issue.hashtag,
-        label=esc(cat.label()),
+        label=esc(cat.label(current_locale())),
         place=f", {place}" if place else "",
     )
 
@@ -218,7 +218,7 @@ async def _preview_text(draft: Draft, reporting: ReportingService, community: ob
     return render(
         "reporting_preview.html.j2",
         emoji=cat.emoji,
-        label=cat.label(),
+        label=cat.label(current_locale()),
         urgent=cat.urgent,
         place=await _place_text(draft, reporting),
         description=draft.description or "",
@@ -406,7 +406,7 @@ async def category_chosen(
     draft.category = callback_data.arg
     await query.answer()
     if isinstance(query.message, Message):
-        await _done_with(query.message, category(community, draft.category).button())
+        await _done_with(query.message, category(community, draft.category).button(current_locale()))
         await _ask(query.message, state, draft, reporting, member)
 
 
@@ -1140,7 +1140,7 @@ async def _my_page(member: Member, reporting: ReportingService, page: int) -> tu
             {
                 "emoji": cat.emoji,
                 "ref": issue.hashtag,
-                "label": cat.label(),
+                "label": cat.label(current_locale()),
                 "status": status_label(issue.status),
                 "date": fmt_date(issue.created_at, tz),
                 "mine": issue.reporter_id == member.id,
