@@ -19,6 +19,7 @@ from bot.services.surveys import (
     SurveyResults,
     SurveysService,
     local_date,
+    stored_question,
 )
 from models import Community, Member, Survey
 
@@ -37,10 +38,7 @@ def question_text(question: dict[str, str], locale: str) -> str:
     """A question in a language: a typed one as typed, a template one in the reader's language."""
     if "msgid" in question:
         return translate(locale, question["msgid"])
-    if "text" in question:
-        return question["text"]
-    short = "zh_Hans" if locale.startswith("zh") else "en"
-    return question.get(short) or question.get("en") or next(iter(question.values()), "")
+    return stored_question(question, locale)
 
 
 def take_data(survey_id: int) -> str:
