@@ -12,8 +12,9 @@ CAPABILITIES: list[str] = ["background", "cleaning", "announcements", "operation
                            "triage", "ledger", "patrols", "households", "surveys", "consultations", "referrals",
                            "notices", "web", "campaigns", "relays", "inspections", "scores", "points", "board"]
 
-# Words for parts of the bot that are not capabilities of their own (issue cards, onboarding, members).
-NOTICE_ONLY: list[str] = ["cards", "onboarding", "members"]
+# Words for parts of the bot that are not capabilities of their own (issue cards, onboarding, members,
+# recurrence rules, the rectification notice).
+NOTICE_ONLY: list[str] = ["cards", "onboarding", "members", "recurrence", "rectification"]
 
 _loaded = False
 

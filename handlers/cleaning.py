@@ -21,16 +21,14 @@ from bot.clock import Clock
 from bot.i18n import _, ngettext
 from bot.keyboards import cleaning as kb
 from bot.keyboards.common import MenuCb
+from bot.notices.recurrence import date_label, join_list, offset_label
 from bot.rendering import esc
 from bot.services.access import Actor
 from bot.services.cleaning import CleaningService, DayClosed, DayView, Draft
 from bot.services.members import MembersService
 from bot.services.recurrence import (
-    date_label,
     first_weekday_on_or_after,
     fmt_hhmm,
-    join_list,
-    offset_label,
     parse_hhmm,
     parse_offsets,
     to_utc,

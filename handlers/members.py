@@ -24,12 +24,13 @@ from bot.keyboards.members import (
     place_code,
     widths,
 )
+from bot.notices.onboarding import role_as, role_label
 from bot.rendering import esc, local_time, split_blocks
 from bot.services.access import ROLE_LEVEL, Actor, NotAllowed, Place, can, can_grant
 from bot.services.chats import ChatsService
 from bot.services.households import HouseholdsService
 from bot.services.members import MembersService, PlaceInfo, RoleView
-from bot.services.onboarding import OnboardingService, role_as, role_label
+from bot.services.onboarding import OnboardingService
 from models import Invite
 
 router = Router(name=__name__)

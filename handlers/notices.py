@@ -1,6 +1,6 @@
 """📄 Rectification notice from the card: the requirement is asked in private, then the PDF is built in a
-worker thread (font subsetting takes a moment) and sent through the outbox. Glue only: the content and
-the rule are in bot/services/notices.py."""
+worker thread (font subsetting takes a moment) and sent through the outbox. Glue only: the rule is in
+bot/services/notices.py, the content and the PDF in bot/notices/rectification.py."""
 
 from __future__ import annotations
 
@@ -17,8 +17,9 @@ from aiogram.types import CallbackQuery, Message
 from bot.i18n import _
 from bot.keyboards.common import cancel_kb
 from bot.keyboards.issues import IssueCb
+from bot.notices.rectification import build_pdf, notice_of
 from bot.services.access import Actor, NotAllowed
-from bot.services.notices import NoticeService, build_pdf
+from bot.services.notices import NoticeService
 from bot.services.outbox import Outbox
 from bot.services.triage import InvalidInput
 from handlers.triage import denied, go_private, headline, input_error
@@ -52,7 +53,7 @@ async def notice_requirement(message: Message, state: FSMContext, actor: Actor, 
         return
     issue_id = int((await state.get_data())["issue_id"])
     try:
-        notice = await notices.prepare(actor, issue_id, message.text)
+        notice = notice_of(await notices.prepare(actor, issue_id, message.text))
     except InvalidInput as exc:
         await message.answer(input_error(exc.reason), reply_markup=cancel_kb())
         return

@@ -13,11 +13,12 @@ from bot.config import Settings
 from bot.i18n import _
 from bot.keyboards.common import CancelCb, MenuCb, main_menu
 from bot.keyboards.start import JoinCb, JoinDecisionCb, areas_kb, buildings_kb, communities_kb
+from bot.notices.onboarding import role_as, role_label
 from bot.rendering import esc
 from bot.services.access import Actor, Level
 from bot.services.households import HouseholdsService
 from bot.services.members import InviteError, MembersService
-from bot.services.onboarding import OnboardingService, role_as, role_label
+from bot.services.onboarding import OnboardingService
 from handlers.households import ask as ask_household
 from handlers.households import has_households
 from models import Building, Member

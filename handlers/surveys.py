@@ -16,6 +16,7 @@ from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.i18n import _, ngettext
+from bot.notices.surveys import progress_lines, question_text
 from bot.rendering import esc
 from bot.services.access import Actor, NotAllowed, Place
 from bot.services.surveys import (
@@ -25,8 +26,6 @@ from bot.services.surveys import (
     SurveysService,
     local_date,
     places_for,
-    progress_lines,
-    question_text,
 )
 from models import Community, Member, Survey
 
@@ -323,7 +322,7 @@ async def start(query: CallbackQuery, callback_data: SurveyCb, actor: Actor, mem
     questions = None
     data = await state.get_data()
     if await state.get_state() == SurveyNew.ready.state and data.get("c") == community.id and data.get("qs"):
-        # Typed questions are shown as typed to every reader (bot/services/surveys.question_text).
+        # Typed questions are shown as typed to every reader (bot/notices/surveys.question_text).
         questions = [{"text": str(q)} for q in data["qs"]][:MAX_QUESTIONS]
     await state.clear()
     survey = await surveys.start(actor, community, place=place, title=title, questions=questions, by=member)

@@ -11,8 +11,9 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.i18n import _
 from bot.keyboards.common import CancelCb
+from bot.notices.recurrence import date_label, nth_label, weekday_short
 from bot.services.cleaning import DayView, PlaceOption
-from bot.services.recurrence import date_label, fmt_hhmm, nth_label, weekday_short
+from bot.services.recurrence import fmt_hhmm
 from models import Member
 
 

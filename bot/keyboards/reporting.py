@@ -8,7 +8,7 @@ from aiogram.filters.callback_data import CallbackData
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, KeyboardButton, ReplyKeyboardMarkup
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
-from bot.i18n import _
+from bot.i18n import _, current_locale
 from bot.keyboards.issues import IssueCb, triage_buttons
 from bot.services.reporting import Category
 from models import Building, Issue, IssueStatus
@@ -52,7 +52,7 @@ def categories_kb(cats: Sequence[Category], page: int = 0) -> InlineKeyboardMark
     page = min(max(0, page), pages - 1)
     kb = InlineKeyboardBuilder()
     for c in cats[page * CATEGORIES_PER_PAGE : (page + 1) * CATEGORIES_PER_PAGE]:
-        kb.button(text=c.button()[:60], callback_data=ReportCb(action="cat", arg=c.key))
+        kb.button(text=c.button(current_locale())[:60], callback_data=ReportCb(action="cat", arg=c.key))
     kb.adjust(2)
     nav: list[InlineKeyboardButton] = []
     if page > 0:

@@ -19,12 +19,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.i18n import _, use_locale
 from bot.jobs import JobContext, job
+from bot.notices.onboarding import role_label
 from bot.rendering import CAPTION_LIMIT, TEXT_LIMIT, esc, local_time, plain_len, render
 from bot.services.access import Actor, NotAllowed, Place, can, require
 from bot.services.base import CommunityService
 from bot.services.limits import ANNOUNCEMENTS, enforce_daily
 from bot.services.members import MembersService
-from bot.services.onboarding import role_label
 from models import Announcement, Area, Building, ChatLink, Community, Member, OutboxItem, Role
 
 AUDIENCES = ("buildings", "area", "area_captains", "community", "volunteers", "captains")

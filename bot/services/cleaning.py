@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.i18n import _, ngettext, use_locale
 from bot.jobs import JobContext, job
+from bot.notices.recurrence import date_label, join_list, offset_label, rule_label
 from bot.rendering import CAPTION_LIMIT, esc, plain_len, render, shorten
 from bot.services.access import Actor, Level, NotAllowed, Place, require
 from bot.services.base import CommunityService
@@ -29,12 +30,8 @@ from bot.services.outbox import on_sent
 from bot.services.recurrence import (
     DEFAULT_REMINDERS,
     Rule,
-    date_label,
     fmt_hhmm,
-    join_list,
-    offset_label,
     reminder_at,
-    rule_label,
     to_utc,
 )
 from models import (

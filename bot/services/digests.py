@@ -1439,8 +1439,8 @@ def _helpers(community: Community, places: dict[str, dict[int, str]], locale: st
         return f"{day_label(value.astimezone(tz).date())} {hm(value)}"
 
     def qtext(question: dict[str, str]) -> str:
-        """A survey question in the reader's language (bot.services.surveys.question_text)."""
-        fn = _optional("bot.services.surveys", "question_text")
+        """A survey question in the reader's language (bot.notices.surveys.question_text)."""
+        fn = _optional("bot.notices.surveys", "question_text")
         return str(fn(question, locale)) if fn is not None else str(next(iter(question.values()), ""))
 
     def change(now: float | None, before: float | None) -> str:

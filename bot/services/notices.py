@@ -1,102 +1,36 @@
-"""The rectification notice (限期整改通知书): a one-page PDF for a responsible party (an owner, a shop,
-a household) to hand over or post — reference, place, problem, the before photo, the requirement and
-deadline, the community's name and date, and a signature line — in the community's language.
-
-`NoticeService.prepare` checks the right and records the notice on the issue's timeline (rules);
-`build_pdf` is pure and slow-ish (font subsetting), so handlers run it off the update path in a thread.
-Chinese needs a CJK font (Debian `fonts-noto-cjk`); without one the notice is written in English and a
-warning is logged rather than failing."""
+"""The rectification notice (限期整改通知书) for a responsible party (an owner, a shop, a household) to
+hand over or post: the rules. `NoticeService.prepare` checks the right, checks the requirement and
+records the notice on the issue's timeline; it returns what the notice is about. The wording and the PDF
+(in the community's language, a CJK font, the layout) are bot/notices/rectification.py's."""
 
 from __future__ import annotations
 
-import io
-import logging
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from datetime import datetime
 
-from bot.i18n import _, use_locale
 from bot.services.access import Actor
-from bot.services.triage import InvalidInput, TriageService, category_label
+from bot.services.triage import InvalidInput, TriageService
+from models import Community, Issue
 
-log = logging.getLogger(__name__)
-
-# Noto Sans CJK (a collection: index 2 is Simplified Chinese), then other common places.
-CJK_FONTS: tuple[tuple[str, int], ...] = (
-    ("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc", 2),
-    ("/usr/share/fonts/opentype/noto/NotoSerifCJK-Regular.ttc", 2),
-    ("/usr/share/fonts/truetype/noto/NotoSansCJK-Regular.ttc", 2),
-    ("/usr/share/fonts/noto-cjk/NotoSansCJK-Regular.ttc", 2),
-)
 MAX_REQUIREMENT = 500
 
 
-def cjk_font() -> tuple[str, int] | None:
-    for path, index in CJK_FONTS:
-        if Path(path).is_file():
-            return path, index
-    return None
-
-
 @dataclass
-class Notice:
-    """Everything printed on the notice, already in its language."""
+class NoticeFacts:
+    """What a rectification notice says, before words: the issue (photos loaded), its community, the place
+    in full, the requirement, when it was made and the outbox key of its delivery (one per notice recorded)."""
 
-    locale: str
-    filename: str
-    title: str
-    lines: list[tuple[str, str]]  # (label, value)
-    closing: str
-    community: str
-    date: str
-    signature: str
-    photo_file_id: str | None = None
-    key: str = ""  # the outbox key of its delivery (one per notice recorded)
-
-
-def build_pdf(notice: Notice, photo: bytes | None = None) -> bytes:
-    """The notice as PDF bytes (A4, one page). Runs in a worker thread."""
-    from fpdf import FPDF
-
-    pdf = FPDF(format="A4")
-    pdf.set_auto_page_break(False)
-    pdf.add_page()
-    font = cjk_font()
-    if font is not None:
-        pdf.add_font("cjk", fname=font[0], collection_font_number=font[1])
-        family = "cjk"
-    else:
-        family = "helvetica"
-
-    def t(text: str) -> str:
-        # The built-in font has no glyphs beyond Latin-1: names typed in Chinese become "?" rather than crash.
-        return text if font is not None else text.encode("latin-1", "replace").decode("latin-1")
-
-    pdf.set_font(family, size=20)
-    pdf.cell(0, 14, t(notice.title), align="C", new_x="LMARGIN", new_y="NEXT")
-    pdf.ln(4)
-    pdf.set_font(family, size=12)
-    for label, value in notice.lines:
-        pdf.multi_cell(0, 8, t(f"{label}{value}"), new_x="LMARGIN", new_y="NEXT")
-        pdf.ln(1)
-    if photo:
-        try:
-            pdf.image(io.BytesIO(photo), w=80, h=60, keep_aspect_ratio=True)
-        except Exception:
-            log.info("rectification notice: the before photo could not be read; left out")
-    pdf.ln(4)
-    pdf.multi_cell(0, 8, t(notice.closing), new_x="LMARGIN", new_y="NEXT")
-    pdf.set_y(-70)
-    pdf.cell(0, 8, t(notice.community), align="R", new_x="LMARGIN", new_y="NEXT")
-    pdf.cell(0, 8, t(notice.date), align="R", new_x="LMARGIN", new_y="NEXT")
-    pdf.ln(8)
-    pdf.cell(0, 8, t(notice.signature), new_x="LMARGIN", new_y="NEXT")
-    return bytes(pdf.output())
+    issue: Issue
+    community: Community
+    place: str
+    requirement: str
+    at: datetime
+    key: str
 
 
 class NoticeService(TriageService):
-    async def prepare(self, actor: Actor, issue_id: int, requirement: str) -> Notice:
-        """Captains (of its building) and above: the notice's content, recorded on the timeline."""
+    async def prepare(self, actor: Actor, issue_id: int, requirement: str) -> NoticeFacts:
+        """Captains (of its building) and above: the notice's facts, recorded on the timeline."""
         issue = await self.get(issue_id)
         self._require(actor, "triage", issue)
         requirement = requirement.strip()
@@ -105,38 +39,12 @@ class NoticeService(TriageService):
         if len(requirement) > MAX_REQUIREMENT:
             raise InvalidInput("too_long")
         community = await self.community_of(issue)
-        locale = community.locale
-        if locale.startswith("zh") and cjk_font() is None:
-            log.warning("rectification notice: no CJK font found (install fonts-noto-cjk); writing it in English")
-            locale = "en"
         place = await self.place_name(issue)
         if issue.place_note:
             place = f"{place}, {issue.place_note}"
-        from zoneinfo import ZoneInfo
-
-        tz = ZoneInfo(community.timezone)
-        deadline = issue.deadline_at.astimezone(tz) if issue.deadline_at else None
-        today = self.clock().astimezone(tz)
-        with use_locale(locale):
-            zh = locale.startswith("zh")
-
-            def day(d: Any) -> str:
-                return f"{d.year}年{d.month}月{d.day}日" if zh else d.strftime("%d %B %Y")
-
-            notice = Notice(
-                locale=locale, filename=f"notice-{issue.reference}.pdf",
-                title=_("Rectification notice"),
-                lines=[(_("Reference: "), issue.hashtag), (_("Place: "), place),
-                       (_("Problem: "), f"{category_label(community, issue.category)} — {issue.description or ''}"),
-                       (_("Requirement: "), requirement),
-                       (_("Deadline: "), (day(deadline) + " " + deadline.strftime("%H:%M")) if deadline else "—")],
-                closing=_("Please put this right by the deadline. If it is not done, the matter will be referred "
-                          "to the competent department."),
-                community=community.name, date=day(today), signature=_("Signature: ______________________"),
-                photo_file_id=next((p.file_id for p in issue.photos if p.kind == "before"), None))
+        at = self.clock()
         event = await self._event(issue, "notice", actor.member_id, note=requirement, public=False)
-        notice.key = f"issue_notice:{issue.id}:{event.id}"
-        return notice
+        return NoticeFacts(issue, community, place, requirement, at, f"issue_notice:{issue.id}:{event.id}")
 
 
-__all__ = ["CJK_FONTS", "Notice", "NoticeService", "build_pdf", "cjk_font"]
+__all__ = ["MAX_REQUIREMENT", "NoticeFacts", "NoticeService"]

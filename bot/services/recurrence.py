@@ -1,4 +1,5 @@
-"""Recurrence rules and reminder offsets for cleaning days: pure date arithmetic, no database.
+"""Recurrence rules and reminder offsets for cleaning days: pure date arithmetic, no database. Their
+words ("every 2nd Saturday of the month", "the day before at 19:00") are bot/notices/recurrence.py's.
 
 A rule yields local calendar dates; a start time (minutes after local midnight) in the community's
 time zone turns a date into a UTC moment. Reminder offsets are small strings so that a series stores
@@ -18,8 +19,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
-
-from bot.i18n import _
 
 FREQS = ("once", "weekly", "monthly_nth", "monthly_day")
 DEFAULT_REMINDERS = ("3d", "1d@19:00", "0d@08:00")
@@ -176,70 +175,5 @@ def reminder_at(offset: str, day: date, start_minutes: int, tz: str) -> datetime
     return to_utc(day - timedelta(days=days), minutes, tz)
 
 
-def offset_label(offset: str) -> str:
-    """An offset in words, in the current locale."""
-    if offset.endswith("h"):
-        return _("{n} h before").format(n=int(offset[:-1]))
-    days_part, _sep, at = offset.partition("@")
-    days = int(days_part.rstrip("d"))
-    if not at:
-        return _("{n} days before").format(n=days) if days != 1 else _("1 day before")
-    if days == 0:
-        return _("on the day at {time}").format(time=at)
-    if days == 1:
-        return _("the day before at {time}").format(time=at)
-    return _("{n} days before at {time}").format(n=days, time=at)
-
-
-def join_list(items: list[str]) -> str:
-    """'a, b, c' / 'a、b、c'."""
-    return _(", ").join(items)
-
-
-def weekday_name(weekday: int) -> str:
-    names = (_("Monday"), _("Tuesday"), _("Wednesday"), _("Thursday"), _("Friday"), _("Saturday"),
-             _("Sunday"))
-    return names[weekday]
-
-
-def weekday_short(weekday: int) -> str:
-    names = (_("Mon"), _("Tue"), _("Wed"), _("Thu"), _("Fri"), _("Sat"), _("Sun"))
-    return names[weekday]
-
-
-def nth_label(nth: int) -> str:
-    labels = {1: _("1st"), 2: _("2nd"), 3: _("3rd"), 4: _("4th"), -1: _("last")}
-    return labels[nth]
-
-
-def date_label(day: date) -> str:
-    """'Sat 28 Nov' / '11月28日（周六）'."""
-    return _("{weekday} {day} {month}").format(
-        weekday=weekday_short(day.weekday()), day=day.day, month=month_short(day.month))
-
-
-def month_short(month: int) -> str:
-    names = (_("Jan"), _("Feb"), _("Mar"), _("Apr"), _("May"), _("Jun"), _("Jul"), _("Aug"), _("Sep"),
-             _("Oct"), _("Nov"), _("Dec"))
-    return names[month - 1]
-
-
-def rule_label(rule: Rule) -> str:
-    """How often, in words: 'every 2nd Saturday of the month'."""
-    if rule.freq == "once":
-        return _("once, {date}").format(date=date_label(rule.start))
-    if rule.freq == "weekly":
-        day = weekday_name(rule.start.weekday())
-        if rule.interval == 1:
-            return _("every {weekday}").format(weekday=day)
-        return _("every {n} weeks on {weekday}").format(n=rule.interval, weekday=day)
-    if rule.freq == "monthly_nth":
-        assert rule.nth is not None and rule.weekday is not None
-        return _("every {nth} {weekday} of the month").format(nth=nth_label(rule.nth),
-                                                             weekday=weekday_name(rule.weekday))
-    return _("every month on day {day}").format(day=rule.day)
-
-
-__all__ = ["DEFAULT_REMINDERS", "FREQS", "Rule", "date_label", "first_weekday_on_or_after", "fmt_hhmm",
-           "nth_of", "offset_label", "parse_hhmm", "parse_offset", "parse_offsets", "reminder_at",
-           "rule_label", "to_utc", "weekday_name"]
+__all__ = ["DEFAULT_REMINDERS", "FREQS", "Rule", "first_weekday_on_or_after", "fmt_hhmm", "nth_of",
+           "parse_hhmm", "parse_offset", "parse_offsets", "reminder_at", "to_utc"]

@@ -20,7 +20,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock, system_clock
-from bot.i18n import current_locale
 from bot.services.access import Actor, Level, NotAllowed, Place, can, require
 from bot.services.base import CommunityService
 from bot.services.cards import CardService, PublishResult
@@ -57,13 +56,12 @@ class Category:
     deadline_days: int
     urgent: bool = False
 
-    def label(self, locale: str | None = None) -> str:
-        """The name in a locale (the current one by default); data, not gettext, because a community
-        may define its own categories in both languages in its structure file."""
-        loc = locale or current_locale()
-        return self.zh if loc.startswith("zh") else self.en
+    def label(self, locale: str) -> str:
+        """The name in a locale (the reader's, chosen by the caller); data, not gettext, because a
+        community may define its own categories in both languages in its structure file."""
+        return self.zh if locale.startswith("zh") else self.en
 
-    def button(self, locale: str | None = None) -> str:
+    def button(self, locale: str) -> str:
         return f"{self.emoji} {self.label(locale)}".strip()
 
 

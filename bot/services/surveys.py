@@ -2,10 +2,10 @@
 buildings up to 8 questions scored 1–5; one response per household from any member, or recorded by a
 captain door to door; coverage per building against a target (two thirds by default).
 
-Rules and figures live here; the invitation and reminder words are rendered per recipient's language
-(as the cleaning-day reminders are), the screens in handlers/surveys.py. Every message goes through
-the outbox under keys unique per survey, moment and person, so a restart or a double tick sends
-nothing twice.
+Rules and figures live here; what is told to whom is recorded as events (SurveyInvited, SurveyEnded)
+that bot/notices/surveys.py words per recipient's language, the screens are in handlers/surveys.py.
+Every message goes through the outbox under keys unique per survey, moment and person, so a restart or
+a double tick sends nothing twice.
 
 Community settings (``community.settings["surveys"]``):
 
@@ -16,7 +16,6 @@ Community settings (``community.settings["surveys"]``):
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
@@ -26,11 +25,10 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
-from bot.i18n import _, __, translate, use_locale
 from bot.jobs import JobContext, job
-from bot.rendering import esc
 from bot.services.access import Actor, NotAllowed, Place, can, require
 from bot.services.base import CommunityService
+from bot.services.events import Event
 from bot.services.households import HouseholdsService, HouseholdView
 from bot.services.tenure import Erased, on_erased
 from models import Area, Building, Community, Household, HouseholdMember, Member, Survey, SurveyResponse
@@ -41,14 +39,15 @@ DEFAULT_DAYS = 14
 REMIND_AT = time(9, 0)  # the morning of a reminder day, local time
 SATISFIED = 4  # 4 and 5 count as satisfied
 
-# The default template: marked for translation here, stored by its English text; a community may
-# replace it with its own list of {"en": ..., "zh_Hans": ...}.
+# The default template, stored by its English text (a msgid: bot/notices/surveys.py marks the same texts
+# for the catalogue and translates them for the reader); a community may replace it with its own list of
+# {"en": ..., "zh_Hans": ...}.
 DEFAULT_TEMPLATE = (
-    __("How satisfied are you with the cleanliness of your building and yard?"),
-    __("How satisfied are you with safety in the community?"),
-    __("How satisfied are you with how reports are handled?"),
-    __("How satisfied are you with your building captain?"),
-    __("How satisfied are you with the community office?"),
+    "How satisfied are you with the cleanliness of your building and yard?",
+    "How satisfied are you with safety in the community?",
+    "How satisfied are you with how reports are handled?",
+    "How satisfied are you with your building captain?",
+    "How satisfied are you with the community office?",
 )
 
 
@@ -156,17 +155,38 @@ def template_of(community: Community) -> list[dict[str, str]]:
     if isinstance(raw, list) and raw:
         out = [q if isinstance(q, dict) else {"text": str(q)} for q in raw[:MAX_QUESTIONS]]
         return [{str(k): str(v) for k, v in q.items()} for q in out]
-    return [{"msgid": q.message} for q in DEFAULT_TEMPLATE]
+    return [{"msgid": q} for q in DEFAULT_TEMPLATE]
 
 
-def question_text(question: dict[str, str], locale: str) -> str:
-    """A question in a language: a typed one as typed, a template one in the reader's language."""
+def stored_question(question: dict[str, str], locale: str) -> str:
+    """A question as stored, in a language where it was stored in several: a template one by its English
+    msgid (the reader's words are bot/notices/surveys.question_text), a typed one as typed."""
     if "msgid" in question:
-        return translate(locale, question["msgid"])
+        return question["msgid"]
     if "text" in question:
         return question["text"]
     short = "zh_Hans" if locale.startswith("zh") else "en"
     return question.get(short) or question.get("en") or next(iter(question.values()), "")
+
+
+@dataclass(frozen=True)
+class SurveyInvited(Event):
+    """Members of households yet to answer are asked: moment "start" (the invitation), "2d" or "last"
+    (the reminders)."""
+
+    survey_id: int
+    community_id: int
+    moment: str
+    member_ids: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class SurveyEnded(Event):
+    """A survey closed: its author gets the results (text and spreadsheet)."""
+
+    survey_id: int
+    community_id: int
+    author_id: int | None
 
 
 class SurveysService(CommunityService):
@@ -242,20 +262,11 @@ class SurveysService(CommunityService):
     async def _invite(self, survey: Survey, community: Community, moment: str) -> int:
         """Invitation ("start") or reminder ("2d", "last") to members of households yet to answer."""
         answered = await self._answered(survey.id)
-        sent = 0
-        for member, household_id in await self._household_members(survey):
-            if household_id in answered:
-                continue
-            locale = self.members.locale_for(member, community)
-            with use_locale(locale):
-                text = invitation_text(survey, community, moment)
-                button = _("📝 Take the survey")
-            if await self.outbox.notify(member, key=f"survey:{survey.id}:{moment}:{member.id}",
-                                        kind="survey_invite", text=text, tz=community.timezone,
-                                        buttons=[[(button, take_data(survey.id))]], expires_at=survey.ends_at,
-                                        community_id=community.id):
-                sent += 1
-        return sent
+        ids = tuple(m.id for m, household_id in await self._household_members(survey) if household_id not in answered)
+        if not ids:
+            return 0
+        await self.events.record(SurveyInvited(survey.id, community.id, moment, ids))
+        return len(ids)
 
     # --- answering ----------------------------------------------------------------------------------
 
@@ -393,7 +404,7 @@ class SurveysService(CommunityService):
                 scores = [int(r.scores[i]) for r in rs if i < len(r.scores)]
                 mean = round(sum(scores) / len(scores), 2) if scores else None
                 sat = round(100 * sum(1 for v in scores if v >= SATISFIED) / len(scores)) if scores else None
-                out.append(QuestionResult(i, question_text(q, locale), len(scores), mean, sat, dict(q)))
+                out.append(QuestionResult(i, stored_question(q, locale), len(scores), mean, sat, dict(q)))
             return out
 
         places = [PlaceResult(p.name, p, figures(by_building.get(p.building_id, [])), p.households, p.responses)
@@ -414,30 +425,6 @@ class SurveysService(CommunityService):
             if behind:
                 out.append((s, behind))
         return out
-
-    def xlsx(self, results: SurveyResults, locale: str) -> bytes:
-        from openpyxl import Workbook
-        from openpyxl.styles import Font
-
-        with use_locale(locale):
-            wb = Workbook()
-            ws = wb.active
-            ws.title = _("Survey results")[:31]
-            header = [_("Place"), _("Question"), _("Mean"), _("Satisfied (4–5) %"), _("Responses"),
-                      _("Households"), _("Coverage %"), _("Target met")]
-            ws.append(header)
-            for cell in ws[1]:
-                cell.font = Font(bold=True)
-            for place in results.places:
-                name = place.name or _("All places")
-                met = (_("yes") if place.progress.met else _("no")) if place.progress else \
-                    (_("yes") if results.all_met else _("no"))
-                for q in place.questions:
-                    ws.append([name, q.question, q.mean, q.satisfied, q.responses, place.households,
-                               place.coverage, met])
-            buf = io.BytesIO()
-            wb.save(buf)
-        return buf.getvalue()
 
     # --- the clock: reminders and the end -----------------------------------------------------------
 
@@ -465,22 +452,8 @@ class SurveysService(CommunityService):
     async def _close(self, survey: Survey, community: Community) -> None:
         survey.status = "closed"
         survey.closed_at = self.clock()
-        author = await self.session.get(Member, survey.created_by) if survey.created_by else None
-        if author is not None and author.data_deleted_at is None:
-            locale = self.members.locale_for(author, community)
-            results = await self.results(survey, locale)
-            with use_locale(locale):
-                text = results_text(results)
-                name = _("survey-results-%(id)s.xlsx", id=survey.id)
-            await self.outbox.notify(author, key=f"survey:{survey.id}:results:{author.id}", kind="survey_results",
-                                     text=text, tz=community.timezone, community_id=community.id,
-                                     document={"b64": _b64(self.xlsx(results, locale)), "filename": name})
         await self.session.flush()
-
-
-def take_data(survey_id: int) -> str:
-    """The invitation's button: handlers/surveys.py SurveyCb(a="go", s=survey_id) packed."""
-    return f"sv:go:{survey_id}:0:0"
+        await self.events.record(SurveyEnded(survey.id, community.id, survey.created_by))
 
 
 async def places_for(session: AsyncSession, actor: Actor, community_id: int) -> list[tuple[str, Place]]:
@@ -497,12 +470,6 @@ async def places_for(session: AsyncSession, actor: Actor, community_id: int) -> 
     return out
 
 
-def _b64(data: bytes) -> str:
-    import base64
-
-    return base64.b64encode(data).decode()
-
-
 def _end_of_day(moment: datetime, tz_name: str) -> datetime:
     tz = ZoneInfo(tz_name)
     local = moment.astimezone(tz).date()
@@ -511,55 +478,6 @@ def _end_of_day(moment: datetime, tz_name: str) -> datetime:
 
 def local_date(moment: datetime, tz_name: str) -> str:
     return (moment - timedelta(seconds=1)).astimezone(ZoneInfo(tz_name)).strftime("%Y-%m-%d")
-
-
-# --- words (rendered in the recipient's language by the caller's use_locale) --------------------------
-
-
-def invitation_text(survey: Survey, community: Community, moment: str) -> str:
-    end = local_date(survey.ends_at, community.timezone)
-    head = {"start": _("📋 <b>Satisfaction survey</b>: %(title)s", title=esc(survey.title)),
-            "2d": _("⏰ Two days left for the survey “%(title)s”.", title=esc(survey.title)),
-            "last": _("⏰ Last day for the survey “%(title)s”.", title=esc(survey.title))}[moment]
-    return "\n".join([
-        head,
-        _("%(n)s short questions, each scored 1 to 5; one answer per household. Open until %(date)s.",
-          n=len(survey.questions), date=end),
-        _("Your household's answer helps the community office improve; it is not shown to your neighbours."),
-    ])
-
-
-def progress_lines(rows: list[BuildingProgress]) -> list[str]:
-    out = []
-    for p in rows:
-        mark = "✅" if p.met else "⏳"
-        out.append(_("%(mark)s %(place)s: %(got)s of %(all)s households (%(pct)s%%), target %(need)s",
-                     mark=mark, place=esc(p.name), got=p.responses, all=p.households, pct=p.coverage,
-                     need=p.needed)
-                   + (_(" · %(n)s in person", n=p.in_person) if p.in_person else ""))
-    return out
-
-
-def results_text(results: SurveyResults) -> str:
-    lines = [_("📋 <b>Survey results</b>: %(title)s", title=esc(results.title))]
-    for place in results.places:
-        name = place.name or _("All places")
-        if place.progress is not None:
-            lines.append("")
-            lines.extend(progress_lines([place.progress]))
-        else:
-            lines.append("")
-            lines.append(_("<b>%(place)s</b>: %(got)s of %(all)s households (%(pct)s%%)", place=esc(name),
-                           got=place.responses, all=place.households, pct=place.coverage))
-        for q in place.questions:
-            if q.mean is None:
-                continue
-            mean = f"{q.mean:.1f}"
-            lines.append(_("· %(q)s — mean %(mean)s, satisfied %(sat)s%%, %(n)s responses",
-                           q=esc(q.question), mean=mean, sat=q.satisfied, n=q.responses))
-    lines.append("")
-    lines.append(_("📎 The table is in the attached spreadsheet."))
-    return "\n".join(lines)
 
 
 # --- for the digests (found there by name, see bot/services/digests.py `_optional`) -------------------
@@ -583,7 +501,7 @@ async def survey_lagging(session: AsyncSession, community_id: int, now: datetime
 async def running_coverage(session: AsyncSession, building_id: int) -> list[tuple[Survey, BuildingProgress]]:
     """Running surveys that ask a building, with its coverage (for the weekly board post)."""
     service = SurveysService(session)
-    out = []
+    out: list[tuple[Survey, BuildingProgress]] = []
     for s in (await session.execute(select(Survey).where(Survey.status == "running").order_by(Survey.id))).scalars():
         if building_id in s.building_ids:
             out.extend((s, p) for p in await service.progress(s) if p.building_id == building_id)
@@ -605,5 +523,5 @@ async def _erased(session: AsyncSession, clock: Clock, member: Member, erased: E
                           .values(recorded_by=None))
 
 
-__all__ = ["AlreadyAnswered", "Area", "BuildingProgress", "SurveyClosed", "SurveyError", "SurveyResults",
-           "SurveysService", "survey_lagging", "survey_results"]
+__all__ = ["AlreadyAnswered", "Area", "BuildingProgress", "SurveyClosed", "SurveyEnded", "SurveyError",
+           "SurveyInvited", "SurveyResults", "SurveysService", "survey_lagging", "survey_results"]

@@ -213,7 +213,7 @@ def _category(community: Community | None, key: str) -> Any:
 def category_label(community: Community | None, key: str) -> str:
     """The category's emoji and name in the current locale."""
     cat = _category(community, key)
-    return cat.button() if cat is not None else key
+    return cat.button(current_locale()) if cat is not None else key
 
 
 def category_days(community: Community | None, key: str) -> int:

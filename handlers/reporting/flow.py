@@ -12,7 +12,7 @@ from aiogram.filters import StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message, ReplyKeyboardRemove
 
-from bot.i18n import _
+from bot.i18n import _, current_locale
 from bot.keyboards.common import main_menu
 from bot.keyboards.reporting import ReportCb, buildings_kb, categories_kb, edit_kb, photos_kb
 from bot.rendering import esc
@@ -121,7 +121,8 @@ async def category_chosen(
     if draft.category != callback_data.arg:
         draft.duplicates_done = False
     draft.category = callback_data.arg
-    await next_question(query, state, draft, reporting, member, category(community, draft.category).button())
+    chosen = category(community, draft.category).button(current_locale())
+    await next_question(query, state, draft, reporting, member, chosen)
 
 
 @router.message(Report.category, ~F.text.startswith("/"))

@@ -9,7 +9,7 @@ from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 
-from bot.i18n import _
+from bot.i18n import _, current_locale
 from bot.keyboards.common import MenuCb
 from bot.keyboards.reporting import MyCb, my_kb
 from bot.rendering import render
@@ -36,7 +36,7 @@ async def _my_page(member: Member, reporting: ReportingService, page: int) -> tu
             {
                 "emoji": cat.emoji,
                 "ref": issue.hashtag,
-                "label": cat.label(),
+                "label": cat.label(current_locale()),
                 "status": status_label(issue.status),
                 "date": fmt_date(issue.created_at, tz),
                 "mine": issue.reporter_id == member.id,

@@ -12,7 +12,7 @@ from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, Message, ReplyKeyboardRemove
 
-from bot.i18n import _, ngettext
+from bot.i18n import _, current_locale, ngettext
 from bot.keyboards.reporting import (
     buildings_kb,
     categories_kb,
@@ -151,14 +151,14 @@ def _duplicate_text(
         return _("Someone reported something similar {ago}: {ref} {label}{place}, {status}. Is it the same?").format(
             ago=_days_ago(issue.created_at, now),
             ref=issue.hashtag,
-            label=esc(cat.label()),
+            label=esc(cat.label(current_locale())),
             place=f", {place}" if place else "",
             status=status_label(issue.status),
         )
     return _("Something similar was fixed {ago}: {ref} {label}{place}. Has it come back?").format(
         ago=_days_ago(issue.closed_at or issue.resolved_at, now),
         ref=issue.hashtag,
-        label=esc(cat.label()),
+        label=esc(cat.label(current_locale())),
         place=f", {place}" if place else "",
     )
 
@@ -179,7 +179,7 @@ async def _preview_text(draft: Draft, reporting: ReportingService, community: Co
     return render(
         "reporting_preview.html.j2",
         emoji=cat.emoji,
-        label=cat.label(),
+        label=cat.label(current_locale()),
         urgent=cat.urgent,
         place=await _place_text(draft, reporting),
         description=draft.description or "",

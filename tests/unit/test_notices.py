@@ -10,9 +10,9 @@ import pytest
 from pypdf import PdfReader
 from sqlalchemy import select
 
-from bot.services import notices as notices_module
+from bot.notices import rectification as notices_module
+from bot.notices.rectification import build_pdf, notice_of
 from bot.services.access import NotAllowed
-from bot.services.notices import build_pdf
 from bot.services.triage import InvalidInput
 from models import Community, IssueEvent
 from tests.unit.test_triage_support import CAPTAIN_B1, CAPTAIN_B2, actor, make_issue, resident, services
@@ -32,7 +32,7 @@ async def test_prepare_checks_the_right_and_records_the_notice(session, communit
     captain = await actor(session, clock, settings, CAPTAIN_B1)
     with pytest.raises(InvalidInput):
         await notices.prepare(captain, issue.id, "  ")
-    notice = await notices.prepare(captain, issue.id, "Remove the goods")
+    notice = notice_of(await notices.prepare(captain, issue.id, "Remove the goods"))
     kinds = (await session.execute(select(IssueEvent.kind).where(IssueEvent.issue_id == issue.id))).scalars().all()
     assert "notice" in kinds and notice.key.startswith(f"issue_notice:{issue.id}:")
     # A "photo" that is no image is left out; the notice is still made.
@@ -48,6 +48,7 @@ async def test_without_a_cjk_font_the_notice_is_english(session, community, cloc
     monkeypatch.setattr(notices_module, "CJK_FONTS", (("/nonexistent/font.ttc", 0),))
     notices = services(session, clock, settings).notices
     with caplog.at_level(logging.WARNING):
-        notice = await notices.prepare(await actor(session, clock, settings, CAPTAIN_B1), issue.id, "Remove them")
+        notice = notice_of(await notices.prepare(await actor(session, clock, settings, CAPTAIN_B1), issue.id,
+                                                 "Remove them"))
     assert notice.locale == "en" and "no CJK font" in caplog.text
     assert "Rectificationnotice" in text_of(build_pdf(notice))

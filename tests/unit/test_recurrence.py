@@ -7,14 +7,13 @@ from datetime import UTC, date, datetime
 import pytest
 
 from bot.i18n import use_locale
+from bot.notices.recurrence import offset_label, rule_label
 from bot.services.recurrence import (
     Rule,
     nth_of,
-    offset_label,
     parse_hhmm,
     parse_offsets,
     reminder_at,
-    rule_label,
     to_utc,
 )
 

@@ -198,3 +198,11 @@ async def test_erasing_data_keeps_the_household_answer_but_not_who_gave_it(
         assert mine.response is not None and mine.response.member_id is None and mine.by is None
         (p,) = await service.progress(survey)
         assert p.responses == 1
+
+
+def test_the_default_questions_are_marked_for_the_catalogue() -> None:
+    # The service stores them by their English text (no gettext there); the notices mark the same texts.
+    from bot.notices.surveys import TEMPLATE_WORDS
+    from bot.services.surveys import DEFAULT_TEMPLATE
+
+    assert tuple(w.message for w in TEMPLATE_WORDS) == DEFAULT_TEMPLATE
