@@ -308,3 +308,17 @@ async def test_past_date_open_as_of_then(service: Any) -> None:
     d = await svc.daily(community, date(2026, 11, 19))
     refs = {r.reference for r in await svc.open_at(community.id, None, d.as_of)}
     assert refs == {"NC0002", "NC0003", "NC0004", "NC0005", "NC0007"}
+
+
+async def test_monthly_report_attaches_the_ledger(service: Any) -> None:
+    """The bug the name guessing hid (issue 11, "the monthly ledger"): the report looked for the ledger under
+    guessed names (ledger_xlsx, export_xlsx, export_ledger, ...) and called what it found with guessed
+    arguments; export_ledger needs (sessions, community, area_id, start, end, out), so the call raised a
+    TypeError, the `except Exception` swallowed it and the monthly report went out without its ledger.
+    Now the words module calls bot.notices.ledger.export_ledger directly, and an error would propagate."""
+    svc, community = service
+    built = await svc.build(community, "monthly", date(2026, 11, 1), area_id=None, locale="en")
+    names = [name for name, _content in built.files]
+    assert names == [f"monthly-{community.code}-2026-11-01.xlsx", f"ledger-{community.code}-2026-11.xlsx"]
+    weekly = await svc.build(community, "weekly", date(2026, 11, 19), area_id=None, locale="en")
+    assert [name for name, _content in weekly.files] == [f"weekly-{community.code}-2026-11-13.xlsx"]
