@@ -366,7 +366,7 @@ class DigestService(DigestFigures):
         return out
 
     async def _fan_out(self, community: Community, kind: str, start: date, *, late: bool,
-                       skipped: list[date], prepared: tuple[list[Any], dict[tuple[int, str], Built]] | None = None
+                       skipped: list[date], prepared: tuple[list[Recipient], dict[tuple[int, str], Built]] | None = None
                        ) -> None:
         """Enqueue the digest of a decided period to every recipient, each in their language."""
         moment = send_moment(kind, start, community)
@@ -401,6 +401,7 @@ class DigestService(DigestFigures):
                     await self.outbox.notify(member, tz=community.timezone, **common, **item)
                 else:
                     await self.outbox.enqueue(chat_id=chat_id, **common, **item)
+
     async def build(self, community: Community, kind: str, start: date, *, area_id: int | None, locale: str,
                     late: bool = False, skipped: Sequence[date] = ()) -> Built:
         """Texts, chart PNG and attachments (name, bytes) of one digest in one language."""
