@@ -1,9 +1,9 @@
 """/digest: today's digest now, another day's, or the weekly/monthly report, in a private chat. The digest
-is built by the job worker (bot/worker.py) and sent through the outbox; the handler answers at once."""
+is built by the job worker (bot/worker.py, job kind "digest" in bot/notices/digests.py) and sent through the
+outbox; the handler answers at once."""
 
 from __future__ import annotations
 
-import asyncio
 from datetime import date
 
 from aiogram import F, Router
@@ -13,11 +13,10 @@ from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, Message
 
 from bot.i18n import _
-from bot.keyboards.digests import DigestCb, digest_nav, pack_day, pick_kb, unpack_day
+from bot.keyboards.digests import DigestCb, pack_day, pick_kb, unpack_day
 from bot.services.access import Actor, Level, NotAllowed
-from bot.services.background import BackgroundService, JobFailed, JobMessage, JobOutcome, JobRun, job_kind
-from bot.services.digests import DigestService, OnDemand, parse_request
-from handlers.errors import not_allowed_text
+from bot.services.background import BackgroundService
+from bot.services.digests import DigestService, parse_request
 from handlers.ledger import still_running
 from models import Member
 
@@ -30,48 +29,6 @@ class DigestStates(StatesGroup):
 
 def _ask_date() -> str:
     return _("Which day's digest would you like? Send a date like 2026-11-18 (or 11-18), or choose:")
-
-
-def _nav_rows(result: OnDemand) -> list[list[tuple[str, str]]]:
-    nav = digest_nav(result.day, result.area_id, reports=result.reports,
-                     issues=result.issues if result.kind == "daily" else None)
-    return [[(b.text, b.callback_data or "") for b in row] for row in nav.inline_keyboard]
-
-
-@job_kind("digest")
-async def digest_job(run: JobRun) -> JobOutcome:
-    """A digest on demand, built off the update path (its chart and tables take a while on a big
-    community); the rights are checked again now by DigestService.requested()."""
-    from bot.services import build_services
-
-    p = run.params
-    day = unpack_day(int(p["day"]))
-    if day is None:
-        raise JobFailed(_("I couldn't read that date."))
-    async with run.sessions() as session:
-        services = build_services(session, run.clock, run.settings)
-        member = await session.get(Member, run.member_id)
-        if member is None:
-            raise JobFailed(_("Sorry, you can't do this here."))
-        actor = await services.members.actor(member)
-        try:
-            result = await services.digests.requested(actor, member, str(p["kind"]), day, p.get("area") or None,
-                                                         run.locale)
-        except NotAllowed as exc:
-            raise JobFailed(not_allowed_text(exc)) from None
-    nav = _nav_rows(result)
-    messages: list[JobMessage] = []
-    for i, text in enumerate(result.texts):
-        last = i == len(result.texts) - 1 and result.chart is None and not result.files
-        messages.append(JobMessage(text=text, buttons=nav if last else None))
-    if result.chart is not None:
-        messages.append(JobMessage(text=_("New vs. resolved in the last 14 days, and open issues by category."),
-                                   photo=result.chart, buttons=nav if not result.files else None))
-    for n, (name, content) in enumerate(result.files):
-        path = run.folder / name
-        await asyncio.to_thread(path.write_bytes, content)
-        messages.append(JobMessage(document=path, buttons=nav if n == len(result.files) - 1 else None))
-    return JobOutcome(_("📊 Here it is:"), messages, {"texts": len(result.texts), "files": len(result.files)})
 
 
 async def _queue(message: Message, background: BackgroundService, member: Member, locale: str, kind: str,

@@ -11,6 +11,7 @@ from markupsafe import Markup
 from sqlalchemy import func, select
 
 from bot.i18n import _, use_locale
+from bot.notices.dates import day_label
 from bot.rendering import esc, render
 from bot.services.background import BackgroundService, JobFailed, JobMessage, JobOutcome, JobRun, job_kind
 from bot.services.campaigns import (
@@ -19,7 +20,7 @@ from bot.services.campaigns import (
     phase_instruction,
     phase_name,
 )
-from bot.services.digests import category_label, day_label
+from bot.services.digests.figures import category_label
 from models import Campaign, CampaignIssue, Community, Issue
 
 MAX_ROWS = 40  # building lines on one screen (a message holds 4096 characters)
@@ -147,8 +148,9 @@ async def queue_xlsx(svc: CampaignsService, campaign: Campaign) -> None:
 @job_kind("campaign_xlsx")
 async def campaign_xlsx_job(run: JobRun) -> JobOutcome:
     """Every issue of a campaign as a ledger spreadsheet (the ledger's columns, filtered to the campaign)."""
+    from bot.notices.ledger import export_ledger
     from bot.services.access import NotAllowed, Place, require
-    from bot.services.ledger import export_ledger, read_sessions
+    from bot.services.ledger import read_sessions
     from bot.services.members import MembersService
     from models import Member
 

@@ -909,3 +909,27 @@ async def cleaning_days_job(session: AsyncSession, ctx: JobContext) -> None:
 
 __all__ = ["CleaningService", "DayClosed", "DayView", "Draft", "PlaceOption", "RsvpResult", "cleaning_summary",
            "rule_of"]
+
+
+# ---------------------------------------------------------------------------------------- for the digests
+
+
+@dataclass(frozen=True)
+class CleaningFigures:
+    """The digests' cleaning days: those held in a window (with attendance) and those coming after it, of
+    series still active (with how many said they are coming)."""
+
+    held: list[CleaningDayLine]
+    upcoming: list[CleaningDayLine]
+
+
+async def cleaning_figures(session: AsyncSession, community_id: int, start_utc: datetime, end_utc: datetime,
+                           upcoming_until_utc: datetime) -> CleaningFigures:
+    """Days held in [start_utc, end_utc), and days scheduled in [end_utc, upcoming_until_utc). Read only."""
+    held = await cleaning_days_between(session, community_id, start_utc, end_utc, statuses=("held",))
+    coming = await cleaning_days_between(session, community_id, end_utc, upcoming_until_utc, statuses=("scheduled",))
+    active = set((await session.execute(
+        select(CleaningDay.id).join(CleaningSeries, CleaningSeries.id == CleaningDay.series_id)
+        .where(CleaningDay.id.in_([d.day_id for d in coming]), CleaningSeries.status == "active"))).scalars()) \
+        if coming else set()
+    return CleaningFigures(held, [d for d in coming if d.day_id in active])

@@ -28,9 +28,9 @@ from bot.cli import subcommand
 from bot.clock import Clock, system_clock
 from bot.config import Settings
 from bot.db import sqlite_path
-from bot.i18n import ngettext, use_locale
 from bot.jobs import JobContext, job
-from bot.services.outbox import Outbox
+from bot.services.base import events_for
+from bot.services.events import Event
 from models import ChatLink, Community, OutboxItem, OutboxStatus, Role
 
 # The summary goes out in the morning (local time), not at midnight when the day turns over.
@@ -138,29 +138,17 @@ def failure_reason(error: str | None) -> str:
     return "other"
 
 
-def summary_text(summary: FailureSummary, locale: str) -> str:
-    with use_locale(locale):
-        parts = []
-        r = summary.reasons
-        if r.get("blocked"):
-            parts.append(ngettext("%(num)d person blocked the bot", "%(num)d people blocked the bot",
-                                  r["blocked"]))
-        if r.get("deactivated"):
-            parts.append(ngettext("%(num)d account was deleted", "%(num)d accounts were deleted",
-                                  r["deactivated"]))
-        if r.get("kicked"):
-            parts.append(ngettext("%(num)d group removed the bot", "%(num)d groups removed the bot",
-                                  r["kicked"]))
-        if r.get("not_found"):
-            parts.append(ngettext("%(num)d chat not found", "%(num)d chats not found", r["not_found"]))
-        if r.get("other"):
-            parts.append(ngettext("%(num)d refused by Telegram", "%(num)d refused by Telegram", r["other"]))
-        head = ngettext("📮 %(num)d message could not be delivered yesterday",
-                        "📮 %(num)d messages could not be delivered yesterday", summary.total)
-        sep = "，" if locale.startswith("zh") else ", "
-        colon = "：" if locale.startswith("zh") else ": "
-        end = "。" if locale.startswith("zh") else "."
-        return head + colon + sep.join(parts) + end
+@dataclass(frozen=True)
+class DeliveryFailures(Event):
+    """Yesterday's failed deliveries of a community, for its office chat (bot/notices/operations.py words
+    and enqueues the line under `key`)."""
+
+    community_id: int
+    chat_id: int
+    key: str
+    summary: FailureSummary
+    locale: str
+    expires_at: datetime
 
 
 class OperationsService:
@@ -208,11 +196,14 @@ class OperationsService:
         summary = await self.failures(community, start, end)
         if summary.total == 0:
             return False
-        return await Outbox(self.session, self.clock).enqueue(
-            key=f"{SUMMARY_KIND}:{community.id}:{today.isoformat()}", kind=SUMMARY_KIND, chat_id=chat,
-            text=summary_text(summary, community.locale or "en"), community_id=community.id,
+        key = f"{SUMMARY_KIND}:{community.id}:{today.isoformat()}"
+        if (await self.session.execute(select(OutboxItem.id).where(OutboxItem.dedup_key == key))).first():
+            return False  # told already today
+        await events_for(self.session, self.clock).record(DeliveryFailures(
+            community.id, chat, key, summary, community.locale or "en",
             # Yesterday's news is useless the day after.
-            expires_at=end + timedelta(days=1))
+            expires_at=end + timedelta(days=1)))
+        return True
 
 
 @job("outbox_failure_summary")

@@ -359,8 +359,9 @@ async def ledger_export(request: web.Request) -> web.StreamResponse:
     import io
     import tempfile
 
+    from bot.notices.ledger import build_rows, headers_for, labels_for
     from bot.services.access import can
-    from bot.services.ledger import build_rows, csv_row, headers_for, issue_columns, labels_for, xlsx_writer
+    from bot.services.ledger import csv_row, issue_columns, xlsx_writer
     from models import Area, Building
 
     desk: DeskContext = request.app[DESK]

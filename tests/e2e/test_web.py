@@ -773,7 +773,7 @@ async def test_export_this_view_writes_exactly_the_filtered_rows(harness: BotHar
 
     from openpyxl import load_workbook
 
-    from bot.services.ledger import COLUMNS
+    from bot.notices.ledger import COLUMNS
 
     await set_locale(harness, "en")
     groups(harness)

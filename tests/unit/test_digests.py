@@ -255,19 +255,19 @@ async def test_golden(service: Any, name: str) -> None:
     assert got == path.read_text(encoding="utf-8")
 
 
-async def test_patrol_and_cleaning_sections_tolerate_missing_capabilities(service: Any, monkeypatch: Any) -> None:
-    import bot.services.digests as digests
-
+async def test_patrol_and_cleaning_sections_left_out_when_there_are_none(service: Any) -> None:
+    # Patrols and cleaning days are typed calls to capabilities that always exist (issue 11): with no
+    # shift and no cleaning day, their sections are left out (was: "tolerate missing capabilities").
     svc, community = service
-    monkeypatch.setattr(digests, "_optional", lambda module, name: None)
     d = await svc.daily(community, date(2026, 11, 20))
-    assert d.patrols is None and d.cleaning is None
+    assert d.patrols is not None and d.patrols.planned == 0 and not d.patrols.no_checkin and d.cleaning == []
     text = "\n".join(svc.render_daily(d, "en"))
     assert "Patrols" not in text and "Cleaning days" not in text
 
 
 async def test_patrol_and_cleaning_sections_from_summaries(service: Any, monkeypatch: Any) -> None:
-    import bot.services.digests as digests
+    from bot.services.cleaning import CleaningDayLine, CleaningFigures
+    from bot.services.digests import queries
 
     svc, community = service
 
@@ -276,13 +276,13 @@ async def test_patrol_and_cleaning_sections_from_summaries(service: Any, monkeyp
                 "missed": [{"shift_id": 1, "route": "North loop", "starts_at": local(19, 19),
                             "ends_at": local(19, 21)}]}
 
-    async def cleaning_summary(session: Any, community_id: int, start_utc: datetime, end_utc: datetime,
-                               upcoming_until_utc: datetime) -> dict:
-        return {"held": [], "upcoming": [{"day_id": 1, "date": date(2026, 11, 21), "starts_at": local(21, 9),
-                                          "place": "Building 1", "coming": 14, "not_coming": 2}]}
+    async def cleaning_figures(session: Any, community_id: int, start_utc: datetime, end_utc: datetime,
+                               upcoming_until_utc: datetime) -> CleaningFigures:
+        return CleaningFigures([], [CleaningDayLine(1, date(2026, 11, 21), local(21, 9), "scheduled", "Building 1",
+                                                    14, 2, None, None)])
 
-    fns = {"patrol_summary": patrol_summary, "cleaning_summary": cleaning_summary}
-    monkeypatch.setattr(digests, "_optional", lambda module, name: fns.get(name))
+    monkeypatch.setattr(queries, "patrol_summary", patrol_summary)
+    monkeypatch.setattr(queries, "cleaning_figures", cleaning_figures)
     d = await svc.daily(community, date(2026, 11, 20))
     en = "\n".join(svc.render_daily(d, "en"))
     assert "Patrols with no check-in 1: North loop 19:00–21:00" in en
@@ -308,3 +308,17 @@ async def test_past_date_open_as_of_then(service: Any) -> None:
     d = await svc.daily(community, date(2026, 11, 19))
     refs = {r.reference for r in await svc.open_at(community.id, None, d.as_of)}
     assert refs == {"NC0002", "NC0003", "NC0004", "NC0005", "NC0007"}
+
+
+async def test_monthly_report_attaches_the_ledger(service: Any) -> None:
+    """The bug the name guessing hid (issue 11, "the monthly ledger"): the report looked for the ledger under
+    guessed names (ledger_xlsx, export_xlsx, export_ledger, ...) and called what it found with guessed
+    arguments; export_ledger needs (sessions, community, area_id, start, end, out), so the call raised a
+    TypeError, the `except Exception` swallowed it and the monthly report went out without its ledger.
+    Now the words module calls bot.notices.ledger.export_ledger directly, and an error would propagate."""
+    svc, community = service
+    built = await svc.build(community, "monthly", date(2026, 11, 1), area_id=None, locale="en")
+    names = [name for name, _content in built.files]
+    assert names == [f"monthly-{community.code}-2026-11-01.xlsx", f"ledger-{community.code}-2026-11.xlsx"]
+    weekly = await svc.build(community, "weekly", date(2026, 11, 19), area_id=None, locale="en")
+    assert [name for name, _content in weekly.files] == [f"weekly-{community.code}-2026-11-13.xlsx"]

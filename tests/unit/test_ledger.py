@@ -14,7 +14,8 @@ from openpyxl import load_workbook
 from sqlalchemy import select
 
 from bot.db import read_session_factory
-from bot.services.ledger import COLUMNS, LedgerError, export_ledger, parse_range, period, utc_bounds
+from bot.notices.ledger import COLUMNS, export_ledger
+from bot.services.ledger import LedgerError, parse_range, period, utc_bounds
 from models import Community
 from tests.unit.test_triage_support import (
     CAPTAIN_B1,
