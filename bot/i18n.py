@@ -116,10 +116,16 @@ TEMPLATE_GLOB = "bot/templates/**/*.j2"
 
 
 def _part_for(path: Path) -> str:
-    """The catalogue a source file's messages belong to: its capability's name."""
+    """The catalogue a source file's messages belong to: its capability's name (a capability split into a
+    package, e.g. handlers/patrols/duty.py or bot/services/patrols/timing.py, is the package's name)."""
     name = path.name.split(".")[0]
     if path.suffix == ".j2":
         name = name.split("_")[0]
+    parts = path.relative_to(ROOT).parts if path.is_relative_to(ROOT) else path.parts
+    if len(parts) == 3 and parts[0] == "handlers":
+        name = parts[1]
+    elif len(parts) == 4 and parts[0] == "bot" and parts[1] in ("services", "notices", "keyboards"):
+        name = parts[2]
     return "common" if name in {"__init__", "main", "app", "config"} else name
 
 

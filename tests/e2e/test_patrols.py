@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from bot.i18n import translate, use_locale
 from bot.middlewares.throttling import ThrottlingMiddleware
-from bot.services.patrols import day_label
+from bot.notices.patrols import day_label
 from models import PatrolShift, ShiftAssignment
 from tests.conftest import BotHarness
 

@@ -479,9 +479,9 @@ async def test_digest_figures(session: AsyncSession, clock: FrozenClock, communi
     await s.check_out(li, friday.id, "ok")
     start = datetime(2026, 11, 19, 16, 0, tzinfo=UTC)  # Fri 20 Nov 00:00 local
     summary = await patrol_summary(session, community.id, start, start + timedelta(days=4))
-    assert summary["planned"] == 2 and summary["staffed"] == 1 and summary["checked_in"] == 1
-    assert [m["shift_id"] for m in summary["missed"]] == [monday.id]
-    assert summary["findings"] == 0 and summary["references"] == []
+    assert summary.planned == 2 and summary.staffed == 1 and summary.checked_in == 1
+    assert [m.shift_id for m in summary.missed] == [monday.id]
+    assert summary.findings == 0 and summary.references == []
     assert await volunteer_hours(session, community.id, start, start + timedelta(days=1)) == [("Li", 1.5)]
 
 
