@@ -166,9 +166,9 @@ def extract(only: str | None = None) -> None:
         folder = LOCALES_DIR / locale / "LC_MESSAGES"
         folder.mkdir(parents=True, exist_ok=True)
         if only is None:
-            for old in folder.glob("*.po"):
-                if old.stem not in parts:
-                    old.unlink()
+            for stale in folder.glob("*.po"):
+                if stale.stem not in parts:
+                    stale.unlink()
         for part, messages in parts.items():
             if only is not None and part != only:
                 continue
