@@ -5,8 +5,9 @@ and refusals. Rules (who, when, what changed) are in bot/services/patrols/."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select
 
@@ -15,6 +16,7 @@ from bot.i18n import _, __, use_locale
 from bot.keyboards.patrols import WEEKDAYS, pt, ro
 from bot.rendering import TEXT_LIMIT, esc, render, shorten
 from bot.services.events import NoticeContext, notice
+from bot.services.outbox import Buttons
 from bot.services.patrols import (
     AssignmentAnswered,
     CalendarEntry,
@@ -111,6 +113,18 @@ async def _shift(ctx: NoticeContext, shift_id: int) -> tuple[PatrolService, Shif
 
 async def _locale(svc: PatrolService, member: Member, v: ShiftView) -> str:
     return svc.members.locale_for(member, await svc.community(v.shift.community_id))
+
+
+async def _to_captains(ctx: NoticeContext, svc: PatrolService, v: ShiftView, *, key: str, kind: str,
+                       words: Callable[[], tuple[str, Buttons | None]], **kwargs: Any) -> None:
+    """Tell whoever answers for the shift's route, each in their language: `words()` runs in it and gives the
+    text and buttons; the outbox key is `key` and the captain's id."""
+    for captain in await svc.responsible(v.route):
+        with use_locale(await _locale(svc, captain, v)):
+            text, buttons = words()
+        if buttons is not None:
+            kwargs["buttons"] = buttons
+        await ctx.outbox.notify(captain, key=f"{key}:{captain.id}", kind=kind, text=text, tz=v.tz.key, **kwargs)
 
 
 async def _people(ctx: NoticeContext, ids: Sequence[int]) -> list[Member]:
@@ -240,15 +254,16 @@ async def volunteer_cant_come(event: VolunteerCantCome, ctx: NoticeContext) -> N
     svc, v, today = await _shift(ctx, event.shift_id)
     shift = v.shift
     member = await ctx.members.get(event.member_id)
-    for captain in await svc.responsible(v.route):
-        with use_locale(await _locale(svc, captain, v)):
-            text = _("🙅 {name} can't make the patrol {when}, {route}. On it now: {count} of {min}–{max}.").format(
-                name=esc(member.display_name if member else ""), when=when(v, today), route=esc(v.route.name),
-                count=shift.filled, min=shift.min_volunteers, max=shift.max_volunteers)
-        # The button is worded in the current locale (the update's), not the captain's: as it always was.
-        await ctx.outbox.notify(captain, key=f"pt:s{shift.id}:cant:{event.assignment_id}:{captain.id}",
-                                kind="patrol_cant", text=text, tz=v.tz.key, expires_at=shift.starts_at,
-                                buttons=[[(_("👥 See the shift"), ro("shift", shift.id))]])
+
+    def words() -> tuple[str, Buttons | None]:
+        return _("🙅 {name} can't make the patrol {when}, {route}. On it now: {count} of {min}–{max}.").format(
+            name=esc(member.display_name if member else ""), when=when(v, today), route=esc(v.route.name),
+            count=shift.filled, min=shift.min_volunteers, max=shift.max_volunteers), None
+
+    # The button is worded in the current locale (the update's), not the captain's: as it always was.
+    await _to_captains(ctx, svc, v, key=f"pt:s{shift.id}:cant:{event.assignment_id}", kind="patrol_cant",
+                       words=words, expires_at=shift.starts_at,
+                       buttons=[[(_("👥 See the shift"), ro("shift", shift.id))]])
 
 
 @notice(AssignmentAnswered)
@@ -278,52 +293,41 @@ async def swap_taken(event: SwapTaken, ctx: NoticeContext) -> None:
                      ).format(name=taker_name, when=when(v, today), route=esc(v.route.name))
         await ctx.outbox.notify(giver, key=f"pt:s{v.id}:swapped:{event.swap_id}:{giver.id}", kind="patrol_swapped",
                                 text=text, tz=v.tz.key, urgent=True)
-    for captain in await svc.responsible(v.route):
-        with use_locale(await _locale(svc, captain, v)):
-            text = _("🔁 Swap on the patrol {when}, {route}: {taker} takes over from {giver}.").format(
-                when=when(v, today), route=esc(v.route.name), taker=taker_name,
-                giver=esc(giver.display_name if giver else "—"))
-        await ctx.outbox.notify(captain, key=f"pt:s{v.id}:swapped:{event.swap_id}:{captain.id}",
-                                kind="patrol_swapped", text=text, tz=v.tz.key)
+    await _to_captains(ctx, svc, v, key=f"pt:s{v.id}:swapped:{event.swap_id}", kind="patrol_swapped", words=lambda: (
+        _("🔁 Swap on the patrol {when}, {route}: {taker} takes over from {giver}.").format(
+            when=when(v, today), route=esc(v.route.name), taker=taker_name,
+            giver=esc(giver.display_name if giver else "—")), None))
 
 
 @notice(ShiftUnderstaffed)
 async def shift_understaffed(event: ShiftUnderstaffed, ctx: NoticeContext) -> None:
     svc, v, today = await _shift(ctx, event.shift_id)
     s = v.shift
-    for captain in await svc.responsible(v.route):
-        with use_locale(await _locale(svc, captain, v)):
-            text = _("⚠️ The patrol {when}, {route}, has {count} of at least {min} volunteers.").format(
-                when=when(v, today), route=esc(v.route.name), count=event.have, min=event.need)
-            buttons = [[(_("👤 Assign a volunteer"), ro("assign", s.id)), (_("❌ Cancel shift"), ro("cancel", s.id))]]
-        await ctx.outbox.notify(captain, key=f"pt:s{s.id}:u{event.window}:{captain.id}", kind="patrol_understaffed",
-                                text=text, tz=v.tz.key, buttons=buttons, expires_at=s.starts_at)
+    await _to_captains(ctx, svc, v, key=f"pt:s{s.id}:u{event.window}", kind="patrol_understaffed", words=lambda: (
+        _("⚠️ The patrol {when}, {route}, has {count} of at least {min} volunteers.").format(
+            when=when(v, today), route=esc(v.route.name), count=event.have, min=event.need),
+        [[(_("👤 Assign a volunteer"), ro("assign", s.id)), (_("❌ Cancel shift"), ro("cancel", s.id))]]),
+        expires_at=s.starts_at)
 
 
 @notice(NobodyCheckedIn)
 async def nobody_checked_in(event: NobodyCheckedIn, ctx: NoticeContext) -> None:
     svc, v, today = await _shift(ctx, event.shift_id)
     s = v.shift
-    for captain in await svc.responsible(v.route):
-        with use_locale(await _locale(svc, captain, v)):
-            names = ", ".join(v.names()) or _("nobody signed up")
-            text = _("🔕 Nobody has checked in for the patrol {when}, {route} ({names}).").format(
-                when=when(v, today), route=esc(v.route.name), names=esc(names))
-        await ctx.outbox.notify(captain, key=f"pt:s{s.id}:nci:{captain.id}", kind="patrol_no_checkin", text=text,
-                                tz=v.tz.key, urgent=True, expires_at=s.ends_at)
+    await _to_captains(ctx, svc, v, key=f"pt:s{s.id}:nci", kind="patrol_no_checkin", words=lambda: (
+        _("🔕 Nobody has checked in for the patrol {when}, {route} ({names}).").format(
+            when=when(v, today), route=esc(v.route.name), names=esc(", ".join(v.names()) or _("nobody signed up"))),
+        None), urgent=True, expires_at=s.ends_at)
 
 
 @notice(ShiftAutoClosed)
 async def shift_auto_closed(event: ShiftAutoClosed, ctx: NoticeContext) -> None:
     svc, v, today = await _shift(ctx, event.shift_id)
     who = [m.display_name for _a, m in v.people if m.id in event.member_ids]
-    for captain in await svc.responsible(v.route):
-        with use_locale(await _locale(svc, captain, v)):
-            text = _("🏁 The patrol {when}, {route}, was closed automatically: no check-out from {names}. "
-                     "Their time counts to the scheduled end.").format(
-                when=when(v, today), route=esc(v.route.name), names=esc(", ".join(who)))
-        await ctx.outbox.notify(captain, key=f"pt:s{v.id}:auto:{captain.id}", kind="patrol_auto_closed",
-                                text=text, tz=v.tz.key)
+    await _to_captains(ctx, svc, v, key=f"pt:s{v.id}:auto", kind="patrol_auto_closed", words=lambda: (
+        _("🏁 The patrol {when}, {route}, was closed automatically: no check-out from {names}. "
+          "Their time counts to the scheduled end.").format(
+            when=when(v, today), route=esc(v.route.name), names=esc(", ".join(who))), None))
 
 
 # ------------------------------------------------------------------------------------- the weekly roster
