@@ -256,15 +256,21 @@ async def _time_step(message: Message, state: FSMContext, *, key: str, next_stat
     return True
 
 
-@router.message(TemplateForm.start)
-async def template_start(message: Message, state: FSMContext) -> None:
-    await _time_step(message, state, key="start", next_state=TemplateForm.end, question=_("End time? (e.g. 21:00)"),
-                     again=_("Start time? (e.g. 19:00)"))
+async def _form(state: FSMContext) -> type[TemplateForm] | type[OneOffForm]:
+    """Shift times and a one-off shift ask the same start, end and people: which form is this?"""
+    current = await state.get_state()
+    return TemplateForm if current in (TemplateForm.start.state, TemplateForm.end.state) else OneOffForm
 
 
-@router.message(TemplateForm.end)
-async def template_end(message: Message, state: FSMContext) -> None:
-    await _time_step(message, state, key="end", next_state=TemplateForm.people, question=_people_question(),
+@router.message(StateFilter(TemplateForm.start, OneOffForm.start))
+async def start_time(message: Message, state: FSMContext) -> None:
+    await _time_step(message, state, key="start", next_state=(await _form(state)).end,
+                     question=_("End time? (e.g. 21:00)"), again=_("Start time? (e.g. 19:00)"))
+
+
+@router.message(StateFilter(TemplateForm.end, OneOffForm.end))
+async def end_time(message: Message, state: FSMContext) -> None:
+    await _time_step(message, state, key="end", next_state=(await _form(state)).people, question=_people_question(),
                      again=_("End time? (e.g. 21:00)"), markup=kb.people_kb())
 
 
@@ -362,15 +368,4 @@ async def one_off_day(message: Message, state: FSMContext, patrols: PatrolServic
     await state.set_state(OneOffForm.start)
     await message.answer(_("Start time? (e.g. 19:00)"), reply_markup=kb.rows_markup([kb.cancel_row()]))
 
-
-@router.message(OneOffForm.start)
-async def one_off_start(message: Message, state: FSMContext) -> None:
-    await _time_step(message, state, key="start", next_state=OneOffForm.end, question=_("End time? (e.g. 21:00)"),
-                     again=_("Start time? (e.g. 19:00)"))
-
-
-@router.message(OneOffForm.end)
-async def one_off_end(message: Message, state: FSMContext) -> None:
-    await _time_step(message, state, key="end", next_state=OneOffForm.people, question=_people_question(),
-                     again=_("End time? (e.g. 21:00)"), markup=kb.people_kb())
 
