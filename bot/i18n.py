@@ -115,18 +115,17 @@ SOURCE_GLOBS = ("bot/**/*.py", "handlers/**/*.py", "main.py")
 TEMPLATE_GLOB = "bot/templates/**/*.j2"
 
 
-LAYER_DIRS = {"handlers", "services", "keyboards", "notices"}
-
-
 def _part_for(path: Path) -> str:
-    """The catalogue a source file's messages belong to: its capability's name (a module of a
-    capability split into a package, e.g. handlers/reporting/flow.py, belongs to the package's)."""
-    parts = path.relative_to(ROOT).parts
-    if len(parts) >= 3 and parts[-3] in LAYER_DIRS:
-        return parts[-2]
+    """The catalogue a source file's messages belong to: its capability's name (a capability split into a
+    package, e.g. handlers/patrols/duty.py or bot/services/patrols/timing.py, is the package's name)."""
     name = path.name.split(".")[0]
     if path.suffix == ".j2":
         name = name.split("_")[0]
+    parts = path.relative_to(ROOT).parts if path.is_relative_to(ROOT) else path.parts
+    if len(parts) == 3 and parts[0] == "handlers":
+        name = parts[1]
+    elif len(parts) == 4 and parts[0] == "bot" and parts[1] in ("services", "notices", "keyboards"):
+        name = parts[2]
     return "common" if name in {"__init__", "main", "app", "config"} else name
 
 

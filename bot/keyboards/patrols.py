@@ -1,6 +1,6 @@
 """Callback data and keyboards of patrols: the volunteer's /patrols (prefix "pt") and the planner's
-/roster (prefix "ro"). The service writes some of these as plain strings into outbox buttons
-("pt:take:12:"), which is exactly what `.pack()` gives; tests check the two agree."""
+/roster (prefix "ro"). bot/notices/patrols.py puts `pt(...)`/`ro(...)` into outbox buttons ("pt:take:12:"),
+the plain strings the sender sends; tests check `.pack()` gives exactly those."""
 
 from __future__ import annotations
 
@@ -14,10 +14,13 @@ from aiogram.types import (
     ReplyKeyboardMarkup,
 )
 
-from bot.i18n import _
+from bot.i18n import _, __
 from bot.keyboards.common import CancelCb
-from bot.services.patrols import WEEKDAYS, PlanPlace, ShiftView
+from bot.services.patrols import PlanPlace, ShiftView, hhmm
 from models import Member, PatrolRoute, ShiftTemplate
+
+# The weekday picker's labels (also the days of bot/notices/patrols.day_label).
+WEEKDAYS = (__("Mon"), __("Tue"), __("Wed"), __("Thu"), __("Fri"), __("Sat"), __("Sun"))
 
 
 class PatrolCb(CallbackData, prefix="pt"):
@@ -176,8 +179,6 @@ def route_kb(route: PatrolRoute) -> InlineKeyboardMarkup:
 
 
 def template_label(t: ShiftTemplate) -> str:
-    from bot.services.patrols import hhmm
-
     if t.weekdays == [0, 1, 2, 3, 4]:
         days = _("Mon–Fri")
     elif t.weekdays == list(range(7)):
@@ -188,8 +189,6 @@ def template_label(t: ShiftTemplate) -> str:
     if t.dates:
         parts.append(", ".join(t.dates))
     return f"{'; '.join(parts)} {hhmm(t.start_minute)}–{hhmm(t.end_minute)} · {t.min_volunteers}–{t.max_volunteers}"
-
-
 
 
 def shifts_kb(views: Sequence[ShiftView], label: dict[int, str], *, past: bool = False) -> InlineKeyboardMarkup:

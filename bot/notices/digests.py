@@ -22,6 +22,7 @@ from bot.keyboards.digests import digest_nav, issue_buttons, unpack_day
 from bot.notices.campaigns import progress_block
 from bot.notices.dates import day_label, duration, num
 from bot.notices.ledger import export_ledger
+from bot.notices.surveys import question_text
 from bot.rendering import render, split_blocks
 from bot.services.access import NotAllowed
 from bot.services.background import JobFailed, JobMessage, JobOutcome, JobRun, job_kind
@@ -37,7 +38,6 @@ from bot.services.digests import (
     send_moment,
 )
 from bot.services.ledger import read_sessions
-from bot.notices.surveys import question_text
 from models import Community, Member
 
 # ------------------------------------------------------------------------------ figures in words

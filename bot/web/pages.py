@@ -99,8 +99,9 @@ def _monday(value: str | None, today: date) -> date:
 
 
 async def patrols_page(request: web.Request) -> web.StreamResponse:
+    from bot.notices.patrols import day_label
     from bot.services.cleaning import cleaning_days_between
-    from bot.services.patrols import day_label, roster_week
+    from bot.services.patrols import roster_week
 
     desk: DeskContext = request.app[DESK]
     async with desk.sessions() as session:

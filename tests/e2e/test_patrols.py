@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import select
 
 from bot.i18n import translate, use_locale
-from bot.services.patrols import day_label
+from bot.notices.patrols import day_label
 from models import PatrolShift, ShiftAssignment
 from tests.conftest import BotHarness
 
@@ -209,3 +209,28 @@ async def test_drop_late_is_refused_and_cant_make_it_calls_cover(harness: BotHar
     await harness.feed(up.callback(wang, f"pt:cant:{(await shift_on(harness, date(2026, 11, 20))).id}:"))
     await harness.deliver()
     assert any("Wang" in x and "North" not in x and "Lane" in x for x in tg.texts(HEAD))  # in the office's language
+
+
+async def test_one_off_shift_from_the_route_card(harness: BotHarness, community: Any) -> None:
+    """A planner adds a one-off shift: date, start, end, people (the same steps as shift times)."""
+    up, tg = harness.up, harness.tg
+    zhou = up.user(HEAD, "Zhou", "en")
+    await harness.feed(up.text(zhou, "/roster"))
+    await tap(harness, HEAD, zhou, "➕ New route")
+    await tap(harness, HEAD, zhou, "North area")
+    await harness.feed(up.text(zhou, "Night loop"))
+    await tap(harness, HEAD, zhou, "Skip")
+    await tap(harness, HEAD, zhou, "Skip")
+    await harness.feed(up.text(zhou, "/roster"))
+    await tap(harness, HEAD, zhou, "🛣 Night loop")
+    await tap(harness, HEAD, zhou, "➕ One-off shift")
+    await harness.feed(up.text(zhou, "2026-12-31"))
+    await harness.feed(up.text(zhou, "late"))  # not a time: asked again
+    assert "Please send a time like 19:00." in tg.texts(HEAD)[-1]
+    await harness.feed(up.text(zhou, "22:00"))
+    assert "End time?" in tg.texts(HEAD)[-1]
+    await harness.feed(up.text(zhou, "23:30"))
+    await tap(harness, HEAD, zhou, "2–4")
+    assert "✅ One-off shift added: Thu 31 Dec 22:00–23:30, Night loop, 2–4 people." in tg.texts(HEAD)[-1]
+    shift = await shift_on(harness, date(2026, 12, 31))
+    assert (shift.min_volunteers, shift.max_volunteers, shift.template_id) == (2, 4, None)

@@ -33,7 +33,6 @@ BASELINE: dict[str, set[str]] = {
     "bot/services/cleaning.py": {'bot.i18n', 'bot.keyboards.cleaning', 'bot.notices.recurrence', 'bot.rendering'},
     "bot/services/consultations.py": {'bot.notices.consultations'},
     "bot/services/inspections.py": {'bot.i18n', 'bot.rendering'},
-    "bot/services/patrols.py": {'bot.i18n', 'bot.rendering'},
     "bot/services/points.py": {'bot.i18n', 'bot.rendering'},
     "bot/services/scores.py": {'bot.i18n', 'bot.rendering'},
     "bot/services/triage.py": {'bot.i18n', 'bot.keyboards.issues', 'bot.rendering'},

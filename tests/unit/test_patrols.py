@@ -287,6 +287,26 @@ async def test_captain_can_remove_late(session: AsyncSession, clock: FrozenClock
     assert (await outbox(session, "patrol_removed"))[0].chat_id == 4001
 
 
+async def test_captain_assigns_and_the_volunteer_answers(session: AsyncSession, clock: FrozenClock,
+                                                         community: Any) -> None:
+    """The request and the answer are recorded as events and worded by bot/notices/patrols.py."""
+    s, route_id = await north_loop(session, clock, community)
+    li, _li_a = await person(session, 4001, "Li")
+    _m, head = await person(session, 2001)
+    tuesday = await shift_on(session, route_id, date(2026, 11, 24))
+    v, who = await s.assign(head, tuesday.id, li.id)
+    a = v.assignment_of(li.id)
+    assert who.id == li.id and a is not None and a.status == "invited" and v.shift.filled == 0
+    ask = (await outbox(session, "patrol_assign"))[0]
+    assert ask.chat_id == 4001 and all(w in ask.payload["text"] for w in ("Zhou", "19:00–21:00", "North loop"))
+    assert [b[1] for b in ask.payload["buttons"][0]] == [f"pt:yes:{a.id}:", f"pt:no:{a.id}:"]
+    v, changed = await s.answer_assignment(li, a.id, True)
+    assert changed and v.shift.filled == 1 and v.names() == ["Li"]
+    answer = (await outbox(session, "patrol_assign_answer"))[0]
+    assert answer.chat_id == 2001 and all(w in answer.payload["text"] for w in ("✅ Li", "19:00–21:00", "North loop"))
+    assert (await s.answer_assignment(li, a.id, True))[1] is False
+
+
 async def test_swap_first_to_accept_takes_it(session: AsyncSession, clock: FrozenClock, community: Any) -> None:
     s, route_id = await north_loop(session, clock, community)
     li, li_a = await person(session, 4001, "Li")
@@ -479,9 +499,9 @@ async def test_digest_figures(session: AsyncSession, clock: FrozenClock, communi
     await s.check_out(li, friday.id, "ok")
     start = datetime(2026, 11, 19, 16, 0, tzinfo=UTC)  # Fri 20 Nov 00:00 local
     summary = await patrol_summary(session, community.id, start, start + timedelta(days=4))
-    assert summary["planned"] == 2 and summary["staffed"] == 1 and summary["checked_in"] == 1
-    assert [m["shift_id"] for m in summary["missed"]] == [monday.id]
-    assert summary["findings"] == 0 and summary["references"] == []
+    assert summary.planned == 2 and summary.staffed == 1 and summary.checked_in == 1
+    assert [m.shift_id for m in summary.missed] == [monday.id]
+    assert summary.findings == 0 and summary.references == []
     assert await volunteer_hours(session, community.id, start, start + timedelta(days=1)) == [("Li", 1.5)]
 
 

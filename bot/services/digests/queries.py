@@ -259,10 +259,10 @@ class DigestFigures(CommunityService):
     # ---- other capabilities (typed functions, called directly)
 
     async def _patrols(self, community_id: int, start: datetime, end: datetime) -> PatrolFigures:
-        data = await patrol_summary(self.session, community_id, start, end)
-        missed = [Shift(m["route"], m["starts_at"], m["ends_at"]) for m in data["missed"]]
-        return PatrolFigures(planned=data["planned"], staffed=data["staffed"], checked_in=data["checked_in"],
-                             findings=data["findings"], no_checkin=missed)
+        summary = await patrol_summary(self.session, community_id, start, end)
+        missed = [Shift(m.route, m.starts_at, m.ends_at) for m in summary.missed]
+        return PatrolFigures(planned=summary.planned, staffed=summary.staffed, checked_in=summary.checked_in,
+                             findings=summary.findings, no_checkin=missed)
 
     async def _cleaning(self, community_id: int, start: datetime, end: datetime, upcoming_until: datetime
                         ) -> list[CleaningDay]:
