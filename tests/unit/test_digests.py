@@ -268,13 +268,14 @@ async def test_patrol_and_cleaning_sections_left_out_when_there_are_none(service
 async def test_patrol_and_cleaning_sections_from_summaries(service: Any, monkeypatch: Any) -> None:
     from bot.services.cleaning import CleaningDayLine, CleaningFigures
     from bot.services.digests import queries
+    from bot.services.patrols import MissedShift, PatrolSummary
 
     svc, community = service
 
-    async def patrol_summary(session: Any, community_id: int, start_utc: datetime, end_utc: datetime) -> dict:
-        return {"planned": 4, "staffed": 3, "checked_in": 3, "findings": 2, "references": ["NC0004"],
-                "missed": [{"shift_id": 1, "route": "North loop", "starts_at": local(19, 19),
-                            "ends_at": local(19, 21)}]}
+    async def patrol_summary(session: Any, community_id: int, start_utc: datetime,
+                             end_utc: datetime) -> PatrolSummary:
+        return PatrolSummary(planned=4, staffed=3, checked_in=3, findings=2, references=["NC0004"],
+                             missed=[MissedShift(1, "North loop", local(19, 19), local(19, 21))])
 
     async def cleaning_figures(session: Any, community_id: int, start_utc: datetime, end_utc: datetime,
                                upcoming_until_utc: datetime) -> CleaningFigures:
