@@ -28,7 +28,6 @@ MODEL_ALLOWED = ("models", "sqlalchemy", "__future__")
 BASELINE: dict[str, set[str]] = {
     "bot/services/announcements.py": {'bot.i18n', 'bot.rendering'},
     "bot/services/board.py": {'bot.notices.board'},
-    "bot/services/campaigns.py": {'bot.i18n', 'bot.notices.campaigns'},
     "bot/services/cards.py": {'bot.i18n', 'bot.keyboards.issues', 'bot.rendering'},
     "bot/services/cleaning.py": {'bot.i18n', 'bot.keyboards.cleaning', 'bot.rendering'},
     "bot/services/consultations.py": {'bot.notices.consultations'},
