@@ -14,8 +14,8 @@ from bot.i18n import _, __, translate, use_locale
 from bot.rendering import esc, render
 from bot.services.background import JobFailed, JobMessage, JobOutcome, JobRun, job_kind
 from bot.services.campaigns import CampaignEnded, CampaignPhaseStarted, CampaignsService, Progress
-from bot.services.events import NoticeContext, notice
 from bot.services.digests import category_label, day_label
+from bot.services.events import NoticeContext, notice
 from models import Campaign, CampaignIssue, Community, Issue
 
 MAX_ROWS = 40  # building lines on one screen (a message holds 4096 characters)
