@@ -10,7 +10,7 @@ from typing import Any
 from markupsafe import Markup
 from sqlalchemy import func, select
 
-from bot.i18n import _, __, translate, use_locale
+from bot.i18n import LazyString, _, __, translate, use_locale
 from bot.rendering import esc, render
 from bot.services.background import JobFailed, JobMessage, JobOutcome, JobRun, job_kind
 from bot.services.campaigns import CampaignEnded, CampaignPhaseStarted, CampaignsService, Progress
@@ -23,13 +23,13 @@ ALBUM_SIZE = 10  # Telegram albums hold 2–10 items: five before/after pairs ea
 
 # The default template's phases (bot.services.campaigns.PHASE_KEYS), marked for translation here; a phase
 # stores its key, and its instruction only when staff typed their own.
-PHASES: dict[str, str] = {
+PHASES: dict[str, LazyString] = {
     "publicity": __("Publicity and mobilisation"),
     "self_check": __("Residents check and fix it themselves"),
     "clean_up": __("Concentrated clean-up"),
     "acceptance": __("Inspection and acceptance"),
 }
-PHASE_INSTRUCTIONS: dict[str, str] = {
+PHASE_INSTRUCTIONS: dict[str, LazyString] = {
     "publicity": __("Please tell every household what the campaign is about and what must change, in the "
                     "chats and on the notice boards."),
     "self_check": __("Residents put things right themselves now: please remind them, and report what is "
@@ -41,21 +41,22 @@ PHASE_INSTRUCTIONS: dict[str, str] = {
 
 
 def phase_name(key: str, locale: str) -> str:
-    return translate(locale, PHASES.get(key, key))
+    return translate(locale, PHASES[key].message) if key in PHASES else key
 
 
 def phase_instruction(phase: dict[str, Any], locale: str) -> str:
     text = phase.get("instruction")
     if text:
         return str(text)
-    return translate(locale, PHASE_INSTRUCTIONS.get(str(phase.get("key")), ""))
+    words = PHASE_INSTRUCTIONS.get(str(phase.get("key")))
+    return translate(locale, words.message) if words is not None else ""
 
 
 def span_text(campaign: Campaign) -> str:
     return _("%(first)s – %(last)s", first=day_label(campaign.start_day), last=day_label(campaign.end_day))
 
 
-def categories_text(campaign: Any, community: Community | None, locale: str) -> str:
+def categories_text(campaign: Any, community: Community, locale: str) -> str:
     sep = "、" if locale.startswith("zh") else ", "
     return sep.join(category_label(community, key, locale) for key in campaign.categories or [])
 
@@ -149,11 +150,12 @@ async def send_end_summary(svc: CampaignsService, campaign: Campaign) -> None:
                           progress=Markup(await progress_text(svc, summary.progress, locale)),
                           album=len(summary.album))
         key = f"campaign:{campaign.id}:summary:{chat_id}"
-        common = {"kind": "campaign_summary", "community_id": community.id}
+        kind = "campaign_summary"
         if person is not None:
-            await svc.outbox.notify(person, key=key, text=text, tz=community.timezone, **common)
+            await svc.outbox.notify(person, key=key, kind=kind, text=text, tz=community.timezone,
+                                    community_id=community.id)
         else:
-            await svc.outbox.enqueue(key=key, chat_id=chat_id, text=text, **common)
+            await svc.outbox.enqueue(key=key, kind=kind, chat_id=chat_id, text=text, community_id=community.id)
         photos = [fid for _ref, before, after in summary.album for fid in (before, after)]
         for n in range(0, len(photos), ALBUM_SIZE):
             part = photos[n:n + ALBUM_SIZE]
@@ -162,7 +164,8 @@ async def send_end_summary(svc: CampaignsService, campaign: Campaign) -> None:
                 caption = _("Before → after: {refs}").format(refs=" ".join(f"#{esc(r)}" for r, _b, _a in refs))
             # A single photo cannot be an album; a pair always can (two items).
             await svc.outbox.enqueue(key=f"{key}:album{n // ALBUM_SIZE}", chat_id=chat_id, photos=part,
-                                     text=caption, member_id=person.id if person else None, **common)
+                                     text=caption, member_id=person.id if person else None, kind=kind,
+                                     community_id=community.id)
 
 
 @job_kind("campaign_xlsx")

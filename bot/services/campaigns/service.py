@@ -349,7 +349,7 @@ class CampaignsService(CommunityService):
             for m in await self.members.holders("captain", Place(campaign.community_id, b.area_id, b.id)):
                 people.setdefault(m.id, m)
         chats = await self.chats.residents_chats(ids)
-        cond = None
+        cond: Any = None
         if not campaign.area_ids and not campaign.building_ids:
             cond = ChatLink.place_kind.in_(("community", "area"))
         elif campaign.area_ids:
