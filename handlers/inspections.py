@@ -24,19 +24,18 @@ from aiogram.types import (
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.i18n import _, ngettext
+from bot.notices.inspections import failure_words, records_xlsx, text_of
 from bot.rendering import esc
 from bot.services.access import Actor, NotAllowed, Place, can
 from bot.services.inspections import (
     DEFAULT_SPOT_CHECKS,
     Checklist,
-    Inspection,
     InspectionError,
     InspectionsService,
     checklists,
-    text_of,
 )
 from bot.services.reporting import TooFar, categories
-from models import Building, Community, Member
+from models import Building, Community, Inspection, Member
 
 router = Router(name=__name__)
 router.message.filter(F.chat.type == "private")
@@ -328,7 +327,7 @@ async def failure_note(message: Message, member: Member, inspections: Inspection
 async def finish(query: CallbackQuery, callback_data: InspCb, member: Member, actor: Actor,
                  inspections: InspectionsService, state: FSMContext, locale: str) -> None:
     try:
-        done = await inspections.finish(actor, member, callback_data.i, locale)
+        done = await inspections.finish(actor, member, callback_data.i, failure_words(locale))
     except InspectionError:
         await query.answer(_("That inspection is no longer open."), show_alert=True)
         return
@@ -636,11 +635,11 @@ async def export(query: CallbackQuery, callback_data: InspCb, member: Member, ac
                  inspections: InspectionsService, locale: str) -> None:
     community = await _community_by_id(inspections, callback_data.i)
     now = inspections.clock()
-    rows = await inspections.records(actor, community, now - timedelta(days=92), now + timedelta(seconds=1), locale)
+    rows = await inspections.records(actor, community, now - timedelta(days=92), now + timedelta(seconds=1))
     if not any(can(actor, "export", Place(community.id, b.area_id, b.id))
                for b in await inspections.members.buildings(community_id=community.id)):
         raise NotAllowed("export", Place(community.id))
-    data = inspections.xlsx(rows, community.timezone, locale)
+    data = records_xlsx(rows, community.timezone, locale)
     name = f"inspections-{community.code}-{now.date().isoformat()}.xlsx"
     # Asked for just now: sent at once (no quiet hours), through the outbox like every file.
     await inspections.outbox.enqueue(key=f"inspections_xlsx:{member.id}:{now.isoformat()}",

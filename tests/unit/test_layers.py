@@ -30,7 +30,6 @@ BASELINE: dict[str, set[str]] = {
     "bot/services/cards.py": {'bot.i18n', 'bot.keyboards.issues', 'bot.rendering'},
     "bot/services/cleaning.py": {'bot.i18n', 'bot.keyboards.cleaning', 'bot.rendering'},
     "bot/services/digests.py": {'bot.i18n', 'bot.keyboards.digests', 'bot.rendering'},
-    "bot/services/inspections.py": {'bot.i18n', 'bot.rendering'},
     "bot/services/ledger.py": {'bot.app', 'bot.i18n'},
     "bot/services/notices.py": {'bot.i18n'},
     "bot/services/onboarding.py": {'bot.i18n', 'bot.keyboards.start', 'bot.rendering'},
