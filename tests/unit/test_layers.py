@@ -39,7 +39,6 @@ BASELINE: dict[str, set[str]] = {
     "bot/services/recurrence.py": {'bot.i18n'},
     "bot/services/referrals.py": {'bot.i18n', 'bot.rendering'},
     "bot/services/reporting.py": {'bot.i18n'},
-    "bot/services/scores.py": {'bot.i18n', 'bot.rendering'},
     "bot/services/surveys.py": {'bot.i18n', 'bot.rendering'},
     "bot/services/triage.py": {'bot.i18n', 'bot.keyboards.issues', 'bot.rendering'},
     "handlers/announcements.py": {'session-param:_preview', 'session-param:_tz', 'session-param:choose_when',
