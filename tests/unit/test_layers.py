@@ -35,7 +35,6 @@ BASELINE: dict[str, set[str]] = {
     "bot/services/onboarding.py": {'bot.i18n', 'bot.keyboards.start', 'bot.rendering'},
     "bot/services/operations.py": {'bot.i18n'},
     "bot/services/patrols.py": {'bot.i18n', 'bot.rendering'},
-    "bot/services/points.py": {'bot.i18n', 'bot.rendering'},
     "bot/services/recurrence.py": {'bot.i18n'},
     "bot/services/referrals.py": {'bot.i18n', 'bot.rendering'},
     "bot/services/reporting.py": {'bot.i18n'},
