@@ -29,6 +29,22 @@ from bot.services.members import MembersService
 from bot.services.outbox import Buttons, Outbox
 from models import Community, Consultation, ConsultationPost, Member
 
+ERRORS = {
+    "deadline_format": lambda: _("I could not read that date."),
+    "deadline_past": lambda: _("That moment has already passed."),
+    "deadline_far": lambda: _("That is too far away: at most 90 days."),
+    "closed": lambda: _("This consultation is closed."),
+    "no_households": lambda: _("These places have no households in the structure file yet."),
+    "choices": lambda: _("Please give between 2 and 6 choices."),
+    "can_still_change": lambda: _("The outcome can still change: it cannot be closed early yet."),
+    "not_author": lambda: _("Only its author can close a consultation early."),
+}
+
+
+def error_text(reason: str) -> str:
+    """A ConsultationError's reason in words (the wizard's and the author's screens)."""
+    return ERRORS.get(reason, lambda: _("That did not work. Please try again."))()
+
 
 def choice_labels(c: Consultation) -> list[str]:
     if c.choices:
