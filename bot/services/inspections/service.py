@@ -98,6 +98,12 @@ class InspectionsService(ChecklistEditor):
             raise LookupError("building")
         return b
 
+    async def community(self, community_id: int) -> Community:
+        community = await self.session.get(Community, community_id)
+        if community is None:
+            raise LookupError("community")
+        return community
+
     def _today(self, community: Community) -> date:
         return self.clock().astimezone(ZoneInfo(community.timezone)).date()
 
