@@ -121,16 +121,18 @@ class PointsService(CommunityService):
                 .where(PatrolShift.community_id == community.id, ShiftAssignment.checked_in_at >= start,
                        ShiftAssignment.checked_in_at < end, ShiftAssignment.checked_out_at.is_not(None),
                        ShiftAssignment.auto_closed.is_(False)))).all():
-            tally(mid).hours += max(0.0, (left - came).total_seconds() / 3600)
+            if came is not None and left is not None:  # (the query asks for both)
+                tally(mid).hours += max(0.0, (left - came).total_seconds() / 3600)
         for (mid,) in (await self.session.execute(
                 select(CleaningRsvp.member_id).join(CleaningDay, CleaningDay.id == CleaningRsvp.day_id)
                 .where(CleaningDay.community_id == community.id, CleaningRsvp.attended.is_(True),
                        CleaningDay.starts_at >= start, CleaningDay.starts_at < end))).all():
             tally(mid).cleaning += 1
-        for (mid,) in (await self.session.execute(select(Issue.reporter_id).where(
+        for (reporter,) in (await self.session.execute(select(Issue.reporter_id).where(
                 Issue.community_id == community.id, Issue.reporter_id.is_not(None),
                 Issue.close_how == CloseHow.VERIFIED, Issue.closed_at >= start, Issue.closed_at < end))).all():
-            tally(mid).reports += 1
+            if reporter is not None:  # (the query asks for a reporter)
+                tally(reporter).reports += 1
         from bot.services.inspections import inspections_done
 
         for mid, n in (await inspections_done(self.session, community.id, start, end)).items():

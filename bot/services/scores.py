@@ -169,7 +169,7 @@ class ScoresService(CommunityService):
                 parts[bid][key] = (good / total, total)
 
         # on-time fixes: first deadline in the period, fixed (resolved) by it
-        acc: dict[int, list[int]] = {}
+        acc: dict[int | None, list[int]] = {}
         for bid, resolved, due in (await self.session.execute(select(
                 Issue.building_id, Issue.resolved_at, func.coalesce(Issue.first_deadline_at, Issue.deadline_at))
                 .where(Issue.community_id == community.id,
@@ -196,11 +196,12 @@ class ScoresService(CommunityService):
             put(bid, "verified", good, total)
 
         # satisfaction: issue ratings and survey answers, each 1–5, as a share of the way from 1 to 5
-        sat: dict[int, list[float]] = {}
+        sat: dict[int | None, list[float]] = {}
         for bid, rating in (await self.session.execute(select(Issue.building_id, Issue.satisfaction).where(
                 Issue.community_id == community.id, Issue.satisfaction.is_not(None),
                 Issue.resolved_at >= start, Issue.resolved_at < end))).all():
-            sat.setdefault(bid, []).append(float(rating))
+            if rating is not None:  # (the query leaves unrated issues out)
+                sat.setdefault(bid, []).append(float(rating))
         for bid, scores in (await self.session.execute(select(SurveyResponse.building_id, SurveyResponse.scores)
                                                         .where(SurveyResponse.created_at >= start,
                                                                SurveyResponse.created_at < end))).all():
