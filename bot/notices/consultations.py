@@ -193,17 +193,19 @@ def via_words() -> dict[str, str]:
     return {"bot": _("in the bot"), "in_person": _("recorded by the captain, in person")}
 
 
-def _parts(ctx: NoticeContext) -> tuple[ConsultationsService, Outbox]:
-    return ConsultationsService(ctx.session, ctx.clock), ctx.outbox
+async def _load(ctx: NoticeContext, consultation_id: int) -> tuple[ConsultationsService, Consultation, Community]:
+    service = ConsultationsService(ctx.session, ctx.clock)
+    c = await service.get(consultation_id)
+    community = await ctx.session.get(Community, c.community_id)
+    assert community is not None
+    return service, c, community
 
 
 @notice(ConsultationAnnounced)
 async def announced(event: ConsultationAnnounced, ctx: NoticeContext) -> None:
     """The plan, then the question with the household's buttons, to everyone who lives in the places."""
-    service, outbox = _parts(ctx)
-    c = await service.get(event.consultation_id)
-    community = await ctx.session.get(Community, c.community_id)
-    assert community is not None
+    service, c, community = await _load(ctx, event.consultation_id)
+    outbox = ctx.outbox
     tz = community.timezone
     for m, label in await service.residents(c):
         with use_locale(ctx.members.locale_for(m, community)):
@@ -215,20 +217,16 @@ async def announced(event: ConsultationAnnounced, ctx: NoticeContext) -> None:
 
 @notice(ConsultationOpen)
 async def still_open(event: ConsultationOpen, ctx: NoticeContext) -> None:
-    service, outbox = _parts(ctx)
-    c = await service.get(event.consultation_id)
-    community = await ctx.session.get(Community, c.community_id)
-    assert community is not None
+    _service, c, community = await _load(ctx, event.consultation_id)
+    outbox = ctx.outbox
     await post_to_chats(ctx.session, outbox, ctx.chats, c, event.tally, community)
     await refresh_tally(ctx.session, outbox, c, event.tally, community)
 
 
 @notice(ConsultationReminderDue)
 async def remind(event: ConsultationReminderDue, ctx: NoticeContext) -> None:
-    service, outbox = _parts(ctx)
-    c = await service.get(event.consultation_id)
-    community = await ctx.session.get(Community, c.community_id)
-    assert community is not None
+    service, c, community = await _load(ctx, event.consultation_id)
+    outbox = ctx.outbox
     tz = community.timezone
     for m in await service.unanswered(c):
         with use_locale(ctx.members.locale_for(m, community)):
@@ -239,7 +237,7 @@ async def remind(event: ConsultationReminderDue, ctx: NoticeContext) -> None:
 
 @notice(ConsultationClosed)
 async def closed(event: ConsultationClosed, ctx: NoticeContext) -> None:
-    c = await ConsultationsService(ctx.session, ctx.clock).get(event.consultation_id)
+    _service, c, _community = await _load(ctx, event.consultation_id)
     await announce_result(ctx.session, ctx.clock, c, event.result)
 
 
