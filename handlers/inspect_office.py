@@ -20,7 +20,7 @@ from bot.services.access import Actor, NotAllowed, Place, can
 from bot.services.inspections import DEFAULT_SPOT_CHECKS, Checklist, InspectionError, InspectionsService
 from bot.services.reporting import categories
 from handlers.inspect_states import InspectFlow
-from models import Building, Community, Member
+from models import Community, Member
 
 router = Router(name=__name__)
 router.message.filter(F.chat.type == "private")
@@ -38,8 +38,8 @@ async def spot_screen(inspections: InspectionsService, community: Community) -> 
     lines = [_("🎲 <b>This week's spot checks</b> (unannounced)")]
     kb = InlineKeyboardBuilder()
     for s in spots:
-        b = await inspections.session.get(Building, s.building_id)
-        who = await inspections.session.get(Member, s.inspector_id) if s.inspector_id else None
+        b = await inspections.building_named(s.building_id)
+        who = await inspections.person(s.inspector_id)
         name = b.name if b else "—"
         if s.done_at:
             state = _("done")
@@ -88,9 +88,7 @@ async def draw(query: CallbackQuery, callback_data: InspCb, actor: Actor, inspec
 
 @router.callback_query(InspCb.filter(F.a == "as"))
 async def who(query: CallbackQuery, callback_data: InspCb, actor: Actor, inspections: InspectionsService) -> None:
-    from models import SpotCheck
-
-    spot = await inspections.session.get(SpotCheck, callback_data.i)
+    spot = await inspections.spot(callback_data.i)
     if spot is None:
         raise LookupError("spot_check")
     if not can(actor, "spot_checks", Place(spot.community_id)):
@@ -100,7 +98,7 @@ async def who(query: CallbackQuery, callback_data: InspCb, actor: Actor, inspect
     for m in (await inspections.inspectors(community))[:30]:
         kb.button(text=m.display_name[:40], callback_data=InspCb(a="ai", i=spot.id, n=m.id))
     kb.adjust(2)
-    b = await inspections.session.get(Building, spot.building_id)
+    b = await inspections.building_named(spot.building_id)
     await query.answer()
     if isinstance(query.message, Message):
         await query.message.answer(_("👤 Who checks {place} this week? They get a private reminder.").format(

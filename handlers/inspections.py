@@ -29,7 +29,7 @@ from bot.services.inspections import (
 from bot.services.reporting import TooFar
 from handlers.inspect_office import router as office_router
 from handlers.inspect_states import InspectFlow
-from models import Building, Community, Inspection, Member
+from models import Community, Inspection, Member
 
 router = Router(name=__name__)
 router.message.filter(F.chat.type == "private")
@@ -52,7 +52,7 @@ async def inspect_cmd(message: Message, member: Member, actor: Actor, inspection
     current = await inspections.open_of(member)
     kb = InlineKeyboardBuilder()
     if current is not None:
-        b = await inspections.session.get(Building, current.building_id)
+        b = await inspections.building_named(current.building_id)
         kb.button(text=_("▶️ Go on with {place}").format(place=b.name if b else "—")[:60],
                   callback_data=InspCb(a="go", i=current.id))
     spots = {s.building_id for s in await inspections.my_spot_checks(member, community)}
@@ -161,7 +161,7 @@ def summary_kb(inspection: Inspection) -> InlineKeyboardMarkup:
 
 async def show(query_or_message: CallbackQuery | Message, inspections: InspectionsService, inspection: Inspection,
                locale: str, *, edit: bool = True) -> None:
-    building = await inspections.session.get(Building, inspection.building_id)
+    building = await inspections.building_named(inspection.building_id)
     name = building.name if building else "—"
     if inspection.position >= len(inspection.items):
         text, kb = summary_screen(inspection, name, locale), summary_kb(inspection)
@@ -190,13 +190,12 @@ async def _begin(query: CallbackQuery, inspections: InspectionsService, inspecti
 @router.callback_query(InspCb.filter(F.a == "b"))
 async def pick_building(query: CallbackQuery, callback_data: InspCb, member: Member, actor: Actor,
                         inspections: InspectionsService, state: FSMContext, locale: str) -> None:
-    building = await inspections.session.get(Building, callback_data.i)
+    building = await inspections.building_named(callback_data.i)
     if building is None:
         raise LookupError("building")
     if not await inspections.may_inspect(actor, member, building):
         raise NotAllowed("inspect", Place(building.community_id, building.area_id, building.id))
-    community = await inspections.session.get(Community, building.community_id)
-    assert community is not None
+    community = await inspections.community(building.community_id)
     lists = checklists(community, await inspections.area_key(building))
     if len(lists) > 1:
         kb = InlineKeyboardBuilder()
@@ -215,11 +214,10 @@ async def pick_building(query: CallbackQuery, callback_data: InspCb, member: Mem
 @router.callback_query(InspCb.filter(F.a == "c"))
 async def pick_checklist(query: CallbackQuery, callback_data: InspCb, member: Member, actor: Actor,
                          inspections: InspectionsService, state: FSMContext, locale: str) -> None:
-    building = await inspections.session.get(Building, callback_data.i)
+    building = await inspections.building_named(callback_data.i)
     if building is None:
         raise LookupError("building")
-    community = await inspections.session.get(Community, building.community_id)
-    assert community is not None
+    community = await inspections.community(building.community_id)
     lists = checklists(community, await inspections.area_key(building))
     if not 0 <= callback_data.n < len(lists):
         raise LookupError("checklist")
@@ -300,7 +298,7 @@ async def finish(query: CallbackQuery, callback_data: InspCb, member: Member, ac
         return
     await state.clear()
     i = done.inspection
-    building = await inspections.session.get(Building, i.building_id)
+    building = await inspections.building_named(i.building_id)
     total = i.passed + i.failed
     lines = [_("✅ Inspection of {place} finished: {passed} of {total} items passed ({rate}%).").format(
         place=esc(building.name if building else "—"), passed=i.passed, total=total,

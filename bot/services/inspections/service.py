@@ -98,6 +98,16 @@ class InspectionsService(ChecklistEditor):
             raise LookupError("building")
         return b
 
+    async def building_named(self, building_id: int) -> Building | None:
+        """A building to show (its name), or None when it is gone."""
+        return await self.session.get(Building, building_id)
+
+    async def spot(self, spot_id: int) -> SpotCheck | None:
+        return await self.session.get(SpotCheck, spot_id)
+
+    async def person(self, member_id: int | None) -> Member | None:
+        return await self.session.get(Member, member_id) if member_id else None
+
     async def community(self, community_id: int) -> Community:
         community = await self.session.get(Community, community_id)
         if community is None:
@@ -372,7 +382,8 @@ class InspectionsService(ChecklistEditor):
         return True
 
     async def remind_due(self) -> int:
-        """The mid-week reminder of spot checks not done yet (a tick; keys make repeats harmless)."""
+        """The mid-week reminder of spot checks not done yet: how many were recorded (a tick; the outbox keys
+        make repeats harmless)."""
         now = self.clock()
         sent = 0
         for spot in list((await self.session.execute(select(SpotCheck).where(
