@@ -169,6 +169,17 @@ class BoardService:
         return list((await self.session.execute(
             select(Building).where(Building.id.in_(ids)).order_by(Building.id))).scalars())
 
+    async def building(self, building_id: int) -> Building:
+        found = await self.session.get(Building, building_id)
+        if found is None:
+            raise LookupError("building")
+        return found
+
+    async def community_of(self, building: Building) -> Community:
+        community = await self.session.get(Community, building.community_id)
+        assert community is not None
+        return community
+
     def _visible(self, building_id: int) -> Any:
         return and_(Issue.building_id == building_id,
                     or_(Issue.triage.is_(None), Issue.triage != "residents"))
