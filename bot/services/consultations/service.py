@@ -20,10 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock, system_clock
-from bot.jobs import JobContext, job
 from bot.services.access import Actor, NotAllowed, Place, require
-from bot.services.base import events_for
-from bot.services.events import Event
 from bot.services.households import HouseholdsService, HouseholdView
 from bot.services.outbox import on_sent
 from bot.services.tenure import Erased, on_erased
@@ -149,42 +146,6 @@ class VoteOutcome:
     choice: int
     others: list[Member]  # the household's other members: they see what it answered and who answered
     community: Community
-
-
-@dataclass(frozen=True)
-class ConsultationAnnounced(Event):
-    """A new consultation reaches everyone who lives in its places: the plan and the question, privately."""
-
-    consultation_id: int
-
-
-@dataclass(frozen=True)
-class ConsultationOpen(Event):
-    """A consultation still open at a tick: each residents' chat has its post, showing the tally."""
-
-    consultation_id: int
-    tally: Tally
-
-
-@dataclass(frozen=True)
-class ConsultationReminderDue(Event):
-    """Households that have not answered are reminded: two days before, and on the morning of the last day."""
-
-    consultation_id: int
-    kind: str  # "remind2" | "remindday": part of the once-only outbox key
-    last_day: bool
-
-
-@dataclass(frozen=True)
-class ConsultationClosed(Event):
-    """Closed at its deadline: the result to the author, the chats and the office."""
-
-    consultation_id: int
-    result: Result
-
-
-REMIND_BEFORE = timedelta(days=2)
-MORNING = dtime(8, 0)
 
 
 def _meets(rule: str, threshold_pct: int, households: int, answered: int, agree: int) -> bool:
@@ -518,34 +479,6 @@ class ConsultationsService:
             select(Member).where(Member.id.in_(ids), Member.data_deleted_at.is_(None), Member.started.is_(True))
             .order_by(Member.id))).scalars())
 
-    async def run_due(self) -> None:
-        """The tick: announce new consultations, keep the chats' tallies, remind households that have not
-        answered, close those past their deadline (bot/notices/consultations.py words each event). Every
-        message has a unique outbox key, so a double tick or a restart sends nothing twice."""
-        events = events_for(self.session, self.clock)
-        now = self.clock()
-        for c in (await self.session.execute(select(Consultation).where(
-                Consultation.status == "open"))).scalars().all():
-            community = await self.session.get(Community, c.community_id)
-            assert community is not None
-            tz = community.timezone
-            if c.announced_at is None and now < c.deadline:
-                await events.record(ConsultationAnnounced(c.id))
-                c.announced_at = now
-            if now < c.deadline:
-                await events.record(ConsultationOpen(c.id, await self.tally(c.id)))
-                local_deadline = c.deadline.astimezone(ZoneInfo(tz))
-                morning = datetime.combine(local_deadline.date(), MORNING, ZoneInfo(tz))
-                if (now >= c.deadline - REMIND_BEFORE and c.created_at < c.deadline - REMIND_BEFORE
-                        and now < morning):
-                    await events.record(ConsultationReminderDue(c.id, "remind2", False))
-                if morning <= now and c.created_at < morning:
-                    await events.record(ConsultationReminderDue(c.id, "remindday", True))
-                continue
-            result = await self.close(c.id)
-            if result is not None:
-                await events.record(ConsultationClosed(c.id, result))
-
     async def building_names(self, c: Consultation) -> dict[int, str]:
         return {b.id: b.name for b in (await self.session.execute(
             select(Building).where(Building.id.in_(list(c.building_ids))))).scalars()}
@@ -606,9 +539,3 @@ async def _post_sent(session: AsyncSession, item: OutboxItem) -> None:
                                      message_id=item.message_id, shown=payload.get("text")))
     else:
         post.message_id = item.message_id
-
-
-@job("consultations")
-async def consultations_job(session: AsyncSession, ctx: JobContext) -> None:
-    """Announce, remind, close at the deadline. The words live in bot/notices/consultations.py."""
-    await ConsultationsService(session, ctx.clock).run_due()
