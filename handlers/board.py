@@ -21,7 +21,7 @@ from bot.services.access import Actor, NotAllowed, can
 from bot.services.board import FIXED_DAYS, BoardService
 from bot.services.members import MembersService
 from bot.services.reporting import ReportingService
-from models import Building, Community, Member
+from models import Building, Member
 
 router = Router(name=__name__)
 router.message.filter(F.chat.type == "private")
@@ -39,9 +39,7 @@ class BoardCb(CallbackData, prefix="bd"):
 async def _building(board: BoardService, members: MembersService, actor: Actor, member: Member,
                     building_id: int) -> Building:
     """A building whose board this person may read: one they belong to, or one they may see issues of."""
-    building = await board.session.get(Building, building_id)
-    if building is None:
-        raise LookupError("building")
+    building = await board.building(building_id)
     if building.id in {b.id for b in await board.buildings_of(member.id)}:
         return building
     if can(actor, "view_issue", await members.building_place(building.id)):
@@ -51,8 +49,7 @@ async def _building(board: BoardService, members: MembersService, actor: Actor, 
 
 async def _screen(board: BoardService, member: Member, building: Building,
                   page: int) -> tuple[str, InlineKeyboardMarkup]:
-    community = await board.session.get(Community, building.community_id)
-    assert community is not None
+    community = await board.community_of(building)
     result = await board.page(building, page)
     now = board.clock()
     lines = [_("📌 <b>{building}: the board</b>").format(building=esc(building.name)),

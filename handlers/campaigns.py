@@ -18,7 +18,7 @@ from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 
 from bot.i18n import _, current_locale
 from bot.keyboards import campaigns as kb
-from bot.notices.campaigns import categories_text, progress_text
+from bot.notices.campaigns import categories_text, phase_instruction, phase_name, progress_text
 from bot.notices.dates import day_label
 from bot.rendering import esc
 from bot.services.access import Actor, NotAllowed, Place, can
@@ -31,8 +31,6 @@ from bot.services.campaigns import (
     CampaignsService,
     CampDraft,
     default_phases,
-    phase_instruction,
-    phase_name,
 )
 from bot.services.reporting import categories
 from bot.services.triage import InvalidInput, TriageService, parse_date

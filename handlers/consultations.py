@@ -12,7 +12,7 @@ from aiogram import F, Router
 from aiogram.filters import Command
 from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
-from aiogram.fsm.state import State, StatesGroup
+from aiogram.fsm.state import State
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
@@ -21,6 +21,7 @@ from bot.i18n import _, ngettext, use_locale
 from bot.keyboards import consultations as kb
 from bot.keyboards.common import edit_or_keep
 from bot.notices.consultations import announce_result, choice_labels, invitation, rule_text, tally_lines, vote_reply
+from bot.notices.consultations import error_text as _error
 from bot.rendering import esc, local_time, shorten
 from bot.services.access import Actor, NotAllowed
 from bot.services.consultations import (
@@ -30,15 +31,15 @@ from bot.services.consultations import (
     Tally,
     parse_deadline,
 )
-from bot.services.households import HouseholdView
 from bot.services.members import MembersService
 from bot.services.outbox import Outbox
 from bot.services.triage import deadline_after_days
+from handlers.consult_door import missing_groups, show_rooms
+from handlers.consult_door import router as door_router
+from handlers.consult_states import PRIVATE, Wiz
 from models import Community, Consultation, Member
 
 router = Router(name=__name__)
-# The wizard and the door-to-door screens name flats: they live in private chats only.
-PRIVATE = F.message.chat.type == "private"
 
 
 class VoteCb(CallbackData, prefix="cv"):
@@ -79,35 +80,6 @@ async def vote(query: CallbackQuery, callback_data: VoteCb, actor: Actor, member
 
 
 # ------------------------------------------------------------------------------------------ /consult
-
-
-class Wiz(StatesGroup):
-    place = State()
-    question = State()
-    plan = State()
-    choices = State()
-    deadline = State()
-    rule = State()
-    threshold = State()
-    secret = State()
-    confirm = State()
-    form = State()  # door to door: the optional photo of the signed paper form
-
-
-ERRORS = {
-    "deadline_format": lambda: _("I could not read that date."),
-    "deadline_past": lambda: _("That moment has already passed."),
-    "deadline_far": lambda: _("That is too far away: at most 90 days."),
-    "closed": lambda: _("This consultation is closed."),
-    "no_households": lambda: _("These places have no households in the structure file yet."),
-    "choices": lambda: _("Please give between 2 and 6 choices."),
-    "can_still_change": lambda: _("The outcome can still change: it cannot be closed early yet."),
-    "not_author": lambda: _("Only its author can close a consultation early."),
-}
-
-
-def _error(reason: str) -> str:
-    return ERRORS.get(reason, lambda: _("That did not work. Please try again."))()
 
 
 def question_q() -> str:
@@ -545,56 +517,6 @@ async def progress(query: CallbackQuery, callback_data: kb.ConsultCb, actor: Act
     await query.answer()
 
 
-async def _groups(actor: Actor, cid: int, consultations: ConsultationsService
-                  ) -> dict[tuple[int, int], list[HouseholdView]]:
-    """Households that have not answered, per (building, unit), by room (service order)."""
-    out: dict[tuple[int, int], list[HouseholdView]] = {}
-    for row in await consultations.table(actor, cid):  # checks the right to go door to door
-        if row.via is None:
-            h = row.household
-            out.setdefault((h.building_id, h.unit if h.unit is not None else -1), []).append(h)
-    return out
-
-
-@router.callback_query(kb.ConsultCb.filter(F.a == "dd"), PRIVATE)
-async def door_to_door(query: CallbackQuery, callback_data: kb.ConsultCb, actor: Actor,
-                       consultations: ConsultationsService) -> None:
-    c = await consultations.get(callback_data.c)
-    groups = await _groups(actor, c.id, consultations)
-    if not groups or c.status != "open":
-        await query.answer(_("Every household has answered.") if c.status == "open" else _error("closed"),
-                           show_alert=True)
-        return
-    if len(groups) == 1:
-        (b, u), flats = next(iter(groups.items()))
-        await _rooms(query, c, b, u, 0, flats)
-        return
-    names = await consultations.building_names(c)
-    several = len({b for b, _u in groups}) > 1
-    rows = []
-    for (b, u), flats in sorted(groups.items()):
-        unit = _("Unit {n}").format(n=u) if u >= 0 else _("No unit")
-        rows.append((b, u, f"{names.get(b, '')} · {unit}" if several else unit, len(flats)))
-    total = sum(len(f) for f in groups.values())
-    await edit_or_keep(query, ngettext("🚪 Door to door: {n} household has not answered. Which unit?",
-                                       "🚪 Door to door: {n} households have not answered. Which unit?",
-                                       total).format(n=total), kb.units_kb(c.id, rows))
-    await query.answer()
-
-
-async def _rooms(query: CallbackQuery, c: Consultation, b: int, u: int, page: int,
-                 flats: list[HouseholdView]) -> None:
-    pages = max(1, (len(flats) + kb.PAGE - 1) // kb.PAGE)
-    page = min(max(page, 0), pages - 1)
-    text = ngettext("🚪 {n} household has not answered here. Tap it to record its answer, given in person.",
-                    "🚪 {n} households have not answered here. Tap one to record its answer, given in person.",
-                    len(flats)).format(n=len(flats))
-    if pages > 1:
-        text += "\n" + _("Page {page} of {pages}").format(page=page + 1, pages=pages)
-    await edit_or_keep(query, text, kb.rooms_kb(c.id, b, u, flats, page))
-    await query.answer()
-
-
 @router.callback_query(kb.ConsultCb.filter(F.a == "u"), PRIVATE)
 async def unit(query: CallbackQuery, callback_data: kb.ConsultCb, actor: Actor,
                consultations: ConsultationsService, state: FSMContext) -> None:
@@ -604,82 +526,12 @@ async def unit(query: CallbackQuery, callback_data: kb.ConsultCb, actor: Actor,
     if c.status != "open":
         await query.answer(_error("closed"), show_alert=True)
         return
-    flats = (await _groups(actor, c.id, consultations)).get((callback_data.b, callback_data.u), [])
+    flats = (await missing_groups(actor, c.id, consultations)).get((callback_data.b, callback_data.u), [])
     if not flats:  # the last one of this unit was just recorded: back to the progress
         await _show_progress(query, c.id, actor, consultations, consultations.session)
         await query.answer(_("Every household here has answered."))
         return
-    await _rooms(query, c, callback_data.b, callback_data.u, callback_data.p, flats)
-
-
-async def _missing_household(actor: Actor, consultations: ConsultationsService, cid: int,
-                             hid: int) -> HouseholdView | None:
-    for flats in (await _groups(actor, cid, consultations)).values():
-        for h in flats:
-            if h.id == hid:
-                return h
-    return None
-
-
-@router.callback_query(kb.ConsultCb.filter(F.a == "hh"), PRIVATE)
-async def household(query: CallbackQuery, callback_data: kb.ConsultCb, actor: Actor,
-                    consultations: ConsultationsService) -> None:
-    c = await consultations.get(callback_data.c)
-    h = await _missing_household(actor, consultations, c.id, callback_data.h)
-    if h is None or c.status != "open":
-        await query.answer(_("That household has already answered.") if c.status == "open" else _error("closed"),
-                           show_alert=True)
-        return
-    d = callback_data
-    await edit_or_keep(query, _("🚪 Household {label}: what did they answer? It is marked “recorded by the captain, "
-                                "in person”.").format(label=esc(h.label)) + "\n\n" + esc(c.question),
-                       kb.record_kb(c.id, d.b, d.u, d.p, h.id, choice_labels(c)))
-    await query.answer()
-
-
-@router.callback_query(kb.ConsultCb.filter(F.a == "rc"), PRIVATE)
-async def record_answer(query: CallbackQuery, callback_data: kb.ConsultCb, actor: Actor, state: FSMContext,
-                        consultations: ConsultationsService) -> None:
-    d = callback_data
-    c = await consultations.get(d.c)
-    h = await _missing_household(actor, consultations, c.id, d.h)
-    if h is None:  # answered meanwhile (or a second tap): nothing is overwritten
-        await query.answer(_("That household has already answered."), show_alert=True)
-        return
-    try:
-        await consultations.record(actor, c.id, h.id, d.v)
-    except ConsultationError as e:
-        await query.answer(_error(e.reason) if e.reason != "choice" else _("That answer is not offered."),
-                           show_alert=True)
-        return
-    await state.set_state(Wiz.form)
-    await state.set_data({"form": {"c": c.id, "h": h.id, "b": d.b, "u": d.u, "p": d.p}})
-    await edit_or_keep(query, _("✅ Household {label}: {choice}, recorded by the captain, in person.").format(
-        label=esc(h.label), choice=esc(choice_labels(c)[d.v])) + "\n" +
-        _("📷 If you have it, send a photo of the signed paper form."), kb.form_kb(c.id, d.b, d.u, d.p))
-    await query.answer()
-
-
-@router.message(Wiz.form, F.photo)
-async def form_photo(message: Message, state: FSMContext, actor: Actor, consultations: ConsultationsService) -> None:
-    form = dict((await state.get_data()).get("form") or {})
-    await state.clear()
-    assert message.photo
-    try:
-        await consultations.attach_form(actor, int(form["c"]), int(form["h"]), message.photo[-1].file_id)
-    except ConsultationError as e:
-        await message.answer(_error(e.reason))
-        return
-    await message.answer(_("📎 The signed form is kept with the answer."),
-                         reply_markup=kb.form_kb(int(form["c"]), int(form["b"]), int(form["u"]), int(form["p"])))
-
-
-@router.message(Wiz.form)
-async def form_other(message: Message, state: FSMContext) -> None:
-    form = dict((await state.get_data()).get("form") or {})
-    await message.answer(_("Please send a photo of the signed form, or tap the button for the next household."),
-                         reply_markup=kb.form_kb(int(form.get("c", 0)), int(form.get("b", 0)),
-                                                 int(form.get("u", -1)), int(form.get("p", 0))))
+    await show_rooms(query, c, callback_data.b, callback_data.u, callback_data.p, flats)
 
 
 @router.callback_query(kb.ConsultCb.filter(F.a == "cl"), PRIVATE)
@@ -713,3 +565,7 @@ async def close_go(query: CallbackQuery, callback_data: kb.ConsultCb, actor: Act
     await edit_or_keep(query, progress_text(c, result.tally, tz) + "\n\n" +
                        _("🔒 Closed. The result goes to the residents' chats and the office now."))
     await query.answer()
+
+
+# Door to door (handlers/consult_door.py): after this router's own handlers, as when they were one module.
+router.include_router(door_router)

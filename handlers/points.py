@@ -8,7 +8,8 @@ from aiogram.filters import Command
 from aiogram.types import Message
 
 from bot.i18n import _
-from bot.services.points import PointsService, mine_text
+from bot.notices.points import mine_text
+from bot.services.points import PointsService
 from models import Member
 
 router = Router(name=__name__)

@@ -13,8 +13,9 @@ from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.i18n import _
+from bot.notices.scores import ranking_text
 from bot.services.access import Actor, Level, NotAllowed
-from bot.services.scores import ScoresService, ranking_text
+from bot.services.scores import ScoresService
 from models import Community
 
 router = Router(name=__name__)

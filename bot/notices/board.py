@@ -5,19 +5,13 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from bot.clock import Clock
 from bot.i18n import _, ngettext, use_locale
 from bot.rendering import esc, shorten
-from bot.services.board import WEEKLY_ALBUMS, BoardItem, BoardService
+from bot.services.board import WEEKLY_ALBUMS, BoardItem, BoardWeekly
 from bot.services.cards import fmt_date, fmt_when
-from bot.services.consultations import ConsultationsService
-from bot.services.outbox import Outbox
-from bot.services.surveys import running_coverage
+from bot.services.events import NoticeContext, notice
 from bot.services.triage import category_label
-from models import Community, Consultation, IssueStatus
+from models import Community, IssueStatus
 
 
 def resident_status(status: str) -> str:
@@ -63,60 +57,43 @@ def photos_of(item: BoardItem) -> list[str]:
     return item.before[:10 - len(after)] + after
 
 
-async def post_weekly(session: AsyncSession, clock: Clock, community: Community, week: str) -> int:
-    """This week's post to every residents' chat of the community that has not had it. Returns how many
-    chats got it. The outbox keys carry the chat and the week, so a second tick, a restart or a second
-    instance adds nothing; the week done per chat is recorded too, so a quiet week is looked at once."""
-    board = BoardService(session, clock)
-    outbox = Outbox(session, clock)
-    consultations = ConsultationsService(session, clock)
-    now = clock()
-    running = list((await session.execute(select(Consultation).where(
-        Consultation.community_id == community.id, Consultation.status == "open")
-        .order_by(Consultation.id))).scalars())
-    posted = 0
-    for building, chat in await board.weekly_targets(community):
-        key = f"board_week:{chat}:{week}"
-        if await board.week_done(chat, week):
-            continue
-        await board.mark_week(chat, week)
-        fixed = await board.fixed_since(building.id, now - timedelta(days=7))
-        opened = await board.open_issues(building.id)
-        surveys = await running_coverage(session, building.id)
-        asking = [c for c in running if building.id in c.building_ids]
-        if not (fixed or opened or surveys or asking):
-            continue  # nothing to say this week: no post (a quiet chat is not told so every Monday)
-        with use_locale(community.locale):
-            lines = [_("📌 <b>{building}: this week's board</b>").format(building=esc(building.name))]
-            lines += ["", ngettext("✅ Fixed this week: %(num)d", "✅ Fixed this week: %(num)d", len(fixed))]
-            for it in fixed[:10]:
-                lines += item_lines(it, community, now)
-            if not fixed:
-                lines.append(_("Nothing was fixed this week."))
-            lines += ["", ngettext("🔧 Still open: %(num)d", "🔧 Still open: %(num)d", len(opened))]
-            for it in opened[:10]:
-                lines += item_lines(it, community, now)
-            if len(opened) > 10:
-                lines.append(_("… and {n} more: send /board to me in a private chat.").format(n=len(opened) - 10))
-            asks = []
-            for c in asking:
-                tally = await consultations.tally(c.id)
+@notice(BoardWeekly)
+async def post_weekly(event: BoardWeekly, ctx: NoticeContext) -> None:
+    """This week's post to one residents' chat, in the community's language, then before/after albums of
+    what was fixed. Keyed by chat and week: a second tick, a restart or a second instance adds nothing."""
+    community = await ctx.session.get(Community, event.community_id)
+    assert community is not None
+    now = ctx.clock()
+    fixed, opened, chat = event.fixed, event.opened, event.chat_id
+    key = f"board_week:{chat}:{event.week}"
+    with use_locale(community.locale):
+        lines = [_("📌 <b>{building}: this week's board</b>").format(building=esc(event.building))]
+        lines += ["", ngettext("✅ Fixed this week: %(num)d", "✅ Fixed this week: %(num)d", len(fixed))]
+        for it in fixed[:10]:
+            lines += item_lines(it, community, now)
+        if not fixed:
+            lines.append(_("Nothing was fixed this week."))
+        lines += ["", ngettext("🔧 Still open: %(num)d", "🔧 Still open: %(num)d", len(opened))]
+        for it in opened[:10]:
+            lines += item_lines(it, community, now)
+        if len(opened) > 10:
+            lines.append(_("… and {n} more: send /board to me in a private chat.").format(n=len(opened) - 10))
+        asks = []
+        for a in event.asks:
+            if a.kind == "consultation":
                 asks.append(_("🗳 {question}: {got} of {all} households have answered ({pct}%)").format(
-                    question=esc(shorten(c.question, 80)), got=tally.answered, all=tally.households,
-                    pct=round(tally.coverage_pct)))
-            for s, p in surveys:
+                    question=esc(shorten(a.title, 80)), got=a.answered, all=a.households, pct=round(a.pct)))
+            else:
                 asks.append(_("📋 {title}: {got} of {all} households have answered ({pct}%), target {need}").format(
-                    title=esc(s.title), got=p.responses, all=p.households, pct=p.coverage, need=p.needed))
-            if asks:
-                lines += ["", _("Your household's voice counts:"), *asks]
-            lines += ["", _("Who reported what is never shown here. Report a problem or follow one: /board")]
-            await outbox.enqueue(key=key, kind="board_weekly", chat_id=chat, text="\n".join(lines),
+                    title=esc(a.title), got=a.answered, all=a.households, pct=round(a.pct), need=a.needed))
+        if asks:
+            lines += ["", _("Your household's voice counts:"), *asks]
+        lines += ["", _("Who reported what is never shown here. Report a problem or follow one: /board")]
+        await ctx.outbox.enqueue(key=key, kind="board_weekly", chat_id=chat, text="\n".join(lines),
                                  community_id=community.id, expires_at=now + timedelta(days=2))
-            with_photos = [it for it in fixed if it.before and it.after][:WEEKLY_ALBUMS]
-            for it in with_photos:
-                caption = _("{ref}: before → after").format(ref=it.hashtag)
-                await outbox.enqueue(key=f"{key}:ph:{it.id}", kind="board_weekly", chat_id=chat,
+        with_photos = [it for it in fixed if it.before and it.after][:WEEKLY_ALBUMS]
+        for it in with_photos:
+            caption = _("{ref}: before → after").format(ref=it.hashtag)
+            await ctx.outbox.enqueue(key=f"{key}:ph:{it.id}", kind="board_weekly", chat_id=chat,
                                      photos=photos_of(it), text=caption, community_id=community.id,
                                      expires_at=now + timedelta(days=2))
-        posted += 1
-    return posted

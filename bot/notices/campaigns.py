@@ -1,5 +1,5 @@
 """Campaigns: what captains, residents' chats and the office read — words only; the rules are in
-bot/services/campaigns.py. Called from the campaigns tick (phase starts, the end summary) and the
+bot/services/campaigns/. Called from the campaigns tick (phase starts, the end summary) and the
 /campaign screens; the spreadsheet of the summary is a background job (`campaign_xlsx`)."""
 
 from __future__ import annotations
@@ -10,28 +10,54 @@ from typing import Any
 from markupsafe import Markup
 from sqlalchemy import func, select
 
-from bot.i18n import _, use_locale
+from bot.i18n import LazyString, _, __, translate, use_locale
 from bot.notices.dates import day_label
 from bot.rendering import esc, render
-from bot.services.background import BackgroundService, JobFailed, JobMessage, JobOutcome, JobRun, job_kind
-from bot.services.campaigns import (
-    CampaignsService,
-    Progress,
-    phase_instruction,
-    phase_name,
-)
+from bot.services.background import JobFailed, JobMessage, JobOutcome, JobRun, job_kind
+from bot.services.campaigns import CampaignEnded, CampaignPhaseStarted, CampaignsService, Progress
 from bot.services.digests.figures import category_label
+from bot.services.events import NoticeContext, notice
 from models import Campaign, CampaignIssue, Community, Issue
 
 MAX_ROWS = 40  # building lines on one screen (a message holds 4096 characters)
 ALBUM_SIZE = 10  # Telegram albums hold 2–10 items: five before/after pairs each
+
+# The default template's phases (bot.services.campaigns.PHASE_KEYS), marked for translation here; a phase
+# stores its key, and its instruction only when staff typed their own.
+PHASES: dict[str, LazyString] = {
+    "publicity": __("Publicity and mobilisation"),
+    "self_check": __("Residents check and fix it themselves"),
+    "clean_up": __("Concentrated clean-up"),
+    "acceptance": __("Inspection and acceptance"),
+}
+PHASE_INSTRUCTIONS: dict[str, LazyString] = {
+    "publicity": __("Please tell every household what the campaign is about and what must change, in the "
+                    "chats and on the notice boards."),
+    "self_check": __("Residents put things right themselves now: please remind them, and report what is "
+                     "still wrong."),
+    "clean_up": __("The concentrated clean-up starts: captains, please walk your buildings and report every "
+                   "case still there."),
+    "acceptance": __("Check the fixes on site: please verify the reported cases and report anything left."),
+}
+
+
+def phase_name(key: str, locale: str) -> str:
+    return translate(locale, PHASES[key].message) if key in PHASES else key
+
+
+def phase_instruction(phase: dict[str, Any], locale: str) -> str:
+    text = phase.get("instruction")
+    if text:
+        return str(text)
+    words = PHASE_INSTRUCTIONS.get(str(phase.get("key")))
+    return translate(locale, words.message) if words is not None else ""
 
 
 def span_text(campaign: Campaign) -> str:
     return _("%(first)s – %(last)s", first=day_label(campaign.start_day), last=day_label(campaign.end_day))
 
 
-def categories_text(campaign: Any, community: Community | None, locale: str) -> str:
+def categories_text(campaign: Any, community: Community, locale: str) -> str:
     sep = "、" if locale.startswith("zh") else ", "
     return sep.join(category_label(community, key, locale) for key in campaign.categories or [])
 
@@ -59,6 +85,22 @@ def progress_block(progress: Progress, locale: str) -> str:
                       rows=rows[:MAX_ROWS], more=max(0, len(rows) - MAX_ROWS), quiet=quiet,
                       place=place, categories=categories_text(c, community, locale),
                       phase=phase, target=c.target, p=progress, zh=locale.startswith("zh"))
+
+
+def _service(ctx: NoticeContext) -> CampaignsService:
+    return CampaignsService(ctx.session, ctx.clock, ctx.members, ctx.chats, ctx.outbox)
+
+
+@notice(CampaignPhaseStarted)
+async def phase_started(event: CampaignPhaseStarted, ctx: NoticeContext) -> None:
+    svc = _service(ctx)
+    await send_phase(svc, await svc.get(event.campaign_id), event.index)
+
+
+@notice(CampaignEnded)
+async def campaign_ended(event: CampaignEnded, ctx: NoticeContext) -> None:
+    svc = _service(ctx)
+    await send_end_summary(svc, await svc.get(event.campaign_id))
 
 
 async def send_phase(svc: CampaignsService, campaign: Campaign, index: int) -> None:
@@ -94,7 +136,7 @@ async def send_phase(svc: CampaignsService, campaign: Campaign, index: int) -> N
 
 async def send_end_summary(svc: CampaignsService, campaign: Campaign) -> None:
     """The office's summary at the end: figures and the table, then the before/after album of the best
-    ten (albums of five pairs), then (a background job) the spreadsheet of every issue."""
+    ten (albums of five pairs). The spreadsheet of every issue follows (CampaignsService.queue_xlsx)."""
     community = await svc.session.get(Community, campaign.community_id)
     assert community is not None
     summary = await svc.summary(campaign)
@@ -109,11 +151,12 @@ async def send_end_summary(svc: CampaignsService, campaign: Campaign) -> None:
                           progress=Markup(await progress_text(svc, summary.progress, locale)),
                           album=len(summary.album))
         key = f"campaign:{campaign.id}:summary:{chat_id}"
-        common = {"kind": "campaign_summary", "community_id": community.id}
+        kind = "campaign_summary"
         if person is not None:
-            await svc.outbox.notify(person, key=key, text=text, tz=community.timezone, **common)
+            await svc.outbox.notify(person, key=key, kind=kind, text=text, tz=community.timezone,
+                                    community_id=community.id)
         else:
-            await svc.outbox.enqueue(key=key, chat_id=chat_id, text=text, **common)
+            await svc.outbox.enqueue(key=key, kind=kind, chat_id=chat_id, text=text, community_id=community.id)
         photos = [fid for _ref, before, after in summary.album for fid in (before, after)]
         for n in range(0, len(photos), ALBUM_SIZE):
             part = photos[n:n + ALBUM_SIZE]
@@ -122,27 +165,8 @@ async def send_end_summary(svc: CampaignsService, campaign: Campaign) -> None:
                 caption = _("Before → after: {refs}").format(refs=" ".join(f"#{esc(r)}" for r, _b, _a in refs))
             # A single photo cannot be an album; a pair always can (two items).
             await svc.outbox.enqueue(key=f"{key}:album{n // ALBUM_SIZE}", chat_id=chat_id, photos=part,
-                                     text=caption, member_id=person.id if person else None, **common)
-    campaign.summary_at = svc.clock()
-    await queue_xlsx(svc, campaign)
-
-
-async def queue_xlsx(svc: CampaignsService, campaign: Campaign) -> None:
-    """Hand the spreadsheet to the worker (its owner may have another job running: the tick retries)."""
-    owner = await svc.xlsx_owner(campaign)
-    if owner is None:
-        campaign.xlsx_queued_at = svc.clock()  # nobody to run it as: no spreadsheet
-        return
-    office, _staff = await svc.office_recipients(campaign.community_id)
-    community = await svc.session.get(Community, campaign.community_id)
-    assert community is not None
-    chat_id = office if office is not None else owner.telegram_id
-    locale = community.locale if office is not None else svc.members.locale_for(owner, community)
-    job = await BackgroundService(svc.session, svc.clock).submit(
-        kind="campaign_xlsx", member_id=owner.id, chat_id=chat_id, locale=locale,
-        params={"campaign_id": campaign.id})
-    if job is not None:
-        campaign.xlsx_queued_at = svc.clock()
+                                     text=caption, member_id=person.id if person else None, kind=kind,
+                                     community_id=community.id)
 
 
 @job_kind("campaign_xlsx")

@@ -1,11 +1,9 @@
 """Consultations: what residents, chats, the author and the office read — words only; the rules are in
-bot/services/consultations.py. Called from the consultations tick (announce, remind, close)."""
+bot/services/consultations.py. Worded from the consultations tick's events (announce, tally, remind, close)."""
 
 from __future__ import annotations
 
 import base64
-from datetime import datetime, time, timedelta
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,6 +13,10 @@ from bot.i18n import _, ngettext, use_locale
 from bot.rendering import esc, local_time
 from bot.services.chats import ChatsService
 from bot.services.consultations import (
+    ConsultationAnnounced,
+    ConsultationClosed,
+    ConsultationOpen,
+    ConsultationReminderDue,
     ConsultationsService,
     HouseholdAnswer,
     Result,
@@ -22,21 +24,26 @@ from bot.services.consultations import (
     result_xlsx,
     tally_every,
 )
+from bot.services.events import NoticeContext, notice
 from bot.services.members import MembersService
 from bot.services.outbox import Buttons, Outbox
-from models import (
-    Community,
-    Consultation,
-    ConsultationPost,
-    ConsultationVote,
-    Household,
-    HouseholdMember,
-    Member,
-    Role,
-)
+from models import Community, Consultation, ConsultationPost, Member
 
-REMIND_BEFORE = timedelta(days=2)
-MORNING = time(8, 0)
+ERRORS = {
+    "deadline_format": lambda: _("I could not read that date."),
+    "deadline_past": lambda: _("That moment has already passed."),
+    "deadline_far": lambda: _("That is too far away: at most 90 days."),
+    "closed": lambda: _("This consultation is closed."),
+    "no_households": lambda: _("These places have no households in the structure file yet."),
+    "choices": lambda: _("Please give between 2 and 6 choices."),
+    "can_still_change": lambda: _("The outcome can still change: it cannot be closed early yet."),
+    "not_author": lambda: _("Only its author can close a consultation early."),
+}
+
+
+def error_text(reason: str) -> str:
+    """A ConsultationError's reason in words (the wizard's and the author's screens)."""
+    return ERRORS.get(reason, lambda: _("That did not work. Please try again."))()
 
 
 def choice_labels(c: Consultation) -> list[str]:
@@ -186,70 +193,52 @@ def via_words() -> dict[str, str]:
     return {"bot": _("in the bot"), "in_person": _("recorded by the captain, in person")}
 
 
-async def _people(session: AsyncSession, c: Consultation) -> list[tuple[Member, str | None]]:
-    """Everyone who lives in the places (residents and captains there), with their household label."""
-    # DISTINCT over ids, not whole rows: PostgreSQL cannot compare Member's JSON column.
-    ids = (select(Role.member_id).where(Role.building_id.in_(list(c.building_ids)),
-                                        Role.role.in_(["resident", "captain"])).distinct())
-    rows = (await session.execute(
-        select(Member).where(Member.id.in_(ids), Member.data_deleted_at.is_(None), Member.started.is_(True))
-        .order_by(Member.id))).scalars().all()
-    labels = dict((await session.execute(
-        select(HouseholdMember.member_id, Household.label).join(Household, Household.id == HouseholdMember.household_id)
-        .where(Household.building_id.in_(list(c.building_ids))))).all())
-    return [(m, labels.get(m.id)) for m in rows]
+async def _load(ctx: NoticeContext, consultation_id: int) -> tuple[ConsultationsService, Consultation, Community]:
+    service = ConsultationsService(ctx.session, ctx.clock)
+    c = await service.get(consultation_id)
+    community = await ctx.session.get(Community, c.community_id)
+    assert community is not None
+    return service, c, community
 
 
-async def _unanswered(session: AsyncSession, c: Consultation) -> list[Member]:
-    answered = select(ConsultationVote.household_id).where(ConsultationVote.consultation_id == c.id)
-    ids = (select(HouseholdMember.member_id).join(Household, Household.id == HouseholdMember.household_id)
-           .where(Household.building_id.in_(list(c.building_ids)), Household.id.not_in(answered)))
-    return list((await session.execute(
-        select(Member).where(Member.id.in_(ids), Member.data_deleted_at.is_(None), Member.started.is_(True))
-        .order_by(Member.id))).scalars())
+@notice(ConsultationAnnounced)
+async def announced(event: ConsultationAnnounced, ctx: NoticeContext) -> None:
+    """The plan, then the question with the household's buttons, to everyone who lives in the places."""
+    service, c, community = await _load(ctx, event.consultation_id)
+    outbox = ctx.outbox
+    tz = community.timezone
+    for m, label in await service.residents(c):
+        with use_locale(ctx.members.locale_for(m, community)):
+            await send_plan(outbox, c, key=f"consult:{c.id}:plan:{m.id}", to=m, tz=tz)
+            await outbox.notify(m, key=f"consult:{c.id}:invite:{m.id}", kind="consult_invite",
+                                text=invitation(c, tz, label), tz=tz,
+                                buttons=vote_buttons(c) if label else None, community_id=c.community_id)
 
 
-async def tick(session: AsyncSession, clock: Clock) -> None:
-    """Announce new consultations, remind households that have not answered, close those past their
-    deadline. Every message has a unique outbox key, so a double tick or a restart sends nothing twice."""
-    service = ConsultationsService(session, clock)
-    members = MembersService(session, clock)
-    chats = ChatsService(session, clock, members)
-    outbox = Outbox(session, clock)
-    now = clock()
-    for c in (await session.execute(select(Consultation).where(Consultation.status == "open"))).scalars().all():
-        community = await session.get(Community, c.community_id)
-        assert community is not None
-        tz = community.timezone
-        if c.announced_at is None and now < c.deadline:
-            for m, label in await _people(session, c):
-                with use_locale(members.locale_for(m, community)):
-                    await send_plan(outbox, c, key=f"consult:{c.id}:plan:{m.id}", to=m, tz=tz)
-                    await outbox.notify(m, key=f"consult:{c.id}:invite:{m.id}", kind="consult_invite",
-                                        text=invitation(c, tz, label), tz=tz,
-                                        buttons=vote_buttons(c) if label else None, community_id=c.community_id)
-            c.announced_at = now
-        if now < c.deadline:
-            t = await service.tally(c.id)
-            await post_to_chats(session, outbox, chats, c, t, community)
-            await refresh_tally(session, outbox, c, t, community)
-            local_deadline = c.deadline.astimezone(ZoneInfo(tz))
-            morning = datetime.combine(local_deadline.date(), MORNING, ZoneInfo(tz))
-            due: list[tuple[str, bool]] = []
-            if now >= c.deadline - REMIND_BEFORE and c.created_at < c.deadline - REMIND_BEFORE and now < morning:
-                due.append(("remind2", False))
-            if morning <= now and c.created_at < morning:
-                due.append(("remindday", True))
-            for kind, last_day in due:
-                for m in await _unanswered(session, c):
-                    with use_locale(members.locale_for(m, community)):
-                        await outbox.notify(m, key=f"consult:{c.id}:{kind}:{m.id}", kind="consult_reminder",
-                                            text=reminder(c, tz, last_day), tz=tz, buttons=vote_buttons(c),
-                                            community_id=c.community_id)
-            continue
-        result = await service.close(c.id)
-        if result is not None:
-            await announce_result(session, clock, c, result)
+@notice(ConsultationOpen)
+async def still_open(event: ConsultationOpen, ctx: NoticeContext) -> None:
+    _service, c, community = await _load(ctx, event.consultation_id)
+    outbox = ctx.outbox
+    await post_to_chats(ctx.session, outbox, ctx.chats, c, event.tally, community)
+    await refresh_tally(ctx.session, outbox, c, event.tally, community)
+
+
+@notice(ConsultationReminderDue)
+async def remind(event: ConsultationReminderDue, ctx: NoticeContext) -> None:
+    service, c, community = await _load(ctx, event.consultation_id)
+    outbox = ctx.outbox
+    tz = community.timezone
+    for m in await service.unanswered(c):
+        with use_locale(ctx.members.locale_for(m, community)):
+            await outbox.notify(m, key=f"consult:{c.id}:{event.kind}:{m.id}", kind="consult_reminder",
+                                text=reminder(c, tz, event.last_day), tz=tz, buttons=vote_buttons(c),
+                                community_id=c.community_id)
+
+
+@notice(ConsultationClosed)
+async def closed(event: ConsultationClosed, ctx: NoticeContext) -> None:
+    _service, c, _community = await _load(ctx, event.consultation_id)
+    await announce_result(ctx.session, ctx.clock, c, event.result)
 
 
 async def announce_result(session: AsyncSession, clock: Clock, c: Consultation, result: Result) -> None:

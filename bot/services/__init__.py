@@ -139,7 +139,7 @@ def build_services(session: AsyncSession, clock: Clock, settings: Settings) -> S
         referrals=ReferralService(*common, cards),
         relays=RelayService(*common, cards),
         campaigns=CampaignsService(*common),
-        inspections=InspectionsService(*common, reporting=reporting),
+        inspections=InspectionsService(*common, reporting),
         scores=ScoresService(*common),
         points=PointsService(*common),
     )

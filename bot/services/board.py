@@ -27,7 +27,22 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
 from bot.jobs import JobContext, job
-from models import Building, ChatLink, Community, Issue, IssueFollower, IssuePhoto, IssueStatus, JobLease, Role
+from bot.services.base import events_for
+from bot.services.consultations import ConsultationsService
+from bot.services.events import Event
+from bot.services.surveys import running_coverage
+from models import (
+    Building,
+    ChatLink,
+    Community,
+    Consultation,
+    Issue,
+    IssueFollower,
+    IssuePhoto,
+    IssueStatus,
+    JobLease,
+    Role,
+)
 
 FIXED_DAYS = 30  # how far back /board shows fixed issues
 PER_PAGE = 6
@@ -73,6 +88,31 @@ class BoardPage:
     pages: int
     open_total: int
     fixed_total: int
+
+
+@dataclass(frozen=True)
+class Ask:
+    """A question residents are being asked in the building: a consultation (🗳) or a survey (📋)."""
+
+    kind: str  # "consultation" | "survey"
+    title: str
+    answered: int
+    households: int
+    pct: float
+    needed: int | None = None  # a survey's target
+
+
+@dataclass(frozen=True)
+class BoardWeekly(Event):
+    """This week's post to one residents' chat (每周一通报), with something to say."""
+
+    community_id: int
+    building: str
+    chat_id: int
+    week: str
+    fixed: tuple[BoardItem, ...]
+    opened: tuple[BoardItem, ...]
+    asks: tuple[Ask, ...]
 
 
 def board_settings(community: Community) -> dict[str, Any]:
@@ -128,6 +168,17 @@ class BoardService:
         ids = select(Role.building_id).where(Role.member_id == member_id, Role.building_id.is_not(None))
         return list((await self.session.execute(
             select(Building).where(Building.id.in_(ids)).order_by(Building.id))).scalars())
+
+    async def building(self, building_id: int) -> Building:
+        found = await self.session.get(Building, building_id)
+        if found is None:
+            raise LookupError("building")
+        return found
+
+    async def community_of(self, building: Building) -> Community:
+        community = await self.session.get(Community, building.community_id)
+        assert community is not None
+        return community
 
     def _visible(self, building_id: int) -> Any:
         return and_(Issue.building_id == building_id,
@@ -211,12 +262,44 @@ class BoardService:
         await self.session.execute(update(JobLease).where(JobLease.name == name).values(holder=week, until=now))
 
 
+    async def post_weekly(self, community: Community, week: str) -> int:
+        """This week's post to every residents' chat of the community that has not had it (recorded as
+        BoardWeekly; bot/notices/board.py words it). Returns how many chats got it. The outbox keys carry the
+        chat and the week, so a second tick, a restart or a second instance adds nothing; the week done per
+        chat is recorded too, so a quiet week is looked at once."""
+        consultations = ConsultationsService(self.session, self.clock)
+        events = events_for(self.session, self.clock)
+        now = self.clock()
+        running = list((await self.session.execute(select(Consultation).where(
+            Consultation.community_id == community.id, Consultation.status == "open")
+            .order_by(Consultation.id))).scalars())
+        posted = 0
+        for building, chat in await self.weekly_targets(community):
+            if await self.week_done(chat, week):
+                continue
+            await self.mark_week(chat, week)
+            fixed = await self.fixed_since(building.id, now - timedelta(days=7))
+            opened = await self.open_issues(building.id)
+            surveys = await running_coverage(self.session, building.id)
+            asking = [c for c in running if building.id in c.building_ids]
+            if not (fixed or opened or surveys or asking):
+                continue  # nothing to say this week: no post (a quiet chat is not told so every Monday)
+            asks = []
+            for c in asking:
+                tally = await consultations.tally(c.id)
+                asks.append(Ask("consultation", c.question, tally.answered, tally.households, tally.coverage_pct))
+            for sv, p in surveys:
+                asks.append(Ask("survey", sv.title, p.responses, p.households, p.coverage, p.needed))
+            await events.record(BoardWeekly(community.id, building.name, chat, week, tuple(fixed), tuple(opened),
+                                            tuple(asks)))
+            posted += 1
+        return posted
+
+
 @job("board_weekly")
 async def board_weekly(session: AsyncSession, ctx: JobContext) -> None:
-    from bot.notices.board import post_weekly
-
-    now = ctx.clock()
+    board = BoardService(session, ctx.clock)
     for community in (await session.execute(select(Community))).scalars():
-        week = weekly_due(community, now)
+        week = weekly_due(community, ctx.clock())
         if week is not None:
-            await post_weekly(session, ctx.clock, community, week)
+            await board.post_weekly(community, week)

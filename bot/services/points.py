@@ -16,7 +16,7 @@ Community settings (``community.settings["points"]``):
 
 `/points` shows a person their points and rank; the monthly report names the month's volunteers of the
 month (志愿之星) to the office; the residents' chats get a thank-you post that names only the people who
-agreed in /settings ("points_public"); everyone else is counted, never named.
+agreed in /settings ("points_public"); everyone else is counted, never named. The words are in bot/notices/points.py.
 """
 
 from __future__ import annotations
@@ -28,10 +28,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.i18n import _, ngettext, use_locale
 from bot.jobs import JobContext, job
-from bot.rendering import esc
 from bot.services.base import CommunityService
+from bot.services.events import Event
 from bot.services.members import MembersService
 from models import (
     ChatLink,
@@ -95,6 +94,17 @@ def _bounds(community: Community, first: date, last: date) -> tuple[datetime, da
             datetime.combine(last + timedelta(days=1), time(0), tz).astimezone(UTC))
 
 
+@dataclass(frozen=True)
+class ThanksDue(Event):
+    """Last month's thank-you to the residents' chats (month label "2026-11" in the once-only key)."""
+
+    community_id: int
+    month: str
+    chat_ids: tuple[int, ...]
+    standing: Standing
+    people: dict[int, Member]
+
+
 class PointsService(CommunityService):
     async def standing(self, community: Community, first: date, last: date) -> Standing:
         """Everyone's points for local days first..last, best first, ranks shared on ties."""
@@ -111,16 +121,18 @@ class PointsService(CommunityService):
                 .where(PatrolShift.community_id == community.id, ShiftAssignment.checked_in_at >= start,
                        ShiftAssignment.checked_in_at < end, ShiftAssignment.checked_out_at.is_not(None),
                        ShiftAssignment.auto_closed.is_(False)))).all():
-            tally(mid).hours += max(0.0, (left - came).total_seconds() / 3600)
+            if came is not None and left is not None:  # (the query asks for both)
+                tally(mid).hours += max(0.0, (left - came).total_seconds() / 3600)
         for (mid,) in (await self.session.execute(
                 select(CleaningRsvp.member_id).join(CleaningDay, CleaningDay.id == CleaningRsvp.day_id)
                 .where(CleaningDay.community_id == community.id, CleaningRsvp.attended.is_(True),
                        CleaningDay.starts_at >= start, CleaningDay.starts_at < end))).all():
             tally(mid).cleaning += 1
-        for (mid,) in (await self.session.execute(select(Issue.reporter_id).where(
+        for (reporter,) in (await self.session.execute(select(Issue.reporter_id).where(
                 Issue.community_id == community.id, Issue.reporter_id.is_not(None),
                 Issue.close_how == CloseHow.VERIFIED, Issue.closed_at >= start, Issue.closed_at < end))).all():
-            tally(mid).reports += 1
+            if reporter is not None:  # (the query asks for a reporter)
+                tally(reporter).reports += 1
         from bot.services.inspections import inspections_done
 
         for mid, n in (await inspections_done(self.session, community.id, start, end)).items():
@@ -177,101 +189,17 @@ class PointsService(CommunityService):
             chats = list((await self.session.execute(select(ChatLink.chat_id).where(
                 ChatLink.community_id == community.id, ChatLink.kind == "residents").order_by(ChatLink.id)
             )).scalars())
-            with use_locale(community.locale):
-                text = thanks_text(standing, people)
-            for chat in chats:
-                if await self.outbox.enqueue(key=f"points:thanks:{community.id}:{last:%Y-%m}:{chat}",
-                                             kind="points_thanks", chat_id=chat, text=text,
-                                             community_id=community.id, expires_at=now + SEND_WITHIN):
-                    sent += 1
+            await self.events.record(ThanksDue(community.id, f"{last:%Y-%m}", tuple(chats), standing, people))
+            sent += len(chats)
         return sent
 
 
-# --- words (in the caller's locale) --------------------------------------------------------------------
-
-
-def breakdown(t: Tally, rules: dict[str, int]) -> list[str]:
-    lines = []
-    if t.hours:
-        lines.append(_("🚶 Patrols: {hours} h × {rate} = {points}").format(
-            hours=f"{t.hours:g}", rate=rules["patrol_hour"], points=round(t.hours * rules["patrol_hour"])))
-    if t.cleaning:
-        lines.append(_("🧹 Cleaning days: {n} × {rate} = {points}").format(
-            n=t.cleaning, rate=rules["cleaning_day"], points=t.cleaning * rules["cleaning_day"]))
-    if t.reports:
-        lines.append(_("📷 Reports verified as real problems: {n} × {rate} = {points}").format(
-            n=t.reports, rate=rules["verified_report"], points=t.reports * rules["verified_report"]))
-    if t.inspections:
-        lines.append(_("🔍 Inspections: {n} × {rate} = {points}").format(
-            n=t.inspections, rate=rules["inspection"], points=t.inspections * rules["inspection"]))
-    return lines
-
-
-def rules_line(rules: dict[str, int]) -> str:
-    return _("How points are earned: {hour} per patrol hour (checked in and out), {day} per cleaning day "
-             "attended, {report} per report verified as a real problem, {insp} per inspection.").format(
-        hour=rules["patrol_hour"], day=rules["cleaning_day"], report=rules["verified_report"],
-        insp=rules["inspection"])
-
-
-def mine_text(member: Member, month: Standing, year: Standing) -> str:
-    lines = [_("🌟 <b>Your volunteer points</b>")]
-    for label, standing in ((_("This month"), month), (_("This year"), year)):
-        t = standing.of(member.id)
-        if t is None:
-            lines.append(_("{period}: no points yet").format(period=label))
-            continue
-        lines.append(_("{period}: <b>{points}</b> points · rank {rank} of {total}").format(
-            period=label, points=t.points, rank=t.rank, total=len(standing.tallies)))
-        if standing is month:
-            lines += ["  " + x for x in breakdown(t, standing.rules)]
-    lines += ["", rules_line(month.rules),
-              _("Whether you are named in the monthly public thanks is your choice: /settings → Notifications.")]
-    return "\n".join(lines)
-
-
-def stars_text(standing: Standing, people: dict[int, Member]) -> str:
-    """The monthly report's volunteers of the month, for the office (who may see names)."""
-    lines = [_("🌟 <b>Volunteers of the month (志愿之星)</b>")]
-    for t in standing.tallies[:STARS]:
-        m = people.get(t.member_id)
-        lines.append(_("{rank}. {name} — {points} points").format(
-            rank=t.rank, name=esc(m.display_name if m else "—"), points=t.points))
-        lines += ["   " + x for x in breakdown(t, standing.rules)]
-    lines.append(ngettext("%(num)d volunteer earned points this month.",
-                          "%(num)d volunteers earned points this month.", len(standing.tallies)))
-    lines.append(rules_line(standing.rules))
-    return "\n".join(lines)
-
-
-def thanks_text(standing: Standing, people: dict[int, Member]) -> str:
-    """The residents' chats' thank-you: totals for everyone, names only of those who agreed."""
-    hours = round(sum(t.hours for t in standing.tallies), 1)
-    named = [people[t.member_id] for t in standing.tallies[:STARS]
-             if t.member_id in people and MembersService.wants(people[t.member_id], "points_public")
-             and people[t.member_id].data_deleted_at is None]
-    lines = [_("🌟 <b>Thank you, volunteers!</b>"),
-             ngettext("Last month %(num)d neighbour volunteered for the community",
-                      "Last month %(num)d neighbours volunteered for the community", len(standing.tallies))
-             + (_(", with {hours} hours of patrols.").format(hours=f"{hours:g}") if hours else ".")]
-    if named:
-        lines.append(_("Volunteers of the month: {names}.").format(names=", ".join(esc(m.display_name) for m in named)))
-    lines.append(_("Want to help? Ask your building captain, or join a patrol with /patrols."))
-    return "\n".join(lines)
-
-
-async def monthly_section(session: AsyncSession, community: Community, kind: str, first: date, last: date,
-                          locale: str) -> list[str]:
-    """The monthly report's 志愿之星 (bot/services/digests.py REPORT_SECTIONS)."""
-    if kind != "monthly":
-        return []
-    service = PointsService(session)
-    standing = await service.standing(community, first, last)
-    if not standing.tallies:
-        return []
-    people = await service.names(standing.tallies[:STARS])
-    with use_locale(locale):
-        return [stars_text(standing, people)]
+def named_in_thanks(standing: Standing, people: dict[int, Member]) -> list[Member]:
+    """Whom the residents' chats' thank-you names: the volunteers of the month who agreed in /settings
+    ("points_public") and whose data is not erased; everyone else is counted, never named."""
+    return [people[t.member_id] for t in standing.tallies[:STARS]
+            if t.member_id in people and MembersService.wants(people[t.member_id], "points_public")
+            and people[t.member_id].data_deleted_at is None]
 
 
 @job("points_thanks")
@@ -279,14 +207,4 @@ async def points_thanks(session: AsyncSession, ctx: JobContext) -> None:
     await PointsService(session, ctx.clock).run_due()
 
 
-def _register_section() -> None:
-    from bot.services.digests import REPORT_SECTIONS
-
-    if monthly_section not in REPORT_SECTIONS:
-        REPORT_SECTIONS.append(monthly_section)
-
-
-_register_section()
-
-__all__ = ["DEFAULT_RULES", "PointsService", "Standing", "Tally", "mine_text", "rules_of", "stars_text",
-           "thanks_text"]
+__all__ = ["DEFAULT_RULES", "STARS", "PointsService", "Standing", "Tally", "ThanksDue", "named_in_thanks", "rules_of"]

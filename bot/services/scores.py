@@ -18,7 +18,7 @@ Community settings (``community.settings["scores"]``):
     public_list: false        # the red and black list (红黑榜) in the residents' chats, monthly
     quarterly: true           # the quarterly report (季度通报) to the office on the first day of a quarter
 
-Rules only; the words are in the module's render functions (called under the reader's locale).
+Rules only; the words are in bot/notices/scores.py.
 """
 
 from __future__ import annotations
@@ -31,11 +31,10 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.i18n import _, __, current_locale, use_locale
 from bot.jobs import JobContext, job
-from bot.rendering import esc
 from bot.services.access import Actor, Level, NotAllowed, Place, can
 from bot.services.base import CommunityService
+from bot.services.events import Event
 from models import (
     Area,
     Building,
@@ -58,14 +57,6 @@ from models import (
 COMPONENTS = ("on_time", "verified", "satisfaction", "inspections", "cleaning", "patrols")
 DEFAULT_WEIGHTS: dict[str, int] = {"on_time": 25, "verified": 15, "satisfaction": 20, "inspections": 20,
                                    "cleaning": 10, "patrols": 10}
-LABELS = {
-    "on_time": __("on-time fixes"),
-    "verified": __("verified on site"),
-    "satisfaction": __("satisfaction"),
-    "inspections": __("inspection pass rate"),
-    "cleaning": __("cleaning-day turnout"),
-    "patrols": __("patrol shifts staffed"),
-}
 PUBLIC_TOP = 3
 SEND_AT = time(9, 0)
 SEND_WITHIN = timedelta(days=3)  # after downtime, a report still goes out this long after its day
@@ -135,6 +126,18 @@ class Ranking:
     areas: list[AreaScore]
 
 
+@dataclass(frozen=True)
+class RankingDue(Event):
+    """A ranking to publish: the quarterly report to the office chat ("quarter", key label "2026Q3"), or the
+    red and black list to the residents' chats ("board", key label "2026-09")."""
+
+    kind: str
+    community_id: int
+    label: str
+    chat_ids: tuple[int, ...]
+    ranking: Ranking
+
+
 def combine(parts: dict[str, float], weights: dict[str, int]) -> float | None:
     used = {k: w for k, w in weights.items() if k in parts and w > 0}
     total = sum(used.values())
@@ -166,7 +169,7 @@ class ScoresService(CommunityService):
                 parts[bid][key] = (good / total, total)
 
         # on-time fixes: first deadline in the period, fixed (resolved) by it
-        acc: dict[int, list[int]] = {}
+        acc: dict[int | None, list[int]] = {}
         for bid, resolved, due in (await self.session.execute(select(
                 Issue.building_id, Issue.resolved_at, func.coalesce(Issue.first_deadline_at, Issue.deadline_at))
                 .where(Issue.community_id == community.id,
@@ -193,11 +196,12 @@ class ScoresService(CommunityService):
             put(bid, "verified", good, total)
 
         # satisfaction: issue ratings and survey answers, each 1–5, as a share of the way from 1 to 5
-        sat: dict[int, list[float]] = {}
+        sat: dict[int | None, list[float]] = {}
         for bid, rating in (await self.session.execute(select(Issue.building_id, Issue.satisfaction).where(
                 Issue.community_id == community.id, Issue.satisfaction.is_not(None),
                 Issue.resolved_at >= start, Issue.resolved_at < end))).all():
-            sat.setdefault(bid, []).append(float(rating))
+            if rating is not None:  # (the query leaves unrated issues out)
+                sat.setdefault(bid, []).append(float(rating))
         for bid, scores in (await self.session.execute(select(SurveyResponse.building_id, SurveyResponse.scores)
                                                         .where(SurveyResponse.created_at >= start,
                                                                SurveyResponse.created_at < end))).all():
@@ -346,12 +350,7 @@ class ScoresService(CommunityService):
         office = await self.chats.office_chat(community.id)
         if office is None:
             return 0
-        with use_locale(community.locale):
-            texts = quarterly_texts(ranking)
-        for i, text in enumerate(texts):
-            await self.outbox.enqueue(key=f"scores:quarter:{community.id}:{label}:{office}:{i}", kind="scores_quarter",
-                                      chat_id=office, text=text, community_id=community.id,
-                                      expires_at=self.clock() + timedelta(days=3))
+        await self.events.record(RankingDue("quarter", community.id, label, (office,), ranking))
         return 1
 
     async def _public_list(self, community: Community, day: date) -> int:
@@ -360,92 +359,8 @@ class ScoresService(CommunityService):
             return 0
         chats = list((await self.session.execute(select(ChatLink.chat_id).where(
             ChatLink.community_id == community.id, ChatLink.kind == "residents").order_by(ChatLink.id))).scalars())
-        with use_locale(community.locale):
-            text = public_list_text(ranking)
-        for chat in chats:
-            await self.outbox.enqueue(key=f"scores:board:{community.id}:{ranking.first:%Y-%m}:{chat}",
-                                      kind="scores_board", chat_id=chat, text=text, community_id=community.id,
-                                      expires_at=self.clock() + timedelta(days=3))
+        await self.events.record(RankingDue("board", community.id, f"{ranking.first:%Y-%m}", tuple(chats), ranking))
         return len(chats)
-
-
-# --- words (in the caller's locale) --------------------------------------------------------------------
-
-
-def pct(value: float | None) -> str:
-    return "—" if value is None else f"{round(100 * value)}%"
-
-
-def weights_line(weights: dict[str, int]) -> str:
-    parts = [f"{LABELS[k]} {w}" for k, w in weights.items() if w]
-    return _("⚖️ Weights: {parts}. A figure without data is left out and the rest count in its place.").format(
-        parts=" · ".join(parts))
-
-
-def period_label(ranking: Ranking) -> str:
-    if ranking.kind == "quarter":
-        return _("{year} Q{q}").format(year=ranking.first.year, q=(ranking.first.month - 1) // 3 + 1)
-    return _("{year}-{month:02d}").format(year=ranking.first.year, month=ranking.first.month)
-
-
-def building_line(r: BuildingScore) -> str:
-    if r.score is None:
-        return _("· {place}: no figures yet").format(place=esc(r.name))
-    # Chinese lists take the enumeration comma (、), not an English ", ".
-    detail = ("、" if current_locale().startswith("zh") else ", ").join(
-        f"{LABELS[k]} {pct(v)}" for k, v in r.parts.items())
-    return _("{rank}. {place} — <b>{score}</b> ({detail})").format(
-        rank=r.rank, place=esc(r.name), score=f"{r.score:.1f}", detail=detail)
-
-
-def ranking_text(ranking: Ranking, *, title: str | None = None) -> str:
-    lines = [title or _("🏆 <b>Building ranking</b> · {period}").format(period=period_label(ranking))]
-    lines += [building_line(r) for r in ranking.buildings]
-    if ranking.areas:
-        lines += ["", _("<b>Areas</b>")]
-        for i, a in enumerate(ranking.areas, start=1):
-            lines.append(_("{rank}. {place} — <b>{score}</b>").format(
-                rank=i, place=esc(a.name), score="—" if a.score is None else f"{a.score:.1f}"))
-    lines += ["", weights_line(ranking.weights)]
-    return "\n".join(lines)
-
-
-def quarterly_texts(ranking: Ranking) -> list[str]:
-    title = _("📣 <b>Quarterly report (季度通报)</b> · {name} · {period}").format(
-        name=esc(ranking.community.name), period=period_label(ranking))
-    return [ranking_text(ranking, title=title)]
-
-
-def public_list_text(ranking: Ranking) -> str:
-    """The red and black list: the top three, and the bottom three with what to fix first. Buildings only,
-    never people."""
-    scored = [r for r in ranking.buildings if r.score is not None]
-    # With few buildings the lists share them out: nobody is both praised and criticised.
-    top = scored[:min(PUBLIC_TOP, (len(scored) + 1) // 2)]
-    bottom = [r for r in scored[::-1] if r not in top][:PUBLIC_TOP]
-    lines = [_("🏮 <b>Red and black list</b> · {period}").format(period=period_label(ranking)), "",
-             _("🔴 <b>Red list — well done</b>")]
-    lines += [_("{rank}. {place} — {score}").format(rank=r.rank, place=esc(r.name), score=f"{r.score:.1f}")
-              for r in top]
-    if bottom:
-        lines += ["", _("⚫ <b>Black list — to fix</b>")]
-        for r in bottom:
-            weak = r.weakest()
-            lines.append(_("{rank}. {place} — {score}: improve {what} ({value})").format(
-                rank=r.rank, place=esc(r.name), score=f"{r.score:.1f}", what=LABELS[weak] if weak else "—",
-                value=pct(r.parts.get(weak)) if weak else "—"))
-    lines += ["", weights_line(ranking.weights)]
-    return "\n".join(lines)
-
-
-async def monthly_section(session: AsyncSession, community: Community, kind: str, first: date, last: date,
-                          locale: str) -> list[str]:
-    """The monthly report's ranking (bot/services/digests.py REPORT_SECTIONS)."""
-    if kind != "monthly":
-        return []
-    ranking = await ScoresService(session).ranking(community, "month", first)
-    with use_locale(locale):
-        return [ranking_text(ranking)]
 
 
 @job("scores_reports")
@@ -453,14 +368,5 @@ async def scores_reports(session: AsyncSession, ctx: JobContext) -> None:
     await ScoresService(session, ctx.clock).run_due()
 
 
-def _register_section() -> None:
-    from bot.services.digests import REPORT_SECTIONS
-
-    if monthly_section not in REPORT_SECTIONS:
-        REPORT_SECTIONS.append(monthly_section)
-
-
-_register_section()
-
-__all__ = ["DEFAULT_WEIGHTS", "AreaScore", "BuildingScore", "Ranking", "ScoresService", "combine", "public_list_text",
-           "quarter_of", "ranking_text", "weights_of"]
+__all__ = ["DEFAULT_WEIGHTS", "PUBLIC_TOP", "AreaScore", "BuildingScore", "Ranking", "RankingDue", "ScoresService",
+           "combine", "quarter_of", "weights_of"]

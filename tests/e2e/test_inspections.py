@@ -259,7 +259,7 @@ async def test_who_may_inspect_and_edit_checklists(harness: BotHarness, communit
 async def test_a_spot_check_ends_with_the_volunteer_role(harness: BotHarness, community: Any) -> None:
     """A volunteer removed from the community can no longer inspect the building given to them, and the
     spot check goes back to the office to give again."""
-    from bot.services.inspections import InspectionsService
+    from bot.services import build_services
     from bot.services.members import MembersService
     from models import Role
 
@@ -269,7 +269,7 @@ async def test_a_spot_check_ends_with_the_volunteer_role(harness: BotHarness, co
     async with harness.sessions() as s:
         c = (await s.execute(select(Community).where(Community.key == "nanchi"))).scalar_one()
         members = MembersService(s, harness.clock)
-        service = InspectionsService(s, harness.clock, members)
+        service = build_services(s, harness.clock, harness.dp["settings"]).inspections
         staff_actor = await members.actor((await s.execute(select(Member).where(Member.telegram_id == STAFF))
                                            ).scalar_one())
         vol = (await s.execute(select(Member).where(Member.telegram_id == 4002))).scalar_one()
@@ -315,7 +315,8 @@ async def test_location_offers_the_nearest_building(harness: BotHarness, communi
 async def test_urgent_failures_are_not_capped_like_residents_reports(harness: BotHarness, community: Any) -> None:
     """A round of inspections may find more urgent problems than a resident may report in a day (the cap
     here: 1); every one is filed."""
-    from bot.services.inspections import InspectionsService
+    from bot.notices.inspections import failure_words
+    from bot.services import build_services
     from bot.services.members import MembersService
 
     async with harness.sessions() as s:
@@ -324,13 +325,13 @@ async def test_urgent_failures_are_not_capped_like_residents_reports(harness: Bo
         members = MembersService(s, harness.clock)
         staff = (await s.execute(select(Member).where(Member.telegram_id == STAFF))).scalar_one()
         actor = await members.actor(staff)
-        service = InspectionsService(s, harness.clock, members)
+        service = build_services(s, harness.clock, harness.dp["settings"]).inspections
         b1 = (await s.execute(select(Building).where(Building.key == "b1"))).scalar_one()
         i = await service.start(actor, staff, b1.id, "default")
         for n, item in enumerate(i.items):
             await service.answer(staff, i.id, n, item["category"] not in ("fire_lane", "ebike_charging"))
             if item["category"] in ("fire_lane", "ebike_charging"):
                 await service.advance(staff, i.id, n)
-        done = await service.finish(actor, staff, i.id, "en")
+        done = await service.finish(actor, staff, i.id, failure_words("en"))
         assert sorted(x.category for x in done.issues) == ["ebike_charging", "fire_lane"]
         assert all(x.urgent for x in done.issues)

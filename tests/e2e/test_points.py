@@ -153,7 +153,8 @@ async def test_golden(harness: BotHarness, community: Any, name: str) -> None:
     import os
 
     from bot.i18n import use_locale
-    from bot.services.points import PointsService, stars_text, thanks_text
+    from bot.notices.points import stars_text, thanks_text
+    from bot.services.points import PointsService
 
     await known_shifts(harness)
     async with harness.sessions() as s:

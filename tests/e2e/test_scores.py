@@ -21,8 +21,9 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm.attributes import flag_modified
 
+from bot.notices.scores import public_list_text, ranking_text
 from bot.services.digests import DigestService
-from bot.services.scores import ScoresService, public_list_text, ranking_text
+from bot.services.scores import ScoresService
 from models import (
     Building,
     Community,

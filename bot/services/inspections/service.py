@@ -6,27 +6,14 @@ as reporter, the item's category, the building, the photos), so nothing is typed
 joins new issues to a running campaign applies to these as well. Each item is filed under a token of
 its own, so finishing twice files nothing twice.
 
-Checklists live in the community settings and can be edited in the bot (staff for the community, area
-heads for their area):
-
-    inspections:
-      checklists:
-        - key: safety
-          name: {en: "Building safety", zh: "楼栋安全检查"}
-          area: north            # optional: only for this area (an area head's own list)
-          items:
-            - {category: clutter, en: "Corridors free of clutter", zh: "楼道无堆物"}
-      spot_checks: 2           # buildings drawn per week by default
-
-Without a list of its own a community has one default checklist whose items come from its categories,
-in both languages (DEFAULT_ITEMS).
+The checklists, and editing them in the bot, are in bot/services/inspections/checklists.py; the words
+(the reminders, the issue description of a failure, the spreadsheet) in bot/notices/inspections.py.
 """
 
 from __future__ import annotations
 
-import io
 import random
-import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -34,54 +21,23 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm.attributes import flag_modified
 
 from bot.clock import Clock
-from bot.i18n import _, __, translate, use_locale
 from bot.jobs import JobContext, job
 from bot.services.access import Actor, Level, NotAllowed, Place, can, require
-from bot.services.base import CommunityService
+from bot.services.chats import ChatsService
+from bot.services.events import Event
+from bot.services.inspections.checklists import ChecklistEditor, InspectionError, checklists
 from bot.services.members import MembersService
-from bot.services.reporting import MAX_PHOTOS, Draft, ReportingService, categories
+from bot.services.outbox import Outbox
+from bot.services.reporting import MAX_PHOTOS, Draft, ReportingService
 from bot.services.tenure import on_roles_ended
 from models import Area, Building, Community, Inspection, Issue, Member, Role, SpotCheck
 
-MAX_ITEMS = 20
 MAX_NOTE = 500
-DEFAULT_CHECKLIST = "default"
 DEFAULT_SPOT_CHECKS = 2
 REMIND_WEEKDAY = 3  # Thursday morning: a spot check not done yet is recalled
 REMIND_AT = time(9, 0)
-
-# The default items, each tied to a category; only those whose category the community uses appear.
-DEFAULT_ITEMS: tuple[tuple[str, Any], ...] = (
-    ("clutter", __("Corridors and stairwells free of clutter")),
-    ("ebike_charging", __("No flying-lead charging (no cables from windows)")),
-    ("fire_lane", __("Fire lane and exits clear")),
-    ("facility", __("Fire extinguisher present and in date")),
-    ("waste_sorting", __("Bins sorted, not overflowing")),
-    ("lighting", __("Stairwell and yard lights working")),
-    ("posters", __("No illegal posters or graffiti")),
-    ("litter", __("Yard and corners clean")),
-)
-DEFAULT_NAME = __("Building safety and tidiness")
-
-
-class InspectionError(ValueError):
-    """Something the inspector must do first; `reason` names it (the handler words it)."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-@dataclass(frozen=True)
-class Checklist:
-    key: str
-    name: dict[str, str]  # {"msgid": ...} or {"en": ..., "zh": ...}
-    items: list[dict[str, str]]
-    area: str | None = None  # the area's key when it is an area's own list
-    default: bool = False
 
 
 @dataclass
@@ -89,6 +45,16 @@ class Finished:
     inspection: Inspection
     issues: list[Issue]
     new: bool
+
+
+@dataclass(frozen=True)
+class SpotCheckDue(Event):
+    """A spot check to do this week: just given to someone ("assigned"), or not done by Thursday ("midweek")."""
+
+    spot_id: int
+    member_id: int
+    building_id: int
+    moment: str
 
 
 @dataclass
@@ -101,7 +67,7 @@ class InspectionRow:
     finished_at: datetime | None
     passed: int
     failed: int
-    failures: list[str]
+    failures: list[dict[str, str]]  # the failed items (worded by bot/notices/inspections.py)
     references: list[str]
     spot_check: bool
 
@@ -111,61 +77,18 @@ class InspectionRow:
         return round(100 * self.passed / total) if total else 0
 
 
-def _settings(community: Community) -> dict[str, Any]:
-    raw = (community.settings or {}).get("inspections")
-    return raw if isinstance(raw, dict) else {}
-
-
-def text_of(data: dict[str, str], locale: str) -> str:
-    """An item's or a checklist's words in a language: default ones through the catalogue, typed ones
-    as typed (in both languages when given both)."""
-    if "msgid" in data:
-        return translate(locale, data["msgid"])
-    zh = locale.startswith("zh")
-    return (data.get("zh") if zh else data.get("en")) or data.get("en") or data.get("zh") or data.get("text") or ""
-
-
-def default_checklist(community: Community) -> Checklist:
-    used = {c.key for c in categories(community)}
-    items = [{"key": f"d{i}", "category": cat, "msgid": str(msg.message if hasattr(msg, "message") else msg)}
-             for i, (cat, msg) in enumerate(DEFAULT_ITEMS) if cat in used]
-    if not items:  # a community with categories of its own only: one item per category
-        items = [{"key": c.key, "category": c.key, "en": c.en, "zh": c.zh} for c in categories(community)]
-    name = DEFAULT_NAME.message if hasattr(DEFAULT_NAME, "message") else str(DEFAULT_NAME)
-    return Checklist(DEFAULT_CHECKLIST, {"msgid": name}, items[:MAX_ITEMS], None, True)
-
-
-def checklists(community: Community, area_key: str | None = None, *, every: bool = False) -> list[Checklist]:
-    """The community's checklists usable in an area (community-wide ones and the area's own); `every`
-    lists all of them. The default list when the community has none."""
-    raw = _settings(community).get("checklists")
-    out: list[Checklist] = []
-    if isinstance(raw, list):
-        for c in raw:
-            if not isinstance(c, dict) or not c.get("key"):
-                continue
-            area = c.get("area") or None
-            if not every and area is not None and area != area_key:
-                continue
-            name = c.get("name")
-            name = name if isinstance(name, dict) else {"en": str(name or c["key"]), "zh": str(name or c["key"])}
-            items = [{str(k): str(v) for k, v in it.items()} for it in (c.get("items") or []) if isinstance(it, dict)]
-            for i, it in enumerate(items):
-                it.setdefault("key", f"i{i}")
-                it.setdefault("category", "other")
-            out.append(Checklist(str(c["key"]), {str(k): str(v) for k, v in name.items()}, items[:MAX_ITEMS], area))
-    return out or [default_checklist(community)]
-
-
 def week_start(day: date) -> date:
     return day - timedelta(days=day.weekday())
 
 
-class InspectionsService(CommunityService):
-    def __init__(self, *args: Any, reporting: ReportingService | None = None, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.reporting = reporting or ReportingService(self.session, self.clock, self.members, self.chats,
-                                                       self.outbox)
+class InspectionsService(ChecklistEditor):
+    """Finishing an inspection files its failures through the reporting service (required: the same one
+    the update uses, so its hooks and outbox rows join this transaction)."""
+
+    def __init__(self, session: AsyncSession, clock: Clock, members: MembersService, chats: ChatsService,
+                 outbox: Outbox, reporting: ReportingService) -> None:
+        super().__init__(session, clock, members, chats, outbox)
+        self.reporting = reporting
 
     # --- who may inspect where ---------------------------------------------------------------------
 
@@ -174,6 +97,22 @@ class InspectionsService(CommunityService):
         if b is None:
             raise LookupError("building")
         return b
+
+    async def building_named(self, building_id: int) -> Building | None:
+        """A building to show (its name), or None when it is gone."""
+        return await self.session.get(Building, building_id)
+
+    async def spot(self, spot_id: int) -> SpotCheck | None:
+        return await self.session.get(SpotCheck, spot_id)
+
+    async def person(self, member_id: int | None) -> Member | None:
+        return await self.session.get(Member, member_id) if member_id else None
+
+    async def community(self, community_id: int) -> Community:
+        community = await self.session.get(Community, community_id)
+        if community is None:
+            raise LookupError("community")
+        return community
 
     def _today(self, community: Community) -> date:
         return self.clock().astimezone(ZoneInfo(community.timezone)).date()
@@ -332,9 +271,11 @@ class InspectionsService(CommunityService):
             await self.session.flush()
         return inspection
 
-    async def finish(self, actor: Actor, member: Member, inspection_id: int, locale: str) -> Finished:
-        """File every failure as an issue and keep the record. Twice is once: a finished inspection
-        returns the issues it filed."""
+    async def finish(self, actor: Actor, member: Member, inspection_id: int,
+                     describe: Callable[[dict[str, str]], str]) -> Finished:
+        """File every failure as an issue and keep the record. `describe` words a failed item as the issue's
+        description in the inspector's language (bot.notices.inspections.failure_words). Twice is once: a
+        finished inspection returns the issues it filed."""
         inspection = await self.get(inspection_id)
         if inspection.inspector_id != member.id:
             raise NotAllowed("inspect")
@@ -352,9 +293,7 @@ class InspectionsService(CommunityService):
         for i, (item, result) in enumerate(zip(inspection.items, results, strict=False)):
             if result.get("ok"):
                 continue
-            label = text_of(item, locale)
-            with use_locale(locale):
-                description = _("🔍 Inspection: {item}").format(item=label)
+            description = describe(item)
             if result.get("note"):
                 description += " — " + str(result["note"])
             draft = Draft(token=f"inspection:{inspection.id}:{i}", community_id=inspection.community_id,
@@ -384,101 +323,6 @@ class InspectionsService(CommunityService):
             return []
         rows = {i.id: i for i in (await self.session.execute(select(Issue).where(Issue.id.in_(ids)))).scalars()}
         return [rows[i] for i in ids if i in rows]
-
-    # --- checklists in the bot ---------------------------------------------------------------------
-
-    async def editable(self, actor: Actor, community: Community) -> list[tuple[Checklist, Place]]:
-        """The checklists this person may change: staff every one, area heads their area's own."""
-        areas = {a.key: a for a in await self.members.areas(community.id)}
-        out = []
-        for c in checklists(community, every=True):
-            area = areas.get(c.area) if c.area else None
-            place = Place(community.id, area.id) if area else Place(community.id)
-            if can(actor, "checklist", place):
-                out.append((c, place))
-        return out
-
-    def _raw_lists(self, community: Community) -> list[dict[str, Any]]:
-        raw = _settings(community).get("checklists")
-        if isinstance(raw, list) and raw:
-            return [dict(c) for c in raw if isinstance(c, dict)]
-        # The first edit turns the default list into the community's own (its items stay bilingual).
-        d = default_checklist(community)
-        return [{"key": d.key, "name": dict(d.name), "items": [dict(i) for i in d.items]}]
-
-    def _save(self, community: Community, lists: list[dict[str, Any]]) -> None:
-        settings = dict(community.settings or {})
-        section = dict(settings.get("inspections") or {})
-        section["checklists"] = lists
-        settings["inspections"] = section
-        community.settings = settings
-        flag_modified(community, "settings")
-
-    async def _edit_place(self, actor: Actor, community: Community, area_id: int | None) -> tuple[Place, str | None]:
-        if area_id is None:
-            place = Place(community.id)
-            require(actor, "checklist", place)
-            return place, None
-        area = await self.session.get(Area, area_id)
-        if area is None or area.community_id != community.id:
-            raise LookupError("area")
-        place = Place(community.id, area.id)
-        require(actor, "checklist", place)
-        return place, area.key
-
-    async def create_checklist(self, actor: Actor, community: Community, name: str, area_id: int | None
-                               ) -> Checklist:
-        _place, area_key = await self._edit_place(actor, community, area_id)
-        lists = self._raw_lists(community)
-        key = f"c{uuid.uuid4().hex[:6]}"
-        entry: dict[str, Any] = {"key": key, "name": {"en": name.strip()[:80], "zh": name.strip()[:80]}, "items": []}
-        if area_key:
-            entry["area"] = area_key
-        lists.append(entry)
-        self._save(community, lists)
-        await self.session.flush()
-        return next(c for c in checklists(community, every=True) if c.key == key)
-
-    async def _editing(self, actor: Actor, community: Community, key: str) -> tuple[list[dict[str, Any]], int]:
-        allowed = {c.key for c, _p in await self.editable(actor, community)}
-        if key not in allowed:
-            raise NotAllowed("checklist", Place(community.id), Level.AREA_HEAD)
-        lists = self._raw_lists(community)
-        for i, c in enumerate(lists):
-            if c.get("key") == key:
-                return lists, i
-        raise LookupError("checklist")
-
-    async def add_item(self, actor: Actor, community: Community, key: str, text: str, category: str) -> Checklist:
-        if category not in {c.key for c in categories(community)}:
-            raise LookupError("category")
-        lists, i = await self._editing(actor, community, key)
-        items = list(lists[i].get("items") or [])
-        if len(items) >= MAX_ITEMS:
-            raise InspectionError("full")
-        used = {str(it.get("key")) for it in items}
-        n = len(items)
-        while f"i{n}" in used:
-            n += 1
-        items.append({"key": f"i{n}", "category": category, "en": text.strip()[:120], "zh": text.strip()[:120]})
-        lists[i] = {**lists[i], "items": items}
-        self._save(community, lists)
-        await self.session.flush()
-        return next(c for c in checklists(community, every=True) if c.key == key)
-
-    async def remove_item(self, actor: Actor, community: Community, key: str, item_key: str) -> Checklist | None:
-        lists, i = await self._editing(actor, community, key)
-        items = [it for it in (lists[i].get("items") or []) if str(it.get("key")) != item_key]
-        lists[i] = {**lists[i], "items": items}
-        self._save(community, lists)
-        await self.session.flush()
-        return next((c for c in checklists(community, every=True) if c.key == key), None)
-
-    async def delete_checklist(self, actor: Actor, community: Community, key: str) -> None:
-        lists, i = await self._editing(actor, community, key)
-        del lists[i]
-        self._save(community, lists)
-        await self.session.flush()
 
     # --- spot checks (星期抽查) ----------------------------------------------------------------------
 
@@ -525,26 +369,21 @@ class InspectionsService(CommunityService):
             return spot, False
         spot.inspector_id = inspector_id
         await self.session.flush()
-        await self._remind(spot, community, "assigned")
+        await self._remind(spot, "assigned")
         return spot, True
 
-    async def _remind(self, spot: SpotCheck, community: Community, moment: str) -> bool:
+    async def _remind(self, spot: SpotCheck, moment: str) -> bool:
+        """Tell the inspector (bot/notices/inspections.py), once per moment: keyed by spot, moment, person."""
         member = await self.session.get(Member, spot.inspector_id) if spot.inspector_id else None
         building = await self.session.get(Building, spot.building_id)
         if member is None or building is None:
             return False
-        locale = self.members.locale_for(member, community)
-        end = datetime.combine(spot.week_start + timedelta(days=7), time(0), ZoneInfo(community.timezone))
-        with use_locale(locale):
-            text = spot_check_text(building.name, moment)
-            button = _("🔍 Inspect {place}").format(place=building.name)[:60]
-        return await self.outbox.notify(member, key=f"spotcheck:{spot.id}:{moment}:{member.id}", kind="spot_check",
-                                        text=text, tz=community.timezone, community_id=community.id,
-                                        buttons=[[(button, f"in:b:{spot.building_id}:0")]],
-                                        expires_at=end.astimezone(UTC))
+        await self.events.record(SpotCheckDue(spot.id, member.id, building.id, moment))
+        return True
 
     async def remind_due(self) -> int:
-        """The mid-week reminder of spot checks not done yet (a tick; keys make repeats harmless)."""
+        """The mid-week reminder of spot checks not done yet: how many were recorded (a tick; the outbox keys
+        make repeats harmless)."""
         now = self.clock()
         sent = 0
         for spot in list((await self.session.execute(select(SpotCheck).where(
@@ -555,13 +394,13 @@ class InspectionsService(CommunityService):
             tz = ZoneInfo(community.timezone)
             at = datetime.combine(spot.week_start + timedelta(days=REMIND_WEEKDAY), REMIND_AT, tz).astimezone(UTC)
             end = datetime.combine(spot.week_start + timedelta(days=7), time(0), tz).astimezone(UTC)
-            if at <= now < end and await self._remind(spot, community, "midweek"):
+            if at <= now < end and await self._remind(spot, "midweek"):
                 sent += 1
         return sent
 
     # --- the record, exported and counted --------------------------------------------------------
 
-    async def records(self, actor: Actor, community: Community, start: datetime, end: datetime, locale: str
+    async def records(self, actor: Actor, community: Community, start: datetime, end: datetime
                       ) -> list[InspectionRow]:
         """Finished inspections in [start, end) that this person may see (area heads their area)."""
         rows = list((await self.session.execute(select(Inspection).where(
@@ -576,39 +415,12 @@ class InspectionsService(CommunityService):
             if b is None or not can(actor, "export", Place(community.id, b.area_id, b.id)):
                 continue
             inspector = await self.session.get(Member, i.inspector_id) if i.inspector_id else None
-            failures = [text_of(item, locale) for item, r in zip(i.items, i.results, strict=False) if not r.get("ok")]
+            failures = [dict(item) for item, r in zip(i.items, i.results, strict=False) if not r.get("ok")]
             refs = [f"#{x.reference}" for x in await self._issues_of(i)]
             out.append(InspectionRow(i.id, b.name, areas.get(b.area_id, ""), inspector.display_name if inspector
                                      else "—", i.started_at, i.finished_at, i.passed, i.failed, failures, refs,
                                      i.spot_check_id is not None))
         return out
-
-    def xlsx(self, rows: list[InspectionRow], tz: str, locale: str) -> bytes:
-        from openpyxl import Workbook
-        from openpyxl.styles import Font
-
-        zone = ZoneInfo(tz)
-        with use_locale(locale):
-            wb = Workbook()
-            ws = wb.active
-            assert ws is not None
-            ws.title = _("Inspections")[:31]
-            ws.append([_("Building"), _("Area"), _("Inspector"), _("Started"), _("Finished"), _("Passed"),
-                       _("Failed"), _("Pass rate %"), _("Spot check"), _("Failures"), _("Issue numbers")])
-            for cell in ws[1]:
-                cell.font = Font(bold=True)
-            for r in rows:
-                ws.append([r.building, r.area, r.inspector, r.started_at.astimezone(zone).replace(tzinfo=None),
-                           r.finished_at.astimezone(zone).replace(tzinfo=None) if r.finished_at else None,
-                           r.passed, r.failed, r.rate, _("yes") if r.spot_check else _("no"),
-                           "; ".join(r.failures), " ".join(r.references)])
-            for row in ws.iter_rows(min_row=2):
-                for cell in row:
-                    if isinstance(cell.value, datetime):
-                        cell.number_format = "yyyy-mm-dd hh:mm"
-            buf = io.BytesIO()
-            wb.save(buf)
-        return buf.getvalue()
 
 
 async def pass_rates(session: AsyncSession, community_id: int, start: datetime, end: datetime
@@ -636,19 +448,6 @@ async def inspections_done(session: AsyncSession, community_id: int, start: date
     return out
 
 
-# --- words (rendered in the recipient's language by the caller's use_locale) ---------------------------
-
-
-def spot_check_text(building: str, moment: str) -> str:
-    from bot.rendering import esc
-
-    if moment == "assigned":
-        return _("🎯 <b>Spot check this week</b>: {place}. Unannounced: please don't tell the building. Open "
-                 "/inspect when you are there.").format(place=esc(building))
-    return _("⏰ Reminder: this week's spot check of {place} is not done yet. Open /inspect when you are "
-             "there.").format(place=esc(building))
-
-
 @on_roles_ended("inspections")
 async def _roles_ended(session: AsyncSession, clock: Clock, member: Member) -> None:
     """Spot checks not done go back to the office to give again; an open walk is put aside."""
@@ -666,8 +465,6 @@ async def _roles_ended(session: AsyncSession, clock: Clock, member: Member) -> N
 
 @job("spot_check_reminders")
 async def spot_check_reminders(session: AsyncSession, ctx: JobContext) -> None:
-    await InspectionsService(session, ctx.clock).remind_due()
+    from bot.services import build_services
 
-
-__all__ = ["Checklist", "Finished", "InspectionError", "InspectionRow", "InspectionsService", "checklists",
-           "inspections_done", "pass_rates", "text_of", "week_start"]
+    await build_services(session, ctx.clock, ctx.settings).inspections.remind_due()

@@ -17,7 +17,6 @@ building_id, when)`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -26,10 +25,20 @@ from sqlalchemy import delete, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
-from bot.i18n import __, translate
 from bot.jobs import JobContext, job
 from bot.services.access import Actor, Level, NotAllowed, Place, can, require
+from bot.services.background import BackgroundService
 from bot.services.base import CommunityService
+from bot.services.campaigns.drafts import MAX_NAME, MAX_TARGET, PHASE_KEYS, CampaignError, CampDraft
+from bot.services.campaigns.results import (
+    CampaignEnded,
+    CampaignPhaseStarted,
+    Figures,
+    IssueChoice,
+    Progress,
+    ProgressRow,
+    Summary,
+)
 from bot.services.members import MembersService
 from bot.services.tenure import Erased, on_erased
 from models import (
@@ -47,129 +56,7 @@ from models import (
 )
 
 PHASE_HOUR = time(9, 0)  # a phase is announced at 09:00 local on its first day
-MAX_NAME = 100
-MAX_TARGET = 300
-MAX_INSTRUCTION = 500
 ALBUM_BEST = 10  # the summary's before/after album shows the best ten
-
-# The default template (宣传发动 → 自查自纠 → 集中整治 → 检查验收): names and instructions marked for
-# translation here; a phase stores its key, and its instruction only when staff typed their own.
-PHASES: dict[str, str] = {
-    "publicity": __("Publicity and mobilisation"),
-    "self_check": __("Residents check and fix it themselves"),
-    "clean_up": __("Concentrated clean-up"),
-    "acceptance": __("Inspection and acceptance"),
-}
-PHASE_INSTRUCTIONS: dict[str, str] = {
-    "publicity": __("Please tell every household what the campaign is about and what must change, in the "
-                    "chats and on the notice boards."),
-    "self_check": __("Residents put things right themselves now: please remind them, and report what is "
-                     "still wrong."),
-    "clean_up": __("The concentrated clean-up starts: captains, please walk your buildings and report every "
-                   "case still there."),
-    "acceptance": __("Check the fixes on site: please verify the reported cases and report anything left."),
-}
-
-
-def phase_name(key: str, locale: str) -> str:
-    return translate(locale, PHASES.get(key, key))
-
-
-def phase_instruction(phase: dict[str, Any], locale: str) -> str:
-    text = phase.get("instruction")
-    if text:
-        return str(text)
-    return translate(locale, PHASE_INSTRUCTIONS.get(str(phase.get("key")), ""))
-
-
-def default_phases(start: date, end: date) -> list[dict[str, Any]]:
-    """The four phases of the template with the days split evenly (the first ones get the extra days)."""
-    days = (end - start).days + 1
-    keys = list(PHASES)
-    n = min(len(keys), max(days, 1))
-    out = []
-    day = start
-    for i, key in enumerate(keys[:n]):
-        out.append({"key": key, "start": day.isoformat(), "instruction": None})
-        day += timedelta(days=days // n + (1 if i < days % n else 0))
-    return out
-
-
-class CampaignError(ValueError):
-    """A campaign that cannot be created as asked; `reason` names what (the handler words it)."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-@dataclass
-class CampDraft:
-    community_id: int
-    name: str = ""
-    categories: list[str] = field(default_factory=list)
-    whole: bool = False
-    area_ids: list[int] = field(default_factory=list)
-    building_ids: list[int] = field(default_factory=list)
-    start: str | None = None  # ISO local day
-    end: str | None = None
-    phases: list[dict[str, Any]] = field(default_factory=list)
-    target: str = ""
-    token: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> CampDraft:
-        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
-
-
-@dataclass
-class Figures:
-    found: int = 0
-    fixed: int = 0
-    verified: int = 0
-    overdue: int = 0
-    refused: int = 0
-
-    def add(self, other: Figures) -> None:
-        for name in ("found", "fixed", "verified", "overdue", "refused"):
-            setattr(self, name, getattr(self, name) + getattr(other, name))
-
-    def minus(self, other: Figures) -> Figures:
-        return Figures(*(getattr(self, n) - getattr(other, n)
-                         for n in ("found", "fixed", "verified", "overdue", "refused")))
-
-
-@dataclass
-class ProgressRow:
-    name: str
-    now: Figures
-    change: Figures  # since a week ago
-
-
-@dataclass
-class Progress:
-    campaign: Campaign
-    community: Community
-    rows: list[ProgressRow]
-    total: ProgressRow
-    phase: int | None  # index of the current phase
-    as_of: datetime
-    places: list[str] = field(default_factory=list)  # its areas' and buildings' names; empty: the community
-
-
-@dataclass
-class IssueChoice:
-    campaign: Campaign
-    member: bool
-
-
-@dataclass
-class Summary:
-    progress: Progress
-    album: list[tuple[str, str, str]]  # (reference, before file id, after file id), best first
 
 
 class CampaignsService(CommunityService):
@@ -253,7 +140,7 @@ class CampaignsService(CommunityService):
         last = start
         for phase in draft.phases:
             day = date.fromisoformat(str(phase["start"]))
-            if day < last or day > end or str(phase.get("key")) not in PHASES:
+            if day < last or day > end or str(phase.get("key")) not in PHASE_KEYS:
                 raise CampaignError("phases")
             last = day
 
@@ -462,7 +349,7 @@ class CampaignsService(CommunityService):
             for m in await self.members.holders("captain", Place(campaign.community_id, b.area_id, b.id)):
                 people.setdefault(m.id, m)
         chats = await self.chats.residents_chats(ids)
-        cond = None
+        cond: Any = None
         if not campaign.area_ids and not campaign.building_ids:
             cond = ChatLink.place_kind.in_(("community", "area"))
         elif campaign.area_ids:
@@ -540,6 +427,25 @@ class CampaignsService(CommunityService):
                 return author
         staff = await self.members.holders("staff", Place(campaign.community_id))
         return staff[0] if staff else None
+
+    async def queue_xlsx(self, campaign: Campaign) -> None:
+        """Hand the summary's spreadsheet to the worker (job kind "campaign_xlsx", bot/notices/campaigns.py),
+        to the office's chat, else its owner privately. The owner may have another job running: the tick
+        retries (xlsx_queued_at stays empty until it is taken)."""
+        owner = await self.xlsx_owner(campaign)
+        if owner is None:
+            campaign.xlsx_queued_at = self.clock()  # nobody to run it as: no spreadsheet
+            return
+        office, _staff = await self.office_recipients(campaign.community_id)
+        community = await self.session.get(Community, campaign.community_id)
+        assert community is not None
+        chat_id = office if office is not None else owner.telegram_id
+        locale = community.locale if office is not None else self.members.locale_for(owner, community)
+        job = await BackgroundService(self.session, self.clock).submit(
+            kind="campaign_xlsx", member_id=owner.id, chat_id=chat_id, locale=locale,
+            params={"campaign_id": campaign.id})
+        if job is not None:
+            campaign.xlsx_queued_at = self.clock()
 
     async def for_export(self, scope: Any) -> list[tuple[int, str]]:
         """The campaigns /export offers for a ledger scope (its community's, newest first)."""
@@ -626,21 +532,20 @@ _register_hook()
 
 @job("campaigns")
 async def campaigns_job(session: AsyncSession, ctx: JobContext) -> None:
-    """Announce phases whose start has come; send the office the summary of campaigns that ended."""
-    from bot.notices.campaigns import send_end_summary, send_phase
-
+    """Announce phases whose start has come; send the office the summary of campaigns that ended (the
+    words: bot/notices/campaigns.py; the outbox keys carry campaign, phase and recipient, so once only)."""
     members = MembersService(session, ctx.clock, ctx.settings.admin_ids)
     svc = CampaignsService(session, ctx.clock, members)
     for campaign, index in await svc.due_phases():
-        await send_phase(svc, campaign, index)
+        await svc.events.record(CampaignPhaseStarted(campaign.id, index))
     for campaign in await svc.ended():
-        await send_end_summary(svc, campaign)
+        await svc.events.record(CampaignEnded(campaign.id))
+        campaign.summary_at = svc.clock()
+        await svc.queue_xlsx(campaign)
     # A spreadsheet the worker could not take yet (its owner had another job running) is tried again.
     for campaign in (await session.execute(select(Campaign).where(
             Campaign.status == "ended", Campaign.xlsx_queued_at.is_(None)))).scalars():
-        from bot.notices.campaigns import queue_xlsx
-
-        await queue_xlsx(svc, campaign)
+        await svc.queue_xlsx(campaign)
 
 
 @on_erased("campaigns")
@@ -648,17 +553,3 @@ async def _forget(session: AsyncSession, clock: Clock, member: Member, erased: E
     # Who started a campaign or added an issue by hand is a trace of the person: dropped, the facts stay.
     await session.execute(update(Campaign).where(Campaign.created_by == member.id).values(created_by=None))
     await session.execute(update(CampaignIssue).where(CampaignIssue.added_by == member.id).values(added_by=None))
-
-
-__all__ = ["PHASES", "CampDraft", "CampaignError", "CampaignsService", "Figures", "Progress", "ProgressRow",
-           "campaign_names", "campaign_sections", "default_phases", "in_campaign", "phase_instruction",
-           "phase_name"]
-
-
-def _register_words() -> None:
-    # The words and the summary's spreadsheet job kind live in bot/notices/campaigns.py; imported with the
-    # capability so the background worker knows the job kind in every process that loads it.
-    import bot.notices.campaigns  # noqa: F401
-
-
-_register_words()

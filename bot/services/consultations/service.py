@@ -20,12 +20,23 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock, system_clock
-from bot.jobs import JobContext, job
 from bot.services.access import Actor, NotAllowed, Place, require
 from bot.services.households import HouseholdsService, HouseholdView
 from bot.services.outbox import on_sent
 from bot.services.tenure import Erased, on_erased
-from models import Area, Building, Community, Consultation, ConsultationPost, ConsultationVote, Member, OutboxItem
+from models import (
+    Area,
+    Building,
+    Community,
+    Consultation,
+    ConsultationPost,
+    ConsultationVote,
+    Household,
+    HouseholdMember,
+    Member,
+    OutboxItem,
+    Role,
+)
 
 DEFAULT_CHOICES = ("agree", "disagree", "no_opinion")  # 同意 / 不同意 / 弃权; index 0 is "for"
 MAX_CHOICES = 6
@@ -445,6 +456,29 @@ class ConsultationsService:
         assert community is not None
         return VoteOutcome(c, h, choice, others, community)
 
+    async def residents(self, c: Consultation) -> list[tuple[Member, str | None]]:
+        """Everyone who lives in the places (residents and captains there), with their household label."""
+        # DISTINCT over ids, not whole rows: PostgreSQL cannot compare Member's JSON column.
+        ids = (select(Role.member_id).where(Role.building_id.in_(list(c.building_ids)),
+                                            Role.role.in_(["resident", "captain"])).distinct())
+        rows = (await self.session.execute(
+            select(Member).where(Member.id.in_(ids), Member.data_deleted_at.is_(None), Member.started.is_(True))
+            .order_by(Member.id))).scalars().all()
+        labels = dict((await self.session.execute(
+            select(HouseholdMember.member_id, Household.label).join(
+                Household, Household.id == HouseholdMember.household_id)
+            .where(Household.building_id.in_(list(c.building_ids))))).all())
+        return [(m, labels.get(m.id)) for m in rows]
+
+    async def unanswered(self, c: Consultation) -> list[Member]:
+        """The people of households that have not answered."""
+        answered = select(ConsultationVote.household_id).where(ConsultationVote.consultation_id == c.id)
+        ids = (select(HouseholdMember.member_id).join(Household, Household.id == HouseholdMember.household_id)
+               .where(Household.building_id.in_(list(c.building_ids)), Household.id.not_in(answered)))
+        return list((await self.session.execute(
+            select(Member).where(Member.id.in_(ids), Member.data_deleted_at.is_(None), Member.started.is_(True))
+            .order_by(Member.id))).scalars())
+
     async def building_names(self, c: Consultation) -> dict[int, str]:
         return {b.id: b.name for b in (await self.session.execute(
             select(Building).where(Building.id.in_(list(c.building_ids))))).scalars()}
@@ -505,11 +539,3 @@ async def _post_sent(session: AsyncSession, item: OutboxItem) -> None:
                                      message_id=item.message_id, shown=payload.get("text")))
     else:
         post.message_id = item.message_id
-
-
-@job("consultations")
-async def consultations_job(session: AsyncSession, ctx: JobContext) -> None:
-    """Announce, remind, close at the deadline. The words live in bot/notices/consultations.py."""
-    from bot.notices.consultations import tick
-
-    await tick(session, ctx.clock)
