@@ -31,14 +31,14 @@ COMMANDS: list[CommandInfo] = [
     CommandInfo("unlink", Level.CAPTAIN, __("Unlink this group"), private=False, group=True),
     # The capabilities' commands, in the order /help lists them. They are words for Telegram's menu, so
     # they live here and not in the capabilities' services.
+    CommandInfo("report", Level.RESIDENT, __("Report a problem with a photo")),
+    CommandInfo("my", Level.RESIDENT, __("My reports and the issues I follow")),
+    CommandInfo("issue", Level.RESIDENT, __("Show an issue: /issue NC0042")),
     CommandInfo("cleaning", Level.RESIDENT, __("Cleaning days: next dates and who's coming")),
     CommandInfo("cleanday", Level.CAPTAIN, __("Set up a cleaning day")),
     CommandInfo("announce", Level.CAPTAIN, __("Send an announcement to residents")),
     CommandInfo("export", Level.AREA_HEAD, __("Export the ledger (XLSX/CSV)")),
     CommandInfo("digest", Level.AREA_HEAD, __("Today's digest, or another day's")),
-    CommandInfo("report", Level.RESIDENT, __("Report a problem with a photo")),
-    CommandInfo("my", Level.RESIDENT, __("My reports and the issues I follow")),
-    CommandInfo("issue", Level.RESIDENT, __("Show an issue: /issue NC0042")),
     CommandInfo("queue", Level.CAPTAIN, __("Open reports in my places")),
     CommandInfo("spotcheck", Level.STAFF, __("Spot-check issues closed out last week")),
     CommandInfo("patrols", Level.VOLUNTEER, __("My patrol shifts, open shifts, hours")),
