@@ -645,8 +645,8 @@ def _community_scope(visit: Visit, request: web.Request) -> Any:
 
 
 async def settings_page(request: web.Request) -> web.StreamResponse:
+    from bot.services.desk_settings import SCALARS, CommunitySettings
     from bot.services.reporting import categories
-    from bot.services.web import SCALARS, CommunitySettings
 
     desk: DeskContext = request.app[DESK]
     async with desk.sessions() as session:
@@ -663,7 +663,7 @@ async def settings_page(request: web.Request) -> web.StreamResponse:
 
 async def settings_change(request: web.Request) -> web.StreamResponse:
     from bot.services.access import NotAllowed
-    from bot.services.web import CommunitySettings, SettingError
+    from bot.services.desk_settings import CommunitySettings, SettingError
 
     desk: DeskContext = request.app[DESK]
     what, name = request.match_info["what"], request.match_info["name"]
