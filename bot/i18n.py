@@ -115,11 +115,16 @@ SOURCE_GLOBS = ("bot/**/*.py", "handlers/**/*.py", "main.py")
 TEMPLATE_GLOB = "bot/templates/**/*.j2"
 
 
+LAYER_DIRS = {"bot", "handlers", "services", "notices", "keyboards", "web", "middlewares", "templates"}
+
+
 def _part_for(path: Path) -> str:
     """The catalogue a source file's messages belong to: its capability's name."""
     name = path.name.split(".")[0]
     if path.suffix == ".j2":
         name = name.split("_")[0]
+    elif path.parent != ROOT and path.parent.name not in LAYER_DIRS:
+        name = path.parent.name  # a capability split into a package (handlers/cleaning/new.py): its name
     return "common" if name in {"__init__", "main", "app", "config"} else name
 
 

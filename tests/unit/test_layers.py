@@ -30,7 +30,6 @@ BASELINE: dict[str, set[str]] = {
     "bot/services/board.py": {'bot.notices.board'},
     "bot/services/campaigns.py": {'bot.i18n', 'bot.notices.campaigns'},
     "bot/services/cards.py": {'bot.i18n', 'bot.keyboards.issues', 'bot.rendering'},
-    "bot/services/cleaning.py": {'bot.i18n', 'bot.keyboards.cleaning', 'bot.rendering'},
     "bot/services/consultations.py": {'bot.notices.consultations'},
     "bot/services/digests.py": {'bot.i18n', 'bot.keyboards.digests', 'bot.rendering'},
     "bot/services/inspections.py": {'bot.i18n', 'bot.rendering'},
@@ -52,12 +51,9 @@ BASELINE: dict[str, set[str]] = {
         'session-param:got_name', 'session-param:skip_target', 'session-param:start_today',
         'session-param:toggle_category', 'session-param:typed_end', 'session-param:typed_phases',
         'session-param:typed_start', 'session-param:typed_target'},
-    "handlers/cleaning.py": {'session-param:_set_time', 'session-param:_today', 'session-param:choose_freq',
-        'session-param:choose_time', 'session-param:typed_date', 'session-param:typed_time'},
     "handlers/consultations.py": {'session-param:_show_progress', 'session-param:_tz', 'session-param:close_ask',
         'session-param:close_go', 'session-param:consult', 'session-param:deadline_tapped',
         'session-param:deadline_typed', 'session-param:progress'},
-    "handlers/groups.py": {'session-param:link', 'session-param:migrated', 'sqlalchemy.ext.asyncio'},
     "handlers/reporting.py": {'bot.db'},
 }
 
