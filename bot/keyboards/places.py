@@ -1,6 +1,7 @@
 """The one place picker of /announce, /cleanday, /campaign and /consult: buildings (toggled, ✅ when chosen)
 and one-tap choices (a whole area, the community, an audience), Next once something is chosen, Cancel.
-Each conversation keeps its own callback data; the picker only lays out the buttons."""
+Each conversation keeps its own callback data; the picker only lays out the buttons. Also how places are
+named on them and in the texts about them."""
 
 from __future__ import annotations
 
@@ -50,6 +51,13 @@ def place_text(kind: str, name: str) -> str:
     if kind == "captains":
         return _("🏠 All building captains")
     return name
+
+
+def buildings_text(names: Sequence[str]) -> str:
+    """Buildings by name, shortened when there are many ("A, B, C and 4 more buildings")."""
+    if len(names) > 4:
+        return _("{first} and {n} more buildings").format(first=", ".join(names[:3]), n=len(names) - 3)
+    return ", ".join(names)
 
 
 def buildings_first(options: Sequence[Option], chosen: Collection[int]) -> list[PlaceButton]:

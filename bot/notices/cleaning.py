@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 from bot.i18n import _, ngettext, use_locale
 from bot.keyboards.cleaning import DayCb, RsvpCb
+from bot.keyboards.places import buildings_text
 from bot.rendering import CAPTION_LIMIT, esc, plain_len, render, shorten
 from bot.services.cleaning import (
     CARD_EDIT_DELAY,
@@ -31,15 +32,7 @@ from bot.services.events import NoticeContext, notice
 from bot.services.recurrence import date_label, fmt_hhmm, join_list, offset_label, reminder_at, rule_label
 from models import CleaningDay, CleaningSeries, Community, Member
 
-
-def place_label(names: list[str]) -> str:
-    """The target buildings of a series, shortened when there are many."""
-    if len(names) > 4:
-        return _("{first} and {n} more buildings").format(first=", ".join(names[:3]), n=len(names) - 3)
-    return ", ".join(names)
-
-
-set_place_label(place_label)
+set_place_label(buildings_text)  # the service names long lists of buildings with it
 
 
 def _svc(ctx: NoticeContext) -> CleaningService:
