@@ -158,17 +158,6 @@ class AnnouncementsService(CommunityService):
         community = await self.session.get(Community, draft.community_id)
         return AudienceFacts(draft.audience, [community.name if community else "?"])
 
-    async def community(self, community_id: int) -> Community:
-        community = await self.session.get(Community, community_id)
-        if community is None:
-            raise LookupError("community")
-        return community
-
-    async def timezone(self, community_id: int) -> str:
-        """The community's time zone (UTC when it is gone)."""
-        community = await self.session.get(Community, community_id)
-        return community.timezone if community else "UTC"
-
     async def audience(self, draft: AnnDraft | Announcement, exclude: int | None = None) -> Audience:
         """Everyone the announcement is for (privately) and the residents' chats it goes to once. The
         author (`exclude`) is left out: they saw the preview and get the delivery report."""

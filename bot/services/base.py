@@ -13,6 +13,7 @@ from bot.services.chats import ChatsService
 from bot.services.events import Events, NoticeContext
 from bot.services.members import MembersService
 from bot.services.outbox import Outbox
+from models import Community
 
 
 class CommunityService:
@@ -28,6 +29,17 @@ class CommunityService:
     def events(self) -> Events:
         """Where this service records what happened; the notices word it (bot/services/events.py)."""
         return Events(NoticeContext(self.session, self.clock, self.members, self.chats, self.outbox))
+
+    async def community(self, community_id: int) -> Community:
+        community = await self.session.get(Community, community_id)
+        if community is None:
+            raise LookupError("community")
+        return community
+
+    async def timezone(self, community_id: int) -> str:
+        """The community's time zone (UTC when it is gone): handlers ask for it instead of reading it."""
+        community = await self.session.get(Community, community_id)
+        return community.timezone if community else "UTC"
 
 
 def events_for(session: AsyncSession, clock: Clock = system_clock) -> Events:

@@ -449,6 +449,17 @@ class ConsultationsService:
         return {b.id: b.name for b in (await self.session.execute(
             select(Building).where(Building.id.in_(list(c.building_ids))))).scalars()}
 
+    async def community(self, community_id: int) -> Community:
+        community = await self.session.get(Community, community_id)
+        if community is None:
+            raise LookupError("community")
+        return community
+
+    async def timezone(self, community_id: int) -> str:
+        """The community's time zone (UTC when it is gone)."""
+        community = await self.session.get(Community, community_id)
+        return community.timezone if community else "UTC"
+
 
 def _can(actor: Actor, action: str, place: Place) -> bool:
     from bot.services.access import can

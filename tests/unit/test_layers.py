@@ -44,13 +44,6 @@ BASELINE: dict[str, set[str]] = {
     "bot/services/scores.py": {'bot.i18n', 'bot.rendering'},
     "bot/services/surveys.py": {'bot.i18n', 'bot.rendering'},
     "bot/services/triage.py": {'bot.i18n', 'bot.keyboards.issues', 'bot.rendering'},
-    "handlers/campaigns.py": {'session-param:_preview', 'session-param:_typed_day', 'session-param:_tz',
-        'session-param:got_name', 'session-param:skip_target', 'session-param:start_today',
-        'session-param:toggle_category', 'session-param:typed_end', 'session-param:typed_phases',
-        'session-param:typed_start', 'session-param:typed_target'},
-    "handlers/consultations.py": {'session-param:_show_progress', 'session-param:_tz', 'session-param:close_ask',
-        'session-param:close_go', 'session-param:consult', 'session-param:deadline_tapped',
-        'session-param:deadline_typed', 'session-param:progress'},
     "handlers/reporting.py": {'bot.db'},
 }
 

@@ -260,12 +260,6 @@ class CleaningBase(CommunityService):
 
     # ------------------------------------------------------------------ looking up
 
-    async def community(self, community_id: int) -> Community:
-        community = await self.session.get(Community, community_id)
-        if community is None:
-            raise LookupError("community")
-        return community
-
     async def get_series(self, series_id: int) -> CleaningSeries:
         series = await self.session.get(CleaningSeries, series_id)
         if series is None:
@@ -279,12 +273,7 @@ class CleaningBase(CommunityService):
         return day, await self.get_series(day.series_id)
 
     async def _tz(self, community_id: int) -> str:
-        community = await self.session.get(Community, community_id)
-        return community.timezone if community else "UTC"
-
-    async def timezone(self, community_id: int) -> str:
-        """The community's time zone (UTC when it is gone)."""
-        return await self._tz(community_id)
+        return await self.timezone(community_id)
 
     async def counts(self, day_id: int) -> tuple[int, int]:
         rows = (await self.session.execute(select(CleaningRsvp.coming, func.count()).where(
