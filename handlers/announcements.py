@@ -12,7 +12,7 @@ from aiogram import F, Router
 from aiogram.filters import Command, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
-from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message, MessageEntity
+from aiogram.types import CallbackQuery, Message, MessageEntity
 from aiogram.utils.text_decorations import html_decoration
 
 from bot.clock import Clock
@@ -26,7 +26,7 @@ from bot.services.announcements import BODY_LIMIT_CAPTION, BODY_LIMIT_TEXT, AnnD
 from bot.services.limits import DailyLimitReached
 from bot.services.recurrence import parse_hhmm
 from handlers.errors import limit_text
-from handlers.places import need_a_building, show_choice
+from handlers.steps import need_a_building, reply, show_choice
 from models import Member
 
 router = Router(name=__name__)
@@ -50,12 +50,7 @@ def body_html(text: str, entities: list[MessageEntity] | None) -> str:
     return html_decoration.unparse(text, safe).strip()
 
 
-async def _answer(event: Message | CallbackQuery, text: str, markup: InlineKeyboardMarkup | None = None) -> None:
-    message = event if isinstance(event, Message) else event.message
-    if isinstance(message, Message):
-        await message.answer(text, reply_markup=markup)
-    if isinstance(event, CallbackQuery):
-        await event.answer()
+_answer = reply  # a new message in the same chat (handlers/steps.py)
 
 
 async def _draft(state: FSMContext) -> AnnDraft:

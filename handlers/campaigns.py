@@ -35,7 +35,7 @@ from bot.services.campaigns import (
 from bot.services.digests import day_label
 from bot.services.reporting import categories
 from bot.services.triage import InvalidInput, TriageService, parse_date
-from handlers.places import show_choice
+from handlers.steps import show_choice
 from handlers.triage import denied, show
 from models import Community, Member
 

@@ -79,6 +79,12 @@ async def _member(ctx: NoticeContext, member_id: int | None) -> Member | None:
     return await ctx.session.get(Member, member_id) if member_id is not None else None
 
 
+async def _person(ctx: NoticeContext, member_id: int) -> Member:
+    m = await _member(ctx, member_id)
+    assert m is not None
+    return m
+
+
 @notice(AnnouncementQueued)
 async def queue_messages(event: AnnouncementQueued, ctx: NoticeContext) -> None:
     svc = _svc(ctx)
@@ -88,9 +94,7 @@ async def queue_messages(event: AnnouncementQueued, ctx: NoticeContext) -> None:
     texts: dict[str, str] = {}
     common: dict[str, Any] = {"kind": "announcement", "batch": ann.batch, "community_id": community.id,
                               "photo": ann.photo_file_id}
-    for member_id in event.member_ids:
-        m = await _member(ctx, member_id)
-        assert m is not None
+    for m in [await _person(ctx, i) for i in event.member_ids]:
         locale = ctx.members.locale_for(m, community)
         if locale not in texts:
             texts[locale] = await message_text(svc, ann, locale, author)
@@ -132,9 +136,7 @@ async def tell_cancelled(event: AnnouncementCancelled, ctx: NoticeContext) -> No
             text = _stale_text(await audience_name(svc, ann), when)
         await ctx.outbox.enqueue(key=f"ann_stale:{ann.id}:office", kind="announcement_cancelled",
                                  chat_id=event.office_chat, text=text, community_id=community.id)
-    for person_id in event.staff_ids:
-        person = await _member(ctx, person_id)
-        assert person is not None
+    for person in [await _person(ctx, i) for i in event.staff_ids]:
         with use_locale(ctx.members.locale_for(person, community)):
             text = _stale_text(await audience_name(svc, ann), when)
         await ctx.outbox.notify(person, key=f"ann_stale:{ann.id}:{person.id}", kind="announcement_cancelled",
@@ -146,8 +148,7 @@ async def report_to_author(event: AnnouncementReported, ctx: NoticeContext) -> N
     svc = _svc(ctx)
     ann = await _announcement(ctx, event.announcement_id)
     community = await svc.community(ann.community_id)
-    author = await _member(ctx, event.author_id)
-    assert author is not None
+    author = await _person(ctx, event.author_id)
     figures: dict[str, Any] = dict(event.figures)
     with use_locale(ctx.members.locale_for(author, community)):
         text = render("announcements_report.html.j2", id=ann.id, audience=await audience_name(svc, ann),

@@ -39,6 +39,15 @@ def _svc(ctx: NoticeContext) -> CleaningService:
     return CleaningService(ctx.session, ctx.clock, ctx.members, ctx.chats, ctx.outbox)
 
 
+async def _occurrence(ctx: NoticeContext, day_id: int
+                      ) -> tuple[CleaningService, CleaningDay, CleaningSeries, Community, str]:
+    """An event's day, its series and community, and the name of its place."""
+    svc = _svc(ctx)
+    day, series = await svc.get_day(day_id)
+    community = await svc.community(series.community_id)
+    return svc, day, series, community, await svc.place_name(series)
+
+
 def fit_caption(text: str) -> str:
     """Captions hold 1024 characters: keep whole lines that fit, as plain escaped text if cut."""
     if plain_len(text) <= CAPTION_LIMIT:
@@ -157,11 +166,8 @@ async def _members(ctx: NoticeContext, ids: tuple[int, ...]) -> list[Member]:
 
 @notice(ReminderDue)
 async def remind(event: ReminderDue, ctx: NoticeContext) -> None:
-    svc = _svc(ctx)
-    day, series = await svc.get_day(event.day_id)
-    community = await svc.community(series.community_id)
+    svc, day, series, community, place = await _occurrence(ctx, event.day_id)
     offset = event.offset
-    place = await svc.place_name(series)
     texts: dict[str, str] = {}
     photo = series.photo_file_id
     answers = await svc.answers(day.id)
@@ -194,10 +200,7 @@ async def remind(event: ReminderDue, ctx: NoticeContext) -> None:
 
 @notice(DayChanged)
 async def tell_change(event: DayChanged, ctx: NoticeContext) -> None:
-    svc = _svc(ctx)
-    day, series = await svc.get_day(event.day_id)
-    community = await svc.community(series.community_id)
-    place = await svc.place_name(series)
+    _s, day, series, community, place = await _occurrence(ctx, event.day_id)
     what, stamp = event.what, event.stamp
     for m in await _members(ctx, event.member_ids):
         with use_locale(ctx.members.locale_for(m, community)):
@@ -215,11 +218,8 @@ async def tell_change(event: DayChanged, ctx: NoticeContext) -> None:
 async def refresh_posts(event: CountsChanged, ctx: NoticeContext) -> None:
     """Edit the captain's card and the reminders in residents' chats to show the current count
     (coalesced: a burst of answers becomes one edit per message)."""
-    svc = _svc(ctx)
-    day, series = await svc.get_day(event.day_id)
+    svc, day, series, community, place = await _occurrence(ctx, event.day_id)
     posts = await svc.posts(day.id)
-    community = await svc.community(series.community_id)
-    place = await svc.place_name(series)
     for post in posts:
         if post.kind == "card":
             text = await card_text(svc, day, series, post.locale)
@@ -240,9 +240,7 @@ async def refresh_posts(event: CountsChanged, ctx: NoticeContext) -> None:
 
 @notice(DayRecorded)
 async def post_summary(event: DayRecorded, ctx: NoticeContext) -> None:
-    svc = _svc(ctx)
-    day, series = await svc.get_day(event.day_id)
-    community = await svc.community(series.community_id)
+    svc, day, series, community, _place = await _occurrence(ctx, event.day_id)
     text = await summary_text(svc, day.local_date, series, people=day.attendance or 0, bags=day.bags,
                               summary=day.summary, locale=community.locale)
     for chat_id in event.chat_ids:
@@ -258,10 +256,7 @@ async def post_summary(event: DayRecorded, ctx: NoticeContext) -> None:
 
 @notice(AfterDayDue)
 async def ask_how_it_went(event: AfterDayDue, ctx: NoticeContext) -> None:
-    svc = _svc(ctx)
-    day, series = await svc.get_day(event.day_id)
-    community = await svc.community(series.community_id)
-    place = await svc.place_name(series)
+    _s, day, _series, community, place = await _occurrence(ctx, event.day_id)
     for person in await _members(ctx, event.member_ids):
         locale = ctx.members.locale_for(person, community)
         with use_locale(locale):

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.clock import Clock, system_clock
 from bot.jobs import JobContext, job
 from bot.services.access import Actor, NotAllowed, Place, require
+from bot.services.base import community_of, timezone_of
 from bot.services.households import HouseholdsService, HouseholdView
 from bot.services.outbox import on_sent
 from bot.services.tenure import Erased, on_erased
@@ -450,15 +451,11 @@ class ConsultationsService:
             select(Building).where(Building.id.in_(list(c.building_ids))))).scalars()}
 
     async def community(self, community_id: int) -> Community:
-        community = await self.session.get(Community, community_id)
-        if community is None:
-            raise LookupError("community")
-        return community
+        return await community_of(self.session, community_id)
 
     async def timezone(self, community_id: int) -> str:
         """The community's time zone (UTC when it is gone)."""
-        community = await self.session.get(Community, community_id)
-        return community.timezone if community else "UTC"
+        return await timezone_of(self.session, community_id)
 
 
 def _can(actor: Actor, action: str, place: Place) -> bool:

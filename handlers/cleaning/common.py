@@ -12,8 +12,10 @@ from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from bot.i18n import _, ngettext
 from bot.notices.cleaning import closed_text, series_text
 from bot.services.access import Actor
-from bot.services.cleaning import CleaningService, DayClosed, Draft
+from bot.services.cleaning import CleaningService, DayClosed, DayView, Draft
 from bot.services.recurrence import join_list, offset_label
+from handlers.steps import reply
+from models import Member
 
 
 class NewDay(StatesGroup):
@@ -66,13 +68,17 @@ async def _not_manager(query: CallbackQuery) -> None:
                        show_alert=True)
 
 
-async def _answer(event: Message | CallbackQuery, text: str, markup: InlineKeyboardMarkup | None = None) -> None:
-    """Reply to a command or a button press with a new message in the same chat."""
-    message = event if isinstance(event, Message) else event.message
-    if isinstance(message, Message):
-        await message.answer(text, reply_markup=markup)
-    if isinstance(event, CallbackQuery):
-        await event.answer()
+_answer = reply  # a new message in the same chat (handlers/steps.py)
+
+
+async def _managed(query: CallbackQuery, cleaning: CleaningService, actor: Actor, member: Member,
+                   day_id: int) -> DayView | None:
+    """The day for a captain's button, or None (and the press told) when the presser does not manage it."""
+    view = await cleaning.day_view(actor, member, day_id)
+    if not view.can_manage:
+        await _not_manager(query)
+        return None
+    return view
 
 
 async def _edit(query: CallbackQuery, text: str, markup: InlineKeyboardMarkup | None = None) -> None:

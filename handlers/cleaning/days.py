@@ -26,6 +26,7 @@ from handlers.cleaning.common import (
     _answer,
     _edit,
     _int,
+    _managed,
     _not_manager,
     _save_edit,
     _stale,
@@ -127,9 +128,8 @@ async def day_view(query: CallbackQuery, callback_data: kb.DayCb, actor: Actor, 
 @router.callback_query(kb.DayCb.filter(F.action.in_({"skip", "cancel"})))
 async def ask_confirm(query: CallbackQuery, callback_data: kb.DayCb, actor: Actor, member: Member,
                       cleaning: CleaningService) -> None:
-    view = await cleaning.day_view(actor, member, callback_data.day)
-    if not view.can_manage:
-        await _not_manager(query)
+    view = await _managed(query, cleaning, actor, member, callback_data.day)
+    if view is None:
         return
     if callback_data.action == "skip":
         text = _("Skip the cleaning day on {date}? The {n} people who answered will be told.").format(
@@ -172,9 +172,8 @@ async def cancel_series(query: CallbackQuery, callback_data: kb.DayCb, actor: Ac
 @router.callback_query(kb.DayCb.filter(F.action == "edit"))
 async def edit_menu(query: CallbackQuery, callback_data: kb.DayCb, actor: Actor, member: Member,
                     cleaning: CleaningService) -> None:
-    view = await cleaning.day_view(actor, member, callback_data.day)
-    if not view.can_manage:
-        await _not_manager(query)
+    view = await _managed(query, cleaning, actor, member, callback_data.day)
+    if view is None:
         return
     await _answer(query, _("What would you like to change? (To change how often, cancel the series and set up a "
                            "new one.)"), kb.edit_kb(view.series.id, view.day.id))

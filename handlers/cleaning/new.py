@@ -31,7 +31,7 @@ from handlers.cleaning.common import (
     _save_edit,
     _stale,
 )
-from handlers.places import need_a_building, show_choice
+from handlers.steps import need_a_building, show_choice
 from models import Member
 
 router = Router(name=__name__)

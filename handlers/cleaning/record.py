@@ -14,7 +14,7 @@ from bot.notices.cleaning import closed_text, summary_text
 from bot.services.access import Actor
 from bot.services.cleaning import CleaningService, DayClosed
 from bot.services.recurrence import date_label
-from handlers.cleaning.common import Record, _answer, _edit, _not_manager
+from handlers.cleaning.common import Record, _answer, _edit, _managed
 from handlers.reporting import begin_report
 from models import Member
 
@@ -28,9 +28,8 @@ OTHERS = [0, 1, 2, 3, 5, 10]
 @router.callback_query(kb.DayCb.filter(F.action == "record"))
 async def record_start(query: CallbackQuery, callback_data: kb.DayCb, state: FSMContext, actor: Actor,
                        member: Member, clock: Clock, cleaning: CleaningService) -> None:
-    view = await cleaning.day_view(actor, member, callback_data.day)
-    if not view.can_manage:
-        await _not_manager(query)
+    view = await _managed(query, cleaning, actor, member, callback_data.day)
+    if view is None:
         return
     if view.day.starts_at > clock():
         await query.answer(closed_text("not_started"), show_alert=True)

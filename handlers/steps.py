@@ -1,5 +1,6 @@
-"""The place picker's handler steps, shared by /announce, /cleanday and /campaign (the buttons are
-bot/keyboards/places.py): a toggled place shows the new choice in place; Next needs one building."""
+"""Steps the conversations share: replying to a command or a press, and the place picker's steps used by
+/announce, /cleanday and /campaign (the buttons are bot/keyboards/places.py): a toggled place shows the new
+choice in place; Next needs one building."""
 
 from __future__ import annotations
 
@@ -8,6 +9,15 @@ from collections.abc import Sequence
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 
 from bot.i18n import _
+
+
+async def reply(event: Message | CallbackQuery, text: str, markup: InlineKeyboardMarkup | None = None) -> None:
+    """Reply to a command or a button press with a new message in the same chat."""
+    message = event if isinstance(event, Message) else event.message
+    if isinstance(message, Message):
+        await message.answer(text, reply_markup=markup)
+    if isinstance(event, CallbackQuery):
+        await event.answer()
 
 
 async def show_choice(query: CallbackQuery, markup: InlineKeyboardMarkup) -> None:
