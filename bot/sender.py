@@ -40,12 +40,14 @@ from aiogram.types import (
     Message,
     ReplyParameters,
 )
+from aiogram.types.media_union import MediaUnion
 from sqlalchemy import Integer, and_, case, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import Clock, system_clock
+from bot.services.chats import migrate_chat
 from bot.services.outbox import REARMED, SENT_HOOKS
-from models import ChatLink, ChatState, OutboxItem, OutboxStatus
+from models import ChatState, OutboxItem, OutboxStatus
 
 if TYPE_CHECKING:
     from aiogram.types import MediaUnion  # the album items' type, as send_media_group declares it
@@ -473,19 +475,3 @@ def _input_file(spec: dict[str, Any]) -> Any:
     if "file_id" in spec:
         return spec["file_id"]
     return BufferedInputFile(base64.b64decode(spec["b64"]), filename=spec.get("filename", "file"))
-
-
-async def migrate_chat(session: AsyncSession, old: int, new: int) -> None:
-    """A group became a supergroup: its id changed. Follow it everywhere the bot keeps chat ids."""
-    state = await session.get(ChatState, old)
-    if state is None:
-        session.add(ChatState(chat_id=old, migrated_to=new))
-    else:
-        state.migrated_to = new
-    await session.execute(update(ChatLink).where(ChatLink.chat_id == old).values(chat_id=new))
-    await session.execute(update(OutboxItem).where(
-        OutboxItem.chat_id == old, OutboxItem.status == OutboxStatus.PENDING).values(chat_id=new))
-    from bot.services.chats import CHAT_ID_COLUMNS  # capability tables holding chat ids
-
-    for column in CHAT_ID_COLUMNS:
-        await session.execute(update(column.class_).where(column == old).values({column.key: new}))

@@ -6,26 +6,28 @@ from __future__ import annotations
 import re
 import uuid
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from aiogram import F, Router
 from aiogram.filters import Command, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
-from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message, MessageEntity
+from aiogram.types import CallbackQuery, Message, MessageEntity
 from aiogram.utils.text_decorations import html_decoration
 
 from bot.clock import Clock
 from bot.i18n import _
 from bot.keyboards import announcements as kb
+from bot.keyboards.places import picked
+from bot.notices.announcements import audience_name, body_fits, message_text
 from bot.rendering import esc, local_time
 from bot.services.access import Actor
-from bot.services.announcements import BODY_LIMIT_CAPTION, BODY_LIMIT_TEXT, AnnDraft, AnnouncementsService, body_fits
+from bot.services.announcements import BODY_LIMIT_CAPTION, BODY_LIMIT_TEXT, AnnDraft, AnnouncementsService
 from bot.services.limits import DailyLimitReached
 from bot.services.recurrence import parse_hhmm
 from handlers.errors import limit_text
-from models import Community, Member
+from handlers.steps import need_a_building, reply, show_choice
+from models import Member
 
 router = Router(name=__name__)
 
@@ -48,12 +50,7 @@ def body_html(text: str, entities: list[MessageEntity] | None) -> str:
     return html_decoration.unparse(text, safe).strip()
 
 
-async def _answer(event: Message | CallbackQuery, text: str, markup: InlineKeyboardMarkup | None = None) -> None:
-    message = event if isinstance(event, Message) else event.message
-    if isinstance(message, Message):
-        await message.answer(text, reply_markup=markup)
-    if isinstance(event, CallbackQuery):
-        await event.answer()
+_answer = reply  # a new message in the same chat (handlers/steps.py)
 
 
 async def _draft(state: FSMContext) -> AnnDraft:
@@ -100,40 +97,36 @@ async def announce(message: Message, state: FSMContext, actor: Actor, member: Me
 async def choose_audience(query: CallbackQuery, callback_data: kb.AnnCb, state: FSMContext, actor: Actor,
                           announcements: AnnouncementsService) -> None:
     draft = await _draft(state)
-    kind, raw = callback_data.v[:1], callback_data.v[1:]
-    if kind not in ("b", "a", "h", "c", "v", "k") or not raw.isdigit():
+    place = picked(callback_data.v)
+    if place is None:
         await query.answer(_("This button is no longer active."))  # forged or stale data
         return
-    place_id = int(raw)
-    if kind == "b":
+    kind, place_id = place
+    if kind == "building":
         draft.audience, draft.area_id = "buildings", None
         draft.building_ids = sorted(set(draft.building_ids) ^ {place_id})
         await state.update_data(ann=draft.to_dict())
         options = await announcements.options(actor, draft.community_id)
-        if isinstance(query.message, Message):
-            await query.message.edit_reply_markup(reply_markup=kb.audience_kb(options, draft.building_ids))
-        await query.answer()
+        await show_choice(query, kb.audience_kb(options, draft.building_ids))
         return
     draft.building_ids = []
-    draft.audience = {"a": "area", "h": "area_captains", "c": "community", "v": "volunteers", "k": "captains"}[kind]
-    draft.area_id = place_id if kind in ("a", "h") else None
+    draft.audience = kind
+    draft.area_id = place_id if kind in ("area", "area_captains") else None
     await _to_text(query, state, draft, announcements)
 
 
 @router.callback_query(NewAnn.audience, kb.AnnCb.filter(F.step == "next"))
 async def audience_next(query: CallbackQuery, state: FSMContext, announcements: AnnouncementsService) -> None:
     draft = await _draft(state)
-    if not draft.building_ids:
-        await query.answer(_("Tap at least one building."), show_alert=True)
-        return
-    await _to_text(query, state, draft, announcements)
+    if await need_a_building(query, draft.building_ids):
+        await _to_text(query, state, draft, announcements)
 
 
 async def _to_text(query: CallbackQuery, state: FSMContext, draft: AnnDraft,
                    announcements: AnnouncementsService) -> None:
     await state.set_state(NewAnn.text)
     await state.update_data(ann=draft.to_dict())
-    name = await announcements.audience_name(draft)
+    name = await audience_name(announcements, draft)
     if isinstance(query.message, Message):
         await query.message.edit_text(_("📢 Announcement to {audience}.").format(audience=esc(name)) + "\n" +
                                       text_question(), reply_markup=kb.cancel_kb())
@@ -199,11 +192,6 @@ async def urgency_typed(message: Message) -> None:
     await message.answer(_("Please tap one of the buttons.") + "\n" + _("Is it urgent?"), reply_markup=kb.urgency_kb())
 
 
-async def _tz(session: Any, community_id: int) -> str:
-    community = await session.get(Community, community_id)
-    return community.timezone if community else "UTC"
-
-
 def parse_when(text: str, now: datetime, tz: str) -> datetime | None:
     """'18:30' (today, or tomorrow if passed) or '2026-11-21 09:00' in local time -> UTC."""
     zone = ZoneInfo(tz)
@@ -230,7 +218,7 @@ def parse_when(text: str, now: datetime, tz: str) -> datetime | None:
 
 @router.callback_query(NewAnn.when, kb.AnnCb.filter(F.step == "when"))
 async def choose_when(query: CallbackQuery, callback_data: kb.AnnCb, state: FSMContext, clock: Clock,
-                      session: Any, member: Member, announcements: AnnouncementsService) -> None:
+                      member: Member, announcements: AnnouncementsService) -> None:
     draft = await _draft(state)
     now = clock()
     if callback_data.v == "now":
@@ -238,35 +226,35 @@ async def choose_when(query: CallbackQuery, callback_data: kb.AnnCb, state: FSMC
     elif callback_data.v == "1h":
         draft.send_at = (now + timedelta(hours=1)).isoformat()
     else:
-        tz = await _tz(session, draft.community_id)
+        tz = await announcements.timezone(draft.community_id)
         tomorrow = now.astimezone(ZoneInfo(tz)).date() + timedelta(days=1)
         draft.send_at = datetime.combine(tomorrow, time(9, 0), tzinfo=ZoneInfo(tz)).astimezone(UTC).isoformat()
     await query.answer()
-    await _preview(query, state, draft, member, announcements, session)
+    await _preview(query, state, draft, member, announcements)
 
 
 @router.message(NewAnn.when)
-async def typed_when(message: Message, state: FSMContext, clock: Clock, session: Any, member: Member,
+async def typed_when(message: Message, state: FSMContext, clock: Clock, member: Member,
                      announcements: AnnouncementsService) -> None:
     draft = await _draft(state)
     now = clock()
-    at = parse_when(message.text or "", now, await _tz(session, draft.community_id))
+    at = parse_when(message.text or "", now, await announcements.timezone(draft.community_id))
     if at is None or at <= now or at > now + timedelta(days=60):
         await message.answer(_("Please send a time like 18:30, or a date and time like 2026-11-21 09:00, within the "
                                "next 60 days.") + "\n" + when_question(), reply_markup=kb.when_kb())
         return
     draft.send_at = at.isoformat()
-    await _preview(message, state, draft, member, announcements, session)
+    await _preview(message, state, draft, member, announcements)
 
 
 async def _preview(event: Message | CallbackQuery, state: FSMContext, draft: AnnDraft, member: Member,
-                   announcements: AnnouncementsService, session: Any) -> None:
+                   announcements: AnnouncementsService) -> None:
     """Show the announcement exactly as recipients will see it, then what will happen, and Send."""
     await state.update_data(ann=draft.to_dict())
     await state.set_state(NewAnn.confirm)
-    community = await session.get(Community, draft.community_id)
+    community = await announcements.community(draft.community_id)
     locale = announcements.members.locale_for(member, community)
-    text = await announcements.render(draft, locale, member)
+    text = await message_text(announcements, draft, locale, member)
     message = event if isinstance(event, Message) else event.message
     if not isinstance(message, Message):
         return
@@ -278,10 +266,10 @@ async def _preview(event: Message | CallbackQuery, state: FSMContext, draft: Ann
     people = len(audience.members)
     never = sum(1 for m in audience.members if not m.started)
     when = _("now") if not draft.send_at else local_time(
-        datetime.fromisoformat(draft.send_at), community.timezone if community else "UTC")
+        datetime.fromisoformat(draft.send_at), community.timezone)
     lines = [_("👆 This is exactly how it will look."),
              _("To: {audience} — {people} people, {chats} residents' chats.").format(
-                 audience=esc(await announcements.audience_name(draft)), people=people, chats=len(audience.chats))]
+                 audience=esc(await audience_name(announcements, draft)), people=people, chats=len(audience.chats))]
     if never:
         lines.append(_("{n} of them never started the bot, so I can't write to them privately.").format(n=never))
     lines.append(_("🚨 Urgent: ignores quiet hours and mute.") if draft.urgent else
@@ -291,7 +279,7 @@ async def _preview(event: Message | CallbackQuery, state: FSMContext, draft: Ann
 
 
 @router.callback_query(NewAnn.confirm, kb.AnnCb.filter(F.step == "send"))
-async def send(query: CallbackQuery, state: FSMContext, actor: Actor, session: Any,
+async def send(query: CallbackQuery, state: FSMContext, actor: Actor,
                announcements: AnnouncementsService) -> None:
     draft = await _draft(state)
     try:
@@ -312,7 +300,7 @@ async def send(query: CallbackQuery, state: FSMContext, actor: Actor, session: A
             n=int(counts.get("queued", 0)) - int(counts.get("chats", 0)), c=int(counts.get("chats", 0)))
     else:
         text = _("⏰ Scheduled for {when}. I'll send you a delivery report when it's done.").format(
-            when=local_time(ann.send_at, await _tz(session, ann.community_id)))
+            when=local_time(ann.send_at, await announcements.timezone(ann.community_id)))
     if isinstance(query.message, Message):
         await query.message.edit_text(text)
     await query.answer()

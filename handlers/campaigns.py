@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from aiogram import F, Router
@@ -34,6 +33,7 @@ from bot.services.campaigns import (
 )
 from bot.services.reporting import categories
 from bot.services.triage import InvalidInput, TriageService, parse_date
+from handlers.steps import show_choice
 from handlers.triage import denied, show
 from models import Community, Member
 
@@ -186,7 +186,7 @@ async def _new(event: Message | CallbackQuery, state: FSMContext, community: Com
 
 
 @router.message(NewCamp.name)
-async def got_name(message: Message, state: FSMContext, session: Any) -> None:
+async def got_name(message: Message, state: FSMContext, campaigns: CampaignsService) -> None:
     draft = await _draft(state)
     name = (message.text or "").strip()
     if not name or name.startswith("/") or len(name) > MAX_NAME:
@@ -195,15 +195,16 @@ async def got_name(message: Message, state: FSMContext, session: Any) -> None:
         return
     draft.name = name
     await _save(state, draft, NewCamp.categories)
-    community = await session.get(Community, draft.community_id)
+    community = await campaigns.community(draft.community_id)
     await message.answer(_("Which kinds of problem does it cover? Tap one or more."),
                          reply_markup=kb.categories_kb(categories(community), draft.categories, current_locale()))
 
 
 @router.callback_query(NewCamp.categories, kb.CampCb.filter(F.step == "cat"))
-async def toggle_category(query: CallbackQuery, callback_data: kb.CampCb, state: FSMContext, session: Any) -> None:
+async def toggle_category(query: CallbackQuery, callback_data: kb.CampCb, state: FSMContext,
+                          campaigns: CampaignsService) -> None:
     draft = await _draft(state)
-    cats = categories(await session.get(Community, draft.community_id))
+    cats = categories(await campaigns.community(draft.community_id))
     if not callback_data.v.isdigit() or int(callback_data.v) >= len(cats):
         await query.answer(_("This button is no longer active."))
         return
@@ -248,10 +249,7 @@ async def toggle_place(query: CallbackQuery, callback_data: kb.CampCb, state: FS
     else:
         draft.building_ids = sorted(set(draft.building_ids) ^ {int(raw)})
     await _save(state, draft, NewCamp.places)
-    await query.answer()
-    if isinstance(query.message, Message):
-        await query.message.edit_reply_markup(reply_markup=kb.places_kb(areas, buildings, draft.area_ids,
-                                                                        draft.building_ids))
+    await show_choice(query, kb.places_kb(areas, buildings, draft.area_ids, draft.building_ids))
 
 
 @router.callback_query(NewCamp.places, kb.CampCb.filter(F.step == "next"))
@@ -276,14 +274,9 @@ async def _to_start(query: CallbackQuery, state: FSMContext, draft: CampDraft) -
     await _say(query, start_question(), kb.start_kb())
 
 
-async def _tz(session: Any, community_id: int) -> str:
-    community = await session.get(Community, community_id)
-    return community.timezone if community else "UTC"
-
-
-async def _typed_day(message: Message, session: Any, campaigns: CampaignsService, draft: CampDraft) -> date | str:
+async def _typed_day(message: Message, campaigns: CampaignsService, draft: CampDraft) -> date | str:
     try:
-        return parse_date(message.text or "", campaigns.clock(), await _tz(session, draft.community_id))
+        return parse_date(message.text or "", campaigns.clock(), await campaigns.timezone(draft.community_id))
     except InvalidInput as exc:
         from handlers.triage import input_error
 
@@ -291,18 +284,19 @@ async def _typed_day(message: Message, session: Any, campaigns: CampaignsService
 
 
 @router.callback_query(NewCamp.start, kb.CampCb.filter(F.step == "start"))
-async def start_today(query: CallbackQuery, state: FSMContext, session: Any, campaigns: CampaignsService) -> None:
+async def start_today(query: CallbackQuery, state: FSMContext, campaigns: CampaignsService) -> None:
     draft = await _draft(state)
-    draft.start = campaigns.clock().astimezone(ZoneInfo(await _tz(session, draft.community_id))).date().isoformat()
+    tz = ZoneInfo(await campaigns.timezone(draft.community_id))
+    draft.start = campaigns.clock().astimezone(tz).date().isoformat()
     await _save(state, draft, NewCamp.end)
     await _say(query, _("From {day}.").format(day=day_label(date.fromisoformat(draft.start))) + "\n" +
                end_question(), kb.end_kb())
 
 
 @router.message(NewCamp.start)
-async def typed_start(message: Message, state: FSMContext, session: Any, campaigns: CampaignsService) -> None:
+async def typed_start(message: Message, state: FSMContext, campaigns: CampaignsService) -> None:
     draft = await _draft(state)
-    day = await _typed_day(message, session, campaigns, draft)
+    day = await _typed_day(message, campaigns, draft)
     if isinstance(day, str):
         await message.answer(day + "\n" + start_question(), reply_markup=kb.start_kb())
         return
@@ -320,9 +314,9 @@ async def end_four_weeks(query: CallbackQuery, state: FSMContext) -> None:
 
 
 @router.message(NewCamp.end)
-async def typed_end(message: Message, state: FSMContext, session: Any, campaigns: CampaignsService) -> None:
+async def typed_end(message: Message, state: FSMContext, campaigns: CampaignsService) -> None:
     draft = await _draft(state)
-    day = await _typed_day(message, session, campaigns, draft)
+    day = await _typed_day(message, campaigns, draft)
     if isinstance(day, str):
         await message.answer(day + "\n" + end_question(), reply_markup=kb.end_kb())
         return
@@ -377,10 +371,10 @@ def edit_question(n: int) -> str:
 
 
 @router.message(NewCamp.phase_text)
-async def typed_phases(message: Message, state: FSMContext, session: Any, campaigns: CampaignsService) -> None:
+async def typed_phases(message: Message, state: FSMContext, campaigns: CampaignsService) -> None:
     draft = await _draft(state)
     lines = [line.strip() for line in (message.text or "").splitlines() if line.strip()]
-    tz = await _tz(session, draft.community_id)
+    tz = await campaigns.timezone(draft.community_id)
     phases = []
     problem = None
     if len(lines) != len(draft.phases):
@@ -419,14 +413,14 @@ async def _to_target(event: Message | CallbackQuery, state: FSMContext, draft: C
 
 
 @router.callback_query(NewCamp.target, kb.CampCb.filter(F.step == "skip"))
-async def skip_target(query: CallbackQuery, state: FSMContext, session: Any, campaigns: CampaignsService) -> None:
+async def skip_target(query: CallbackQuery, state: FSMContext, campaigns: CampaignsService) -> None:
     draft = await _draft(state)
     draft.target = ""
-    await _preview(query, state, draft, session, campaigns)
+    await _preview(query, state, draft, campaigns)
 
 
 @router.message(NewCamp.target)
-async def typed_target(message: Message, state: FSMContext, session: Any, campaigns: CampaignsService) -> None:
+async def typed_target(message: Message, state: FSMContext, campaigns: CampaignsService) -> None:
     draft = await _draft(state)
     text = (message.text or "").strip()
     if not text or text.startswith("/") or len(text) > MAX_TARGET:
@@ -434,14 +428,14 @@ async def typed_target(message: Message, state: FSMContext, session: Any, campai
                              target_question(), reply_markup=kb.skip_kb())
         return
     draft.target = text
-    await _preview(message, state, draft, session, campaigns)
+    await _preview(message, state, draft, campaigns)
 
 
-async def _preview(event: Message | CallbackQuery, state: FSMContext, draft: CampDraft, session: Any,
+async def _preview(event: Message | CallbackQuery, state: FSMContext, draft: CampDraft,
                    campaigns: CampaignsService) -> None:
     """Everything the campaign will be, and who gets its phase messages, before Start."""
     await _save(state, draft, NewCamp.confirm)
-    community = await session.get(Community, draft.community_id)
+    community = await campaigns.community(draft.community_id)
     locale = current_locale()
     assert draft.start is not None and draft.end is not None
     lines = [f"🎯 <b>{esc(draft.name)}</b>",

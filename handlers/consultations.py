@@ -37,7 +37,7 @@ from bot.services.triage import deadline_after_days
 from handlers.consult_door import missing_groups, show_rooms
 from handlers.consult_door import router as door_router
 from handlers.consult_states import PRIVATE, Wiz
-from models import Community, Consultation, Member
+from models import Consultation, Member
 
 router = Router(name=__name__)
 
@@ -177,8 +177,7 @@ async def consult_in_group(message: Message) -> None:
 
 
 @router.message(Command("consult"))
-async def consult(message: Message, state: FSMContext, actor: Actor, consultations: ConsultationsService,
-                  session: Any) -> None:
+async def consult(message: Message, state: FSMContext, actor: Actor, consultations: ConsultationsService) -> None:
     await state.clear()
     running = await consultations.visible(actor)
     options = await consultations.options(actor)
@@ -321,27 +320,22 @@ async def typed_choices(message: Message, state: FSMContext, consultations: Cons
     await _next(message, state, draft, "choices", consultations, member, members)
 
 
-async def _tz(session: Any, community_id: int) -> str:
-    community = await session.get(Community, community_id)
-    return community.timezone if community else "UTC"
-
-
 @router.callback_query(Wiz.deadline, kb.WizCb.filter(F.step == "dl"), PRIVATE)
 async def deadline_tapped(query: CallbackQuery, callback_data: kb.WizCb, state: FSMContext, clock: Clock,
-                          session: Any, consultations: ConsultationsService, member: Member,
-                          members: MembersService) -> None:
+                          consultations: ConsultationsService, member: Member, members: MembersService) -> None:
     draft = await _draft(state)
     days = 14 if callback_data.v == "14" else 7
-    draft["deadline"] = deadline_after_days(clock(), days, await _tz(session, int(draft["community_id"]))).isoformat()
+    tz = await consultations.timezone(int(draft["community_id"]))
+    draft["deadline"] = deadline_after_days(clock(), days, tz).isoformat()
     await _next(query, state, draft, "deadline", consultations, member, members)
 
 
 @router.message(Wiz.deadline)
-async def deadline_typed(message: Message, state: FSMContext, clock: Clock, session: Any,
+async def deadline_typed(message: Message, state: FSMContext, clock: Clock,
                          consultations: ConsultationsService, member: Member, members: MembersService) -> None:
     draft = await _draft(state)
     try:
-        at = parse_deadline(message.text or "", clock(), await _tz(session, int(draft["community_id"])))
+        at = parse_deadline(message.text or "", clock(), await consultations.timezone(int(draft["community_id"])))
     except ConsultationError as e:
         await message.answer(_error(e.reason) + "\n" + deadline_q(), reply_markup=kb.deadline_kb())
         return
@@ -405,8 +399,7 @@ async def _preview(event: Message | CallbackQuery, state: FSMContext, draft: dic
                    consultations: ConsultationsService, member: Member, members: MembersService) -> None:
     draft["editing"] = False
     await _save(state, draft, Wiz.confirm)
-    community = await consultations.session.get(Community, int(draft["community_id"]))
-    assert community is not None
+    community = await consultations.community(int(draft["community_id"]))
     tz = community.timezone
     c = _as_consultation(draft)
     target = _wiz_answer_target(event)
@@ -500,20 +493,19 @@ def progress_text(c: Consultation, t: Tally, tz: str) -> str:
     return "\n".join(lines)
 
 
-async def _show_progress(query: CallbackQuery, cid: int, actor: Actor, consultations: ConsultationsService,
-                         session: Any) -> None:
+async def _show_progress(query: CallbackQuery, cid: int, actor: Actor, consultations: ConsultationsService) -> None:
     c, t, can_close = await consultations.progress(actor, cid)
-    tz = await _tz(session, c.community_id)
+    tz = await consultations.timezone(c.community_id)
     await edit_or_keep(query, progress_text(c, t, tz), kb.progress_kb(
         c.id, missing=t.households - t.answered, can_close=can_close, is_open=c.status == "open"))
 
 
 @router.callback_query(kb.ConsultCb.filter(F.a == "pr"), PRIVATE)
 async def progress(query: CallbackQuery, callback_data: kb.ConsultCb, actor: Actor,
-                   consultations: ConsultationsService, session: Any, state: FSMContext) -> None:
+                   consultations: ConsultationsService, state: FSMContext) -> None:
     if await state.get_state() == Wiz.form.state:
         await state.clear()
-    await _show_progress(query, callback_data.c, actor, consultations, session)
+    await _show_progress(query, callback_data.c, actor, consultations)
     await query.answer()
 
 
@@ -528,7 +520,7 @@ async def unit(query: CallbackQuery, callback_data: kb.ConsultCb, actor: Actor,
         return
     flats = (await missing_groups(actor, c.id, consultations)).get((callback_data.b, callback_data.u), [])
     if not flats:  # the last one of this unit was just recorded: back to the progress
-        await _show_progress(query, c.id, actor, consultations, consultations.session)
+        await _show_progress(query, c.id, actor, consultations)
         await query.answer(_("Every household here has answered."))
         return
     await show_rooms(query, c, callback_data.b, callback_data.u, callback_data.p, flats)
@@ -536,13 +528,13 @@ async def unit(query: CallbackQuery, callback_data: kb.ConsultCb, actor: Actor,
 
 @router.callback_query(kb.ConsultCb.filter(F.a == "cl"), PRIVATE)
 async def close_ask(query: CallbackQuery, callback_data: kb.ConsultCb, actor: Actor,
-                    consultations: ConsultationsService, session: Any) -> None:
+                    consultations: ConsultationsService) -> None:
     c, t, can_close = await consultations.progress(actor, callback_data.c)
     if not can_close:
         await query.answer(_error("not_author" if actor.member_id != c.author_id else
                                   "closed" if c.status != "open" else "can_still_change"), show_alert=True)
         return
-    tz = await _tz(session, c.community_id)
+    tz = await consultations.timezone(c.community_id)
     await edit_or_keep(query, progress_text(c, t, tz) + "\n\n" + _("Close it now and send the result?"),
                        kb.close_kb(c.id))
     await query.answer()
@@ -550,7 +542,7 @@ async def close_ask(query: CallbackQuery, callback_data: kb.ConsultCb, actor: Ac
 
 @router.callback_query(kb.ConsultCb.filter(F.a == "clgo"), PRIVATE)
 async def close_go(query: CallbackQuery, callback_data: kb.ConsultCb, actor: Actor, clock: Clock,
-                   consultations: ConsultationsService, session: Any) -> None:
+                   consultations: ConsultationsService) -> None:
     try:
         result = await consultations.close(callback_data.c, actor=actor)  # the service decides
     except ConsultationError as e:
@@ -560,8 +552,9 @@ async def close_go(query: CallbackQuery, callback_data: kb.ConsultCb, actor: Act
         await query.answer(_("Already closed."))
         return
     c = await consultations.get(callback_data.c)
-    await announce_result(session, clock, c, result)
-    tz = await _tz(session, c.community_id)
+    # The result's words are a notice's (bot/notices/consultations.py), written in this update's session.
+    await announce_result(consultations.session, clock, c, result)
+    tz = await consultations.timezone(c.community_id)
     await edit_or_keep(query, progress_text(c, result.tally, tz) + "\n\n" +
                        _("🔒 Closed. The result goes to the residents' chats and the office now."))
     await query.answer()

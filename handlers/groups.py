@@ -5,17 +5,14 @@ from __future__ import annotations
 from aiogram import Bot, F, Router
 from aiogram.filters import JOIN_TRANSITION, LEAVE_TRANSITION, ChatMemberUpdatedFilter, Command, CommandObject
 from aiogram.types import ChatMemberUpdated, Message
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import i18n
 from bot.i18n import _
 from bot.rendering import esc
-from bot.sender import migrate_chat
 from bot.services.access import Actor
 from bot.services.chats import ChatsService
 from bot.services.members import InviteError
 from handlers.start import invite_error_text
-from models import Community
 
 router = Router(name=__name__)
 in_group = F.chat.type.in_({"group", "supergroup"})
@@ -40,14 +37,13 @@ async def bot_removed(event: ChatMemberUpdated, chats: ChatsService) -> None:
 
 
 @router.message(F.migrate_to_chat_id)
-async def migrated(message: Message, session: AsyncSession, chats: ChatsService) -> None:
+async def migrated(message: Message, chats: ChatsService) -> None:
     assert message.migrate_to_chat_id is not None
-    await migrate_chat(session, message.chat.id, message.migrate_to_chat_id)
-    await chats.follow_migration(message.chat.id, message.migrate_to_chat_id)
+    await chats.moved(message.chat.id, message.migrate_to_chat_id)
 
 
 @router.message(Command("link"), in_group)
-async def link(message: Message, command: CommandObject, session: AsyncSession, actor: Actor | None = None,
+async def link(message: Message, command: CommandObject, actor: Actor | None = None,
                chats: ChatsService | None = None) -> None:
     if actor is None or chats is None or message.sender_chat is not None:
         await message.answer(_("Please send /link as yourself, not anonymously as the group."))
@@ -67,9 +63,9 @@ async def link(message: Message, command: CommandObject, session: AsyncSession, 
             await message.answer(invite_error_text(exc.reason))
         return
     # From now on the group speaks its community's language, this confirmation included.
-    community = await session.get(Community, result.link.community_id)
-    if community is not None:
-        i18n.set_locale(community.locale)
+    locale = await chats.community_locale(result.link)
+    if locale is not None:
+        i18n.set_locale(locale)
     if result.link.kind == "team":
         text = _("✅ This group is now the team chat of {place}. New reports from there will appear here.")
     else:

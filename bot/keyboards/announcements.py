@@ -10,6 +10,7 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.i18n import _
 from bot.keyboards.common import CancelCb
+from bot.keyboards.places import buildings_first, picker_kb
 from bot.services.announcements import AudienceOption
 
 
@@ -25,28 +26,8 @@ def _cancel(kb: InlineKeyboardBuilder) -> None:
 
 
 def audience_kb(options: Sequence[AudienceOption], chosen: Sequence[int]) -> InlineKeyboardMarkup:
-    kb = InlineKeyboardBuilder()
-    for o in options:
-        if o.kind == "building":
-            mark = "✅ " if o.id in chosen else ""
-            kb.button(text=f"{mark}{o.name}"[:60], callback_data=AnnCb(step="aud", v=f"b{o.id}"))
-    for o in options:
-        if o.kind == "area":
-            kb.button(text=_("🏘 All of {area}").format(area=o.name)[:60], callback_data=AnnCb(step="aud", v=f"a{o.id}"))
-        elif o.kind == "area_captains":
-            kb.button(text=_("🏠 Captains of {area}").format(area=o.name)[:60],
-                      callback_data=AnnCb(step="aud", v=f"h{o.id}"))
-        elif o.kind == "community":
-            kb.button(text=_("🏙 The whole community"), callback_data=AnnCb(step="aud", v=f"c{o.id}"))
-        elif o.kind == "volunteers":
-            kb.button(text=_("🦺 All volunteers"), callback_data=AnnCb(step="aud", v=f"v{o.id}"))
-        elif o.kind == "captains":
-            kb.button(text=_("🏠 All building captains"), callback_data=AnnCb(step="aud", v=f"k{o.id}"))
-    if chosen:
-        kb.button(text=_("➡️ Next"), callback_data=AnnCb(step="next"))
-    _cancel(kb)
-    kb.adjust(2)
-    return kb.as_markup()
+    return picker_kb(buildings_first(options, chosen), lambda v: AnnCb(step="aud", v=v),
+                     AnnCb(step="next") if chosen else None)
 
 
 def urgency_kb() -> InlineKeyboardMarkup:

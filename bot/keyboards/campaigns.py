@@ -12,6 +12,7 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder
 from bot.i18n import _
 from bot.keyboards.common import CancelCb
 from bot.keyboards.issues import CampaignQueueCb, cb
+from bot.keyboards.places import PlaceButton, picker_kb
 from bot.services.campaigns import IssueChoice
 from bot.services.reporting import Category
 from models import Area, Building, Campaign
@@ -58,20 +59,11 @@ def categories_kb(cats: Sequence[Category], chosen: Sequence[str], locale: str) 
 
 def places_kb(areas: Sequence[Area], buildings: Sequence[Building], area_ids: Sequence[int],
               building_ids: Sequence[int]) -> InlineKeyboardMarkup:
-    kb = InlineKeyboardBuilder()
-    kb.button(text=_("🏙 The whole community"), callback_data=CampCb(step="place", v="c"))
-    for a in areas:
-        mark = "✅ " if a.id in area_ids else ""
-        kb.button(text=(mark + _("🏘 All of {area}").format(area=a.name))[:60], callback_data=CampCb(
-            step="place", v=f"a{a.id}"))
-    for b in buildings:
-        mark = "✅ " if b.id in building_ids else ""
-        kb.button(text=f"{mark}{b.name}"[:60], callback_data=CampCb(step="place", v=f"b{b.id}"))
-    if area_ids or building_ids:
-        kb.button(text=_("➡️ Next"), callback_data=CampCb(step="next"))
-    _cancel(kb)
-    kb.adjust(1, 2)
-    return kb.as_markup()
+    buttons = [PlaceButton("community", "", "c"),
+               *(PlaceButton("area", a.name, f"a{a.id}", a.id in area_ids) for a in areas),
+               *(PlaceButton("building", b.name, f"b{b.id}", b.id in building_ids) for b in buildings)]
+    return picker_kb(buttons, lambda v: CampCb(step="place", v=v),
+                     CampCb(step="next") if area_ids or building_ids else None, (1, 2))
 
 
 def start_kb() -> InlineKeyboardMarkup:

@@ -11,6 +11,7 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.i18n import _
 from bot.keyboards.common import CancelCb
+from bot.keyboards.places import buildings_first, picker_kb
 from bot.notices.recurrence import date_label, nth_label, weekday_short
 from bot.services.cleaning import DayView, PlaceOption
 from bot.services.recurrence import fmt_hhmm
@@ -52,22 +53,8 @@ def _cancel(kb: InlineKeyboardBuilder) -> None:
 
 def places_kb(options: Sequence[PlaceOption], chosen: Sequence[int]) -> InlineKeyboardMarkup:
     """Buildings toggle (several may be chosen); an area or the community is chosen in one tap."""
-    kb = InlineKeyboardBuilder()
-    for o in options:
-        if o.kind == "building":
-            mark = "✅ " if o.id in chosen else ""
-            kb.button(text=f"{mark}{o.name}"[:60], callback_data=NewCb(step="place", v=f"b{o.id}"))
-    for o in options:
-        if o.kind == "area":
-            kb.button(text=_("🏘 All of {area}").format(area=o.name)[:60],
-                      callback_data=NewCb(step="place", v=f"a{o.id}"))
-        elif o.kind == "community":
-            kb.button(text=_("🏙 The whole community")[:60], callback_data=NewCb(step="place", v=f"c{o.id}"))
-    if chosen:
-        kb.button(text=_("➡️ Next"), callback_data=NewCb(step="next"))
-    _cancel(kb)
-    kb.adjust(2)
-    return kb.as_markup()
+    return picker_kb(buildings_first(options, chosen), lambda v: NewCb(step="place", v=v),
+                     NewCb(step="next") if chosen else None)
 
 
 def freq_kb() -> InlineKeyboardMarkup:

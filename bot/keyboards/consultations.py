@@ -10,6 +10,7 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.i18n import _
 from bot.keyboards.common import CancelCb
+from bot.keyboards.places import PlaceButton, picker_kb
 from bot.services.consultations import ConsultOption
 from bot.services.households import HouseholdView
 
@@ -49,14 +50,8 @@ def cancel_kb() -> InlineKeyboardMarkup:
 
 
 def places_kb(options: Sequence[ConsultOption]) -> InlineKeyboardMarkup:
-    kb = InlineKeyboardBuilder()
-    for o in options[:30]:
-        name = o.name if o.kind == "building" else (
-            _("🏘 All of {area}").format(area=o.name) if o.kind == "area" else _("🏙 The whole community"))
-        kb.button(text=name[:60], callback_data=WizCb(step="place", v=o.token))
-    _cancel(kb)
-    kb.adjust(2)
-    return kb.as_markup()
+    return picker_kb([PlaceButton(o.kind, o.name, o.token) for o in options[:30]],
+                     lambda v: WizCb(step="place", v=v), None)
 
 
 def plan_kb(count: int) -> InlineKeyboardMarkup:

@@ -13,16 +13,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from markupsafe import Markup
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.i18n import _, use_locale
 from bot.jobs import JobContext, job
-from bot.notices.onboarding import role_label
-from bot.rendering import CAPTION_LIMIT, TEXT_LIMIT, esc, local_time, plain_len, render
 from bot.services.access import Actor, NotAllowed, Place, can, require
 from bot.services.base import CommunityService
+from bot.services.events import Event
 from bot.services.limits import ANNOUNCEMENTS, enforce_daily
 from bot.services.members import MembersService
 from models import Announcement, Area, Building, ChatLink, Community, Member, OutboxItem, Role
@@ -69,8 +66,47 @@ class Audience:
         return sum(1 for m in self.members if m.started and m.data_deleted_at is None)
 
 
-def body_fits(body_html: str, photo: bool) -> bool:
-    return plain_len(body_html) <= (BODY_LIMIT_CAPTION if photo else BODY_LIMIT_TEXT)
+@dataclass(frozen=True)
+class AudienceFacts:
+    """Whom an announcement is for, as bot/notices/announcements.py names it: the audience's kind and the
+    names of its buildings, its area or its community."""
+
+    audience: str
+    names: list[str]
+
+
+# ---------------------------------------------------------------------------------------- events
+# Worded and sent by bot/notices/announcements.py, in the same transaction.
+
+
+@dataclass(frozen=True)
+class AnnouncementQueued(Event):
+    """An announcement goes out now: one message per person (urgent ones ignore quiet hours and mute) and
+    per residents' chat, as batch `ann:{id}`."""
+
+    announcement_id: int
+    member_ids: tuple[int, ...]
+    chat_ids: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class AnnouncementCancelled(Event):
+    """A scheduled announcement was cancelled because its author may no longer send it: the author (unless
+    erased) and the office chat (else its staff) are told."""
+
+    announcement_id: int
+    author_id: int | None
+    office_chat: int | None
+    staff_ids: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class AnnouncementReported(Event):
+    """All of an announcement's messages are done: its author gets the delivery report."""
+
+    announcement_id: int
+    author_id: int
+    figures: tuple[tuple[str, int], ...]
 
 
 class AnnouncementsService(CommunityService):
@@ -111,25 +147,16 @@ class AnnouncementsService(CommunityService):
         else:
             raise ValueError(draft.audience)
 
-    async def audience_name(self, draft: AnnDraft | Announcement) -> str:
+    async def audience_facts(self, draft: AnnDraft | Announcement) -> AudienceFacts:
         if draft.audience == "buildings":
             names = [b.name for b in (await self.session.execute(select(Building).where(
                 Building.id.in_([int(b) for b in draft.building_ids])).order_by(Building.id))).scalars()]
-            if len(names) > 4:
-                return _("{first} and {n} more buildings").format(first=", ".join(names[:3]), n=len(names) - 3)
-            return ", ".join(names)
+            return AudienceFacts("buildings", names)
         if draft.audience in ("area", "area_captains"):
             area = await self.session.get(Area, draft.area_id)
-            if draft.audience == "area_captains":
-                return _("Building captains of {area}").format(area=area.name if area else "?")
-            return area.name if area else "?"
+            return AudienceFacts(draft.audience, [area.name if area else "?"])
         community = await self.session.get(Community, draft.community_id)
-        name = community.name if community else "?"
-        if draft.audience == "volunteers":
-            return _("Volunteers of {community}").format(community=name)
-        if draft.audience == "captains":
-            return _("Building captains of {community}").format(community=name)
-        return name
+        return AudienceFacts(draft.audience, [community.name if community else "?"])
 
     async def audience(self, draft: AnnDraft | Announcement, exclude: int | None = None) -> Audience:
         """Everyone the announcement is for (privately) and the residents' chats it goes to once. The
@@ -164,29 +191,10 @@ class AnnouncementsService(CommunityService):
         people = list((await self.session.execute(stmt.order_by(Member.id))).scalars().unique())
         return Audience(people, list(dict.fromkeys(chats)))
 
-    # ------------------------------------------------------------------ texts
-
-    async def render(self, ann: AnnDraft | Announcement, locale: str, author: Member | None) -> str:
-        """The announcement exactly as a recipient in `locale` reads it (the preview uses this too)."""
-        community = await self.session.get(Community, ann.community_id)
-        assert community is not None
-        place = await self.audience_name(ann) if ann.audience in ("buildings", "area") else None
-        role = ""
-        if author is not None:
-            roles = {r.role.role for r in await self.members.roles_of(author) if r.role.community_id == community.id}
-            for candidate in ("staff", "area_head", "captain", "volunteer", "resident"):
-                if candidate in roles:
-                    with use_locale(locale):
-                        role = role_label(candidate)
-                    break
-        text = render("announcements_message.html.j2", locale=locale, urgent=ann.urgent, community=community.name,
-                      place=place, body=Markup(ann.body_html), author=author.display_name if author else None,
-                      role=role)
-        limit = CAPTION_LIMIT if ann.photo_file_id else TEXT_LIMIT
-        if plain_len(text) > limit:  # guarded at input; a very long signature must not break delivery
-            text = render("announcements_message.html.j2", locale=locale, urgent=ann.urgent,
-                          community=community.name, place=None, body=Markup(ann.body_html), author=None, role="")
-        return text
+    async def author_role(self, author: Member, community_id: int) -> str | None:
+        """The author's highest role in the community (the signature names it)."""
+        roles = {r.role.role for r in await self.members.roles_of(author) if r.role.community_id == community_id}
+        return next((c for c in ("staff", "area_head", "captain", "volunteer", "resident") if c in roles), None)
 
     # ------------------------------------------------------------------ creating and queueing
 
@@ -226,12 +234,9 @@ class AnnouncementsService(CommunityService):
             return dict(ann.counts or {})
         community = await self.session.get(Community, ann.community_id)
         assert community is not None
-        author = await self.session.get(Member, ann.author_id) if ann.author_id else None
         audience = await self.audience(ann, exclude=ann.author_id)
-        texts: dict[str, str] = {}
         counts = {"people": 0, "queued": 0, "never_started": 0, "muted": 0, "erased": 0, "chats": 0}
-        common: dict[str, Any] = {"kind": "announcement", "batch": ann.batch, "community_id": community.id,
-                                  "photo": ann.photo_file_id}
+        to: list[int] = []
         for m in audience.members:
             counts["people"] += 1
             if m.data_deleted_at is not None:
@@ -243,23 +248,10 @@ class AnnouncementsService(CommunityService):
             if not ann.urgent and (m.prefs or {}).get("announcements", True) is False:
                 counts["muted"] += 1
                 continue
-            locale = self.members.locale_for(m, community)
-            if locale not in texts:
-                texts[locale] = await self.render(ann, locale, author)
-            key = f"ann:{ann.id}:m{m.id}"
-            if ann.urgent:  # urgent: quiet hours do not apply
-                added = await self.outbox.enqueue(key=key, chat_id=m.telegram_id, member_id=m.id, urgent=True,
-                                                  text=texts[locale], **common)
-            else:
-                added = await self.outbox.notify(m, key=key, text=texts[locale], tz=community.timezone, **common)
-            counts["queued"] += int(added)
-        for chat_id in audience.chats:
-            if community.locale not in texts:
-                texts[community.locale] = await self.render(ann, community.locale, author)
-            added = await self.outbox.enqueue(key=f"ann:{ann.id}:c{chat_id}", chat_id=chat_id, urgent=ann.urgent,
-                                              text=texts[community.locale], **common)
-            counts["chats"] += int(added)
-            counts["queued"] += int(added)
+            to.append(m.id)
+        await self.events.record(AnnouncementQueued(ann.id, tuple(to), tuple(audience.chats)))
+        counts["queued"] = len(to) + len(audience.chats)
+        counts["chats"] = len(audience.chats)
         ann.counts = counts
         ann.status = "sending"
         ann.queued_at = self.clock()
@@ -293,33 +285,14 @@ class AnnouncementsService(CommunityService):
         ann.status = "cancelled"
         community = await self.session.get(Community, ann.community_id)
         assert community is not None
-        when = local_time(ann.send_at, community.timezone, "%Y-%m-%d %H:%M")
         author = await self.session.get(Member, ann.author_id) if ann.author_id else None
-        if author is not None and author.data_deleted_at is None:
-            with use_locale(self.members.locale_for(author, community)):
-                text = _("📣 Your announcement to {audience} planned for {when} was not sent: you no longer "
-                         "have a role that may announce to them. Nothing went out.").format(
-                    audience=esc(await self.audience_name(ann)), when=when)
-            await self.outbox.notify(author, key=f"ann_stale:{ann.id}:author", kind="announcement_cancelled",
-                                     text=text, community_id=community.id, tz=community.timezone)
-        with use_locale(community.locale):
-            text = _("📣 A scheduled announcement to {audience} ({when}) was cancelled: its author no longer "
-                     "has a role that may announce to them. Send it again with /announce if it is still "
-                     "needed.").format(audience=esc(await self.audience_name(ann)), when=when)
         office = await self.chats.office_chat(community.id)
-        if office is not None:
-            await self.outbox.enqueue(key=f"ann_stale:{ann.id}:office", kind="announcement_cancelled",
-                                      chat_id=office, text=text, community_id=community.id)
-            return
-        for person in await self.members.holders("staff", Place(community.id)):
-            if author is not None and person.id == author.id:
-                continue
-            with use_locale(self.members.locale_for(person, community)):
-                text = _("📣 A scheduled announcement to {audience} ({when}) was cancelled: its author no "
-                         "longer has a role that may announce to them. Send it again with /announce if it "
-                         "is still needed.").format(audience=esc(await self.audience_name(ann)), when=when)
-            await self.outbox.notify(person, key=f"ann_stale:{ann.id}:{person.id}", kind="announcement_cancelled",
-                                     text=text, community_id=community.id, tz=community.timezone)
+        staff = [] if office is not None else [
+            p.id for p in await self.members.holders("staff", Place(community.id))
+            if author is None or p.id != author.id]
+        await self.events.record(AnnouncementCancelled(
+            ann.id, author.id if author is not None and author.data_deleted_at is None else None, office,
+            tuple(staff)))
 
     async def cancel(self, actor: Actor, ann_id: int) -> tuple[Announcement, bool]:
         """Withdraw a scheduled announcement before it goes out."""
@@ -360,14 +333,7 @@ class AnnouncementsService(CommunityService):
             author = await self.session.get(Member, ann.author_id) if ann.author_id else None
             if author is None or not author.started:
                 continue
-            community = await self.session.get(Community, ann.community_id)
-            assert community is not None
-            locale = self.members.locale_for(author, community)
-            with use_locale(locale):
-                text = render("announcements_report.html.j2", id=ann.id, audience=await self.audience_name(ann),
-                              urgent=ann.urgent, **rep)
-            await self.outbox.notify(author, key=f"ann_report:{ann.id}", kind="announcement_report", text=text,
-                                     tz=community.timezone, community_id=community.id)
+            await self.events.record(AnnouncementReported(ann.id, author.id, tuple(rep.items())))
             sent += 1
         return sent
 
@@ -389,5 +355,5 @@ async def announcements_job(session: AsyncSession, ctx: JobContext) -> None:
     await svc.send_reports()
 
 
-__all__ = ["AUDIENCES", "AnnDraft", "AnnouncementsService", "Audience", "AudienceOption", "body_fits",
-           "recipients_count"]
+__all__ = ["AUDIENCES", "AnnDraft", "AnnouncementCancelled", "AnnouncementQueued", "AnnouncementReported",
+           "AnnouncementsService", "Audience", "AudienceFacts", "AudienceOption", "recipients_count"]

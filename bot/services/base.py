@@ -13,6 +13,7 @@ from bot.services.chats import ChatsService
 from bot.services.events import Events, NoticeContext
 from bot.services.members import MembersService
 from bot.services.outbox import Outbox
+from models import Community
 
 
 class CommunityService:
@@ -29,8 +30,28 @@ class CommunityService:
         """Where this service records what happened; the notices word it (bot/services/events.py)."""
         return Events(NoticeContext(self.session, self.clock, self.members, self.chats, self.outbox))
 
+    async def community(self, community_id: int) -> Community:
+        return await community_of(self.session, community_id)
+
+    async def timezone(self, community_id: int) -> str:
+        """The community's time zone: handlers ask for it instead of reading it."""
+        return await timezone_of(self.session, community_id)
+
 
 def events_for(session: AsyncSession, clock: Clock = system_clock) -> Events:
     """A recorder for a service that stands on less than CommunityService (same session, own helpers)."""
     members = MembersService(session, clock)
     return Events(NoticeContext(session, clock, members, ChatsService(session, clock, members), Outbox(session, clock)))
+
+
+async def community_of(session: AsyncSession, community_id: int) -> Community:
+    community = await session.get(Community, community_id)
+    if community is None:
+        raise LookupError("community")
+    return community
+
+
+async def timezone_of(session: AsyncSession, community_id: int) -> str:
+    """A community's time zone (UTC when it is gone)."""
+    community = await session.get(Community, community_id)
+    return community.timezone if community else "UTC"

@@ -6,14 +6,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 from bot.clock import Clock, system_clock
 from bot.services.access import Actor, NotAllowed, Place, require
 from bot.services.members import MembersService
-from models import Building, ChatLink, GroupChat, Issue
+from models import Building, ChatLink, ChatState, Community, GroupChat, Issue, OutboxItem, OutboxStatus
 
 # Columns elsewhere that hold a chat id and must follow a group's migration to a supergroup.
 # Capabilities append theirs (e.g. a roster message's chat).
@@ -54,7 +54,7 @@ class ChatsService:
 
     async def follow_migration(self, old: int, new: int) -> None:
         """A group became a supergroup: remember the new id as the same group (so the unlinked-group
-        job neither leaves the new one nor keeps trying the old one). Links move in sender.migrate_chat."""
+        job neither leaves the new one nor keeps trying the old one). Links move in migrate_chat."""
         group = await self.session.get(GroupChat, old)
         if group is None:
             return
@@ -63,6 +63,16 @@ class ChatsService:
                                        added_at=group.added_at))
         group.left_at = self.clock()
         await self.session.flush()
+
+    async def community_locale(self, link: ChatLink) -> str | None:
+        """The language of the community a group is linked in (the group speaks it)."""
+        community = await self.session.get(Community, link.community_id)
+        return community.locale if community is not None else None
+
+    async def moved(self, old: int, new: int) -> None:
+        """A group became a supergroup: every chat id follows (migrate_chat), and the group is remembered."""
+        await migrate_chat(self.session, old, new)
+        await self.follow_migration(old, new)
 
     async def link(self, actor: Actor, chat_id: int, place: Place, kind: str, *, title: str = "",
                    source: str = "link") -> LinkResult:
@@ -167,4 +177,18 @@ class ChatsService:
         return list((await self.session.execute(stmt.order_by(Building.id))).scalars())
 
 
-__all__ = ["CHAT_ID_COLUMNS", "ChatsService", "LinkResult", "NotAllowed"]
+async def migrate_chat(session: AsyncSession, old: int, new: int) -> None:
+    """A group became a supergroup: its id changed. Follow it everywhere the bot keeps chat ids."""
+    state = await session.get(ChatState, old)
+    if state is None:
+        session.add(ChatState(chat_id=old, migrated_to=new))
+    else:
+        state.migrated_to = new
+    await session.execute(update(ChatLink).where(ChatLink.chat_id == old).values(chat_id=new))
+    await session.execute(update(OutboxItem).where(
+        OutboxItem.chat_id == old, OutboxItem.status == OutboxStatus.PENDING).values(chat_id=new))
+    for column in CHAT_ID_COLUMNS:
+        await session.execute(update(column.class_).where(column == old).values({column.key: new}))
+
+
+__all__ = ["CHAT_ID_COLUMNS", "ChatsService", "LinkResult", "NotAllowed", "migrate_chat"]

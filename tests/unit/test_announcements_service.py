@@ -12,6 +12,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import FrozenClock
+from bot.notices.announcements import audience_name
 from bot.sender import LEASE, OutboxSender
 from bot.services.announcements import AnnDraft, AnnouncementsService
 from bot.services.members import MembersService
@@ -131,7 +132,7 @@ async def test_area_head_speaks_to_the_captains_of_their_area(sessions: async_se
                          body_html="Meeting on Thursday")
         audience = await svc.audience(draft)
         assert sorted(m.telegram_id for m in audience.members) == [3001, 3002] and audience.chats == []
-        assert await svc.audience_name(draft) == "Building captains of North area"
+        assert await audience_name(svc, draft) == "Building captains of North area"
         ann, _ = await svc.create(actor, draft)
         assert ann.audience == "area_captains"
         # The South area is not theirs, whatever the callback data says.

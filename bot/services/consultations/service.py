@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock, system_clock
 from bot.services.access import Actor, NotAllowed, Place, require
+from bot.services.base import community_of, timezone_of
 from bot.services.households import HouseholdsService, HouseholdView
 from bot.services.outbox import on_sent
 from bot.services.tenure import Erased, on_erased
@@ -482,6 +483,13 @@ class ConsultationsService:
     async def building_names(self, c: Consultation) -> dict[int, str]:
         return {b.id: b.name for b in (await self.session.execute(
             select(Building).where(Building.id.in_(list(c.building_ids))))).scalars()}
+
+    async def community(self, community_id: int) -> Community:
+        return await community_of(self.session, community_id)
+
+    async def timezone(self, community_id: int) -> str:
+        """The community's time zone (UTC when it is gone)."""
+        return await timezone_of(self.session, community_id)
 
 
 def _can(actor: Actor, action: str, place: Place) -> bool:
