@@ -44,6 +44,7 @@ from bot.keyboards.reporting import (
 from bot.rendering import esc, render
 from bot.services.access import Actor, can
 from bot.services.cards import CardService, fmt_date, status_label
+from bot.services.lifecycle import IssueAction, allows
 from bot.services.limits import DailyLimitReached
 from bot.services.reporting import (
     MAX_DESCRIPTION,
@@ -1028,7 +1029,7 @@ async def withdraw(query: CallbackQuery, callback_data: IssueCb, member: Member,
         await query.answer()
         return
     if callback_data.arg != "yes":
-        if issue.status != "new":
+        if not allows(IssueAction.WITHDRAW, issue):
             await query.answer(
                 _("{ref} is already being handled, so it can't be withdrawn.").format(ref=issue.hashtag),
                 show_alert=True,

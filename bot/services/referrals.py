@@ -18,9 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.i18n import _, use_locale
 from bot.rendering import esc, shorten
 from bot.services.access import Actor
+from bot.services.lifecycle import IssueAction, allows
 from bot.services.structure import ImportReport, StructureError, section
 from bot.services.triage import (
-    WORKABLE,
     InvalidInput,
     TriageService,
     category_label,
@@ -66,20 +66,21 @@ class ReferralService(TriageService):
         if days not in REFER_DAYS:
             raise InvalidInput("days")
         dept = await self.department(issue, department_id)
-        if issue.status not in WORKABLE:
+        if not allows(IssueAction.REFER, issue):
             return Referred(issue, False, dept)
         if issue.status == IssueStatus.REFERRED and issue.department_id == dept.id:
             return Referred(issue, False, dept)
         await self._refer(issue, dept, days, actor.member_id)
         return Referred(issue, True, dept)
 
-    async def _refer(self, issue: Issue, dept: Department, days: int, actor_id: int | None) -> None:
+    async def _refer(self, issue: Issue, dept: Department, days: int, actor_id: int | None,
+                     action: IssueAction = IssueAction.REFER) -> None:
         community = await self.community_of(issue)
         now = self.clock()
         issue.department_id = dept.id
         issue.referred_at = now
         issue.overdue = False
-        event = await self._set_status(issue, IssueStatus.REFERRED, actor_id, kind="referred", note=dept.key,
+        event = await self._set_status(issue, action, IssueStatus.REFERRED, actor_id, kind="referred", note=dept.key,
                                        public=False)
         await self._set_deadline(issue, deadline_after_days(now, days, community.timezone), actor_id, public=False)
         await self._cancel_reminders(issue)
@@ -116,7 +117,7 @@ class ReferralService(TriageService):
         chose for its category; without one, the office is told to decide."""
         issue = await self.get(issue_id, lock=True)
         self._require(actor, "refer", issue)
-        if issue.status not in WORKABLE:
+        if not allows(IssueAction.REFUSED, issue):
             return Referred(issue, False)
         community = await self.community_of(issue)
         current = await self.session.get(Department, issue.department_id) if issue.department_id else None
@@ -128,7 +129,7 @@ class ReferralService(TriageService):
             if target_key else None
         head = f"{issue.hashtag} {esc(category_label(community, issue.category))}"
         if target is not None and (current is None or target.id != current.id):
-            await self._refer(issue, target, REFUSED_DAYS, actor.member_id)
+            await self._refer(issue, target, REFUSED_DAYS, actor.member_id, IssueAction.REFUSED)
             return Referred(issue, True, target)
         await self._post_to_team(issue, f"issue_refused:{issue.id}:{issue.refusals}", lambda: _(
             "🚫 {headline}: the responsible party refuses to comply, and no department is set for this category. "

@@ -41,6 +41,7 @@ from bot.services.base import CommunityService
 from bot.services.cards import PrivateViewInGroup, assigned_note, status_label
 from bot.services.cards import fmt_when as when_text
 from bot.services.chats import ChatsService
+from bot.services.lifecycle import WORKABLE, IssueAction, allows, transition
 from bot.services.limits import ANSWERS, enforce_daily
 from bot.services.members import MembersService
 from bot.services.outbox import Outbox
@@ -69,9 +70,6 @@ REJECT_REASONS = ("not_a_problem", "not_ours", "duplicate")
 TRIAGE_KINDS = ("office", "joint", "residents")
 MAX_NOTE = 1000
 QUEUE_PAGE = 5
-# Statuses in which the card's work buttons act.
-WORKABLE = (IssueStatus.NEW, IssueStatus.ACCEPTED, IssueStatus.IN_PROGRESS, IssueStatus.REOPENED,
-            IssueStatus.REFERRED)
 # A resolved issue still waits for the reporter, and a verifying one for the office: both stay in the queue.
 QUEUE_STATUSES = (*WORKABLE, *IssueStatus.AWAITING)
 VERIFY_DEFAULT = "default"
@@ -319,10 +317,9 @@ class TriageService(CommunityService):
         await self.session.flush()
         return event
 
-    async def _set_status(self, issue: Issue, status: str, actor_id: int | None, *, kind: str = "status",
-                          note: str | None = None, public: bool = True) -> IssueEvent:
-        old = issue.status
-        issue.status = status
+    async def _set_status(self, issue: Issue, action: IssueAction, status: str, actor_id: int | None, *,
+                          kind: str = "status", note: str | None = None, public: bool = True) -> IssueEvent:
+        old = transition(issue, action, status)
         return await self._event(issue, kind, actor_id, from_status=old, to_status=status, note=note,
                                  public=public)
 
@@ -393,12 +390,12 @@ class TriageService(CommunityService):
         """Claim-and-lock: the first press records who handles it; later presses change nothing."""
         issue = await self.get(issue_id, lock=True)
         self._require(actor, "triage", issue)
-        if issue.status != IssueStatus.NEW:
+        if not allows(IssueAction.ACCEPT, issue):
             return Outcome(issue, False)
         community = await self.community_of(issue)
         now = self.clock()
         issue.accepted_by_id, issue.accepted_at = actor.member_id, now
-        event = await self._set_status(issue, IssueStatus.ACCEPTED, actor.member_id)
+        event = await self._set_status(issue, IssueAction.ACCEPT, IssueStatus.ACCEPTED, actor.member_id)
         if issue.deadline_at is None:
             await self._set_deadline(issue, deadline_after_days(now, category_days(community, issue.category),
                                                                 community.timezone), actor.member_id)
@@ -436,7 +433,7 @@ class TriageService(CommunityService):
         """Give the issue to a person (member_id) or to the office (None)."""
         issue = await self.get(issue_id, lock=True)
         self._require(actor, "triage", issue)
-        if issue.status not in WORKABLE:
+        if not allows(IssueAction.ASSIGN, issue):
             return Outcome(issue, False)
         target: Member | None = None
         if member_id is not None:
@@ -458,7 +455,8 @@ class TriageService(CommunityService):
         issue.assigned_to_office = target is None
         # The member's id, not their name: a name written into the timeline would outlive /deletedata.
         who_note = assigned_note(target.id) if target else "office"
-        event = await self._set_status(issue, IssueStatus.IN_PROGRESS, actor.member_id, kind="assigned",
+        event = await self._set_status(issue, IssueAction.ASSIGN, IssueStatus.IN_PROGRESS, actor.member_id,
+                                       kind="assigned",
                                        note=who_note)
         if issue.deadline_at is None:
             await self._set_deadline(issue, deadline_after_days(now, category_days(community, issue.category),
@@ -491,11 +489,11 @@ class TriageService(CommunityService):
     async def unassign_former(self, issue: Issue, former: Member) -> bool:
         """The assignee lost their last role in the issue's community (or erased their data): the
         issue goes back to the captains (or whoever answers for its place now), who are told."""
-        if issue.assignee_id != former.id or not issue.is_open:
+        if issue.assignee_id != former.id or not allows(IssueAction.UNASSIGN, issue):
             return False
         issue.assignee_id = None
         if issue.status == IssueStatus.IN_PROGRESS:
-            event = await self._set_status(issue, IssueStatus.ACCEPTED, None, kind="unassigned",
+            event = await self._set_status(issue, IssueAction.UNASSIGN, IssueStatus.ACCEPTED, None, kind="unassigned",
                                            note=assigned_note(former.id), public=False)
         else:
             event = await self._event(issue, "unassigned", None, note=assigned_note(former.id), public=False)
@@ -532,7 +530,7 @@ class TriageService(CommunityService):
     async def set_deadline(self, actor: Actor, issue_id: int, deadline: datetime) -> Outcome:
         issue = await self.get(issue_id, lock=True)
         self._require(actor, "triage", issue)
-        if issue.status not in WORKABLE:
+        if not allows(IssueAction.DEADLINE, issue):
             return Outcome(issue, False)
         if deadline <= self.clock():
             raise InvalidInput("date_past")
@@ -572,12 +570,12 @@ class TriageService(CommunityService):
             raise ValueError(reason)
         issue = await self.get(issue_id, lock=True)
         self._require(actor, "triage", issue)
-        if issue.status not in WORKABLE:
+        if not allows(IssueAction.REJECT, issue):
             return Outcome(issue, False)
         community = await self.community_of(issue)
         issue.reject_reason = reason
         self._close_out(issue, CloseHow.REJECTED, actor.member_id)
-        event = await self._set_status(issue, IssueStatus.REJECTED, actor.member_id)
+        event = await self._set_status(issue, IssueAction.REJECT, IssueStatus.REJECTED, actor.member_id)
         await self._cancel_reminders(issue)
 
         def text() -> str:
@@ -595,7 +593,7 @@ class TriageService(CommunityService):
         become followers of the original (the root, if the original is itself a duplicate)."""
         issue = await self.get(issue_id, lock=True)
         self._require(actor, "triage", issue)
-        if issue.status not in WORKABLE:
+        if not allows(IssueAction.DUPLICATE, issue):
             return Outcome(issue, False)
         original = await self.by_reference(issue.community_id, reference)
         hops = 0
@@ -610,7 +608,8 @@ class TriageService(CommunityService):
         issue.duplicate_of_id = original.id
         issue.reject_reason = "duplicate"
         self._close_out(issue, CloseHow.MERGED, actor.member_id)
-        event = await self._set_status(issue, IssueStatus.DUPLICATE, actor.member_id, note=original.reference)
+        event = await self._set_status(issue, IssueAction.DUPLICATE, IssueStatus.DUPLICATE, actor.member_id,
+                                       note=original.reference)
         await self._cancel_reminders(issue)
         people = await self.followers(issue)
         await self._add_followers(original, [m.id for m in people])
@@ -640,7 +639,7 @@ class TriageService(CommunityService):
         followers get before → after and are asked whether it is really fixed."""
         issue = await self.get(issue_id, lock=True)
         self._require(actor, "triage", issue, assignee_ok=True)
-        if issue.status not in WORKABLE:
+        if not allows(IssueAction.RESOLVE, issue):
             return Outcome(issue, False)
         if not photos:
             raise InvalidInput("photo_needed")
@@ -655,7 +654,7 @@ class TriageService(CommunityService):
             issue.accepted_at, issue.accepted_by_id = now, actor.member_id
         issue.resolved_at = now
         issue.overdue = False
-        event = await self._set_status(issue, IssueStatus.RESOLVED, actor.member_id, note=note)
+        event = await self._set_status(issue, IssueAction.RESOLVE, IssueStatus.RESOLVED, actor.member_id, note=note)
         await self._cancel_reminders(issue)
         await self._send_resolution(issue, event, note)
         await self.refresh_card(issue)
@@ -700,7 +699,7 @@ class TriageService(CommunityService):
             triage_settings(community)["captains_decide"] and self.can(actor, "triage", issue))
         if not decides:
             self._require(actor, "triage", issue)  # captains of its building (and above) may propose
-            if issue.status not in WORKABLE or issue.triage_proposed == kind or issue.triage is not None:
+            if not allows(IssueAction.PROPOSE, issue) or issue.triage_proposed == kind or issue.triage is not None:
                 return Outcome(issue, False)
             issue.triage_proposed = kind
             event = await self._event(issue, "triage_proposed", actor.member_id, note=kind, public=False)
@@ -710,6 +709,8 @@ class TriageService(CommunityService):
                 way=triage_label(kind)), level=TOP_LEVEL)
             await self.refresh_card(issue)
             return Outcome(issue, True)
+        if not allows(IssueAction.TRIAGE, issue):
+            return Outcome(issue, False)
         if issue.triage == kind:
             if issue.triage_proposed is not None:
                 issue.triage_proposed = None
@@ -745,11 +746,11 @@ class TriageService(CommunityService):
         """🤝 Settled: a private matter the captain (having put the sides in touch) says is settled."""
         issue = await self.get(issue_id, lock=True)
         self._require(actor, "triage", issue)
-        if issue.triage != "residents" or issue.status not in WORKABLE:
+        if not allows(IssueAction.SETTLE, issue):
             return Outcome(issue, False)
         community = await self.community_of(issue)
         self._close_out(issue, CloseHow.SETTLED, actor.member_id)
-        event = await self._set_status(issue, IssueStatus.CLOSED, actor.member_id, kind="settled")
+        event = await self._set_status(issue, IssueAction.SETTLE, IssueStatus.CLOSED, actor.member_id, kind="settled")
         await self._cancel_reminders(issue)
 
         head = f"{issue.hashtag} {esc(category_label(community, issue.category))}"
@@ -881,14 +882,14 @@ class TriageService(CommunityService):
         issue = await self.get(issue_id, lock=True)
         if issue.reporter_id != member.id:
             raise NotAllowed("confirm")
-        if issue.status != IssueStatus.RESOLVED:
+        if not allows(IssueAction.CONFIRM, issue):
             return Outcome(issue, False)
         community = await self.community_of(issue)
         if verification_required(community, issue):
-            await self._await_check(issue, member.id, CloseHow.CONFIRMED)
+            await self._await_check(issue, IssueAction.CONFIRM, member.id, CloseHow.CONFIRMED)
         else:
             self._close_out(issue, CloseHow.CONFIRMED, member.id)
-            await self._set_status(issue, IssueStatus.CLOSED, member.id)
+            await self._set_status(issue, IssueAction.CONFIRM, IssueStatus.CLOSED, member.id)
         await self.refresh_card(issue)
         return Outcome(issue, True)
 
@@ -907,11 +908,11 @@ class TriageService(CommunityService):
         heads = await self.members.holders("area_head", Place(issue.community_id, issue.area_id))
         return 1 if heads else TOP_LEVEL
 
-    async def _await_check(self, issue: Issue, actor_id: int | None, pending: str) -> None:
+    async def _await_check(self, issue: Issue, action: IssueAction, actor_id: int | None, pending: str) -> None:
         """The fix is confirmed (`pending` says how); now the office or area head must check it."""
         community = await self.community_of(issue)
         issue.verify_requested_at = self.clock()
-        event = await self._set_status(issue, IssueStatus.VERIFYING, actor_id, public=False)
+        event = await self._set_status(issue, action, IssueStatus.VERIFYING, actor_id, public=False)
         place = await self.place_name(issue)
         await self._post_to_team(issue, f"issue_verify:{issue.id}:{event.id}", lambda: _(
             "🔍 {headline} ({place}) is fixed ({how}) and waits for your check before it is closed out.").format(
@@ -933,13 +934,14 @@ class TriageService(CommunityService):
                 self._add_check_photo(issue, photo)
             await self._event(issue, "spot_checked", actor.member_id, note=note, public=False)
             return Outcome(issue, True)
-        if issue.status != IssueStatus.VERIFYING:
+        if not allows(IssueAction.VERIFY, issue) or issue.status != IssueStatus.VERIFYING:
             return Outcome(issue, False)
         community = await self.community_of(issue)
         if photo:
             self._add_check_photo(issue, photo)
         self._close_out(issue, CloseHow.VERIFIED, actor.member_id)
-        event = await self._set_status(issue, IssueStatus.CLOSED, actor.member_id, kind="verified", note=note)
+        event = await self._set_status(issue, IssueAction.VERIFY, IssueStatus.CLOSED, actor.member_id, kind="verified",
+                                       note=note)
 
         def text() -> str:
             return _("🎉 {headline} was checked on site and is now closed out. Thank you for reporting it!").format(
@@ -972,7 +974,7 @@ class TriageService(CommunityService):
         if len(reason) > MAX_NOTE:
             raise InvalidInput("too_long")
         spot = issue.status == IssueStatus.CLOSED and await self._spot_check_open(issue)
-        if issue.status != IssueStatus.VERIFYING and not spot:
+        if not allows(IssueAction.NOT_ACCEPTED, issue) or (issue.status != IssueStatus.VERIFYING and not spot):
             return Outcome(issue, False)
         community = await self.community_of(issue)
         now = self.clock()
@@ -980,7 +982,8 @@ class TriageService(CommunityService):
         issue.resolved_at = None
         issue.closed_at = issue.closed_by_id = issue.close_how = None
         issue.verify_requested_at = None
-        event = await self._set_status(issue, IssueStatus.REOPENED, actor.member_id, kind="not_accepted",
+        event = await self._set_status(issue, IssueAction.NOT_ACCEPTED, IssueStatus.REOPENED, actor.member_id,
+                                       kind="not_accepted",
                                        note=reason, public=False)
         if fixer is not None and fixer.id != actor.member_id and fixer.data_deleted_at is None \
                 and issue.assignee_id != fixer.id:
@@ -1042,7 +1045,7 @@ class TriageService(CommunityService):
             raise NotAllowed("rate")
         if not 1 <= score <= 5:
             raise ValueError(score)
-        if issue.satisfaction is not None or issue.status not in (IssueStatus.CLOSED, IssueStatus.VERIFYING):
+        if issue.satisfaction is not None or not allows(IssueAction.RATE, issue):
             return Outcome(issue, False)
         issue.satisfaction = score
         await self._event(issue, "rated", member.id, note=str(score), public=False)
@@ -1072,13 +1075,13 @@ class TriageService(CommunityService):
             raise InvalidInput("empty")
         if len(comment) > MAX_NOTE:
             raise InvalidInput("too_long")
-        if issue.status != IssueStatus.RESOLVED:
+        if not allows(IssueAction.REOPEN, issue):
             return Outcome(issue, False)
         community = await self.community_of(issue)
         issue.reopen_count += 1
         issue.resolved_at = None
         now = self.clock()
-        event = await self._set_status(issue, IssueStatus.REOPENED, member.id, note=comment)
+        event = await self._set_status(issue, IssueAction.REOPEN, IssueStatus.REOPENED, member.id, note=comment)
         if issue.deadline_at is None or issue.deadline_at <= now:
             await self._set_deadline(issue, deadline_after_days(now, category_days(community, issue.category),
                                                                 community.timezone), None, public=False)
@@ -1384,12 +1387,12 @@ class TriageService(CommunityService):
             community = await self.community_of(issue)
             if verification_required(community, issue):
                 # Nobody answered, so the check matters all the more: it waits for the office.
-                await self._await_check(issue, None, CloseHow.UNCONFIRMED)
+                await self._await_check(issue, IssueAction.EXPIRE, None, CloseHow.UNCONFIRMED)
             else:
                 self._close_out(issue, CloseHow.UNCONFIRMED, None)
                 issue.closed_at = now
                 issue.closed_without_confirmation = True
-                await self._set_status(issue, IssueStatus.CLOSED, None, public=False)
+                await self._set_status(issue, IssueAction.EXPIRE, IssueStatus.CLOSED, None, public=False)
             await self.refresh_card(issue)
         return len(rows)
 
