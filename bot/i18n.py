@@ -113,11 +113,16 @@ KEYWORDS = {"_": None, "gettext": None, "__": None, "lazy_gettext": None, "ngett
             "translate": (2,)}
 SOURCE_GLOBS = ("bot/**/*.py", "handlers/**/*.py", "main.py")
 TEMPLATE_GLOB = "bot/templates/**/*.j2"
+# Folders whose modules (or packages) are named after a capability.
+LAYERS = {"services", "handlers", "notices", "keyboards"}
 
 
 def _part_for(path: Path) -> str:
     """The catalogue a source file's messages belong to: its capability's name."""
     name = path.name.split(".")[0]
+    if path.parent.parent.name in LAYERS and path.parent.name not in LAYERS:
+        # A capability split into a package (bot/services/triage/actions.py): the package's name.
+        name = path.parent.name
     if path.suffix == ".j2":
         name = name.split("_")[0]
     return "common" if name in {"__init__", "main", "app", "config"} else name

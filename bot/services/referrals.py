@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.i18n import _, use_locale
 from bot.rendering import esc, shorten
 from bot.services.access import Actor
+from bot.services.cards import fmt_when as when_text
 from bot.services.lifecycle import IssueAction, allows
 from bot.services.structure import ImportReport, StructureError, section
 from bot.services.triage import (
@@ -25,7 +26,6 @@ from bot.services.triage import (
     TriageService,
     category_label,
     deadline_after_days,
-    when_text,
 )
 from models import DEPARTMENT_KINDS, Community, Department, Issue, IssueStatus
 

@@ -493,7 +493,7 @@ class RelayService(TriageService):
 async def _roles_ended(session: AsyncSession, clock: Clock, member: Member) -> None:
     """A contact who lost the role the residents wrote to: their open relays end (the resident is told so
     when they next write); the conversation is not handed to the successor without the resident asking."""
-    service = RelayService(session, clock)
+    service = RelayService.standalone(session, clock)
     for relay in (await session.execute(select(Relay).where(
             Relay.kind == "contact", Relay.b_member_id == member.id, Relay.status == "open"))).scalars():
         if not await service._contact_holds_role(relay):
