@@ -180,10 +180,10 @@ def extract(only: str | None = None) -> None:
                             existing[m.id if isinstance(m.id, str) else m.id[0]] = m
             catalog = Catalog(locale=locale, domain=part, project="neighbourhood-bot")
             for (singular, plural), _files in sorted(messages.items()):
-                old = existing.get(singular)
+                known = existing.get(singular)
                 mid: Any = (singular, plural) if plural else singular
-                if old is not None and old.string and not old.fuzzy:
-                    string = old.string
+                if known is not None and known.string and not known.fuzzy:
+                    string = known.string
                 elif locale == "en":
                     string = (singular, plural) if plural else singular
                 else:

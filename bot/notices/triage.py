@@ -15,7 +15,6 @@ from bot.services.triage import category_label, followers_of, place_of, team_cha
 from bot.services.triage.events import (
     CheckAwaited,
     DeadlineSet,
-    FollowersTold,
     IssueAccepted,
     IssueAssigned,
     IssueEscalated,
@@ -32,7 +31,6 @@ from bot.services.triage.events import (
     QuestionAsked,
     ReminderDue,
     ReporterAnswered,
-    TeamTold,
     WayProposed,
     WentToOffice,
 )
@@ -88,7 +86,7 @@ def level_label(level: int) -> str:
 # ---------------------------------------------------------------------------- delivery
 
 
-async def _issue(ctx: NoticeContext, issue_id: int) -> tuple[Issue, Community]:
+async def load_issue(ctx: NoticeContext, issue_id: int) -> tuple[Issue, Community]:
     issue = await ctx.session.get(Issue, issue_id)
     assert issue is not None
     community = await ctx.session.get(Community, issue.community_id)
@@ -164,7 +162,7 @@ def _deadline(issue: Issue, community: Community, ctx: NoticeContext) -> str:
 
 @notice(IssueAccepted)
 async def accepted(event: IssueAccepted, ctx: NoticeContext) -> None:
-    issue, community = await _issue(ctx, event.issue_id)
+    issue, community = await load_issue(ctx, event.issue_id)
 
     def text() -> str:
         line = _("{headline} — accepted by the {place} team.").format(
@@ -178,7 +176,7 @@ async def accepted(event: IssueAccepted, ctx: NoticeContext) -> None:
 
 @notice(IssueAssigned)
 async def assigned(event: IssueAssigned, ctx: NoticeContext) -> None:
-    issue, community = await _issue(ctx, event.issue_id)
+    issue, community = await load_issue(ctx, event.issue_id)
 
     def text() -> str:
         whom = _("the community office") if event.to_office else _("a member of the {place} team").format(
@@ -197,7 +195,7 @@ async def assigned(event: IssueAssigned, ctx: NoticeContext) -> None:
 
 @notice(IssueUnassigned)
 async def unassigned(event: IssueUnassigned, ctx: NoticeContext) -> None:
-    issue, community = await _issue(ctx, event.issue_id)
+    issue, community = await load_issue(ctx, event.issue_id)
     await _tell_workers(ctx, issue, community, event.worker_ids, f"issue_unassigned:{issue.id}:{event.event_id}",
                         lambda: _("👤 {headline} ({place}) is back with you: the person it was "
                                   "assigned to no longer has a role in the community. Please "
@@ -207,14 +205,14 @@ async def unassigned(event: IssueUnassigned, ctx: NoticeContext) -> None:
 
 @notice(DeadlineSet)
 async def deadline_set(event: DeadlineSet, ctx: NoticeContext) -> None:
-    issue, community = await _issue(ctx, event.issue_id)
+    issue, community = await load_issue(ctx, event.issue_id)
     await tell_followers(ctx, issue, community, event.event_id, lambda: _("{headline} — new deadline: {when}.").format(
         headline=headline(issue, community), when=fmt_when(event.deadline, community.timezone, ctx.clock())))
 
 
 @notice(IssueRejected)
 async def rejected(event: IssueRejected, ctx: NoticeContext) -> None:
-    issue, community = await _issue(ctx, event.issue_id)
+    issue, community = await load_issue(ctx, event.issue_id)
     await tell_followers(ctx, issue, community, event.event_id, lambda: _(
         "{headline} — closed without action: {reason}. If you think this is a mistake, "
         "please talk to your building captain.").format(headline=headline(issue, community),
@@ -223,7 +221,7 @@ async def rejected(event: IssueRejected, ctx: NoticeContext) -> None:
 
 @notice(IssueMerged)
 async def merged(event: IssueMerged, ctx: NoticeContext) -> None:
-    issue, community = await _issue(ctx, event.issue_id)
+    issue, community = await load_issue(ctx, event.issue_id)
     original = await ctx.session.get(Issue, event.original_id)
     assert original is not None
     await tell_followers(ctx, issue, community, event.event_id, lambda: _(
@@ -234,7 +232,7 @@ async def merged(event: IssueMerged, ctx: NoticeContext) -> None:
 @notice(IssueResolved)
 async def resolved(event: IssueResolved, ctx: NoticeContext) -> None:
     """Before → after to each follower, then "is it really fixed?" (the reporter may confirm)."""
-    issue, community = await _issue(ctx, event.issue_id)
+    issue, community = await load_issue(ctx, event.issue_id)
     before = [p.file_id for p in issue.photos if p.kind == "before"]
     after = [p.file_id for p in issue.photos if p.kind == "after"]
     # Albums hold at most 10: the first before photos, then the after ones.
@@ -260,7 +258,7 @@ async def resolved(event: IssueResolved, ctx: NoticeContext) -> None:
 
 @notice(WayProposed)
 async def way_proposed(event: WayProposed, ctx: NoticeContext) -> None:
-    issue, community = await _issue(ctx, event.issue_id)
+    issue, community = await load_issue(ctx, event.issue_id)
     await post_to_team(ctx, issue, community, f"issue_way_proposed:{issue.id}:{event.event_id}", lambda: _(
         "🏷 {headline}: a captain proposes it as {way}. Confirm or change it with 🏷 Triage.").format(
         headline=headline(issue, community), way=triage_label(event.way)), level=TOP_LEVEL)
@@ -268,7 +266,7 @@ async def way_proposed(event: WayProposed, ctx: NoticeContext) -> None:
 
 @notice(WentToOffice)
 async def went_to_office(event: WentToOffice, ctx: NoticeContext) -> None:
-    issue, community = await _issue(ctx, event.issue_id)
+    issue, community = await load_issue(ctx, event.issue_id)
     await post_to_team(ctx, issue, community, f"issue_way_office:{issue.id}:{event.stamp}", lambda: _(
         "🏛 {headline} is an office matter: the community office handles it now.").format(
         headline=headline(issue, community)), level=TOP_LEVEL)
@@ -276,7 +274,7 @@ async def went_to_office(event: WentToOffice, ctx: NoticeContext) -> None:
 
 @notice(IssueSettled)
 async def settled(event: IssueSettled, ctx: NoticeContext) -> None:
-    issue, community = await _issue(ctx, event.issue_id)
+    issue, community = await load_issue(ctx, event.issue_id)
     await tell_followers(ctx, issue, community, event.event_id, lambda: _(
         "🤝 {headline} is settled between the neighbours, says the building captain. Thank you for "
         "reporting it!").format(headline=headline(issue, community)))
@@ -284,7 +282,7 @@ async def settled(event: IssueSettled, ctx: NoticeContext) -> None:
 
 @notice(PublicNoteAdded)
 async def public_note(event: PublicNoteAdded, ctx: NoticeContext) -> None:
-    issue, community = await _issue(ctx, event.issue_id)
+    issue, community = await load_issue(ctx, event.issue_id)
     await tell_followers(ctx, issue, community, event.event_id, lambda: _(
         "📢 {headline} — update from the team:\n{note}").format(headline=headline(issue, community),
                                                                 note=esc(event.text)))
@@ -295,7 +293,7 @@ async def public_note(event: PublicNoteAdded, ctx: NoticeContext) -> None:
 
 @notice(QuestionAsked)
 async def question_asked(event: QuestionAsked, ctx: NoticeContext) -> None:
-    issue, community = await _issue(ctx, event.issue_id)
+    issue, community = await load_issue(ctx, event.issue_id)
     reporter = await ctx.session.get(Member, event.reporter_id)
     assert reporter is not None
     with use_locale(ctx.members.locale_for(reporter, community)):
@@ -309,7 +307,7 @@ async def question_asked(event: QuestionAsked, ctx: NoticeContext) -> None:
 
 @notice(ReporterAnswered)
 async def reporter_answered(event: ReporterAnswered, ctx: NoticeContext) -> None:
-    issue, community = await _issue(ctx, event.issue_id)
+    issue, community = await load_issue(ctx, event.issue_id)
 
     def body() -> str:
         return _("💬 The reporter answers about {headline}:\n{answer}").format(
@@ -334,7 +332,7 @@ async def reporter_answered(event: ReporterAnswered, ctx: NoticeContext) -> None
 
 @notice(IssueReopened)
 async def reopened(event: IssueReopened, ctx: NoticeContext) -> None:
-    issue, community = await _issue(ctx, event.issue_id)
+    issue, community = await load_issue(ctx, event.issue_id)
     await tell_followers(ctx, issue, community, event.event_id, lambda: _(
         "🔁 {headline} was reopened: it is not fixed yet. The team has been told.").format(
         headline=headline(issue, community)), skip=event.by_id)
@@ -348,7 +346,7 @@ async def reopened(event: IssueReopened, ctx: NoticeContext) -> None:
 
 @notice(CheckAwaited)
 async def check_awaited(event: CheckAwaited, ctx: NoticeContext) -> None:
-    issue, community = await _issue(ctx, event.issue_id)
+    issue, community = await load_issue(ctx, event.issue_id)
     await post_to_team(ctx, issue, community, f"issue_verify:{issue.id}:{event.event_id}", lambda: _(
         "🔍 {headline} ({place}) is fixed ({how}) and waits for your check before it is closed out.").format(
         headline=headline(issue, community), place=esc(event.place), how=close_how_label(event.how)),
@@ -357,7 +355,7 @@ async def check_awaited(event: CheckAwaited, ctx: NoticeContext) -> None:
 
 @notice(IssueVerified)
 async def verified(event: IssueVerified, ctx: NoticeContext) -> None:
-    issue, community = await _issue(ctx, event.issue_id)
+    issue, community = await load_issue(ctx, event.issue_id)
     await tell_followers(ctx, issue, community, event.event_id, lambda: _(
         "🎉 {headline} was checked on site and is now closed out. Thank you for reporting it!").format(
         headline=headline(issue, community)))
@@ -365,7 +363,7 @@ async def verified(event: IssueVerified, ctx: NoticeContext) -> None:
 
 @notice(IssueNotAccepted)
 async def not_accepted(event: IssueNotAccepted, ctx: NoticeContext) -> None:
-    issue, community = await _issue(ctx, event.issue_id)
+    issue, community = await load_issue(ctx, event.issue_id)
 
     def team() -> str:
         return _("❌ {headline} was not accepted at the check: {reason}\nPlease fix it again by {when}.").format(
@@ -387,7 +385,7 @@ async def not_accepted(event: IssueNotAccepted, ctx: NoticeContext) -> None:
 
 @notice(ReminderDue)
 async def reminder_due(event: ReminderDue, ctx: NoticeContext) -> None:
-    issue, community = await _issue(ctx, event.issue_id)
+    issue, community = await load_issue(ctx, event.issue_id)
     assert issue.deadline_at is not None
     stamp = int(issue.deadline_at.timestamp())
 
@@ -404,7 +402,7 @@ async def reminder_due(event: ReminderDue, ctx: NoticeContext) -> None:
 
 @notice(Overdue)
 async def overdue(event: Overdue, ctx: NoticeContext) -> None:
-    issue, community = await _issue(ctx, event.issue_id)
+    issue, community = await load_issue(ctx, event.issue_id)
     assert issue.deadline_at is not None
     stamp = int(issue.deadline_at.timestamp())
     when = fmt_when(issue.deadline_at, community.timezone, ctx.clock())
@@ -426,7 +424,7 @@ async def overdue(event: Overdue, ctx: NoticeContext) -> None:
 
 @notice(IssueEscalated)
 async def escalated(event: IssueEscalated, ctx: NoticeContext) -> None:
-    issue, community = await _issue(ctx, event.issue_id)
+    issue, community = await load_issue(ctx, event.issue_id)
 
     def text() -> str:
         if event.overdue:
@@ -448,18 +446,3 @@ async def escalated(event: IssueEscalated, ctx: NoticeContext) -> None:
             body = text()
         await ctx.outbox.enqueue(key=f"{key}:card", kind="issue_escalated", chat_id=issue.card_chat_id, text=body,
                                  reply_to=issue.card_message_id, community_id=issue.community_id)
-
-
-# ---------------------------------------------------------------------------- bridges (referrals)
-
-
-@notice(FollowersTold)
-async def followers_told(event: FollowersTold, ctx: NoticeContext) -> None:
-    issue, community = await _issue(ctx, event.issue_id)
-    await tell_followers(ctx, issue, community, event.event_id, event.words, skip=event.skip)
-
-
-@notice(TeamTold)
-async def team_told(event: TeamTold, ctx: NoticeContext) -> None:
-    issue, community = await _issue(ctx, event.issue_id)
-    await post_to_team(ctx, issue, community, event.key, event.words, level=event.level)

@@ -15,22 +15,33 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.i18n import _, use_locale
-from bot.rendering import esc, shorten
 from bot.services.access import Actor
-from bot.services.cards import fmt_when as when_text
+from bot.services.events import Event
 from bot.services.lifecycle import IssueAction, allows
 from bot.services.structure import ImportReport, StructureError, section
-from bot.services.triage import (
-    InvalidInput,
-    TriageService,
-    category_label,
-    deadline_after_days,
-)
+from bot.services.triage import InvalidInput, TriageService, deadline_after_days
 from models import DEPARTMENT_KINDS, Community, Department, Issue, IssueStatus
 
 REFER_DAYS = (3, 7, 14)
 REFUSED_DAYS = 7
+
+
+@dataclass(frozen=True)
+class IssueReferred(Event):
+    """Referred to a department: its liaison group (if any) gets the problem, the followers are told."""
+
+    issue_id: int
+    event_id: int
+    department_id: int
+    place: str
+
+
+@dataclass(frozen=True)
+class RefusalUndecided(Event):
+    """The responsible party refuses to comply and no department is set for the category: the office decides."""
+
+    issue_id: int
+    refusals: int
 
 
 @dataclass
@@ -84,33 +95,8 @@ class ReferralService(TriageService):
                                        public=False)
         await self._set_deadline(issue, deadline_after_days(now, days, community.timezone), actor_id, public=False)
         await self._cancel_reminders(issue)
-        head = f"{issue.hashtag} {esc(category_label(community, issue.category))}"
-        if dept.chat_id is not None:
-            # The liaison's group: the problem, its place and photos — never the reporter, never a private view.
-            place = await self.place_name(issue)
-            with use_locale(community.locale):
-                text = _("📨 {headline} is referred to {department} by {community}.\n📍 {place}\n📝 {description}\n"
-                         "Please deal with it by {when} and tell the community office what was done.").format(
-                    headline=head, department=esc(dept.label(community.locale)), community=esc(community.name),
-                    place=esc(place), description=esc(shorten(issue.description or "—", 600)),
-                    when=when_text(issue.deadline_at, community.timezone, now))
-            photos = [p.file_id for p in issue.photos if p.kind == "before"][:10]
-            await self.outbox.enqueue(key=f"issue_referred:{issue.id}:{event.id}:liaison", kind="issue_referred",
-                                      chat_id=dept.chat_id, text=text, photos=photos or None,
-                                      community_id=issue.community_id)
-
-        def residents() -> str:
-            return _("📨 {headline} was passed to {department}, who are responsible for it. I'll tell you what "
-                     "happens.").format(headline=head, department=esc(dept.label(self._locale())))
-
-        await self._tell_followers(issue, event, residents)
+        await self.events.record(IssueReferred(issue.id, event.id, dept.id, await self.place_name(issue)))
         await self.refresh_card(issue)
-
-    @staticmethod
-    def _locale() -> str:
-        from bot.i18n import current_locale
-
-        return current_locale()
 
     async def refused(self, actor: Actor, issue_id: int) -> Referred:
         """"Refused to comply" (拒不整改): recorded, and the issue goes on to the department the community
@@ -127,13 +113,10 @@ class ReferralService(TriageService):
         target = (await self.session.execute(select(Department).where(
             Department.community_id == issue.community_id, Department.key == target_key))).scalar_one_or_none() \
             if target_key else None
-        head = f"{issue.hashtag} {esc(category_label(community, issue.category))}"
         if target is not None and (current is None or target.id != current.id):
             await self._refer(issue, target, REFUSED_DAYS, actor.member_id, IssueAction.REFUSED)
             return Referred(issue, True, target)
-        await self._post_to_team(issue, f"issue_refused:{issue.id}:{issue.refusals}", lambda: _(
-            "🚫 {headline}: the responsible party refuses to comply, and no department is set for this category. "
-            "Please decide the next step.").format(headline=head), level=2)
+        await self.events.record(RefusalUndecided(issue.id, issue.refusals))
         await self.refresh_card(issue)
         return Referred(issue, True, None)
 
@@ -181,4 +164,12 @@ async def import_departments(session: AsyncSession, community: Community, data: 
     await session.flush()
 
 
-__all__ = ["REFER_DAYS", "ReferralService", "Referred", "import_departments", "refused_to"]
+__all__ = [
+    "REFER_DAYS",
+    "IssueReferred",
+    "ReferralService",
+    "Referred",
+    "RefusalUndecided",
+    "import_departments",
+    "refused_to",
+]

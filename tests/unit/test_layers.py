@@ -41,7 +41,6 @@ BASELINE: dict[str, set[str]] = {
     "bot/services/patrols.py": {'bot.i18n', 'bot.rendering'},
     "bot/services/points.py": {'bot.i18n', 'bot.rendering'},
     "bot/services/recurrence.py": {'bot.i18n'},
-    "bot/services/referrals.py": {'bot.i18n', 'bot.rendering'},
     "bot/services/reporting.py": {'bot.i18n'},
     "bot/services/scores.py": {'bot.i18n', 'bot.rendering'},
     "bot/services/surveys.py": {'bot.i18n', 'bot.rendering'},

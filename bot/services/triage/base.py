@@ -5,7 +5,7 @@ lifecycle table, followers, deadlines, close-out fields, and the refresh of the 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Self
 from zoneinfo import ZoneInfo
@@ -23,7 +23,6 @@ from bot.services.chats import ChatsService
 from bot.services.lifecycle import IssueAction, transition
 from bot.services.members import MembersService
 from bot.services.outbox import Outbox
-from bot.services.triage.events import FollowersTold, TeamTold
 from models import Area, Building, Community, Issue, IssueEvent, IssueFollower, Member
 
 
@@ -211,12 +210,3 @@ class TriageBase(CommunityService):
 
     async def _cancel_reminders(self, issue: Issue) -> None:
         await self.outbox.cancel(f"issue_remind:{issue.id}:")
-
-    # Bridges for the services built on this one that still word their own messages (referrals).
-
-    async def _tell_followers(self, issue: Issue, event: IssueEvent, text: Callable[[], str], *,
-                              skip: int | None = None) -> None:
-        await self.events.record(FollowersTold(issue.id, event.id, text, skip))
-
-    async def _post_to_team(self, issue: Issue, key: str, text: Callable[[], str], level: int | None = None) -> None:
-        await self.events.record(TeamTold(issue.id, key, text, level))

@@ -7,7 +7,6 @@ keys unique)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -179,21 +178,3 @@ class ReminderDue(Event):
     at: str
     worker_ids: tuple[int, ...]
     told: list[int] = field(default_factory=list, compare=False)
-
-
-# Bridges for the capabilities built on TriageService that still word their own messages
-# (bot/services/referrals.py): the words come with the event until they move to their notices.
-@dataclass(frozen=True)
-class FollowersTold(Event):
-    issue_id: int
-    event_id: int
-    words: Callable[[], str]
-    skip: int | None = None
-
-
-@dataclass(frozen=True)
-class TeamTold(Event):
-    issue_id: int
-    key: str
-    words: Callable[[], str]
-    level: int | None = None
