@@ -113,6 +113,7 @@ KEYWORDS = {"_": None, "gettext": None, "__": None, "lazy_gettext": None, "ngett
             "translate": (2,)}
 SOURCE_GLOBS = ("bot/**/*.py", "handlers/**/*.py", "main.py")
 TEMPLATE_GLOB = "bot/templates/**/*.j2"
+# Folders whose modules (or packages) are named after a capability.
 
 
 def _part_for(path: Path) -> str:
@@ -181,10 +182,10 @@ def extract(only: str | None = None) -> None:
                             existing[m.id if isinstance(m.id, str) else m.id[0]] = m
             catalog = Catalog(locale=locale, domain=part, project="neighbourhood-bot")
             for (singular, plural), _files in sorted(messages.items()):
-                old = existing.get(singular)
+                known = existing.get(singular)
                 mid: Any = (singular, plural) if plural else singular
-                if old is not None and old.string and not old.fuzzy:
-                    string = old.string
+                if known is not None and known.string and not known.fuzzy:
+                    string = known.string
                 elif locale == "en":
                     string = (singular, plural) if plural else singular
                 else:

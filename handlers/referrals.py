@@ -11,7 +11,7 @@ from bot.keyboards.issues import IssueCb, department_buttons, referral_deadline_
 from bot.services.access import Actor, NotAllowed
 from bot.services.referrals import REFER_DAYS, ReferralService
 from bot.services.triage import InvalidInput, Outcome
-from handlers.triage import denied, finish, show
+from handlers.triage import allowed, denied, finish, show
 
 router = Router(name=__name__)
 
@@ -19,10 +19,8 @@ router = Router(name=__name__)
 @router.callback_query(IssueCb.filter(F.action.in_({"refer", "ref"})))
 async def on_refer(query: CallbackQuery, callback_data: IssueCb, actor: Actor, referrals: ReferralService) -> None:
     """The department, then its deadline: sub-menus on the same message, nothing changes until the end."""
-    try:
-        issue = await referrals.check(actor, callback_data.id, "refer")
-    except NotAllowed as exc:
-        await denied(query, referrals, callback_data.id, exc)
+    issue = await allowed(query, referrals, callback_data.id, referrals.check(actor, callback_data.id, "refer"))
+    if issue is None:
         return
     if callback_data.action == "refer":
         departments = await referrals.departments(issue.community_id)
@@ -62,10 +60,8 @@ async def on_refer_deadline(query: CallbackQuery, callback_data: IssueCb, actor:
 
 @router.callback_query(IssueCb.filter(F.action == "refused"))
 async def on_refused(query: CallbackQuery, callback_data: IssueCb, actor: Actor, referrals: ReferralService) -> None:
-    try:
-        done = await referrals.refused(actor, callback_data.id)
-    except NotAllowed as exc:
-        await denied(query, referrals, callback_data.id, exc)
+    done = await allowed(query, referrals, callback_data.id, referrals.refused(actor, callback_data.id))
+    if done is None:
         return
     if done.changed and done.department is not None:
         text = _("🚫 Refusal recorded; referred on to {department}.").format(

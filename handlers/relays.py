@@ -26,14 +26,14 @@ from bot.keyboards.relays import (
 from bot.notices import relays as words
 from bot.rendering import esc, shorten
 from bot.services.access import Actor, NotAllowed
+from bot.services.cards import fmt_when as when_text
 from bot.services.households import HouseholdsService
 from bot.services.limits import DailyLimitReached
 from bot.services.members import MembersService
 from bot.services.outbox import Outbox
 from bot.services.relays import MAX_TEXT, RelayError, RelayService
-from bot.services.triage import when_text
 from handlers.errors import limit_text
-from handlers.triage import denied, go_private, show
+from handlers.triage import denied, go_private, headline, show
 from models import Member
 
 router = Router(name=__name__)
@@ -96,7 +96,7 @@ async def on_touch(query: CallbackQuery, callback_data: IssueCb, actor: Actor, r
         return
     assert issue.building_id is not None
     rows = await _picker(relays, households, issue.id, issue.building_id)
-    head = await relays.headline(issue)
+    head = await headline(relays, issue)
     await go_private(query, bot, state, RelayFlow.household, {"issue_id": issue.id},
                      _("📞 {headline}: who is the other side? Type their flat, like 2-301, or pick it below. I'll "
                        "put them in touch with the reporter through the bot, without names or phone numbers.")
@@ -211,7 +211,7 @@ async def on_consult(query: CallbackQuery, callback_data: IssueCb, actor: Actor,
         await query.answer(_("A consultation is already linked to this report."))
         text = _("🗳 {headline} already has a consultation for {building}.\n❓ {question}\n⏰ Until {deadline} · "
                  "{households} households. The result will show on the card and in the timeline of {ref}.")
-    body = text.format(building=esc(done.building), headline=await relays.headline(done.issue),
+    body = text.format(building=esc(done.building), headline=await headline(relays, done.issue),
                        question=esc(done.consultation.question), deadline=deadline, households=done.households,
                        ref=done.issue.hashtag)
     await outbox.notify(member, key=f"consult_from_issue:{done.issue.id}:{done.consultation.id}:{member.id}:"

@@ -10,6 +10,7 @@ from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.i18n import _
 from bot.keyboards.common import CancelCb
+from bot.services.lifecycle import CARD, IssueAction, available_actions
 from models import Issue, IssueStatus
 
 Rows = list[list[tuple[str, str]]]
@@ -28,32 +29,65 @@ def cb(action: str, issue_id: int, arg: str = "") -> str:
     return IssueCb(action=action, id=issue_id, arg=arg).pack()
 
 
+# What each button of a card does: its label and its callback's action (the IssueCb name, kept short).
+def _button(action: IssueAction, issue_id: int) -> tuple[str, str]:
+    labels = {
+        IssueAction.ACCEPT: (_("✅ Accept"), "accept"),
+        IssueAction.ASSIGN: (_("👤 Assign"), "assign"),
+        IssueAction.DEADLINE: (_("⏰ Deadline"), "deadline"),
+        IssueAction.REJECT: (_("❌ Reject"), "reject"),
+        IssueAction.RESOLVE: (_("🔧 Resolve"), "resolve"),
+        IssueAction.REFUSED: (_("🚫 Refused to comply"), "refused"),
+        IssueAction.SETTLE: (_("🤝 Settled"), "settled"),
+        IssueAction.TOUCH: (_("📞 Put in touch"), "touch"),
+        IssueAction.CONSULT: (_("🗳 Start a consultation"), "consult"),
+        IssueAction.VERIFY: (_("✅ Verify and close"), "verify"),
+        IssueAction.NOT_ACCEPTED: (_("❌ Not accepted"), "notacc"),
+        IssueAction.DETAILS: (_("📄 Details"), "details"),
+        IssueAction.TRIAGE: (_("🏷 Triage"), "triage"),
+        IssueAction.NOTE: (_("📝 Note"), "note"),
+        IssueAction.REFER: (_("📨 Refer to a department"), "refer"),
+        IssueAction.NOTICE: (_("📄 Rectification notice"), "notice"),
+        IssueAction.ASK: (_("❓ Ask the reporter"), "ask"),
+    }
+    text, name = labels[action]
+    return text, cb(name, issue_id)
+
+
+MORE = "more"  # the ⋯ More sub-menu: not an action of its own
+A = IssueAction
+_WORK = (IssueStatus.ACCEPTED, IssueStatus.IN_PROGRESS, IssueStatus.REOPENED)
+# Where each action sits on the card, per status. Whether it is there at all is the lifecycle table's
+# (bot/services/lifecycle.py); a button whose action the status does not allow is left out.
+_CARD: list[tuple[tuple[str, ...], list[list[IssueAction | str]]]] = [
+    ((IssueStatus.NEW,), [[A.ACCEPT, A.ASSIGN], [A.DEADLINE, A.REJECT, MORE]]),
+    # The department reports back: fixed (the normal resolve → verification path) or refused.
+    ((IssueStatus.REFERRED,), [[A.RESOLVE, A.REFUSED], [A.DEADLINE, MORE]]),
+    # A private matter closes when the sides settle it, not with an "after" photo; the captain's job is to
+    # put the sides in touch (a relay through the bot, bot/services/relays.py). A joint matter (小事) may
+    # need the building's say: a consultation from the card.
+    (_WORK, [[A.RESOLVE, A.ASSIGN], [A.SETTLE, A.TOUCH], [A.CONSULT], [A.DEADLINE, MORE]]),
+    ((IssueStatus.VERIFYING,), [[A.VERIFY, A.NOT_ACCEPTED], [A.DETAILS]]),
+]
+
+
+def _rows(issue: Issue, layout: list[list[IssueAction | str]]) -> Rows:
+    available = set(available_actions(issue, CARD))
+    rows: Rows = []
+    for row in layout:
+        buttons = [(_("⋯ More"), cb("more", issue.id)) if a == MORE else _button(IssueAction(a), issue.id)
+                   for a in row if a == MORE or a in available]
+        if buttons:
+            rows.append(buttons)
+    return rows
+
+
 def triage_buttons(issue: Issue) -> Rows:
     """The card's buttons for its status (what a captain can do next)."""
-    i = issue.id
-    if issue.status == IssueStatus.NEW:
-        return [[(_("✅ Accept"), cb("accept", i)), (_("👤 Assign"), cb("assign", i))],
-                [(_("⏰ Deadline"), cb("deadline", i)), (_("❌ Reject"), cb("reject", i)),
-                 (_("⋯ More"), cb("more", i))]]
-    if issue.status == IssueStatus.REFERRED:
-        # The department reports back: fixed (the normal resolve → verification path) or refused.
-        return [[(_("🔧 Resolve"), cb("resolve", i)), (_("🚫 Refused to comply"), cb("refused", i))],
-                [(_("⏰ Deadline"), cb("deadline", i)), (_("⋯ More"), cb("more", i))]]
-    if issue.status in (IssueStatus.ACCEPTED, IssueStatus.IN_PROGRESS, IssueStatus.REOPENED):
-        rows = [[(_("🔧 Resolve"), cb("resolve", i)), (_("👤 Assign"), cb("assign", i))],
-                [(_("⏰ Deadline"), cb("deadline", i)), (_("⋯ More"), cb("more", i))]]
-        if issue.triage == "residents":
-            # A private matter closes when the sides settle it, not with an "after" photo; the captain's
-            # job is to put the sides in touch (a relay through the bot, bot/services/relays.py).
-            rows.insert(1, [(_("🤝 Settled"), cb("settled", i)), (_("📞 Put in touch"), cb("touch", i))])
-        elif issue.triage == "joint":
-            # A joint matter (小事) may need the building's say: a consultation from the card.
-            rows.insert(1, [(_("🗳 Start a consultation"), cb("consult", i))])
-        return rows
-    if issue.status == IssueStatus.VERIFYING:
-        return [[(_("✅ Verify and close"), cb("verify", i)), (_("❌ Not accepted"), cb("notacc", i))],
-                [(_("📄 Details"), cb("details", i))]]
-    return [[(_("📄 Details"), cb("details", i))]]
+    for statuses, layout in _CARD:
+        if issue.status in statuses:
+            return _rows(issue, layout)
+    return _rows(issue, [[A.DETAILS]])
 
 
 def consult_confirm_buttons(issue_id: int) -> Rows:
@@ -81,15 +115,9 @@ def back_row(issue_id: int) -> list[tuple[str, str]]:
 
 def more_buttons(issue: Issue) -> Rows:
     i = issue.id
-    rows: Rows = []
-    if issue.status in (IssueStatus.ACCEPTED, IssueStatus.IN_PROGRESS, IssueStatus.REOPENED):
-        rows.append([(_("❌ Reject"), cb("reject", i))])
-    rows.append([(_("🏷 Triage"), cb("triage", i)), (_("📝 Note"), cb("note", i))])
-    if issue.status in (IssueStatus.NEW, IssueStatus.ACCEPTED, IssueStatus.IN_PROGRESS, IssueStatus.REOPENED,
-                        IssueStatus.REFERRED):
-        rows.append([(_("📨 Refer to a department"), cb("refer", i)),
-                     (_("📄 Rectification notice"), cb("notice", i))])
-    rows.append([(_("❓ Ask the reporter"), cb("ask", i)), (_("📄 Details"), cb("details", i))])
+    # ❌ Reject sits on a new card's first screen already, and a referred issue is the department's.
+    rows = _rows(issue, [[A.REJECT]] if issue.status in _WORK else [])
+    rows += _rows(issue, [[A.TRIAGE, A.NOTE], [A.REFER, A.NOTICE], [A.ASK, A.DETAILS]])
     # The campaigns (专项整治) menu: bot/keyboards/campaigns.py IssueCampCb(a="menu", i=id, c=0), written
     # packed because that module imports this one.
     rows.append([(_("🎯 Campaign"), f"ic:menu:{i}:0")])

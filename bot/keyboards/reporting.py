@@ -10,8 +10,9 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.i18n import _, current_locale
 from bot.keyboards.issues import IssueCb, triage_buttons
+from bot.services.lifecycle import IssueAction, Viewer, available_actions
 from bot.services.reporting import Category
-from models import Building, Issue, IssueStatus
+from models import Building, Issue
 
 CATEGORIES_PER_PAGE = 10
 BUILDINGS_PER_PAGE = 12
@@ -199,7 +200,10 @@ def issue_view_kb(
     """Buttons under a person's own view of an issue: the reporter may edit or withdraw until it is
     accepted; others may follow; captains get the triage buttons."""
     rows: list[list[InlineKeyboardButton]] = []
-    if is_reporter and issue.status == IssueStatus.NEW:
+    viewer = Viewer(frozenset({"triage"}) if may_triage else frozenset(), is_reporter=is_reporter,
+                    is_follower=is_follower)
+    actions = available_actions(issue, viewer)
+    if IssueAction.EDIT in actions and IssueAction.WITHDRAW in actions:
         rows.append(
             [
                 InlineKeyboardButton(
@@ -210,11 +214,12 @@ def issue_view_kb(
                 ),
             ]
         )
-    if not is_reporter and not is_follower and issue.is_open:
+    if IssueAction.FOLLOW in actions:
         rows.append(
             [InlineKeyboardButton(text=_("🔔 Follow"), callback_data=IssueCb(action="follow", id=issue.id).pack())]
         )
-    if may_triage and issue.is_open:
+    # The team's buttons while the issue is worked on (a deadline can be set exactly then).
+    if IssueAction.DEADLINE in actions:
         rows.extend(
             [
                 [InlineKeyboardButton(text=t, callback_data=d) for t, d in row]

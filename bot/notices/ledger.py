@@ -95,9 +95,9 @@ class _Labels:
     """Translations looked up once per export, not once per row."""
 
     def __init__(self, community: Community, locale: str) -> None:
+        from bot.notices.triage import triage_label
         from bot.services.cards import status_label
         from bot.services.reporting import categories
-        from bot.services.triage import triage_label
 
         with use_locale(locale):
             self.categories = {c.key: c.label(locale) for c in categories(community)}
@@ -106,7 +106,7 @@ class _Labels:
             self.yes, self.no = _("yes"), _("no")
             self.triage = {k: triage_label(k) for k in ("office", "joint", "residents")}
             self.unconfirmed = _("closed without confirmation")
-            from bot.services.triage import close_how_label
+            from bot.notices.triage import close_how_label
 
             self.how = {k: close_how_label(k) for k in CloseHow.ALL}
             self.the_reporter = _("the reporter")

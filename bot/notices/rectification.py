@@ -17,8 +17,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.i18n import _, use_locale
+from bot.notices.triage import category_label
 from bot.services.notices import NoticeFacts
-from bot.services.triage import category_label
 
 log = logging.getLogger(__name__)
 

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from bot.i18n import _, use_locale
 from bot.keyboards.relays import message_buttons, settle_buttons
+from bot.notices.triage import category_label
 from bot.rendering import esc, shorten
 from bot.services.members import MembersService
 from bot.services.outbox import Outbox
 from bot.services.relays import RelayInfo, Sent, Settled, Started
-from bot.services.triage import category_label
 from models import Member
 
 CAPTION_ROOM = 700  # a relayed photo's caption: header + text must stay under Telegram's 1024

@@ -4,11 +4,7 @@ department, the date and the department's own deadline; reminders and escalation
 (the office is told when the department is late). When the department reports back, staff record the
 outcome: fixed (the normal 🔧 Resolve → confirmation → verification path) or "refused to comply",
 which refers it on to the department the community chose for that category
-(`community.settings.referral.refused_to: {category: department key, default: key}`).
-
-The rules are here; who is told what (the department's liaison chat, the reporter and followers, the team
-when no department is left) is recorded as events (IssueReferred, ReferralRefused) that
-bot/notices/referrals.py words."""
+(`community.settings.referral.refused_to: {category: department key, default: key}`)."""
 
 from __future__ import annotations
 
@@ -21,17 +17,31 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.services.access import Actor
 from bot.services.events import Event
+from bot.services.lifecycle import IssueAction, allows
 from bot.services.structure import ImportReport, StructureError, section
-from bot.services.triage import (
-    WORKABLE,
-    InvalidInput,
-    TriageService,
-    deadline_after_days,
-)
+from bot.services.triage import InvalidInput, TriageService, deadline_after_days
 from models import DEPARTMENT_KINDS, Community, Department, Issue, IssueStatus
 
 REFER_DAYS = (3, 7, 14)
 REFUSED_DAYS = 7
+
+
+@dataclass(frozen=True)
+class IssueReferred(Event):
+    """Referred to a department: its liaison group (if any) gets the problem, the followers are told."""
+
+    issue_id: int
+    event_id: int
+    department_id: int
+    place: str
+
+
+@dataclass(frozen=True)
+class RefusalUndecided(Event):
+    """The responsible party refuses to comply and no department is set for the category: the office decides."""
+
+    issue_id: int
+    refusals: int
 
 
 @dataclass
@@ -39,24 +49,6 @@ class Referred:
     issue: Issue
     changed: bool
     department: Department | None = None
-
-
-@dataclass(frozen=True)
-class IssueReferred(Event):
-    """An issue went to a department (`event_id` is its timeline row): the department's liaison chat gets
-    the problem, the reporter and followers are told who is responsible now."""
-
-    issue_id: int
-    event_id: int
-    department_id: int
-
-
-@dataclass(frozen=True)
-class ReferralRefused(Event):
-    """The responsible party refuses to comply and no further department is set: the team decides."""
-
-    issue_id: int
-    refusals: int
 
 
 def refused_to(community: Community, category: str) -> str | None:
@@ -85,24 +77,25 @@ class ReferralService(TriageService):
         if days not in REFER_DAYS:
             raise InvalidInput("days")
         dept = await self.department(issue, department_id)
-        if issue.status not in WORKABLE:
+        if not allows(IssueAction.REFER, issue):
             return Referred(issue, False, dept)
         if issue.status == IssueStatus.REFERRED and issue.department_id == dept.id:
             return Referred(issue, False, dept)
         await self._refer(issue, dept, days, actor.member_id)
         return Referred(issue, True, dept)
 
-    async def _refer(self, issue: Issue, dept: Department, days: int, actor_id: int | None) -> None:
+    async def _refer(self, issue: Issue, dept: Department, days: int, actor_id: int | None,
+                     action: IssueAction = IssueAction.REFER) -> None:
         community = await self.community_of(issue)
         now = self.clock()
         issue.department_id = dept.id
         issue.referred_at = now
         issue.overdue = False
-        event = await self._set_status(issue, IssueStatus.REFERRED, actor_id, kind="referred", note=dept.key,
+        event = await self._set_status(issue, action, IssueStatus.REFERRED, actor_id, kind="referred", note=dept.key,
                                        public=False)
         await self._set_deadline(issue, deadline_after_days(now, days, community.timezone), actor_id, public=False)
         await self._cancel_reminders(issue)
-        await self.events.record(IssueReferred(issue.id, event.id, dept.id))
+        await self.events.record(IssueReferred(issue.id, event.id, dept.id, await self.place_name(issue)))
         await self.refresh_card(issue)
 
     async def refused(self, actor: Actor, issue_id: int) -> Referred:
@@ -110,7 +103,7 @@ class ReferralService(TriageService):
         chose for its category; without one, the office is told to decide."""
         issue = await self.get(issue_id, lock=True)
         self._require(actor, "refer", issue)
-        if issue.status not in WORKABLE:
+        if not allows(IssueAction.REFUSED, issue):
             return Referred(issue, False)
         community = await self.community_of(issue)
         current = await self.session.get(Department, issue.department_id) if issue.department_id else None
@@ -121,9 +114,9 @@ class ReferralService(TriageService):
             Department.community_id == issue.community_id, Department.key == target_key))).scalar_one_or_none() \
             if target_key else None
         if target is not None and (current is None or target.id != current.id):
-            await self._refer(issue, target, REFUSED_DAYS, actor.member_id)
+            await self._refer(issue, target, REFUSED_DAYS, actor.member_id, IssueAction.REFUSED)
             return Referred(issue, True, target)
-        await self.events.record(ReferralRefused(issue.id, issue.refusals))
+        await self.events.record(RefusalUndecided(issue.id, issue.refusals))
         await self.refresh_card(issue)
         return Referred(issue, True, None)
 
@@ -171,5 +164,12 @@ async def import_departments(session: AsyncSession, community: Community, data: 
     await session.flush()
 
 
-__all__ = ["REFER_DAYS", "IssueReferred", "ReferralRefused", "ReferralService", "Referred", "import_departments",
-           "refused_to"]
+__all__ = [
+    "REFER_DAYS",
+    "IssueReferred",
+    "ReferralService",
+    "Referred",
+    "RefusalUndecided",
+    "import_departments",
+    "refused_to",
+]

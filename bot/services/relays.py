@@ -23,6 +23,7 @@ from bot.clock import Clock
 from bot.jobs import JobContext, job
 from bot.services.access import Actor, NotAllowed, Place, can, require
 from bot.services.households import HouseholdsService, HouseholdView
+from bot.services.lifecycle import IssueAction
 from bot.services.limits import RELAYS, enforce_daily
 from bot.services.tenure import Erased, on_erased, on_roles_ended
 from bot.services.triage import WORKABLE, TriageService, deadline_after_days
@@ -297,7 +298,7 @@ class RelayService(TriageService):
             return Settled(info, True, False, other)
         relay.status, relay.closed_at = "closed", self.clock()
         self._close_out(issue, CloseHow.SETTLED_BY_PARTIES, None)
-        await self._set_status(issue, IssueStatus.CLOSED, None, kind="settled_by_parties")
+        await self._set_status(issue, IssueAction.SETTLE, IssueStatus.CLOSED, None, kind="settled_by_parties")
         await self._cancel_reminders(issue)
         await self.refresh_card(issue)
         followers = [m for m in await self.followers(issue) if m.id != relay.a_member_id]
@@ -492,7 +493,7 @@ class RelayService(TriageService):
 async def _roles_ended(session: AsyncSession, clock: Clock, member: Member) -> None:
     """A contact who lost the role the residents wrote to: their open relays end (the resident is told so
     when they next write); the conversation is not handed to the successor without the resident asking."""
-    service = RelayService(session, clock)
+    service = RelayService.standalone(session, clock)
     for relay in (await session.execute(select(Relay).where(
             Relay.kind == "contact", Relay.b_member_id == member.id, Relay.status == "open"))).scalars():
         if not await service._contact_holds_role(relay):

@@ -24,6 +24,7 @@ from bot.services.access import Actor, Level, NotAllowed, Place, can, require
 from bot.services.base import CommunityService
 from bot.services.cards import CardService, PublishResult
 from bot.services.chats import ChatsService
+from bot.services.lifecycle import IssueAction, allows, transition
 from bot.services.limits import URGENT_REPORTS, enforce_daily
 from bot.services.members import MembersService
 from bot.services.outbox import Outbox
@@ -495,13 +496,12 @@ class ReportingService(CommunityService):
         person may view it at its place."""
         issue = await self.get(issue_id)
         await self._require_offered_and_visible(member, actor, issue, offered)
-        if issue.status not in (IssueStatus.RESOLVED, IssueStatus.CLOSED):
+        if not allows(IssueAction.REBOUND, issue):
             await self._add_follower(member, issue)
             return issue, False
         now = self.clock()
         community = await self.session.get(Community, issue.community_id)
-        old = issue.status
-        issue.status = IssueStatus.REOPENED
+        old = transition(issue, IssueAction.REBOUND, IssueStatus.REOPENED)
         issue.reopen_count += 1
         issue.overdue = False
         issue.closed_at = None
@@ -530,10 +530,10 @@ class ReportingService(CommunityService):
         """The reporter takes back a report nobody accepted yet. Returns (issue, changed)."""
         issue = await self.get(issue_id)
         self._require_reporter_while_new(member, issue)
-        if issue.status != IssueStatus.NEW:
+        if not allows(IssueAction.WITHDRAW, issue):
             return issue, False
         now = self.clock()
-        issue.status = IssueStatus.WITHDRAWN
+        transition(issue, IssueAction.WITHDRAW, IssueStatus.WITHDRAWN)
         issue.closed_at = now
         issue.closed_by_id, issue.close_how = member.id, CloseHow.WITHDRAWN
         issue.updated_at = now
@@ -550,7 +550,7 @@ class ReportingService(CommunityService):
         text = text.strip()
         if len(text) > MAX_DESCRIPTION:
             raise ValueError("too long")
-        if issue.status != IssueStatus.NEW or text == issue.description:
+        if not allows(IssueAction.EDIT, issue) or text == issue.description:
             return issue, False
         now = self.clock()
         issue.description = text

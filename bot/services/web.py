@@ -475,7 +475,7 @@ async def resolve_with_sent_photo(session: AsyncSession, item: Any) -> None:
         return item.not_before
 
     members = MembersService(session, clock, [member.telegram_id] if payload.get("desk_admin") else [])
-    triage = TriageService(session, clock, members)
+    triage = TriageService.standalone(session, clock, members)
     try:
         await triage.resolve(await members.actor(member), int(payload.get("desk_issue") or 0), [file_id],
                              payload.get("desk_note") or None)

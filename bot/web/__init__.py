@@ -473,7 +473,7 @@ async def issue_page(request: web.Request) -> web.StreamResponse:
         actions = visit.service.actions(visit.actor, issue)
         people = []
         if "assign" in actions:
-            people = [(m.id, m.display_name) for m in await TriageService(session, desk.clock, visit.members)
+            people = [(m.id, m.display_name) for m in await TriageService.standalone(session, desk.clock, visit.members)
                       .assignees(visit.actor, issue.id)]
         from datetime import timedelta as td
         from zoneinfo import ZoneInfo

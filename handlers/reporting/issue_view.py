@@ -17,6 +17,7 @@ from bot.keyboards.reporting import cancel_kb, issue_view_kb, withdraw_confirm_k
 from bot.rendering import esc
 from bot.services.access import Actor, can
 from bot.services.cards import CardService
+from bot.services.lifecycle import IssueAction, allows
 from bot.services.reporting import MAX_DESCRIPTION, ReportingService, issue_place, parse_reference
 from handlers.reporting.questions import IssueEdit, too_long, with_lead
 from models import Issue, Member
@@ -182,7 +183,7 @@ async def withdraw(query: CallbackQuery, callback_data: IssueCb, member: Member,
         await query.answer()
         return
     if callback_data.arg != "yes":
-        if issue.status != "new":
+        if not allows(IssueAction.WITHDRAW, issue):
             await query.answer(
                 _("{ref} is already being handled, so it can't be withdrawn.").format(ref=issue.hashtag),
                 show_alert=True,
@@ -214,7 +215,7 @@ async def edit_issue(
     if issue.reporter_id != member.id:
         await query.answer(_("Only the person who reported it can change it."), show_alert=True)
         return
-    if issue.status != "new":
+    if not allows(IssueAction.EDIT, issue):
         await query.answer(
             _("{ref} is already being handled, so it can't be changed any more.").format(ref=issue.hashtag),
             show_alert=True,
@@ -248,7 +249,7 @@ async def edit_issue_text(
         return
     await state.clear()
     issue, changed = await reporting.edit_description(member, issue.id, text)
-    if not changed and issue.status != "new":
+    if not changed and not allows(IssueAction.EDIT, issue):
         await message.answer(
             _("{ref} is already being handled, so it can't be changed any more.").format(ref=issue.hashtag)
         )
