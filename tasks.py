@@ -175,6 +175,10 @@ def cmd_test(args: list[str]) -> int:
     lint = subprocess.call([str(PY), "-m", "ruff", "check", "."], cwd=ROOT)
     if lint != 0:
         return lint
+    say("mypy")
+    types = subprocess.call([str(PY), "-m", "mypy", "bot", "handlers", "models"], cwd=ROOT)
+    if types != 0:
+        return types
     say("pytest")
     return subprocess.call([str(PY), "-m", "pytest", *args], cwd=ROOT, env=env)
 
