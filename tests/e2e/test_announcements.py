@@ -6,13 +6,14 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from models import Announcement, OutboxItem
 from tests.conftest import BotHarness
-from tests.e2e.test_cleaning import CAPTAIN, RESIDENTS_CHAT, _no_throttle, add_residents, at, screen, tap
+from tests.e2e.test_cleaning import CAPTAIN, RESIDENTS_CHAT, add_residents, at, screen, tap
 
-__all__ = ["_no_throttle"]
+pytestmark = pytest.mark.usefixtures("fast_presses")
 
 
 async def test_urgent_announcement_reaches_everyone_with_a_report(harness: BotHarness, community: Any) -> None:
