@@ -20,7 +20,7 @@ from bot.clock import Clock
 from bot.i18n import _, ngettext, use_locale
 from bot.keyboards import consultations as kb
 from bot.keyboards.common import edit_or_keep
-from bot.notices.consultations import announce_result, choice_labels, invitation, rule_text, tally_lines, vote_reply
+from bot.notices.consultations import choice_labels, invitation, rule_text, tally_lines, vote_reply
 from bot.notices.consultations import error_text as _error
 from bot.rendering import esc, local_time, shorten
 from bot.services.access import Actor, NotAllowed
@@ -551,9 +551,8 @@ async def close_go(query: CallbackQuery, callback_data: kb.ConsultCb, actor: Act
     if result is None:
         await query.answer(_("Already closed."))
         return
+    # Closing recorded ConsultationClosed: its notice (bot/notices/consultations.py) sent the result.
     c = await consultations.get(callback_data.c)
-    # The result's words are a notice's (bot/notices/consultations.py), written in this update's session.
-    await announce_result(consultations.session, clock, c, result)
     tz = await consultations.timezone(c.community_id)
     await edit_or_keep(query, progress_text(c, result.tally, tz) + "\n\n" +
                        _("🔒 Closed. The result goes to the residents' chats and the office now."))

@@ -19,7 +19,7 @@ from bot.services.households import HouseholdsService, HouseholdView
 from bot.services.members import MembersService
 from bot.services.onboarding import OnboardingService
 from bot.services.outbox import Outbox
-from models import Building, Community, Member
+from models import Building, Member
 
 router = Router(name=__name__)
 router.message.filter(F.chat.type == "private")
@@ -137,7 +137,7 @@ async def ask(message: Message, state: FSMContext, households: HouseholdsService
 async def _target(households: HouseholdsService, actor: Actor, member: Member, member_id: int) -> Member:
     if member_id == member.id:
         return member
-    person = await households.session.get(Member, member_id)
+    person = await households.member(member_id)
     if person is None or person.data_deleted_at is not None:
         raise LookupError("member")
     return person
@@ -166,8 +166,7 @@ async def _chosen(households: HouseholdsService, onboarding: OnboardingService, 
         return _("All right. You can say which flat you live in later, in /settings.")
     await households.set_for(actor, person, h.id)
     if mode == "cp":
-        community = await households.session.get(Community, building.community_id)
-        assert community is not None
+        community = await households.community(building.community_id)
         with use_locale(members.locale_for(person, community)):
             note = _("🏠 The captain of {building} recorded you in flat {label}. If that is wrong, change it in "
                      "/settings.").format(building=esc(building.name), label=esc(h.label))
@@ -180,9 +179,7 @@ async def _chosen(households: HouseholdsService, onboarding: OnboardingService, 
 
 
 async def _building(households: HouseholdsService, building_id: int) -> Building:
-    building = await households.session.get(Building, building_id)
-    if building is None:
-        raise LookupError("building")
+    building = await households.building(building_id)
     return building
 
 

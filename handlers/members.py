@@ -164,8 +164,7 @@ async def _flat_building(actor: Actor, members: MembersService, place: Place) ->
     """A building (its own /members screen) that has flats and whose members the actor manages."""
     if place.kind != "building" or place.building_id is None or not can(actor, "members", place):
         return None
-    households = HouseholdsService(members.session, members.clock)
-    return place.building_id if (await households.count([place.building_id])).get(place.building_id) else None
+    return place.building_id if await members.households.has_flats(place.building_id) else None
 
 
 @router.callback_query(MemCb.filter(F.a == "hh"))

@@ -30,7 +30,6 @@ from bot.keyboards.settings import (
 )
 from bot.rendering import esc
 from bot.services.access import Actor
-from bot.services.households import HouseholdsService
 from bot.services.members import MembersService
 from bot.services.when import read_time_range
 from models import Member
@@ -64,7 +63,7 @@ async def _settings_view(member: Member, actor: Actor, members: MembersService) 
         lines.append(_("🔔 Notifications on: {list}").format(list=", ".join(on) if on else _("none")))
     buildings = await members.resident_buildings(member)
     flat: tuple[str, HhCb] | None = None
-    households = HouseholdsService(members.session, members.clock)
+    households = members.households
     for b in buildings:  # the flat of the first building that has flats (most people have one building)
         if (await households.count([b.id])).get(b.id):
             mine = await households.household_of(member.id, b.id)

@@ -29,9 +29,7 @@ router.message.filter(F.chat.type == "private")
 
 
 async def households_building(households: HouseholdsService, building_id: int) -> Building:
-    building = await households.session.get(Building, building_id)
-    if building is None:
-        raise LookupError("building")
+    building = await households.building(building_id)
     return building
 
 

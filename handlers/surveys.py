@@ -25,7 +25,6 @@ from bot.services.surveys import (
     SurveyClosed,
     SurveysService,
     local_date,
-    places_for,
 )
 from models import Community, Member, Survey
 
@@ -102,7 +101,7 @@ async def survey_cmd(message: Message, member: Member, actor: Actor, surveys: Su
             state_word = _("running") if s.status == "running" else _("closed")
             kb.button(text=_("📊 {title} ({state})").format(title=s.title[:40], state=state_word),
                       callback_data=SurveyCb(a="pr", s=s.id))
-        if await places_for(surveys.session, actor, cid):
+        if await surveys.places_for(actor, cid):
             kb.button(text=_("➕ New survey"), callback_data=SurveyCb(a="new", s=cid))
     kb.adjust(1)
     if not lines and not kb.buttons:
@@ -198,7 +197,7 @@ async def score(query: CallbackQuery, callback_data: SurveyCb, member: Member, a
 async def progress(query: CallbackQuery, callback_data: SurveyCb, actor: Actor, surveys: SurveysService,
                    locale: str) -> None:
     survey, rows = await surveys.progress_for(actor, callback_data.s)
-    community = await surveys.session.get(Community, survey.community_id)
+    community = await surveys.community(survey.community_id)
     head = _("📊 <b>{title}</b> · until {date}").format(title=esc(survey.title), date=_when(survey, community))
     kb = InlineKeyboardBuilder()
     if survey.status == "running":
@@ -260,7 +259,7 @@ def _places_kb(places: list[tuple[str, Place]], *, typed_from: int | None = None
 @router.callback_query(SurveyCb.filter(F.a == "new"))
 async def new(query: CallbackQuery, callback_data: SurveyCb, actor: Actor, surveys: SurveysService,
               state: FSMContext) -> None:
-    places = await places_for(surveys.session, actor, callback_data.s)
+    places = await surveys.places_for(actor, callback_data.s)
     if not places:
         raise NotAllowed("survey")
     await state.clear()  # the template unless the person goes on to type questions
@@ -278,7 +277,7 @@ def _typing_prompt() -> str:
 @router.callback_query(SurveyCb.filter(F.a == "ty"))
 async def typed_start(query: CallbackQuery, callback_data: SurveyCb, actor: Actor, surveys: SurveysService,
                       state: FSMContext) -> None:
-    if not await places_for(surveys.session, actor, callback_data.s):
+    if not await surveys.places_for(actor, callback_data.s):
         raise NotAllowed("survey")
     await state.set_state(SurveyNew.typing)
     await state.set_data({"c": callback_data.s})
@@ -296,7 +295,7 @@ async def typed_questions(message: Message, actor: Actor, surveys: SurveysServic
             max=MAX_QUESTIONS))
         await message.answer(_typing_prompt())
         return
-    places = await places_for(surveys.session, actor, int(data.get("c", 0)))
+    places = await surveys.places_for(actor, int(data.get("c", 0)))
     if not places:
         raise NotAllowed("survey")
     await state.set_state(SurveyNew.ready)
@@ -309,12 +308,10 @@ async def typed_questions(message: Message, actor: Actor, surveys: SurveysServic
 @router.callback_query(SurveyCb.filter(F.a == "st"))
 async def start(query: CallbackQuery, callback_data: SurveyCb, actor: Actor, member: Member,
                 surveys: SurveysService, state: FSMContext) -> None:
-    community = await surveys.session.get(Community, callback_data.s)
-    if community is None:
-        raise LookupError("community")
+    community = await surveys.community(callback_data.s)
     place = Place(community.id, None if callback_data.q < 0 else callback_data.q,
                   None if callback_data.v < 0 else callback_data.v)
-    allowed = {p for _n, p in await places_for(surveys.session, actor, community.id)}
+    allowed = {p for _n, p in await surveys.places_for(actor, community.id)}
     if place not in allowed:  # only a place the bot offered
         raise NotAllowed("survey", place)
     today = surveys.clock().astimezone(ZoneInfo(community.timezone))

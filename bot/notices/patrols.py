@@ -5,6 +5,7 @@ and refusals. Rules (who, when, what changed) are in bot/services/patrols/."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -15,6 +16,7 @@ from bot import ics
 from bot.i18n import _, __, use_locale
 from bot.keyboards.patrols import WEEKDAYS, pt, ro
 from bot.rendering import TEXT_LIMIT, esc, render, shorten
+from bot.services.background import JobFailed, JobMessage, JobOutcome, JobRun, job_kind
 from bot.services.events import NoticeContext, notice
 from bot.services.outbox import Buttons
 from bot.services.patrols import (
@@ -36,6 +38,7 @@ from bot.services.patrols import (
     VolunteerAsked,
     VolunteerCantCome,
     VolunteerRemoved,
+    calendar_for,
 )
 from models import Member, OutboxItem, OutboxStatus, RosterMessage, ShiftStatus
 
@@ -383,3 +386,16 @@ async def roster_changed(event: RosterChanged, ctx: NoticeContext) -> None:
     ).scalar_one_or_none()
     if pending is not None:
         pending.payload = {**pending.payload, "text": text}
+
+
+# The /patrols calendar file, made by the job worker off the update path (handlers/patrols submits it).
+@job_kind("patrol_calendar")
+async def calendar_job(run: JobRun) -> JobOutcome:
+    entries = await calendar_for(run.sessions, run.clock, run.member_id)
+    if entries is None:
+        raise JobFailed(_("Sorry, you can't do this here."))
+    data = calendar_file(entries, run.member_id, run.clock())
+    path = run.folder / "patrols.ics"
+    await asyncio.to_thread(path.write_bytes, data)
+    return JobOutcome("", [JobMessage(text=_("📅 Your patrol shifts. Open the file to add them to your calendar."),
+                                      document=path)])

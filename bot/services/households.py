@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.clock import Clock, system_clock
 from bot.services.access import Actor, NotAllowed, Place, require
 from bot.services.tenure import Erased, on_erased, on_roles_ended
-from models import Building, Household, HouseholdMember, JoinRequest, Member, Role
+from models import Building, Community, Household, HouseholdMember, JoinRequest, Member, Role
 
 LABEL_RE = re.compile(r"^(?:(?P<unit>\d{1,2})-)?(?P<room>\d{1,5}[A-Za-z]?)$")
 MAX_HOUSEHOLDS_PER_BUILDING = 2000
@@ -130,6 +130,26 @@ class HouseholdsService:
     def __init__(self, session: AsyncSession, clock: Clock = system_clock) -> None:
         self.session = session
         self.clock = clock
+
+    # --- lookups for the handlers (they never touch the session) ----------------------------------
+
+    async def member(self, member_id: int) -> Member | None:
+        return await self.session.get(Member, member_id)
+
+    async def building(self, building_id: int) -> Building:
+        building = await self.session.get(Building, building_id)
+        if building is None:
+            raise LookupError("building")
+        return building
+
+    async def community(self, community_id: int) -> Community:
+        community = await self.session.get(Community, community_id)
+        if community is None:
+            raise LookupError("community")
+        return community
+
+    async def has_flats(self, building_id: int) -> bool:
+        return bool((await self.count([building_id])).get(building_id))
 
     # --- structure ---------------------------------------------------------------------------------
 

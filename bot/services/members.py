@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import secrets
 from datetime import timedelta
+from functools import cached_property
 
 from sqlalchemy import delete, func, select, update
 
@@ -19,6 +20,7 @@ from bot.services.access import (
     require,
     require_grant,
 )
+from bot.services.households import HouseholdsService
 from bot.services.limits import INVITES, enforce_daily
 from bot.services.member_roles import (
     ERASED_ID_BASE,
@@ -49,6 +51,11 @@ from models import (
 class MembersService(MemberRoles):
     """People and roles (MemberRoles); what ends a role (removal, leaving, handover) and what ends with it;
     invites, join requests, preferences and erasure."""
+
+    @cached_property
+    def households(self) -> HouseholdsService:
+        """The flats of the buildings (the /members and /settings screens show a person's flat)."""
+        return HouseholdsService(self.session, self.clock)
 
     async def remove_role(self, actor: Actor, role_id: int) -> Role:
         role = await self.session.get(Role, role_id)

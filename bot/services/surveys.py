@@ -196,6 +196,10 @@ class SurveysService(CommunityService):
 
     # --- places -------------------------------------------------------------------------------------
 
+    async def places_for(self, actor: Actor, community_id: int) -> list[tuple[str, Place]]:
+        """Where this person may start a survey (see places_for)."""
+        return await places_for(self.session, actor, community_id)
+
     async def _buildings_of(self, place: Place) -> list[Building]:
         q = select(Building).where(Building.community_id == place.community_id)
         if place.building_id is not None:

@@ -3,7 +3,6 @@ captain's request, swap, and the calendar file."""
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from aiogram import F, Router
@@ -15,11 +14,11 @@ from bot.i18n import _
 from bot.keyboards import patrols as kb
 from bot.keyboards.common import MenuCb
 from bot.keyboards.patrols import PatrolCb
-from bot.notices.patrols import calendar_file, when
+from bot.notices.patrols import when
 from bot.rendering import esc, render
 from bot.services.access import Actor, Level, NotAllowed
-from bot.services.background import BackgroundService, JobFailed, JobMessage, JobOutcome, JobRun, job_kind
-from bot.services.patrols import PatrolError, PatrolService, ShiftView, calendar_for
+from bot.services.background import BackgroundService
+from bot.services.patrols import PatrolError, PatrolService, ShiftView
 from handlers.patrols.common import _labels, _msg, _show
 from models import Member
 
@@ -218,16 +217,4 @@ async def calendar(query: CallbackQuery, member: Member, background: BackgroundS
         await query.answer(_("I'm still working on your previous request; one at a time, please."), show_alert=True)
         return
     await query.answer(_("📅 Making your calendar file; it comes in a moment."))
-
-
-@job_kind("patrol_calendar")
-async def calendar_job(run: JobRun) -> JobOutcome:
-    entries = await calendar_for(run.sessions, run.clock, run.member_id)
-    if entries is None:
-        raise JobFailed(_("Sorry, you can't do this here."))
-    data = calendar_file(entries, run.member_id, run.clock())
-    path = run.folder / "patrols.ics"
-    await asyncio.to_thread(path.write_bytes, data)
-    return JobOutcome("", [JobMessage(text=_("📅 Your patrol shifts. Open the file to add them to your calendar."),
-                                      document=path)])
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiogram import F
 from aiogram.exceptions import TelegramBadRequest
@@ -32,6 +32,10 @@ from handlers.triage.common import (
     router,
 )
 from models import IssueStatus
+
+if TYPE_CHECKING:  # at run time the service arrives by name; importing campaigns here would
+    # register its jobs earlier than the capability list does
+    from bot.services.campaigns import CampaignsService
 
 # ---------------------------------------------------------------------------- /queue
 
@@ -74,18 +78,13 @@ def queue_markup(page: Any, status: str, cat: str, community_of: dict[int, Any],
     return InlineKeyboardMarkup(inline_keyboard=rows)
 
 
-async def queue_screen(triage: TriageService, actor: Actor, status: str, cat: str, page_no: int, cg: int = 0
-                       ) -> tuple[str, InlineKeyboardMarkup]:
+async def queue_screen(triage: TriageService, actor: Actor, status: str, cat: str, page_no: int, cg: int = 0,
+                       campaign: str | None = None) -> tuple[str, InlineKeyboardMarkup]:
     page = await triage.queue(actor, status=status, category=cat, page=page_no, campaign=cg)
     communities: dict[int, Any] = {}
     lines = [_("📥 <b>Open reports in your places</b> · {filter}").format(filter=queue_filter_label(status))]
-    if cg:
-        from bot.services.campaigns import CampaignsService
-
-        try:
-            lines[0] += " · 🎯 " + esc((await CampaignsService(triage.session, triage.clock).get(cg)).name)
-        except LookupError:
-            pass
+    if cg and campaign is not None:
+        lines[0] += " · 🎯 " + esc(campaign)
     if cat:
         first = page.issues[0] if page.issues else None
         community = await triage.community_of(first) if first else None
@@ -133,7 +132,7 @@ async def queue_in_group(message: Message) -> None:
 @router.callback_query(QueueCb.filter())
 @router.callback_query(CampaignQueueCb.filter())
 async def queue_page(query: CallbackQuery, callback_data: QueueCb | CampaignQueueCb, actor: Actor,
-                     triage: TriageService) -> None:
+                     triage: TriageService, campaigns: CampaignsService) -> None:
     cg = getattr(callback_data, "cg", 0)
     message = query.message
     if not isinstance(message, Message):
@@ -157,7 +156,8 @@ async def queue_page(query: CallbackQuery, callback_data: QueueCb | CampaignQueu
         await message.edit_text(text, reply_markup=markup(rows))
         return
     try:
-        text, kb = await queue_screen(triage, actor, status, callback_data.cat, callback_data.page, cg)
+        text, kb = await queue_screen(triage, actor, status, callback_data.cat, callback_data.page, cg,
+                                      await campaigns.name_of(cg) if cg else None)
     except NotAllowed as exc:
         await denied(query, triage, 0, exc)
         return

@@ -48,6 +48,8 @@ def _hits(module: str, prefixes: tuple[str, ...]) -> bool:
 
 
 def _session_params(path: Path) -> list[str]:
+    """A handler's `session` parameter, and any reach for a session through something else
+    (`service.session.get(...)`, `run.sessions`, `data["session"]`)."""
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
     out = []
     for node in ast.walk(tree):
@@ -55,6 +57,11 @@ def _session_params(path: Path) -> list[str]:
             args = node.args.posonlyargs + node.args.args + node.args.kwonlyargs
             if any(a.arg in ("session", "sessions") for a in args):
                 out.append(f"session-param:{node.name}")
+        elif isinstance(node, ast.Attribute) and node.attr in ("session", "sessions"):
+            out.append(f"session-attribute:line {node.lineno}")
+        elif isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Constant) \
+                and node.slice.value in ("session", "sessions"):
+            out.append(f"session-item:line {node.lineno}")
     return out
 
 
@@ -100,3 +107,10 @@ def test_the_scan_sees_function_local_imports(tmp_path: Path) -> None:
     sample = tmp_path / "x.py"
     sample.write_text("def f():\n    from bot.keyboards.issues import x\n    import aiogram\n", encoding="utf-8")
     assert set(_imports(sample)) >= {"bot.keyboards.issues", "aiogram"}
+
+
+def test_the_scan_sees_a_session_reached_through_a_service(tmp_path: Path) -> None:
+    sample = tmp_path / "h.py"
+    sample.write_text("async def h(x, triage):\n    await triage.session.get(1)\n    data['session']\n",
+                      encoding="utf-8")
+    assert sorted(_session_params(sample)) == ["session-attribute:line 2", "session-item:line 3"]

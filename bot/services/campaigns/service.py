@@ -171,6 +171,11 @@ class CampaignsService(CommunityService):
         await self.session.flush()
         return campaign, True
 
+    async def name_of(self, campaign_id: int) -> str | None:
+        """A campaign's name (the /queue filter's title), None when it is gone."""
+        campaign = await self.session.get(Campaign, campaign_id)
+        return campaign.name if campaign is not None else None
+
     async def get(self, campaign_id: int) -> Campaign:
         campaign = await self.session.get(Campaign, campaign_id)
         if campaign is None:

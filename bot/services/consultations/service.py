@@ -21,7 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock, system_clock
 from bot.services.access import Actor, NotAllowed, Place, require
-from bot.services.base import community_of, timezone_of
+from bot.services.base import community_of, events_for, timezone_of
+from bot.services.events import Event
 from bot.services.households import HouseholdsService, HouseholdView
 from bot.services.outbox import on_sent
 from bot.services.tenure import Erased, on_erased
@@ -153,6 +154,14 @@ def _meets(rule: str, threshold_pct: int, households: int, answered: int, agree:
     denominator = households if rule == "all" else answered
     # Strictly more than the threshold, compared in integers (no float rounding at exactly 60%).
     return denominator > 0 and agree * 100 > threshold_pct * denominator
+
+
+@dataclass(frozen=True)
+class ConsultationClosed(Event):
+    """Closed, at its deadline or early by its author: the result to the author, the chats and the office."""
+
+    consultation_id: int
+    result: Result
 
 
 class ConsultationsService:
@@ -427,7 +436,9 @@ class ConsultationsService:
         c.result = {"households": tally.households, "answered": tally.answered, "counts": tally.counts,
                     "passed": tally.passed, "rule": tally.rule, "threshold_pct": tally.threshold_pct}
         await self.session.flush()
-        return Result(tally, early, [] if c.secret else await self._full_table(c))
+        result = Result(tally, early, [] if c.secret else await self._full_table(c))
+        await events_for(self.session, self.clock).record(ConsultationClosed(c.id, result))
+        return result
 
     async def _full_table(self, c: Consultation) -> list[HouseholdAnswer]:
         votes = {v.household_id: v for v in (await self.session.execute(select(ConsultationVote).where(

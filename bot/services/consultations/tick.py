@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.jobs import JobContext, job
 from bot.services.base import events_for
-from bot.services.consultations.service import ConsultationsService, Result, Tally
+from bot.services.consultations.service import ConsultationsService, Tally
 from bot.services.events import Event
 from models import Community, Consultation
 
@@ -40,14 +40,6 @@ class ConsultationReminderDue(Event):
     consultation_id: int
     kind: str  # "remind2" | "remindday": part of the once-only outbox key
     last_day: bool
-
-
-@dataclass(frozen=True)
-class ConsultationClosed(Event):
-    """Closed at its deadline: the result to the author, the chats and the office."""
-
-    consultation_id: int
-    result: Result
 
 
 REMIND_BEFORE = timedelta(days=2)
@@ -78,9 +70,7 @@ async def run_due(service: ConsultationsService) -> None:
             if morning <= now and c.created_at < morning:
                 await events.record(ConsultationReminderDue(c.id, "remindday", True))
             continue
-        result = await service.close(c.id)
-        if result is not None:
-            await events.record(ConsultationClosed(c.id, result))
+        await service.close(c.id)  # records ConsultationClosed: the result goes out
 
 
 @job("consultations")
