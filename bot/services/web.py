@@ -205,7 +205,8 @@ class WebService:
         text = f.text.strip().lstrip("#")
         column = SORTS.get(f.sort.lstrip("-"), Issue.created_at)
         window = select(Issue.id.label("id"), column.label("k"), Issue.description.label("d")) \
-            .where(*self._conditions(scope, replace(f, text=""))).order_by(*self._order(f)).limit(WINDOW).subquery()
+            .where(*self._conditions(scope, replace(f, text=""))).order_by(*self._order(f)) \
+            .limit(WINDOW * page).subquery()  # page n needs about n times the rows
         key = window.c.k.desc() if f.sort.startswith("-") else window.c.k.asc()
         ids = list((await session.execute(
             select(window.c.id).where(self._ilike(window.c.d, text)).order_by(key, window.c.id.desc())
@@ -371,8 +372,8 @@ SORTS = {"created": Issue.created_at, "deadline": Issue.deadline_at, "reference"
 PAGE_SIZE = 50
 # Above this many matches a text search walks the sort order testing descriptions (see WebService._wide).
 WIDE = 2000
-# PostgreSQL: a text search first looks for its page among this many issues of the sort order (see
-# WebService._window_first), for the first few pages.
+# PostgreSQL: a text search walks at most this many issues of the sort order per page asked for (see
+# WebService._window_first), for the first WINDOW_PAGES pages.
 WINDOW = 20_000
 WINDOW_PAGES = 20
 # PostgreSQL: how long the trigram index may take for a text search before the walk is tried (see _race).
