@@ -375,7 +375,7 @@ WIDE = 2000
 # PostgreSQL: a text search walks at most this many issues of the sort order per page asked for (see
 # WebService._window_first), for the first WINDOW_PAGES pages.
 WINDOW = 20_000
-WINDOW_PAGES = 20
+WINDOW_PAGES = 2
 # PostgreSQL: how long the trigram index may take for a text search before the walk is tried (see _race).
 INDEX_MS = 100
 
