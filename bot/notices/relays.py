@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from bot.i18n import _, use_locale
 from bot.keyboards.relays import message_buttons, settle_buttons
-from bot.notices.triage import category_label
+from bot.notices.triage import headline as issue_headline
 from bot.rendering import esc, shorten
 from bot.services.members import MembersService
 from bot.services.outbox import Outbox
@@ -24,7 +24,7 @@ def headline(info: RelayInfo) -> str:
     issue = info.issue
     if issue is None:
         return ""
-    return f"{issue.hashtag} {esc(category_label(info.community, issue.category))}"
+    return issue_headline(issue, info.community)
 
 
 def contact_label(info: RelayInfo) -> str:

@@ -44,6 +44,7 @@ def queue_markup(page: Any, status: str, cat: str, community_of: dict[int, Any],
                  ) -> InlineKeyboardMarkup:
     rows: list[list[InlineKeyboardButton]] = []
     for issue in page.issues:
+        # A button's text is plain (no HTML), so the headline's words without escaping
         label = f"{issue.hashtag} {category_label(community_of.get(issue.community_id), issue.category)}"
         if issue.urgent:
             label = "❗ " + label
