@@ -319,23 +319,26 @@ class WebService:
         return list((await self.session.execute(q)).scalars())
 
     def actions(self, actor: Actor, issue: Issue) -> list[str]:
-        """The actions the desk offers this person on this issue in its status — the same ones the card's
-        buttons offer in Telegram (bot/keyboards/issues.py: triage_buttons). The services check again."""
-        from bot.services.triage import WORKABLE
+        """The actions the desk offers this person on this issue, from the issue's life table
+        (bot/services/lifecycle.py) and the person's rights at its place — the card's buttons in Telegram
+        read the same table. The desk lays out fewer than the card: no assigning a referred issue (the
+        department has it), no resolving an issue nobody accepted yet or a private matter (the sides
+        settle it), and the check (验收) only while it is due, not a spot check. The services check again."""
+        from bot.services.lifecycle import IssueAction, Viewer, available_actions
 
-        place = Place(issue.community_id, issue.area_id, issue.building_id)
+        may = set(available_actions(issue, Viewer.of(actor, issue)))
         out: list[str] = []
-        if can(actor, "triage", place):
-            if issue.status == IssueStatus.NEW:
-                out.append("accept")
-            if issue.status in WORKABLE and issue.status != IssueStatus.REFERRED:
-                out.append("assign")
-            if issue.status in WORKABLE:
-                out.append("deadline")
-                if issue.status != IssueStatus.NEW and issue.triage != "residents":
-                    out.append("resolve")
+        if IssueAction.ACCEPT in may:
+            out.append("accept")
+        if IssueAction.ASSIGN in may and issue.status != IssueStatus.REFERRED:
+            out.append("assign")
+        if IssueAction.DEADLINE in may:
+            out.append("deadline")
+        if IssueAction.RESOLVE in may and issue.status != IssueStatus.NEW and issue.triage != "residents":
+            out.append("resolve")
+        if IssueAction.NOTE in may:
             out.append("note")
-        if issue.status == IssueStatus.VERIFYING and can(actor, "verify", place):
+        if issue.status == IssueStatus.VERIFYING and IssueAction.VERIFY in may:
             out += ["verify", "notacc"]
         return out
 
