@@ -287,7 +287,7 @@ def _ledger_filter(q: Any, tz: str) -> Any:
 
 
 async def ledger(request: web.Request) -> web.StreamResponse:
-    from bot.services.cards import status_label
+    from bot.notices.cards import status_label
     from models import Area, Building, IssueStatus
 
     desk: DeskContext = request.app[DESK]
@@ -430,7 +430,7 @@ async def ledger_export(request: web.Request) -> web.StreamResponse:
 
 
 def _status(status: str, locale: str) -> str:
-    from bot.services.cards import status_label
+    from bot.notices.cards import status_label
 
     with i18n.use_locale(locale):
         return status_label(status)
@@ -461,11 +461,12 @@ async def issue_page(request: web.Request) -> web.StreamResponse:
 
         place = TriageService.place_of(issue)
         community = (await visit.members.place_info(Place(issue.community_id))).community
+        from bot.notices.cards import timeline_lines
         from bot.services.cards import CardService
 
         locale = request[LOCALE]
-        events = await CardService(session, desk.clock).timeline(issue, locale,
-                                                                 can(visit.actor, "view_reporter", place))
+        events = timeline_lines(await CardService(session, desk.clock).detail(
+            issue, can(visit.actor, "view_reporter", place)), locale)
         from models import IssuePhoto
 
         photos = (await session.execute(select(IssuePhoto.id, IssuePhoto.kind).where(
