@@ -11,8 +11,8 @@ from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, ErrorEvent, Message
 
 from bot.i18n import _, current_locale, ngettext
+from bot.notices.cards import fmt_when
 from bot.services.access import Actor, Level, NotAllowed
-from bot.services.cards import fmt_when
 from bot.services.limits import ANNOUNCEMENTS, ANSWERS, INVITES, RELAYS, URGENT_REPORTS, DailyLimitReached
 from bot.services.members import MembersService
 from handlers.start import ask_join

@@ -24,9 +24,9 @@ from bot.keyboards.relays import (
     units_buttons,
 )
 from bot.notices import relays as words
+from bot.notices.cards import fmt_when as when_text
 from bot.rendering import esc, shorten
 from bot.services.access import Actor, NotAllowed
-from bot.services.cards import fmt_when as when_text
 from bot.services.households import HouseholdsService
 from bot.services.limits import DailyLimitReached
 from bot.services.members import MembersService

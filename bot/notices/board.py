@@ -6,10 +6,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from bot.i18n import _, ngettext, use_locale
+from bot.notices.cards import fmt_date, fmt_when
 from bot.notices.triage import category_label
 from bot.rendering import esc, shorten
 from bot.services.board import WEEKLY_ALBUMS, BoardItem, BoardWeekly
-from bot.services.cards import fmt_date, fmt_when
 from bot.services.events import NoticeContext, notice
 from models import Community, IssueStatus
 

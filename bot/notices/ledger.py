@@ -95,8 +95,8 @@ class _Labels:
     """Translations looked up once per export, not once per row."""
 
     def __init__(self, community: Community, locale: str) -> None:
+        from bot.notices.cards import status_label
         from bot.notices.triage import triage_label
-        from bot.services.cards import status_label
         from bot.services.reporting import categories
 
         with use_locale(locale):

@@ -4,9 +4,9 @@ when a refusal leaves the next step to it. Words only; the rules are in bot/serv
 from __future__ import annotations
 
 from bot.i18n import _, current_locale, use_locale
+from bot.notices.cards import fmt_when
 from bot.notices.triage import headline, load_issue, post_to_team, tell_followers
 from bot.rendering import esc, shorten
-from bot.services.cards import fmt_when
 from bot.services.events import NoticeContext, notice
 from bot.services.referrals import IssueReferred, RefusalUndecided
 from bot.services.triage.rules import TOP_LEVEL

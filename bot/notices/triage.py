@@ -8,8 +8,8 @@ from collections.abc import Callable
 
 from bot.i18n import _, current_locale, use_locale
 from bot.keyboards.issues import Rows, cb, confirm_buttons, triage_buttons
+from bot.notices.cards import fmt_when
 from bot.rendering import esc, shorten
-from bot.services.cards import fmt_when
 from bot.services.events import NoticeContext, notice
 from bot.services.reporting import category
 from bot.services.triage import followers_of, place_of, team_chat

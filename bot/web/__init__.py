@@ -284,7 +284,7 @@ def _ledger_filter(q: Any, tz: str) -> Any:
 
 
 async def ledger(request: web.Request) -> web.StreamResponse:
-    from bot.services.cards import status_label
+    from bot.notices.cards import status_label
     from models import Area, Building, IssueStatus
 
     desk: DeskContext = request.app[DESK]
@@ -427,7 +427,7 @@ async def ledger_export(request: web.Request) -> web.StreamResponse:
 
 
 def _status(status: str, locale: str) -> str:
-    from bot.services.cards import status_label
+    from bot.notices.cards import status_label
 
     with i18n.use_locale(locale):
         return status_label(status)

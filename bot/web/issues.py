@@ -47,11 +47,12 @@ async def issue_page(request: web.Request) -> web.StreamResponse:
 
         place = TriageService.place_of(issue)
         community = (await visit.members.place_info(Place(issue.community_id))).community
+        from bot.notices.cards import timeline_lines
         from bot.services.cards import CardService
 
         locale = request[LOCALE]
-        events = await CardService(session, desk.clock).timeline(issue, locale,
-                                                                 can(visit.actor, "view_reporter", place))
+        events = timeline_lines(await CardService(session, desk.clock).detail(
+            issue, can(visit.actor, "view_reporter", place)), locale)
         from models import IssuePhoto
 
         photos = (await session.execute(select(IssuePhoto.id, IssuePhoto.kind).where(

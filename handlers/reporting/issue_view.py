@@ -14,6 +14,7 @@ from aiogram.types import CallbackQuery, InaccessibleMessage, InputMediaPhoto, M
 from bot.i18n import _, use_locale
 from bot.keyboards.issues import IssueCb
 from bot.keyboards.reporting import cancel_kb, issue_view_kb, withdraw_confirm_kb
+from bot.notices.cards import detail_text
 from bot.rendering import esc
 from bot.services.access import Actor, can
 from bot.services.cards import CardService
@@ -45,7 +46,7 @@ async def show_issue(
         chat, private = message.chat.id, message.chat.type == "private"
     else:
         chat, private = chat_id, True
-    detail = await cards.detail_text(issue, locale, may_see, private=private)
+    detail = await detail_text(cards, issue, locale, may_see, private=private)
     photos = await reporting.photos(issue)
     kb = issue_view_kb(
         issue,

@@ -12,8 +12,8 @@ from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from bot.i18n import _, current_locale
 from bot.keyboards.common import MenuCb
 from bot.keyboards.reporting import MyCb, my_kb
+from bot.notices.cards import fmt_date, status_label
 from bot.rendering import render
-from bot.services.cards import fmt_date, status_label
 from bot.services.reporting import ReportingService, category
 from models import Community, Member
 

@@ -22,8 +22,8 @@ from bot.keyboards.reporting import (
     photos_kb,
     preview_kb,
 )
+from bot.notices.cards import status_label
 from bot.rendering import esc, render
-from bot.services.cards import status_label
 from bot.services.reporting import MAX_DESCRIPTION, MAX_PHOTOS, Draft, ReportingService, categories, category
 from models import Community, Issue, Member
 

@@ -18,9 +18,9 @@ from bot.keyboards.issues import (
     triage_buttons,
     triage_kind_buttons,
 )
+from bot.notices.cards import fmt_when as when_text
+from bot.notices.cards import status_label
 from bot.services.access import Actor, NotAllowed
-from bot.services.cards import fmt_when as when_text
-from bot.services.cards import status_label
 from bot.services.triage import Outcome, TriageService
 from handlers.triage.common import (
     MENU_ACTIONS,

@@ -14,11 +14,11 @@ from bot.keyboards.issues import (
     markup,
     verify_buttons,
 )
+from bot.notices.cards import fmt_when as when_text
+from bot.notices.cards import status_label
 from bot.notices.triage import category_label
 from bot.rendering import esc
 from bot.services.access import Actor
-from bot.services.cards import fmt_when as when_text
-from bot.services.cards import status_label
 from bot.services.triage import InvalidInput, Outcome, TriageService
 from handlers.triage.common import (
     TriageFlow,

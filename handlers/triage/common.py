@@ -24,8 +24,8 @@ from bot.keyboards.issues import (
     triage_buttons,
 )
 from bot.notices import triage as words
+from bot.notices.cards import detail_view_text, status_label
 from bot.services.access import Actor, Level, NotAllowed
-from bot.services.cards import status_label
 from bot.services.triage import MAX_NOTE, InvalidInput, Outcome, TriageService
 from models import Issue, IssueStatus
 
@@ -130,7 +130,8 @@ async def show(query: CallbackQuery, triage: TriageService, actor: Actor, issue:
             if _rows_of(kb) != _rows_of(message.reply_markup):
                 await message.edit_reply_markup(reply_markup=kb)
         else:
-            text, kb = await triage.view(actor, issue.id, current_locale(), private=True), markup(private_rows(issue))
+            text = detail_view_text(await triage.view(actor, issue.id, private=True), current_locale())
+            kb = markup(private_rows(issue))
             if text != message.html_text or _rows_of(kb) != _rows_of(message.reply_markup):
                 await message.edit_text(text, reply_markup=kb)
     except TelegramBadRequest:  # too old to edit, or deleted meanwhile

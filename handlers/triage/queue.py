@@ -20,11 +20,11 @@ from bot.keyboards.issues import (
     queue_filter_label,
     triage_buttons,
 )
+from bot.notices.cards import detail_view_text, status_label
+from bot.notices.cards import fmt_when as when_text
 from bot.notices.triage import category_label
 from bot.rendering import esc, shorten
 from bot.services.access import Actor, NotAllowed
-from bot.services.cards import fmt_when as when_text
-from bot.services.cards import status_label
 from bot.services.triage import TriageService
 from handlers.triage.common import (
     denied,
@@ -147,7 +147,7 @@ async def queue_page(query: CallbackQuery, callback_data: QueueCb | CampaignQueu
     if callback_data.open:
         try:
             issue = await triage.check(actor, callback_data.open)
-            text = await triage.view(actor, issue.id, current_locale(), private=True)
+            text = detail_view_text(await triage.view(actor, issue.id, private=True), current_locale())
         except NotAllowed as exc:
             await denied(query, triage, callback_data.open, exc)
             return

@@ -12,8 +12,8 @@ from bot.keyboards.issues import (
     markup,
     rating_buttons,
 )
+from bot.notices.cards import status_label
 from bot.services.access import NotAllowed
-from bot.services.cards import status_label
 from bot.services.limits import DailyLimitReached
 from bot.services.triage import InvalidInput, TriageService
 from handlers.errors import limit_text

@@ -14,9 +14,9 @@ from bot.keyboards.issues import (
     markup,
     skip_note_buttons,
 )
+from bot.notices.cards import fmt_when as when_text
+from bot.notices.cards import status_label
 from bot.services.access import Actor
-from bot.services.cards import fmt_when as when_text
-from bot.services.cards import status_label
 from bot.services.triage import InvalidInput, TriageService
 from handlers.triage.common import (
     TriageFlow,

@@ -244,6 +244,7 @@ async def test_urgent_office_copy_without_photo_never_shows_the_private_view(har
 
 
 async def test_private_view_refuses_to_render_for_a_group(harness: BotHarness, community: Any) -> None:
+    from bot.notices.cards import detail_text, detail_view_text
     from bot.services.cards import PrivateViewInGroup
 
     groups(harness)
@@ -256,17 +257,17 @@ async def test_private_view_refuses_to_render_for_a_group(harness: BotHarness, c
         actor = await svc.members.actor(member)
         found = await s.get(Issue, issue_id)
         assert found is not None
-        for attempt in (lambda: svc.triage.view(actor, issue_id, "en", private=False),
-                        lambda: svc.cards.detail_text(found, "en", True, private=False),
-                        lambda: svc.cards.detail_text(found, "en", False, internal=True, private=False)):
+        for attempt in (lambda: svc.triage.view(actor, issue_id, private=False),
+                        lambda: detail_text(svc.cards, found, "en", True, private=False),
+                        lambda: detail_text(svc.cards, found, "en", False, internal=True, private=False)):
             try:
                 await attempt()
             except PrivateViewInGroup:
                 continue
             raise AssertionError("the private view rendered for a group")
-        public = await svc.cards.detail_text(found, "en", False, private=False)
+        public = await detail_text(svc.cards, found, "en", False, private=False)
         assert REPORTER_NAME not in public and "#NC" in public
-        assert REPORTER_NAME in await svc.triage.view(actor, issue_id, "en", private=True)
+        assert REPORTER_NAME in detail_view_text(await svc.triage.view(actor, issue_id, private=True), "en")
 
 
 async def test_forged_queue_and_issue_in_a_group_show_nothing_there(harness: BotHarness, community: Any) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from sqlalchemy import delete, select, update
 
+from bot.notices.cards import detail_text
 from bot.services import build_services
 from bot.services.access import NotAllowed, Place
 from models import (
@@ -144,7 +145,7 @@ async def test_erased_assignee_is_a_former_member_in_the_timeline(harness: BotHa
             IssueEvent.issue_id == issue_id, IssueEvent.kind == "assigned"))).scalars())
         assert notes == [f"member:{li_member.id}", f"member:{li_member.id}"]
         svc = await services(harness, s)
-        timeline = await svc.cards.detail_text(found, "en", True)
+        timeline = await detail_text(svc.cards, found, "en", True)
     assert "assigned · Zhang: a former member" in timeline
     assert "Li" not in timeline.replace("Litter", "")
     assert any("is back with you" in t for t in tg.texts(CAPTAIN, as_plain=True))

@@ -23,13 +23,6 @@ SERVICE_FORBIDDEN = ("aiogram", "bot.keyboards", "bot.rendering", "bot.i18n", "b
 HANDLER_FORBIDDEN = ("bot.db", "sqlalchemy")
 MODEL_ALLOWED = ("models", "sqlalchemy", "__future__")
 
-# What is still waiting for issue 11's move, one line per file. The test fails when a file gains a
-# violation not listed here, and when a listed one is gone (then delete its line): the list only shrinks.
-BASELINE: dict[str, set[str]] = {
-    "bot/services/cards.py": {'bot.i18n', 'bot.keyboards.issues', 'bot.rendering'},
-}
-
-
 def _imports(path: Path) -> list[str]:
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
     found: list[str] = []
@@ -88,19 +81,10 @@ def violations() -> dict[str, set[str]]:
     return found
 
 
-def test_no_new_crossing_of_a_layer_wall() -> None:
-    new = {f: sorted(v - BASELINE.get(f, set())) for f, v in violations().items()}
-    new = {f: v for f, v in new.items() if v}
-    assert new == {}, "imports that cross a layer wall (see docs/DEVELOPING.md):\n" + "\n".join(
-        f"  {f}: {', '.join(v)}" for f, v in sorted(new.items()))
-
-
-def test_the_baseline_only_shrinks() -> None:
-    now = violations()
-    stale = {f: sorted(v - now.get(f, set())) for f, v in BASELINE.items()}
-    stale = {f: v for f, v in stale.items() if v}
-    assert stale == {}, "these crossings are gone: delete them from BASELINE:\n" + "\n".join(
-        f"  {f}: {', '.join(v)}" for f, v in sorted(stale.items()))
+def test_no_crossing_of_a_layer_wall() -> None:
+    found = violations()
+    assert found == {}, "crossings of a layer wall (see docs/DEVELOPING.md):\n" + "\n".join(
+        f"  {f}: {', '.join(sorted(v))}" for f, v in sorted(found.items()))
 
 
 def test_the_scan_sees_function_local_imports(tmp_path: Path) -> None:

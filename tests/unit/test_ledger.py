@@ -72,7 +72,7 @@ async def test_xlsx_has_the_right_figures(session, sessions, engine, community, 
     row = dict(zip(HEADERS, rows[1], strict=True))
     assert row["Reference"] == first.hashtag and row["Building"] == "Building 1" and row["Area"] == "North area"
     assert row["Category"] == "Blocked fire lane or exit" and row["Urgent"] == "yes"
-    from bot.services.cards import status_label
+    from bot.notices.cards import status_label
 
     assert row["Status"] == status_label("closed") and row["Reporter"] == "Ann"
     assert row["Reported at"] == datetime(2026, 11, 1, 0, 30)  # local wall-clock time

@@ -9,6 +9,8 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.notices.cards import caption as card_caption
+from bot.notices.cards import detail_text
 from bot.rendering import plain_len
 from bot.services import Services, build_services
 from bot.services.access import NotAllowed
@@ -192,12 +194,12 @@ async def test_hostile_html_is_escaped_and_caption_fits(session: AsyncSession, c
     evil = '<b>x</b><a href="javascript:alert(1)">&amp;</a>' + "很长的描述🚒" * 140
     issue = (await s.reporting.create(member, actor, draft(await building(session, "b1"),
                                                               description=evil[:1000]))).issue
-    caption = await s.cards.caption(issue, "zh_Hans")
+    caption = await card_caption(s.cards, issue, "zh_Hans")
     assert "&lt;b&gt;x&lt;/b&gt;" in caption and "<a href=\"javascript" not in caption
     assert plain_len(caption) <= 1024
-    detail = await s.cards.detail_text(issue, "en", viewer_may_see_reporter=False)
+    detail = await detail_text(s.cards, issue, "en", viewer_may_see_reporter=False)
     assert "Ann" not in detail and "&lt;b&gt;" in detail
-    assert "Ann" in await s.cards.detail_text(issue, "en", viewer_may_see_reporter=True)
+    assert "Ann" in await detail_text(s.cards, issue, "en", viewer_may_see_reporter=True)
 
 
 async def test_categories_default_and_override(session: AsyncSession, community: Any) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, func, or_, select
 
 from bot.services.access import Actor, Level, NotAllowed
-from bot.services.cards import PrivateViewInGroup
+from bot.services.cards import DetailView, PrivateViewInGroup
 from bot.services.lifecycle import WORKABLE
 from bot.services.triage.conversation import TriageConversation
 from bot.services.triage.rules import QUEUE_PAGE, QUEUE_STATUSES, QueuePage
@@ -83,7 +83,7 @@ class TriageQueue(TriageConversation):
             select(Issue.category).where(*base).group_by(Issue.category).order_by(Issue.category))).scalars().all()
         return QueuePage(list(rows), page, pages, total, list(cats)[:12])
 
-    async def view(self, actor: Actor, issue_id: int, locale: str, *, private: bool) -> str:
+    async def view(self, actor: Actor, issue_id: int, *, private: bool) -> DetailView:
         """The issue as someone who works on it sees it in private: the card's details and timeline
         (the reporter's name and internal notes included, since captains and staff may see them).
         Never for a group: `private=False` raises PrivateViewInGroup, whatever the actor's rights."""
@@ -91,5 +91,5 @@ class TriageQueue(TriageConversation):
             raise PrivateViewInGroup(issue_id)
         issue = await self.get(issue_id)
         self._require(actor, "triage", issue, assignee_ok=True)
-        return str(await self.cards.detail_text(issue, locale, self.can(actor, "view_reporter", issue), private=True))
+        return await self.cards.detail(issue, self.can(actor, "view_reporter", issue), private=True)
 
