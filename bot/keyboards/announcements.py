@@ -9,7 +9,7 @@ from aiogram.types import InlineKeyboardMarkup
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.i18n import _
-from bot.keyboards.common import CancelCb
+from bot.keyboards.common import CancelCb, wizard_step
 from bot.keyboards.places import buildings_first, picker_kb
 from bot.services.announcements import AudienceOption
 
@@ -31,30 +31,19 @@ def audience_kb(options: Sequence[AudienceOption], chosen: Sequence[int]) -> Inl
 
 
 def urgency_kb() -> InlineKeyboardMarkup:
-    kb = InlineKeyboardBuilder()
-    kb.button(text=_("📢 Normal"), callback_data=AnnCb(step="urg", v="0"))
-    kb.button(text=_("🚨 Urgent"), callback_data=AnnCb(step="urg", v="1"))
-    _cancel(kb)
-    kb.adjust(2, 1)
-    return kb.as_markup()
+    return wizard_step([(_("📢 Normal"), AnnCb(step="urg", v="0")), (_("🚨 Urgent"), AnnCb(step="urg", v="1"))], 2, 1)
 
 
 def when_kb() -> InlineKeyboardMarkup:
-    kb = InlineKeyboardBuilder()
-    kb.button(text=_("▶️ Send now"), callback_data=AnnCb(step="when", v="now"))
-    kb.button(text=_("In 1 hour"), callback_data=AnnCb(step="when", v="1h"))
-    kb.button(text=_("Tomorrow 09:00"), callback_data=AnnCb(step="when", v="tm9"))
-    _cancel(kb)
-    kb.adjust(1, 2, 1)
-    return kb.as_markup()
+    return wizard_step([
+        (_("▶️ Send now"), AnnCb(step="when", v="now")),
+        (_("In 1 hour"), AnnCb(step="when", v="1h")),
+        (_("Tomorrow 09:00"), AnnCb(step="when", v="tm9")),
+    ], 1, 2, 1)
 
 
 def confirm_kb() -> InlineKeyboardMarkup:
-    kb = InlineKeyboardBuilder()
-    kb.button(text=_("✅ Send"), callback_data=AnnCb(step="send"))
-    _cancel(kb)
-    kb.adjust(2)
-    return kb.as_markup()
+    return wizard_step([(_("✅ Send"), AnnCb(step="send"))], 2)
 
 
 def cancel_kb() -> InlineKeyboardMarkup:

@@ -10,7 +10,7 @@ from aiogram.types import InlineKeyboardMarkup
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.i18n import _
-from bot.keyboards.common import CancelCb
+from bot.keyboards.common import CancelCb, wizard_step
 from bot.keyboards.issues import CampaignQueueCb, cb
 from bot.keyboards.places import PlaceButton, picker_kb
 from bot.services.campaigns import IssueChoice
@@ -67,19 +67,11 @@ def places_kb(areas: Sequence[Area], buildings: Sequence[Building], area_ids: Se
 
 
 def start_kb() -> InlineKeyboardMarkup:
-    kb = InlineKeyboardBuilder()
-    kb.button(text=_("Today"), callback_data=CampCb(step="start", v="today"))
-    _cancel(kb)
-    kb.adjust(2)
-    return kb.as_markup()
+    return wizard_step([(_("Today"), CampCb(step="start", v="today"))], 2)
 
 
 def end_kb() -> InlineKeyboardMarkup:
-    kb = InlineKeyboardBuilder()
-    kb.button(text=_("In 4 weeks"), callback_data=CampCb(step="end", v="4w"))
-    _cancel(kb)
-    kb.adjust(2)
-    return kb.as_markup()
+    return wizard_step([(_("In 4 weeks"), CampCb(step="end", v="4w"))], 2)
 
 
 def phases_kb(has_phases: bool) -> InlineKeyboardMarkup:
@@ -96,19 +88,11 @@ def phases_kb(has_phases: bool) -> InlineKeyboardMarkup:
 
 
 def skip_kb() -> InlineKeyboardMarkup:
-    kb = InlineKeyboardBuilder()
-    kb.button(text=_("Skip"), callback_data=CampCb(step="skip"))
-    _cancel(kb)
-    kb.adjust(2)
-    return kb.as_markup()
+    return wizard_step([(_("Skip"), CampCb(step="skip"))], 2)
 
 
 def confirm_kb() -> InlineKeyboardMarkup:
-    kb = InlineKeyboardBuilder()
-    kb.button(text=_("✅ Start the campaign"), callback_data=CampCb(step="go"))
-    _cancel(kb)
-    kb.adjust(1)
-    return kb.as_markup()
+    return wizard_step([(_("✅ Start the campaign"), CampCb(step="go"))], 1)
 
 
 def list_kb(campaigns: Sequence[Campaign], may_create: bool) -> InlineKeyboardMarkup:

@@ -10,7 +10,7 @@ from aiogram.types import InlineKeyboardMarkup
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.i18n import _
-from bot.keyboards.common import CancelCb
+from bot.keyboards.common import CancelCb, wizard_step
 from bot.keyboards.places import buildings_first, picker_kb
 from bot.notices.recurrence import date_label, nth_label, weekday_short
 from bot.services.cleaning import DayView, PlaceOption
@@ -58,15 +58,13 @@ def places_kb(options: Sequence[PlaceOption], chosen: Sequence[int]) -> InlineKe
 
 
 def freq_kb() -> InlineKeyboardMarkup:
-    kb = InlineKeyboardBuilder()
-    kb.button(text=_("Every week"), callback_data=NewCb(step="freq", v="w1"))
-    kb.button(text=_("Every 2 weeks"), callback_data=NewCb(step="freq", v="w2"))
-    kb.button(text=_("Monthly: e.g. 2nd Saturday"), callback_data=NewCb(step="freq", v="mn"))
-    kb.button(text=_("Monthly: on a date"), callback_data=NewCb(step="freq", v="md"))
-    kb.button(text=_("Just once"), callback_data=NewCb(step="freq", v="once"))
-    _cancel(kb)
-    kb.adjust(2, 2, 1, 1)
-    return kb.as_markup()
+    return wizard_step([
+        (_("Every week"), NewCb(step="freq", v="w1")),
+        (_("Every 2 weeks"), NewCb(step="freq", v="w2")),
+        (_("Monthly: e.g. 2nd Saturday"), NewCb(step="freq", v="mn")),
+        (_("Monthly: on a date"), NewCb(step="freq", v="md")),
+        (_("Just once"), NewCb(step="freq", v="once")),
+    ], 2, 2, 1, 1)
 
 
 def nth_kb() -> InlineKeyboardMarkup:
@@ -139,11 +137,7 @@ def preview_kb(has_point: bool, has_tasks: bool, has_photo: bool) -> InlineKeybo
 
 
 def skip_kb(step: str = "skip") -> InlineKeyboardMarkup:
-    kb = InlineKeyboardBuilder()
-    kb.button(text=_("⏭ Skip"), callback_data=NewCb(step=step))
-    _cancel(kb)
-    kb.adjust(2)
-    return kb.as_markup()
+    return wizard_step([(_("⏭ Skip"), NewCb(step=step))], 2)
 
 
 def manager_list_kb(days: Sequence[DayView], unrecorded: Sequence[DayView]) -> InlineKeyboardMarkup:
@@ -240,19 +234,11 @@ def numbers_kb(action: str, values: Sequence[int], skip: bool = False) -> Inline
 
 
 def rec_skip_kb() -> InlineKeyboardMarkup:
-    kb = InlineKeyboardBuilder()
-    kb.button(text=_("⏭ Skip"), callback_data=RecCb(action="skip"))
-    _cancel(kb)
-    kb.adjust(2)
-    return kb.as_markup()
+    return wizard_step([(_("⏭ Skip"), RecCb(action="skip"))], 2)
 
 
 def photos_kb(n: int) -> InlineKeyboardMarkup:
-    kb = InlineKeyboardBuilder()
-    kb.button(text=_("✅ Done") if n else _("No photos"), callback_data=RecCb(action="done"))
-    _cancel(kb)
-    kb.adjust(2)
-    return kb.as_markup()
+    return wizard_step([(_("✅ Done") if n else _("No photos"), RecCb(action="done"))], 2)
 
 
 def post_kb(has_chat: bool) -> InlineKeyboardMarkup:

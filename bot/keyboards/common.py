@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
@@ -35,8 +37,18 @@ def main_menu(level: Level = Level.RESIDENT) -> InlineKeyboardMarkup:
 
 
 def cancel_kb() -> InlineKeyboardMarkup:
+    return wizard_step([])
+
+
+def wizard_step(buttons: Sequence[tuple[str, CallbackData]], *adjust: int) -> InlineKeyboardMarkup:
+    """A wizard step's buttons, then ✖️ Cancel, laid out row by row as `adjust` says (InlineKeyboardBuilder's
+    sizes; the last size repeats) — the one shape of every step of /campaign, /consult and /announce."""
     kb = InlineKeyboardBuilder()
+    for text, data in buttons:
+        kb.button(text=text, callback_data=data)
     kb.button(text=_("✖️ Cancel"), callback_data=CancelCb())
+    if adjust:
+        kb.adjust(*adjust)
     return kb.as_markup()
 
 

@@ -9,7 +9,7 @@ from aiogram.types import InlineKeyboardMarkup
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.i18n import _
-from bot.keyboards.common import CancelCb
+from bot.keyboards.common import CancelCb, wizard_step
 from bot.keyboards.places import PlaceButton, picker_kb
 from bot.services.consultations import ConsultOption
 from bot.services.households import HouseholdView
@@ -66,20 +66,14 @@ def plan_kb(count: int) -> InlineKeyboardMarkup:
 
 
 def choices_kb() -> InlineKeyboardMarkup:
-    kb = InlineKeyboardBuilder()
-    kb.button(text=_("Agree / Disagree / No opinion"), callback_data=WizCb(step="choices", v="default"))
-    _cancel(kb)
-    kb.adjust(1)
-    return kb.as_markup()
+    return wizard_step([(_("Agree / Disagree / No opinion"), WizCb(step="choices", v="default"))], 1)
 
 
 def deadline_kb() -> InlineKeyboardMarkup:
-    kb = InlineKeyboardBuilder()
-    kb.button(text=_("In 7 days, 18:00"), callback_data=WizCb(step="dl", v="7"))
-    kb.button(text=_("In 14 days, 18:00"), callback_data=WizCb(step="dl", v="14"))
-    _cancel(kb)
-    kb.adjust(2, 1)
-    return kb.as_markup()
+    return wizard_step([
+        (_("In 7 days, 18:00"), WizCb(step="dl", v="7")),
+        (_("In 14 days, 18:00"), WizCb(step="dl", v="14")),
+    ], 2, 1)
 
 
 def rule_kb(pct: int) -> InlineKeyboardMarkup:
@@ -95,21 +89,14 @@ def rule_kb(pct: int) -> InlineKeyboardMarkup:
 
 
 def secret_kb() -> InlineKeyboardMarkup:
-    kb = InlineKeyboardBuilder()
-    kb.button(text=_("🔓 Open ballot"), callback_data=WizCb(step="secret", v="0"))
-    kb.button(text=_("🔒 Secret ballot"), callback_data=WizCb(step="secret", v="1"))
-    _cancel(kb)
-    kb.adjust(2, 1)
-    return kb.as_markup()
+    return wizard_step([
+        (_("🔓 Open ballot"), WizCb(step="secret", v="0")),
+        (_("🔒 Secret ballot"), WizCb(step="secret", v="1")),
+    ], 2, 1)
 
 
 def confirm_kb() -> InlineKeyboardMarkup:
-    kb = InlineKeyboardBuilder()
-    kb.button(text=_("✅ Send"), callback_data=WizCb(step="send"))
-    kb.button(text=_("✏️ Edit"), callback_data=WizCb(step="edit"))
-    _cancel(kb)
-    kb.adjust(3)
-    return kb.as_markup()
+    return wizard_step([(_("✅ Send"), WizCb(step="send")), (_("✏️ Edit"), WizCb(step="edit"))], 3)
 
 
 def edit_kb() -> InlineKeyboardMarkup:
