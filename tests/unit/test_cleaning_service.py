@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import FrozenClock
 from bot.services.access import Place
-from bot.services.cleaning import CleaningService, DayClosed, Draft, cleaning_summary
+from bot.services.cleaning import CleaningService, DayClosed, Draft, cleaning_figures
 from bot.services.members import MembersService, TelegramPerson
 from models import Building, CleaningDay, Community, OutboxItem
 
@@ -171,11 +171,11 @@ async def test_digest_summary(sessions: async_sessionmaker[AsyncSession], clock:
         clock.set(days[0].ends_at + timedelta(minutes=5))
         _day, _posted = await svc.record(actor, days[0].id, attended=[a.id], others=22, bags=4,
                                          summary="Stairwells 1–4 cleared", photos=[])
-        figures = await cleaning_summary(s, community.id, days[0].starts_at - timedelta(hours=12),
+        figures = await cleaning_figures(s, community.id, days[0].starts_at - timedelta(hours=12),
                                          days[0].starts_at + timedelta(hours=12),
                                          days[0].starts_at + timedelta(days=8))
-        assert figures["held"][0]["attendance"] == 23 and figures["held"][0]["bags"] == 4
-        assert figures["upcoming"][0]["coming"] == 1 and figures["upcoming"][0]["place"] == "Building 1"
+        assert figures.held[0].attendance == 23 and figures.held[0].bags == 4
+        assert figures.upcoming[0].coming == 1 and figures.upcoming[0].place == "Building 1"
         posted = await keys(s, "clean_summary:")
         assert len(posted) == 1 and posted[0].chat_id == -1001000000031
         assert "23位邻居参加，垃圾4袋。" in posted[0].payload["text"]  # the chat's language: the community's

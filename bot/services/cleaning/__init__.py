@@ -38,11 +38,10 @@ from bot.services.cleaning.reads import (
     CleaningFigures,
     cleaning_days_between,
     cleaning_figures,
-    cleaning_summary,
 )
 from bot.services.cleaning.service import CleaningService
 
 __all__ = ["AFTER_PROMPT_WINDOW", "CARD_EDIT_DELAY", "GROUP_EDIT_DELAY", "HORIZON", "NAMES_SHOWN", "AfterDayDue",
            "CleaningDayLine", "CleaningFigures", "CleaningService", "CountsChanged", "DayChanged", "DayClosed",
            "DayRecorded", "DayView", "Draft", "PlaceOption", "ReminderDue", "RsvpResult", "SeriesFacts",
-           "cleaning_days_between", "cleaning_days_job", "cleaning_figures", "cleaning_summary", "rule_of"]
+           "cleaning_days_between", "cleaning_days_job", "cleaning_figures", "rule_of"]

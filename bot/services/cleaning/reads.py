@@ -6,42 +6,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.services.cleaning.service import CleaningService
 from models import Building, CleaningDay, CleaningRsvp, CleaningSeries
-
-
-async def cleaning_summary(session: AsyncSession, community_id: int, start_utc: datetime, end_utc: datetime,
-                           upcoming_until_utc: datetime) -> dict[str, Any]:
-    """For the daily digest: days held in [start, end) with attendance, and days coming until
-    `upcoming_until_utc` (from `end_utc`) with their RSVP counts."""
-    svc = CleaningService(session)
-    held_rows = (await session.execute(
-        select(CleaningDay, CleaningSeries).join(CleaningSeries, CleaningSeries.id == CleaningDay.series_id)
-        .where(CleaningDay.community_id == community_id, CleaningDay.status == "held",
-               CleaningDay.starts_at >= start_utc, CleaningDay.starts_at < end_utc)
-        .order_by(CleaningDay.starts_at))).all()
-    coming_rows = (await session.execute(
-        select(CleaningDay, CleaningSeries).join(CleaningSeries, CleaningSeries.id == CleaningDay.series_id)
-        .where(CleaningDay.community_id == community_id, CleaningDay.status == "scheduled",
-               CleaningSeries.status == "active", CleaningDay.starts_at >= end_utc,
-               CleaningDay.starts_at < upcoming_until_utc)
-        .order_by(CleaningDay.starts_at))).all()
-    held = []
-    for day, series in held_rows:
-        held.append({"day_id": day.id, "date": day.local_date, "starts_at": day.starts_at,
-                     "place": await svc.place_name(series), "attendance": day.attendance or 0, "bags": day.bags,
-                     "summary": day.summary, "photos": len(day.after_photos or [])})
-    upcoming = []
-    for day, series in coming_rows:
-        yes, no = await svc.counts(day.id)
-        upcoming.append({"day_id": day.id, "date": day.local_date, "starts_at": day.starts_at,
-                         "place": await svc.place_name(series), "coming": yes, "not_coming": no})
-    return {"held": held, "upcoming": upcoming}
 
 
 @dataclass(frozen=True)
