@@ -104,6 +104,11 @@ def dates_kb(today: date, days: int = 14) -> InlineKeyboardMarkup:
     return kb.as_markup()
 
 
+def choose_date_kb(choices: Sequence[date]) -> InlineKeyboardMarkup:
+    """The readings of a typed day that reads two ways, to tap one."""
+    return wizard_step([(date_label(d), NewCb(step="date", v=d.isoformat())) for d in choices], 2)
+
+
 def time_kb() -> InlineKeyboardMarkup:
     kb = InlineKeyboardBuilder()
     for minutes in (8 * 60, 9 * 60, 10 * 60, 15 * 60, 16 * 60, 19 * 60):

@@ -8,9 +8,8 @@ from __future__ import annotations
 from aiogram import Router
 
 from handlers.cleaning import days, new, record
-from handlers.cleaning.new import parse_date
 
 router = Router(name=__name__)
 router.include_routers(new.router, days.router, record.router)
 
-__all__ = ["parse_date", "router"]
+__all__ = ["router"]

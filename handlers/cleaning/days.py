@@ -18,7 +18,8 @@ from bot.rendering import esc
 from bot.services.access import Actor
 from bot.services.cleaning import CleaningService, DayClosed
 from bot.services.members import MembersService
-from bot.services.recurrence import fmt_hhmm, parse_hhmm
+from bot.services.recurrence import fmt_hhmm
+from bot.services.when import read_time
 from handlers.cleaning.common import (
     ADD_STATES,
     EditSeries,
@@ -218,7 +219,7 @@ async def edit_time_tap(query: CallbackQuery, callback_data: kb.NewCb, state: FS
 
 @router.message(EditSeries.time)
 async def edit_time_typed(message: Message, state: FSMContext, actor: Actor, cleaning: CleaningService) -> None:
-    minutes = parse_hhmm(message.text or "")
+    minutes = read_time(message.text or "")
     if minutes is None:
         await message.answer(_("Please send a time like 9:00 or 18:30.") + "\n" +
                              _("What time does it start? Tap or send a time like 9:00."), reply_markup=kb.time_kb())

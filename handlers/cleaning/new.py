@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import uuid
 from datetime import date
 from typing import Any
@@ -19,7 +18,8 @@ from bot.notices.cleaning import series_text
 from bot.rendering import esc
 from bot.services.access import Actor
 from bot.services.cleaning import CleaningService, Draft
-from bot.services.recurrence import parse_hhmm, parse_offsets
+from bot.services.recurrence import parse_offsets
+from bot.services.when import Ambiguous, read_date, read_time
 from handlers.cleaning.common import (
     ADD_STATES,
     NewDay,
@@ -180,27 +180,16 @@ async def choose_day(query: CallbackQuery, callback_data: kb.NewCb, state: FSMCo
     await _to_time(query, state, draft)
 
 
-def parse_date(text: str, today: date) -> date | None:
-    """'2026-12-12', '12-12', '12月12日' -> a date on or after today; None when not understood."""
-    t = text.strip()
-    m = re.fullmatch(r"(\d{4})[-./年](\d{1,2})[-./月](\d{1,2})日?", t)
-    try:
-        if m:
-            return date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
-        m = re.fullmatch(r"(\d{1,2})[-月](\d{1,2})日?", t)
-        if m:
-            d = date(today.year, int(m.group(1)), int(m.group(2)))
-            return d if d >= today else date(today.year + 1, d.month, d.day)
-    except ValueError:
-        return None
-    return None
-
-
 @router.message(NewDay.date)
-async def typed_date(message: Message, state: FSMContext, cleaning: CleaningService) -> None:
+async def typed_date(message: Message, state: FSMContext, cleaning: CleaningService, locale: str) -> None:
+    """The day of a one-off cleaning day as people type it (bot/services/when.py: 12月5号, 下周六, 2026-12-05,
+    Dec 5); a day that reads two ways ("5/12" in English) is asked back with both as buttons."""
     draft = await _draft(state)
     today = await cleaning.today(draft.community_id)
-    day = parse_date(message.text or "", today)
+    day = read_date(message.text or "", today=today, locale=locale)
+    if isinstance(day, Ambiguous):
+        await message.answer(_("Which day do you mean?"), reply_markup=kb.choose_date_kb(day.choices))
+        return
     if day is None or day < today:
         await message.answer(_("Please send a date like 2026-12-12 (today or later), or tap one."),
                              reply_markup=kb.dates_kb(today))
@@ -260,7 +249,7 @@ async def choose_time(query: CallbackQuery, callback_data: kb.NewCb, state: FSMC
 @router.message(NewDay.time)
 async def typed_time(message: Message, state: FSMContext, cleaning: CleaningService) -> None:
     draft = await _draft(state)
-    minutes = parse_hhmm(message.text or "")
+    minutes = read_time(message.text or "")
     error = _("Please send a time like 9:00 or 18:30.") if minutes is None else \
         None if await cleaning.fix_start(draft, minutes) else _passed()
     if error:

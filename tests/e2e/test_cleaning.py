@@ -225,6 +225,30 @@ async def test_wrong_input_gets_the_question_again(harness: BotHarness, communit
     assert "Only building captains" in screen(harness, 62001)
 
 
+async def test_a_day_and_a_time_the_way_people_type_them(harness: BotHarness, community: Any) -> None:
+    """A one-off day typed as 12月5号 and a time as 晚上7点 are understood; in English "5/12" reads two
+    ways and is asked back with both days as buttons."""
+    up = harness.up
+    captain = up.user(CAPTAIN, "张楼长", "zh-hans")
+    await harness.feed(up.text(captain, "/cleanday"))
+    await tap(harness, CAPTAIN, captain, "只办一次")
+    await harness.feed(up.text(captain, "12月5号"))
+    assert "几点开始" in screen(harness, CAPTAIN)
+    await harness.feed(up.text(captain, "晚上7点"))
+    await tap(harness, CAPTAIN, captain, "2小时")
+    await tap(harness, CAPTAIN, captain, "创建")
+    assert "12月5日（周六）" in screen(harness, CAPTAIN) and "19:00" in screen(harness, CAPTAIN)
+
+    english = up.user(CAPTAIN, "Zhang", "en")
+    await harness.feed(up.text(english, "/cleanday"))
+    await tap(harness, CAPTAIN, english, "Just once")
+    await harness.feed(up.text(english, "5/12"))
+    assert "Which day do you mean?" in screen(harness, CAPTAIN)
+    assert harness.tg.buttons(harness.tg.last(CAPTAIN)) == [["Sat 5 Dec", "Wed 12 May"], ["✖️ Cancel"]]
+    await tap(harness, CAPTAIN, english, "Sat 5 Dec")
+    assert "What time does it start?" in screen(harness, CAPTAIN)
+
+
 async def test_chinese_captain_and_residents(harness: BotHarness, community: Any) -> None:
     tg, up = harness.tg, harness.up
     await add_residents(harness, [63001, 63002], lang="zh-hans")
@@ -236,9 +260,9 @@ async def test_chinese_captain_and_residents(harness: BotHarness, community: Any
     assert "多久一次？" in screen(harness, CAPTAIN)
     await tap(harness, CAPTAIN, captain, "每2周")
     await tap(harness, CAPTAIN, captain, "周六")
-    await harness.feed(up.text(captain, "九点"))
+    await harness.feed(up.text(captain, "早点儿"))
     assert "请发送时间" in screen(harness, CAPTAIN)
-    await harness.feed(up.text(captain, "9:00"))
+    await harness.feed(up.text(captain, "上午九点"))  # the one reader of times (bot/services/when.py)
     await tap(harness, CAPTAIN, captain, "2小时")
     await tap(harness, CAPTAIN, captain, "携带物品")
     await harness.feed(up.text(captain, "请自带手套，垃圾袋由社区提供"))
