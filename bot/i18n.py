@@ -68,9 +68,16 @@ def gettext(message: str, **kwargs: Any) -> str:
     return text % kwargs if kwargs else text
 
 
-def ngettext(singular: str, plural: str, n: int, **kwargs: Any) -> str:
+def ngettext_text(singular: str, plural: str, n: int) -> str:
+    """The translated singular or plural, unformatted (Jinja's newstyle ngettext formats it itself)."""
+    return _load(_current.get()).ngettext(singular, plural, n)
+
+
+def ngettext(singular: str, plural: str, n: int, /, **kwargs: Any) -> str:
     text = _load(_current.get()).ngettext(singular, plural, n)
-    return text % {"num": n, **kwargs}
+    # %-style messages take the count as %(num)s; str.format-style ones ("{n} volunteers") are formatted by
+    # the caller and may hold a literal "%" ("({pct}%)"), so they are returned as they are.
+    return text % {"num": n, **kwargs} if "%(" in text else text
 
 
 class LazyString:

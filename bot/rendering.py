@@ -152,8 +152,8 @@ def _gettext(message: str, **kwargs: Any) -> str:
     return i18n.gettext(message, **kwargs)
 
 
-def _ngettext(singular: str, plural: str, n: int, **kwargs: Any) -> str:
-    return i18n.ngettext(singular, plural, n, **kwargs)
+def _ngettext(singular: str, plural: str, n: int) -> str:
+    return i18n.ngettext_text(singular, plural, n)  # Jinja formats it with num= and the template's variables
 
 
 def _make_env() -> Environment:

@@ -16,7 +16,7 @@ from aiogram.types import CallbackQuery, Message, MessageEntity
 from aiogram.utils.text_decorations import html_decoration
 
 from bot.clock import Clock
-from bot.i18n import _
+from bot.i18n import _, ngettext
 from bot.keyboards import announcements as kb
 from bot.keyboards.places import picked
 from bot.notices.announcements import audience_name, body_fits, message_text
@@ -268,8 +268,11 @@ async def _preview(event: Message | CallbackQuery, state: FSMContext, draft: Ann
     when = _("now") if not draft.send_at else local_time(
         datetime.fromisoformat(draft.send_at), community.timezone)
     lines = [_("👆 This is exactly how it will look."),
-             _("To: {audience} — {people} people, {chats} residents' chats.").format(
-                 audience=esc(await audience_name(announcements, draft)), people=people, chats=len(audience.chats))]
+             _("To: {audience} — {people}, {chats}.").format(
+                 audience=esc(await audience_name(announcements, draft)),
+                 people=ngettext("{n} person", "{n} people", people).format(n=people),
+                 chats=ngettext("{n} residents' chat", "{n} residents' chats", len(audience.chats)).format(
+                     n=len(audience.chats)))]
     if never:
         lines.append(_("{n} of them never started the bot, so I can't write to them privately.").format(n=never))
     lines.append(_("🚨 Urgent: ignores quiet hours and mute.") if draft.urgent else
@@ -296,8 +299,10 @@ async def send(query: CallbackQuery, state: FSMContext, actor: Actor,
         return
     if ann.status == "sending":
         counts = ann.counts or {}
-        text = _("✅ Sending to {n} people and {c} chats. I'll send you a delivery report when it's done.").format(
-            n=int(counts.get("queued", 0)) - int(counts.get("chats", 0)), c=int(counts.get("chats", 0)))
+        people, chats = int(counts.get("queued", 0)) - int(counts.get("chats", 0)), int(counts.get("chats", 0))
+        text = _("✅ Sending to {people} and {chats}. I'll send you a delivery report when it's done.").format(
+            people=ngettext("{n} person", "{n} people", people).format(n=people),
+            chats=ngettext("{n} chat", "{n} chats", chats).format(n=chats))
     else:
         text = _("⏰ Scheduled for {when}. I'll send you a delivery report when it's done.").format(
             when=local_time(ann.send_at, await announcements.timezone(ann.community_id)))

@@ -15,7 +15,7 @@ from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 
-from bot.i18n import _, current_locale
+from bot.i18n import _, current_locale, ngettext
 from bot.keyboards import campaigns as kb
 from bot.notices.campaigns import categories_text, phase_instruction, phase_name, progress_text
 from bot.notices.dates import day_label
@@ -454,8 +454,10 @@ async def _preview(event: Message | CallbackQuery, state: FSMContext, draft: Cam
     lines.append(_("Reports of these kinds in these places between these days join it by themselves; captains "
                    "and staff can add or take out a report from its card."))
     if draft.phases:
-        lines.append(_("Each phase is announced at 09:00 on its first day to the captains of {n} buildings and "
-                       "their residents' chats.").format(n=len(buildings)))
+        lines.append(ngettext("Each phase is announced at 09:00 on its first day to the captain of {n} building "
+                              "and its residents' chats.",
+                              "Each phase is announced at 09:00 on its first day to the captains of {n} buildings and "
+                              "their residents' chats.", len(buildings)).format(n=len(buildings)))
     lines.append(_("After the last day the office gets a summary with photos and a spreadsheet."))
     await _say(event, "\n".join(lines), kb.confirm_kb())
 

@@ -193,7 +193,9 @@ async def consult(message: Message, state: FSMContext, actor: Actor, consultatio
     for c in running:
         t = await consultations.tally(c.id)
         word = _("open") if c.status == "open" else _("closed")
-        lines.append(_("· {question} — {answered} of {total} households answered ({state})").format(
+        lines.append(ngettext("· {question} — {answered} of {total} household answered ({state})",
+                              "· {question} — {answered} of {total} households answered ({state})",
+                              t.households).format(
             question=esc(shorten(c.question, 60)), answered=t.answered, total=t.households, state=word))
         builder.button(text=_("📊 {question}").format(question=shorten(c.question, 40)),
                        callback_data=kb.ConsultCb(a="pr", c=c.id))
@@ -414,8 +416,10 @@ async def _preview(event: Message | CallbackQuery, state: FSMContext, draft: dic
     buttons = "  ".join(f"[{esc(label)}]" for label in choice_labels(c))
     await target.answer(invitation(c, tz, _("1-101 (example)")) + "\n" + buttons)
     lines = [_("👆 This is how residents will see it."),
-             _("To: {place} — {n} households, every member in private, and a post with the live tally in the "
-               "residents' chats.").format(place=esc(str(draft.get("name", ""))), n=households),
+             ngettext("To: {place} — {n} household, every member in private, and a post with the live tally in the "
+                      "residents' chats.",
+                      "To: {place} — {n} households, every member in private, and a post with the live tally in the "
+                      "residents' chats.", households).format(place=esc(str(draft.get("name", ""))), n=households),
              _("Plan: {photos}, {docs}").format(
                  photos=ngettext("{n} photo", "{n} photos", photos).format(n=photos),
                  docs=ngettext("{n} file", "{n} files", docs).format(n=docs)) if c.plan else _("Plan: none"),

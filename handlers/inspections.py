@@ -136,7 +136,8 @@ def summary_screen(inspection: Inspection, building: str, locale: str) -> str:
     failed = [(it, r) for it, r in zip(inspection.items, inspection.results, strict=False) if not r.get("ok")]
     total = len(inspection.items)
     passed = total - len(failed)
-    lines = [_("🔍 <b>{place}</b> · all {total} items checked").format(place=esc(building), total=total),
+    lines = [ngettext("🔍 <b>{place}</b> · {total} item checked", "🔍 <b>{place}</b> · all {total} items checked",
+                      total).format(place=esc(building), total=total),
              _("✅ {passed} passed · ❌ {failed} failed ({rate}%)").format(
                  passed=passed, failed=len(failed), rate=round(100 * passed / total) if total else 0)]
     if failed:
@@ -300,7 +301,8 @@ async def finish(query: CallbackQuery, callback_data: InspCb, member: Member, ac
     i = done.inspection
     building = await inspections.building_named(i.building_id)
     total = i.passed + i.failed
-    lines = [_("✅ Inspection of {place} finished: {passed} of {total} items passed ({rate}%).").format(
+    lines = [ngettext("✅ Inspection of {place} finished: {passed} of {total} item passed ({rate}%).",
+                      "✅ Inspection of {place} finished: {passed} of {total} items passed ({rate}%).", total).format(
         place=esc(building.name if building else "—"), passed=i.passed, total=total,
         rate=round(100 * i.passed / total) if total else 0)]
     if done.issues:

@@ -8,7 +8,7 @@ from aiogram.filters import Command
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 
-from bot.i18n import _
+from bot.i18n import _, ngettext
 from bot.keyboards.common import edit_or_keep
 from bot.keyboards.households import HhCb
 from bot.keyboards.members import (
@@ -102,7 +102,8 @@ async def _place_view(event: Message | CallbackQuery, actor: Actor, members: Mem
     info = await members.place_info(place)
     code = place_code(place)
     page, start, end = page_slice(views, page, LINES_PER_PAGE)
-    header = _("👥 <b>{place}</b>: {n} roles held").format(place=esc(info.name), n=len(views))
+    header = ngettext("👥 <b>{place}</b>: {n} role held", "👥 <b>{place}</b>: {n} roles held", len(views)).format(
+        place=esc(info.name), n=len(views))
     lines = [header]
     if not views:
         lines.append(_("Nobody has joined yet. Invite people with /invite."))

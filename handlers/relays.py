@@ -12,7 +12,7 @@ from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, Message
 
-from bot.i18n import _
+from bot.i18n import _, ngettext
 from bot.keyboards.common import cancel_kb
 from bot.keyboards.issues import IssueCb, consult_confirm_buttons, markup
 from bot.keyboards.relays import (
@@ -203,14 +203,22 @@ async def on_consult(query: CallbackQuery, callback_data: IssueCb, actor: Actor,
     deadline = when_text(done.consultation.deadline, community.timezone, relays.clock())
     if done.changed:
         await query.answer(_("🗳 Consultation started."))
-        text = _("🗳 Consultation started for {building} about {headline}: every household is asked by the "
-                 "bot, and captains can record answers door to door.\n❓ {question}\n⏰ Until {deadline} · passes "
-                 "when more than 60% of all {households} households agree.\nThe result will show on the card and "
-                 "in the timeline of {ref}.")
+        text = ngettext(
+            "🗳 Consultation started for {building} about {headline}: every household is asked by the "
+            "bot, and captains can record answers door to door.\n❓ {question}\n⏰ Until {deadline} · passes "
+            "when more than 60% of all {households} household agree.\nThe result will show on the card and "
+            "in the timeline of {ref}.",
+            "🗳 Consultation started for {building} about {headline}: every household is asked by the "
+            "bot, and captains can record answers door to door.\n❓ {question}\n⏰ Until {deadline} · passes "
+            "when more than 60% of all {households} households agree.\nThe result will show on the card and "
+            "in the timeline of {ref}.", done.households)
     else:
         await query.answer(_("A consultation is already linked to this report."))
-        text = _("🗳 {headline} already has a consultation for {building}.\n❓ {question}\n⏰ Until {deadline} · "
-                 "{households} households. The result will show on the card and in the timeline of {ref}.")
+        text = ngettext(
+            "🗳 {headline} already has a consultation for {building}.\n❓ {question}\n⏰ Until {deadline} · "
+            "{households} household. The result will show on the card and in the timeline of {ref}.",
+            "🗳 {headline} already has a consultation for {building}.\n❓ {question}\n⏰ Until {deadline} · "
+            "{households} households. The result will show on the card and in the timeline of {ref}.", done.households)
     body = text.format(building=esc(done.building), headline=await headline(relays, done.issue),
                        question=esc(done.consultation.question), deadline=deadline, households=done.households,
                        ref=done.issue.hashtag)

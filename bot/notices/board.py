@@ -81,10 +81,14 @@ async def post_weekly(event: BoardWeekly, ctx: NoticeContext) -> None:
         asks = []
         for a in event.asks:
             if a.kind == "consultation":
-                asks.append(_("🗳 {question}: {got} of {all} households have answered ({pct}%)").format(
+                asks.append(ngettext("🗳 {question}: {got} of {all} household has answered ({pct}%)",
+                                     "🗳 {question}: {got} of {all} households have answered ({pct}%)",
+                                     a.households).format(
                     question=esc(shorten(a.title, 80)), got=a.answered, all=a.households, pct=round(a.pct)))
             else:
-                asks.append(_("📋 {title}: {got} of {all} households have answered ({pct}%), target {need}").format(
+                asks.append(ngettext("📋 {title}: {got} of {all} household has answered ({pct}%), target {need}",
+                                     "📋 {title}: {got} of {all} households have answered ({pct}%), target {need}",
+                                     a.households).format(
                     title=esc(a.title), got=a.answered, all=a.households, pct=round(a.pct), need=a.needed))
         if asks:
             lines += ["", _("Your household's voice counts:"), *asks]

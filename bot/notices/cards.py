@@ -167,8 +167,10 @@ def _consultation_line(facts: CardFacts) -> str:
         return _("consultation running until {when}").format(when=fmt_when(c.deadline, facts.community.timezone))
     counts = c.result.get("counts") or [0]
     verdict = _("passed") if c.result.get("passed") else _("did not pass")
-    return _("consultation {verdict}: {agree} of {total} households agree").format(
-        verdict=verdict, agree=counts[0], total=c.result.get("households", 0))
+    total = int(c.result.get("households", 0) or 0)
+    return ngettext("consultation {verdict}: {agree} of {total} household agrees",
+                    "consultation {verdict}: {agree} of {total} households agree", total).format(
+        verdict=verdict, agree=counts[0], total=total)
 
 
 def card_caption(facts: CardFacts, locale: str, limit: int = CAPTION_LIMIT) -> str:
@@ -309,7 +311,8 @@ def _relay_note(kind: str, note: str) -> str:
     verdict, _sep, counts = rest.partition(":")
     agree, _sep, total = counts.partition("/")
     word = _("passed") if verdict == "passed" else _("did not pass")
-    return _("{verdict}, {agree} of {total} households agree").format(verdict=word, agree=agree, total=total)
+    return ngettext("{verdict}, {agree} of {total} household agrees", "{verdict}, {agree} of {total} households agree",
+                    int(total) if total.isdigit() else 2).format(verdict=word, agree=agree, total=total)
 
 
 # ---------------------------------------------------------------------- the notices

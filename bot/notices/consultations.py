@@ -66,7 +66,8 @@ def tally_lines(c: Consultation, t: Tally) -> list[str]:
     labels = choice_labels(c)
     counts = " · ".join(f"{esc(label)} {n}" for label, n in zip(labels, t.counts, strict=True))
     return [
-        _("Answered: {answered} of {total} households ({pct:.0f}%)").format(
+        ngettext("Answered: {answered} of {total} household ({pct:.0f}%)",
+                 "Answered: {answered} of {total} households ({pct:.0f}%)", t.households).format(
             answered=t.answered, total=t.households, pct=t.coverage_pct),
         counts,
         _("Rule: {rule}").format(rule=rule_text(c)),

@@ -314,10 +314,11 @@ async def ledger_export_job(run: JobRun) -> JobOutcome:
         raise JobFailed(too_big) from None
     if sum(f.stat().st_size for f in result.files) > run.max_bytes:
         raise JobFailed(too_big)
-    caption = _("📊 Ledger of {scope}, {span}: {n} issues.").format(scope=esc_text(scope.name), span=span,
-                                                                   n=result.rows)
+    caption = ngettext("📊 Ledger of {scope}, {span}: {n} issue.", "📊 Ledger of {scope}, {span}: {n} issues.",
+                       result.rows).format(scope=esc_text(scope.name), span=span, n=result.rows)
     if fmt == "zip":
-        caption += "\n" + _("{n} photos, named by reference.").format(n=result.photos)
+        caption += "\n" + ngettext("{n} photo, named by reference.", "{n} photos, named by reference.",
+                                    result.photos).format(n=result.photos)
         if result.missing_photos:
             caption += " " + _("{n} could not be downloaded (see missing_photos.txt).").format(
                 n=len(result.missing_photos))

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import select
 
 from bot import ics
-from bot.i18n import _, __, use_locale
+from bot.i18n import _, __, ngettext, use_locale
 from bot.keyboards.patrols import WEEKDAYS, pt, ro
 from bot.rendering import TEXT_LIMIT, esc, render, shorten
 from bot.services.background import JobFailed, JobMessage, JobOutcome, JobRun, job_kind
@@ -307,7 +307,8 @@ async def shift_understaffed(event: ShiftUnderstaffed, ctx: NoticeContext) -> No
     svc, v, today = await _shift(ctx, event.shift_id)
     s = v.shift
     await _to_captains(ctx, svc, v, key=f"pt:s{s.id}:u{event.window}", kind="patrol_understaffed", words=lambda: (
-        _("⚠️ The patrol {when}, {route}, has {count} of at least {min} volunteers.").format(
+        ngettext("⚠️ The patrol {when}, {route}, has {count} of at least {min} volunteer.",
+                 "⚠️ The patrol {when}, {route}, has {count} of at least {min} volunteers.", event.need).format(
             when=when(v, today), route=esc(v.route.name), count=event.have, min=event.need),
         [[(_("👤 Assign a volunteer"), ro("assign", s.id)), (_("❌ Cancel shift"), ro("cancel", s.id))]]),
         expires_at=s.starts_at)

@@ -60,7 +60,7 @@ def stars_text(standing: Standing, people: dict[int, Member]) -> str:
     lines = [_("🌟 <b>Volunteers of the month (志愿之星)</b>")]
     for t in standing.tallies[:STARS]:
         m = people.get(t.member_id)
-        lines.append(_("{rank}. {name} — {points} points").format(
+        lines.append(ngettext("{rank}. {name} — {points} point", "{rank}. {name} — {points} points", t.points).format(
             rank=t.rank, name=esc(m.display_name if m else "—"), points=t.points))
         lines += ["   " + x for x in breakdown(t, standing.rules)]
     lines.append(ngettext("%(num)d volunteer earned points this month.",
@@ -76,7 +76,8 @@ def thanks_text(standing: Standing, people: dict[int, Member]) -> str:
     lines = [_("🌟 <b>Thank you, volunteers!</b>"),
              ngettext("Last month %(num)d neighbour volunteered for the community",
                       "Last month %(num)d neighbours volunteered for the community", len(standing.tallies))
-             + (_(", with {hours} hours of patrols.").format(hours=f"{hours:g}") if hours else ".")]
+             + (ngettext(", with {hours} hour of patrols.", ", with {hours} hours of patrols.",
+                               1 if hours == 1 else 2).format(hours=f"{hours:g}") if hours else ".")]
     if named:
         lines.append(_("Volunteers of the month: {names}.").format(names=", ".join(esc(m.display_name) for m in named)))
     lines.append(_("Want to help? Ask your building captain, or join a patrol with /patrols."))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from bot.i18n import _
+from bot.i18n import _, ngettext
 from bot.services.recurrence import Rule
 
 
@@ -16,12 +16,12 @@ def offset_label(offset: str) -> str:
     days_part, _sep, at = offset.partition("@")
     days = int(days_part.rstrip("d"))
     if not at:
-        return _("{n} days before").format(n=days) if days != 1 else _("1 day before")
+        return ngettext("{n} day before", "{n} days before", days).format(n=days) if days != 1 else _("1 day before")
     if days == 0:
         return _("on the day at {time}").format(time=at)
     if days == 1:
         return _("the day before at {time}").format(time=at)
-    return _("{n} days before at {time}").format(n=days, time=at)
+    return ngettext("{n} day before at {time}", "{n} days before at {time}", days).format(n=days, time=at)
 
 
 def join_list(items: list[str]) -> str:

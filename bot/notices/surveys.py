@@ -9,7 +9,7 @@ import io
 
 from sqlalchemy import select
 
-from bot.i18n import _, __, translate, use_locale
+from bot.i18n import _, __, ngettext, translate, use_locale
 from bot.rendering import esc
 from bot.services.events import NoticeContext, notice
 from bot.services.surveys import (
@@ -118,8 +118,9 @@ def invitation_text(survey: Survey, community: Community, moment: str) -> str:
             "last": _("⏰ Last day for the survey “%(title)s”.", title=esc(survey.title))}[moment]
     return "\n".join([
         head,
-        _("%(n)s short questions, each scored 1 to 5; one answer per household. Open until %(date)s.",
-          n=len(survey.questions), date=end),
+        ngettext("%(n)s short question, scored 1 to 5; one answer per household. Open until %(date)s.",
+                 "%(n)s short questions, each scored 1 to 5; one answer per household. Open until %(date)s.",
+                 len(survey.questions), n=len(survey.questions), date=end),
         _("Your household's answer helps the community office improve; it is not shown to your neighbours."),
     ])
 
@@ -128,7 +129,9 @@ def progress_lines(rows: list[BuildingProgress]) -> list[str]:
     out = []
     for p in rows:
         mark = "✅" if p.met else "⏳"
-        out.append(_("%(mark)s %(place)s: %(got)s of %(all)s households (%(pct)s%%), target %(need)s",
+        out.append(ngettext("%(mark)s %(place)s: %(got)s of %(all)s household (%(pct)s%%), target %(need)s",
+                            "%(mark)s %(place)s: %(got)s of %(all)s households (%(pct)s%%), target %(need)s",
+                            p.households,
                      mark=mark, place=esc(p.name), got=p.responses, all=p.households, pct=p.coverage,
                      need=p.needed)
                    + (_(" · %(n)s in person", n=p.in_person) if p.in_person else ""))
@@ -144,13 +147,16 @@ def results_text(results: SurveyResults, locale: str) -> str:
             lines.extend(progress_lines([place.progress]))
         else:
             lines.append("")
-            lines.append(_("<b>%(place)s</b>: %(got)s of %(all)s households (%(pct)s%%)", place=esc(name),
+            lines.append(ngettext("<b>%(place)s</b>: %(got)s of %(all)s household (%(pct)s%%)",
+                                  "<b>%(place)s</b>: %(got)s of %(all)s households (%(pct)s%%)", place.households,
+                                  place=esc(name),
                            got=place.responses, all=place.households, pct=place.coverage))
         for q in place.questions:
             if q.mean is None:
                 continue
             mean = f"{q.mean:.1f}"
-            lines.append(_("· %(q)s — mean %(mean)s, satisfied %(sat)s%%, %(n)s responses",
+            lines.append(ngettext("· %(q)s — mean %(mean)s, satisfied %(sat)s%%, %(n)s response",
+                                    "· %(q)s — mean %(mean)s, satisfied %(sat)s%%, %(n)s responses", q.responses,
                            q=esc(question_text(q.raw, locale)), mean=mean, sat=q.satisfied, n=q.responses))
     lines.append("")
     lines.append(_("📎 The table is in the attached spreadsheet."))

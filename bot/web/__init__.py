@@ -73,7 +73,7 @@ def _environment() -> Environment:
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "j2"]),
                       extensions=["jinja2.ext.i18n"])
     env.install_gettext_callables(  # type: ignore[attr-defined]
-        lambda m, **kw: i18n.gettext(m, **kw), lambda s, p, n, **kw: i18n.ngettext(s, p, n, **kw), newstyle=True)
+        lambda m, **kw: i18n.gettext(m, **kw), i18n.ngettext_text, newstyle=True)
     return env
 
 

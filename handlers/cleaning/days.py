@@ -134,7 +134,9 @@ async def ask_confirm(query: CallbackQuery, callback_data: kb.DayCb, actor: Acto
     if view is None:
         return
     if callback_data.action == "skip":
-        text = _("Skip the cleaning day on {date}? The {n} people who answered will be told.").format(
+        text = ngettext("Skip the cleaning day on {date}? The {n} person who answered will be told.",
+                        "Skip the cleaning day on {date}? The {n} people who answered will be told.",
+                        len(view.coming) + view.not_coming).format(
             date=date_label(view.day.local_date), n=len(view.coming) + view.not_coming)
     else:
         text = _("Cancel all coming cleaning days of {place}? Everyone who answered will be told.").format(
@@ -152,7 +154,8 @@ async def skip_day(query: CallbackQuery, callback_data: kb.DayCb, actor: Actor, 
     if not changed:
         await query.answer(_("Already done."))
         return
-    await _edit(query, _("⏭ {date} is skipped. I told {n} people who had answered.").format(
+    await _edit(query, ngettext("⏭ {date} is skipped. I told {n} person who had answered.",
+                                 "⏭ {date} is skipped. I told {n} people who had answered.", told).format(
         date=date_label(day.local_date), n=told))
 
 
@@ -164,7 +167,9 @@ async def cancel_series(query: CallbackQuery, callback_data: kb.DayCb, actor: Ac
     if not changed:
         await query.answer(_("Already done."))
         return
-    await _edit(query, _("🗑 The cleaning days of {place} are cancelled. I told {n} people who had answered.").format(
+    await _edit(query, ngettext("🗑 The cleaning days of {place} are cancelled. I told {n} person who had answered.",
+                                 "🗑 The cleaning days of {place} are cancelled. I told {n} people who had answered.",
+                                 told).format(
         place=esc(await cleaning.place_name(series)), n=told))
 
 

@@ -171,7 +171,8 @@ async def record_post(query: CallbackQuery, state: FSMContext, actor: Actor, cle
         await query.answer(closed_text(exc.reason), show_alert=True)
         return
     await state.clear()
-    text = _("✅ Recorded: {n} people took part on {date}.").format(n=day.attendance, date=date_label(day.local_date))
+    text = ngettext("✅ Recorded: {n} person took part on {date}.", "✅ Recorded: {n} people took part on {date}.",
+                    day.attendance or 0).format(n=day.attendance, date=date_label(day.local_date))
     if posted:
         text += "\n" + _("The summary is on its way to the residents' chat and goes into the daily digest.")
     else:

@@ -10,7 +10,7 @@ from aiogram.filters import Command
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
 
-from bot.i18n import _
+from bot.i18n import _, ngettext
 from bot.keyboards import patrols as kb
 from bot.keyboards.common import MenuCb
 from bot.keyboards.patrols import PatrolCb
@@ -184,8 +184,10 @@ async def swap(query: CallbackQuery, callback_data: PatrolCb, patrols: PatrolSer
         await query.answer(_("Your swap offer is already out. I'll tell you when someone takes it."), show_alert=True)
         return
     if sent:
-        text = _("🔁 I've offered your place to {n} volunteers. You stay on the shift until someone takes it; "
-                 "I'll tell you when they do.").format(n=sent)
+        text = ngettext("🔁 I've offered your place to {n} volunteer. You stay on the shift until someone takes it; "
+                        "I'll tell you when they do.",
+                        "🔁 I've offered your place to {n} volunteers. You stay on the shift until someone takes it; "
+                        "I'll tell you when they do.", sent).format(n=sent)
     else:
         text = _("🔁 There is nobody else in the volunteer pool to offer it to right now. You stay on the shift; "
                  "ask your captain if you can't go.")

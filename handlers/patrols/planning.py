@@ -12,7 +12,7 @@ from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State
 from aiogram.types import CallbackQuery, Message
 
-from bot.i18n import _
+from bot.i18n import _, ngettext
 from bot.keyboards import patrols as kb
 from bot.keyboards.patrols import RosterCb
 from bot.notices.patrols import when
@@ -297,7 +297,8 @@ async def _people(event: Message | CallbackQuery, state: FSMContext, text: str, 
         shift = await patrols.add_one_off(actor, data["route_id"], date_.fromisoformat(data["day"]), data["start"],
                                           data["end"], low, high)
         v = await patrols.view(shift.id)
-        await _show(event, _("✅ One-off shift added: {when}, {route}, {low}–{high} people.").format(
+        await _show(event, ngettext("✅ One-off shift added: {when}, {route}, {low}–{high} person.",
+                                    "✅ One-off shift added: {when}, {route}, {low}–{high} people.", high).format(
             when=when(v), route=esc(v.route.name), low=low, high=high), kb.back_kb("route", v.route.id), edit=False)
         return
     template = await patrols.add_template(actor, data["route_id"], weekdays=data["days"],
@@ -330,8 +331,9 @@ async def ask_weeks(query: CallbackQuery, callback_data: RosterCb) -> None:
 async def generate(query: CallbackQuery, callback_data: RosterCb, patrols: PatrolService, actor: Actor) -> None:
     weeks = int(callback_data.arg or DEFAULT_WEEKS) if (callback_data.arg or "").isdigit() else DEFAULT_WEEKS
     created = await patrols.generate(actor, [callback_data.id], weeks)
-    text = _("✅ {n} new shifts for the next {weeks} weeks. Shifts that already existed were kept.").format(
-        n=created, weeks=weeks)
+    text = _("✅ {shifts} for the next {weeks}. Shifts that already existed were kept.").format(
+        shifts=ngettext("{n} new shift", "{n} new shifts", created).format(n=created),
+        weeks=ngettext("{n} week", "{n} weeks", weeks).format(n=weeks))
     text += "\n" + _("Volunteers see them in /patrols now.")
     await _show(query, text, kb.rows_markup([[(_("🗓 Upcoming shifts"), kb.ro("shifts")),
                                           (_("⬅️ Back"), kb.ro("route", callback_data.id))]]))

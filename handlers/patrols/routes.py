@@ -9,7 +9,7 @@ from aiogram import F, Router
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
 
-from bot.i18n import _
+from bot.i18n import _, ngettext
 from bot.keyboards import patrols as kb
 from bot.keyboards.patrols import RosterCb
 from bot.notices.patrols import when
@@ -183,7 +183,8 @@ async def cancel_shift(query: CallbackQuery, callback_data: RosterCb, patrols: P
 async def cancel_ok(query: CallbackQuery, callback_data: RosterCb, patrols: PatrolService, actor: Actor) -> None:
     v, changed = await patrols.cancel_shift(actor, callback_data.id)
     told = len([a for a, _m in v.people if a.status == "cancelled"])
-    text = _("❌ Cancelled: {when}, {route}. I've told {n} volunteers.").format(
+    text = ngettext("❌ Cancelled: {when}, {route}. I've told {n} volunteer.",
+                    "❌ Cancelled: {when}, {route}. I've told {n} volunteers.", told).format(
         when=when(v, await patrols.today(v.shift.community_id)), route=esc(v.route.name), n=told)
     if changed:
         await _show(query, text, kb.back_kb("shifts"))

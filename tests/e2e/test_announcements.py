@@ -44,13 +44,13 @@ async def test_urgent_announcement_reaches_everyone_with_a_report(harness: BotHa
     assert "🚨 <b>URGENT</b>" in preview.text and "&lt;b&gt;not bold&lt;/b&gt; &amp; please" in preview.text
     assert "— Zhang, building captain" in preview.text
     summary = screen(harness, CAPTAIN)
-    assert "exactly how it will look" in summary and "6 people, 1 residents' chats" in summary
+    assert "exactly how it will look" in summary and "6 people, 1 residents' chat." in summary
     assert "1 of them never started the bot" in summary
     confirm = tg.last(CAPTAIN)
     data = tg.callback_data(confirm, "Send")
     await harness.feed(up.callback(captain, data, message=confirm.message))
     await harness.feed(up.callback(captain, data, message=confirm.message))  # a double press: still one
-    assert "Sending to 5 people and 1 chats" in screen(harness, CAPTAIN)
+    assert "Sending to 5 people and 1 chat." in screen(harness, CAPTAIN)
 
     await harness.deliver()
     for rid in (70001, 70002, 70004, 70005):

@@ -181,7 +181,7 @@ async def test_skip_and_cancel_tell_everyone_who_answered(harness: BotHarness, c
     assert "Ann" in screen(harness, CAPTAIN)
     await tap(harness, CAPTAIN, captain, "Skip this day")
     await tap(harness, CAPTAIN, captain, "Yes")
-    assert "is skipped" in screen(harness, CAPTAIN) and "told 1 people" in screen(harness, CAPTAIN)
+    assert "is skipped" in screen(harness, CAPTAIN) and "told 1 person" in screen(harness, CAPTAIN)
     await harness.deliver()
     assert "will not take place" in screen(harness, 61001)
     assert not any("will not take place" in t for t in tg.texts(61002))

@@ -81,7 +81,7 @@ async def test_other_dates_csv_and_zip_with_photos(harness: BotHarness, communit
     await harness.work()  # the export runs as a background job; the file comes through the outbox
     await harness.deliver()
     name, data, caption = document(harness, staff.id)
-    assert name.endswith(".csv") and "1 issues" in caption
+    assert name.endswith(".csv") and "1 issue." in caption
     rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
     assert rows[1][0] == "#NC0001"
 

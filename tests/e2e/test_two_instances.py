@@ -289,7 +289,7 @@ async def two_workers_scenario(tmp_path: Path) -> None:
                 assert question is not None
                 await say(press(question, "an:urg:0"), 0)
                 summary = await say(press(question, "an:when:now"), 1, "exactly how it will look")
-                assert summary is not None and "1000 people, 1 residents' chats" in summary["text"], summary
+                assert summary is not None and "1000 people, 1 residents' chat." in summary["text"], summary
                 await say(press(summary, "an:send:"), 0)
 
             # Both outbox senders deliver it: everyone once.
