@@ -6,10 +6,10 @@ from collections.abc import Sequence
 
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import InlineKeyboardMarkup
-from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.i18n import _
-from bot.keyboards.common import CancelCb, wizard_step
+from bot.keyboards.common import cancel_kb as cancel_kb  # the steps' lone ✖️ Cancel
+from bot.keyboards.common import wizard_step
 from bot.keyboards.places import buildings_first, picker_kb
 from bot.services.announcements import AudienceOption
 
@@ -20,9 +20,6 @@ class AnnCb(CallbackData, prefix="an"):
     step: str
     v: str = ""
 
-
-def _cancel(kb: InlineKeyboardBuilder) -> None:
-    kb.button(text=_("✖️ Cancel"), callback_data=CancelCb())
 
 
 def audience_kb(options: Sequence[AudienceOption], chosen: Sequence[int]) -> InlineKeyboardMarkup:
@@ -44,9 +41,3 @@ def when_kb() -> InlineKeyboardMarkup:
 
 def confirm_kb() -> InlineKeyboardMarkup:
     return wizard_step([(_("✅ Send"), AnnCb(step="send"))], 2)
-
-
-def cancel_kb() -> InlineKeyboardMarkup:
-    kb = InlineKeyboardBuilder()
-    _cancel(kb)
-    return kb.as_markup()

@@ -10,7 +10,8 @@ from aiogram.types import InlineKeyboardMarkup
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.i18n import _
-from bot.keyboards.common import CancelCb, wizard_step
+from bot.keyboards.common import add_cancel, wizard_step
+from bot.keyboards.common import cancel_kb as cancel_kb  # the steps' lone ✖️ Cancel
 from bot.keyboards.issues import CampaignQueueCb, cb
 from bot.keyboards.places import PlaceButton, picker_kb
 from bot.services.campaigns import IssueChoice
@@ -35,15 +36,6 @@ class IssueCampCb(CallbackData, prefix="ic"):
     c: int
 
 
-def _cancel(kb: InlineKeyboardBuilder) -> None:
-    kb.button(text=_("✖️ Cancel"), callback_data=CancelCb())
-
-
-def cancel_kb() -> InlineKeyboardMarkup:
-    kb = InlineKeyboardBuilder()
-    _cancel(kb)
-    return kb.as_markup()
-
 
 def categories_kb(cats: Sequence[Category], chosen: Sequence[str], locale: str) -> InlineKeyboardMarkup:
     kb = InlineKeyboardBuilder()
@@ -52,7 +44,7 @@ def categories_kb(cats: Sequence[Category], chosen: Sequence[str], locale: str) 
         kb.button(text=f"{mark}{c.button(locale)}"[:60], callback_data=CampCb(step="cat", v=str(i)))
     if chosen:
         kb.button(text=_("➡️ Next"), callback_data=CampCb(step="next"))
-    _cancel(kb)
+    add_cancel(kb)
     kb.adjust(2)
     return kb.as_markup()
 
@@ -82,7 +74,7 @@ def phases_kb(has_phases: bool) -> InlineKeyboardMarkup:
     else:
         kb.button(text=_("🗓 Four phases (template)"), callback_data=CampCb(step="phases", v="tpl"))
     kb.button(text=_("No phases"), callback_data=CampCb(step="phases", v="none"))
-    _cancel(kb)
+    add_cancel(kb)
     kb.adjust(1)
     return kb.as_markup()
 

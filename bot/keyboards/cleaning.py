@@ -10,7 +10,7 @@ from aiogram.types import InlineKeyboardMarkup
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.i18n import _
-from bot.keyboards.common import CancelCb, wizard_step
+from bot.keyboards.common import add_cancel, wizard_step
 from bot.keyboards.places import buildings_first, picker_kb
 from bot.notices.recurrence import date_label, nth_label, weekday_short
 from bot.services.cleaning import DayView, PlaceOption
@@ -47,9 +47,6 @@ class RecCb(CallbackData, prefix="rc"):
     v: int = 0
 
 
-def _cancel(kb: InlineKeyboardBuilder) -> None:
-    kb.button(text=_("✖️ Cancel"), callback_data=CancelCb())
-
 
 def places_kb(options: Sequence[PlaceOption], chosen: Sequence[int]) -> InlineKeyboardMarkup:
     """Buildings toggle (several may be chosen); an area or the community is chosen in one tap."""
@@ -71,7 +68,7 @@ def nth_kb() -> InlineKeyboardMarkup:
     kb = InlineKeyboardBuilder()
     for n in (1, 2, 3, 4, -1):
         kb.button(text=nth_label(n), callback_data=NewCb(step="nth", v=str(n)))
-    _cancel(kb)
+    add_cancel(kb)
     kb.adjust(5, 1)
     return kb.as_markup()
 
@@ -80,7 +77,7 @@ def weekday_kb() -> InlineKeyboardMarkup:
     kb = InlineKeyboardBuilder()
     for wd in range(7):
         kb.button(text=weekday_short(wd), callback_data=NewCb(step="wd", v=str(wd)))
-    _cancel(kb)
+    add_cancel(kb)
     kb.adjust(7, 1)
     return kb.as_markup()
 
@@ -89,7 +86,7 @@ def month_day_kb() -> InlineKeyboardMarkup:
     kb = InlineKeyboardBuilder()
     for d in range(1, 32):
         kb.button(text=str(d), callback_data=NewCb(step="mday", v=str(d)))
-    _cancel(kb)
+    add_cancel(kb)
     kb.adjust(7, 7, 7, 7, 3, 1)
     return kb.as_markup()
 
@@ -99,7 +96,7 @@ def dates_kb(today: date, days: int = 14) -> InlineKeyboardMarkup:
     for i in range(days):
         d = today + timedelta(days=i)
         kb.button(text=date_label(d), callback_data=NewCb(step="date", v=d.isoformat()))
-    _cancel(kb)
+    add_cancel(kb)
     kb.adjust(3)
     return kb.as_markup()
 
@@ -113,7 +110,7 @@ def time_kb() -> InlineKeyboardMarkup:
     kb = InlineKeyboardBuilder()
     for minutes in (8 * 60, 9 * 60, 10 * 60, 15 * 60, 16 * 60, 19 * 60):
         kb.button(text=fmt_hhmm(minutes), callback_data=NewCb(step="time", v=str(minutes)))
-    _cancel(kb)
+    add_cancel(kb)
     kb.adjust(3, 3, 1)
     return kb.as_markup()
 
@@ -122,7 +119,7 @@ def duration_kb() -> InlineKeyboardMarkup:
     kb = InlineKeyboardBuilder()
     for minutes, label in ((60, _("1 h")), (90, _("1½ h")), (120, _("2 h")), (180, _("3 h"))):
         kb.button(text=label, callback_data=NewCb(step="dur", v=str(minutes)))
-    _cancel(kb)
+    add_cancel(kb)
     kb.adjust(4, 1)
     return kb.as_markup()
 
@@ -136,7 +133,7 @@ def preview_kb(has_point: bool, has_tasks: bool, has_photo: bool) -> InlineKeybo
     kb.button(text=(_("📷 Change photo") if has_photo else _("📷 Photo")), callback_data=NewCb(step="add", v="photo"))
     kb.button(text=_("⏰ Reminders"), callback_data=NewCb(step="add", v="rem"))
     kb.button(text=_("✅ Create"), callback_data=NewCb(step="create"))
-    _cancel(kb)
+    add_cancel(kb)
     kb.adjust(2, 2, 1, 1)
     return kb.as_markup()
 
@@ -222,7 +219,7 @@ def attendance_kb(people: Sequence[Member], ticked: Sequence[int]) -> InlineKeyb
         mark = "✅" if m.id in ticked else "▫️"
         kb.button(text=f"{mark} {m.display_name}"[:60], callback_data=RecCb(action="who", v=m.id))
     kb.button(text=_("➡️ Next"), callback_data=RecCb(action="next"))
-    _cancel(kb)
+    add_cancel(kb)
     kb.adjust(2)
     return kb.as_markup()
 
@@ -233,7 +230,7 @@ def numbers_kb(action: str, values: Sequence[int], skip: bool = False) -> Inline
         kb.button(text=str(n), callback_data=RecCb(action=action, v=n))
     if skip:
         kb.button(text=_("⏭ Skip"), callback_data=RecCb(action="skip"))
-    _cancel(kb)
+    add_cancel(kb)
     kb.adjust(len(values), 2)
     return kb.as_markup()
 
@@ -250,12 +247,12 @@ def post_kb(has_chat: bool) -> InlineKeyboardMarkup:
     kb = InlineKeyboardBuilder()
     kb.button(text=_("📣 Post to the residents' chat") if has_chat else _("💾 Save"),
               callback_data=RecCb(action="post"))
-    _cancel(kb)
+    add_cancel(kb)
     kb.adjust(1)
     return kb.as_markup()
 
 
 def cancel_only_kb() -> InlineKeyboardMarkup:
     kb = InlineKeyboardBuilder()
-    _cancel(kb)
+    add_cancel(kb)
     return kb.as_markup()

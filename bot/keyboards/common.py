@@ -40,13 +40,18 @@ def cancel_kb() -> InlineKeyboardMarkup:
     return wizard_step([])
 
 
+def add_cancel(kb: InlineKeyboardBuilder) -> None:
+    """The ✖️ Cancel button every conversation step ends with."""
+    kb.button(text=_("✖️ Cancel"), callback_data=CancelCb())
+
+
 def wizard_step(buttons: Sequence[tuple[str, CallbackData]], *adjust: int) -> InlineKeyboardMarkup:
     """A wizard step's buttons, then ✖️ Cancel, laid out row by row as `adjust` says (InlineKeyboardBuilder's
     sizes; the last size repeats) — the one shape of every step of /campaign, /consult and /announce."""
     kb = InlineKeyboardBuilder()
     for text, data in buttons:
         kb.button(text=text, callback_data=data)
-    kb.button(text=_("✖️ Cancel"), callback_data=CancelCb())
+    add_cancel(kb)
     if adjust:
         kb.adjust(*adjust)
     return kb.as_markup()

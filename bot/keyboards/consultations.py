@@ -9,7 +9,8 @@ from aiogram.types import InlineKeyboardMarkup
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.i18n import _
-from bot.keyboards.common import CancelCb, wizard_step
+from bot.keyboards.common import add_cancel, wizard_step
+from bot.keyboards.common import cancel_kb as cancel_kb  # the steps' lone ✖️ Cancel
 from bot.keyboards.places import PlaceButton, picker_kb
 from bot.services.consultations import ConsultOption
 from bot.services.households import HouseholdView
@@ -39,15 +40,6 @@ class ConsultCb(CallbackData, prefix="ck"):
     v: int = 0
 
 
-def _cancel(kb: InlineKeyboardBuilder) -> None:
-    kb.button(text=_("✖️ Cancel"), callback_data=CancelCb())
-
-
-def cancel_kb() -> InlineKeyboardMarkup:
-    kb = InlineKeyboardBuilder()
-    _cancel(kb)
-    return kb.as_markup()
-
 
 def places_kb(options: Sequence[ConsultOption]) -> InlineKeyboardMarkup:
     return picker_kb([PlaceButton(o.kind, o.name, o.token) for o in options[:30]],
@@ -60,7 +52,7 @@ def plan_kb(count: int) -> InlineKeyboardMarkup:
         kb.button(text=_("✅ Done ({n} attached)").format(n=count), callback_data=WizCb(step="plan", v="done"))
     else:
         kb.button(text=_("➡️ No plan to attach"), callback_data=WizCb(step="plan", v="done"))
-    _cancel(kb)
+    add_cancel(kb)
     kb.adjust(1)
     return kb.as_markup()
 
@@ -83,7 +75,7 @@ def rule_kb(pct: int) -> InlineKeyboardMarkup:
     kb.button(text=_("More than {pct}% of those who answered").format(pct=pct),
               callback_data=WizCb(step="rule", v="answered"))
     kb.button(text=_("✏️ Another threshold"), callback_data=WizCb(step="rule", v="pct"))
-    _cancel(kb)
+    add_cancel(kb)
     kb.adjust(1)
     return kb.as_markup()
 
