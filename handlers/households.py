@@ -178,11 +178,6 @@ async def _chosen(households: HouseholdsService, onboarding: OnboardingService, 
              "surveys; change it any time in /settings.").format(label=esc(h.label), building=esc(building.name))
 
 
-async def _building(households: HouseholdsService, building_id: int) -> Building:
-    building = await households.building(building_id)
-    return building
-
-
 async def _check(households: HouseholdsService, actor: Actor, member: Member, cb: HhCb) -> Member:
     """Callback data is untrusted: the mode must be one the bot offers, and whoever presses may set this
     person's flat in this building (re-checked by the service when the flat is set)."""
@@ -190,7 +185,7 @@ async def _check(households: HouseholdsService, actor: Actor, member: Member, cb
         raise NotAllowed("members")
     person = await _target(households, actor, member, cb.m)
     if cb.mo == "cp":
-        building = await _building(households, cb.b)
+        building = await households.building(cb.b)
         require(actor, "members", Place(building.community_id, building.area_id, building.id))
     if cb.mo != "rq" and not await households.may_choose(person.id, cb.b):
         raise NotAllowed("members")
@@ -201,7 +196,7 @@ async def _check(households: HouseholdsService, actor: Actor, member: Member, cb
 async def step(query: CallbackQuery, callback_data: HhCb, actor: Actor, member: Member,
                households: HouseholdsService, state: FSMContext) -> None:
     person = await _check(households, actor, member, callback_data)
-    building = await _building(households, callback_data.b)
+    building = await households.building(callback_data.b)
     cb = callback_data
     unit = -1 if cb.a == "top" else cb.u
     floor = cb.f if cb.a in ("f", "g") else -1
@@ -221,7 +216,7 @@ async def choose(query: CallbackQuery, callback_data: HhCb, actor: Actor, member
                  households: HouseholdsService, onboarding: OnboardingService, members: MembersService,
                  outbox: Outbox, state: FSMContext) -> None:
     person = await _check(households, actor, member, callback_data)
-    building = await _building(households, callback_data.b)
+    building = await households.building(callback_data.b)
     h = None
     if callback_data.a == "r":
         h = await households.get(callback_data.h)
@@ -241,7 +236,7 @@ async def typed(message: Message, actor: Actor, member: Member, households: Hous
     building_id, member_id, mode = (await state.get_data()).get("hhp") or [0, 0, "st"]
     cb = HhCb(a="r", b=int(building_id), m=int(member_id), mo=str(mode))
     person = await _check(households, actor, member, cb)
-    building = await _building(households, cb.b)
+    building = await households.building(cb.b)
     h = await households.find(building.id, message.text or "") if message.text else None
     whose = person.display_name if cb.mo == "cp" else None
     if h is None:

@@ -21,16 +21,11 @@ from bot.services.members import InviteError, MembersService
 from bot.services.onboarding import OnboardingService
 from handlers.households import ask as ask_household
 from handlers.households import has_households
-from models import Building, Member
+from models import Member
 
 router = Router(name=__name__)
 router.message.filter(F.chat.type == "private")
 
-
-
-async def households_building(households: HouseholdsService, building_id: int) -> Building:
-    building = await households.building(building_id)
-    return building
 
 
 class Joining(StatesGroup):
@@ -107,7 +102,7 @@ async def start_with_code(message: Message, command: CommandObject, member: Memb
             await has_households(households, building_id) and \
             await households.household_of(member.id, building_id) is None:
         # One question more, with a way past it: the household is one voice in consultations and surveys.
-        await ask_household(message, state, households, await households_building(households, building_id),
+        await ask_household(message, state, households, await households.building(building_id),
                             member.id, "jr" if role == "resident" else "jc")
 
 
@@ -216,7 +211,7 @@ async def join_building(query: CallbackQuery, callback_data: JoinCb, member: Mem
         # After the building, the flat (unit → floor → room); the request goes to the captains with it.
         await query.answer()
         await ask_household(query.message, state, households,
-                            await households_building(households, callback_data.id), member.id, "rq", edit=True)
+                            await households.building(callback_data.id), member.id, "rq", edit=True)
         return
     _request, info, is_new = await onboarding.ask_to_join(member, callback_data.id)
     if is_new:
